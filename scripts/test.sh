@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it:
+#   1. Release build (warnings as errors) and every ctest, including the llama.cpp conformance
+#      check through the CLI contract (../shared/check/conformance.py);
+#   2. the GGUF reader, tokenizer and model tests again under AddressSanitizer + UBSan.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLIGHTBOAT_WERROR=ON >/dev/null
+cmake --build build -j"$jobs"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLIGHTBOAT_WERROR=ON -DLIGHTBOAT_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+echo "== Release suite =="
+ctest --test-dir build --output-on-failure -j"$jobs"
+echo "== AddressSanitizer + UBSan suite =="
+ctest --test-dir build-asan --output-on-failure -j"$jobs" -LE slow

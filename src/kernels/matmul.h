@@ -1,0 +1,40 @@
+// Matrix products of weights (any supported dtype) with fp32 activations. The weight dtype is
+// dispatched here, once per call, so the model's forward pass is written once for all formats.
+// Activations are first converted to the format the weight type pairs with (Q8_0, Q8_1, Q8_K,
+// F16, BF16 or F32, as llama.cpp does), then each output is one integer/float dot product.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "tensor/view.h"
+
+namespace lightboat::kernels {
+
+// Scratch memory for quantized activations, sized once (no allocation in the token loop).
+class MatmulScratch {
+ public:
+  // Room for n_tokens rows of up to max_cols activations in any vec-dot format.
+  void reserve(int64_t n_tokens, int64_t max_cols);
+  std::byte* data() { return bytes_.data(); }
+  size_t size() const { return bytes_.size(); }
+
+ private:
+  std::vector<std::byte> bytes_;
+};
+
+// y[t, r] = dot(w.row(r), x[t, :]) for t < n_tokens, r < w.n_rows.
+// x: [n_tokens, w.n_cols] fp32, row stride x_stride (elements); y: [n_tokens, w.n_rows] fp32,
+// row stride y_stride (elements). Work is split across `pool` by output rows.
+void matmul(const tensor::MatrixView& w, const float* x, int64_t x_stride, int64_t n_tokens, float* y,
+            int64_t y_stride, MatmulScratch& scratch, ThreadPool& pool);
+
+// Copies row `index` of w, dequantized, into out[0 .. w.n_cols) (embedding lookup).
+void get_row(const tensor::MatrixView& w, int64_t index, float* out);
+
+// Dequantizes a 1-D vector into out[0 .. v.n).
+void load_vector(const tensor::VectorView& v, float* out);
+
+}  // namespace lightboat::kernels

@@ -1,0 +1,33 @@
+// Binding GGUF tensors to typed views, checking name, shape and dtype at load so that the
+// forward pass can trust every view. Views point into the reader's bytes (mmap: zero copy).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gguf/reader.h"
+#include "tensor/view.h"
+
+namespace lightboat::model {
+
+class WeightBinder {
+ public:
+  explicit WeightBinder(const gguf::Reader& reader) : reader_(reader) {}
+
+  // A matrix of n_rows rows of n_cols elements (ggml ne = [n_cols, n_rows]). Throws naming the
+  // tensor when it is missing, has another shape, or has a dtype Lightboat does not run.
+  tensor::MatrixView matrix(const std::string& name, int64_t n_cols, int64_t n_rows) const;
+  // As matrix(), or an empty view (data == nullptr) when the tensor is absent.
+  tensor::MatrixView optional_matrix(const std::string& name, int64_t n_cols, int64_t n_rows) const;
+  // A vector of n elements converted to fp32 (norm weights, biases, rope factors: small).
+  std::vector<float> vector(const std::string& name, int64_t n) const;
+  std::vector<float> optional_vector(const std::string& name, int64_t n) const;  // empty if absent
+
+  bool has(const std::string& name) const { return reader_.find_tensor(name) != nullptr; }
+
+ private:
+  const gguf::Reader& reader_;
+};
+
+}  // namespace lightboat::model
