@@ -1,0 +1,108 @@
+// lightboat run: generate text from a prompt, streaming it to stdout (or one JSON object with
+// --json); load time and prompt/generation speed go to stderr.
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <memory>
+
+#include "base/error.h"
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/generate.h"
+
+namespace lightboat::cli {
+namespace {
+
+struct RunOptions {
+  ModelOptions model;
+  std::string prompt;
+  std::string prompt_file;
+  int64_t n_predict = 128;
+  sampling::SamplingParams sampling;
+  std::vector<std::string> stop;
+  bool json = false;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  check(in.good(), ErrorKind::kNotFound, "cannot read prompt file '" + path + "'");
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+int run(const RunOptions& o) {
+  Loaded m = load(o.model, true);
+  ThreadPool pool(resolve_threads(o.model.n_threads));
+  const std::string prompt = o.prompt_file.empty() ? o.prompt : read_file(o.prompt_file);
+
+  GenerateRequest req;
+  req.prompt = m.tokenizer->encode(prompt, /*add_special=*/true, /*parse_special=*/true);
+  req.max_tokens = o.n_predict;
+  req.sampling = o.sampling;
+  req.stop = o.stop;
+
+  GenerateResult r = generate(*m.model, *m.tokenizer, req, pool, [&](std::string_view text) {
+    if (!o.json) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+    }
+  });
+
+  const double pp_tps = r.prompt_ms > 0 ? 1000.0 * r.n_prompt / r.prompt_ms : 0;
+  // The first sampled token needs no forward pass of its own; the rate counts evaluated tokens.
+  const double tg_tps = r.gen_ms > 0 ? 1000.0 * r.n_gen / r.gen_ms : 0;
+  if (o.json) {
+    nlohmann::json j;
+    j["prompt_tokens"] = req.prompt;
+    j["tokens"] = r.tokens;
+    j["text"] = r.text;
+    j["finish_reason"] = r.finish_reason;
+    j["timings"] = {{"load_ms", m.load_ms},          {"prompt_ms", r.prompt_ms},
+                    {"prompt_n", r.n_prompt},        {"prompt_tokens_per_s", pp_tps},
+                    {"gen_ms", r.gen_ms},            {"gen_n", r.n_gen},
+                    {"gen_tokens_per_s", tg_tps},    {"threads", pool.size()}};
+    std::printf("%s\n", dump_json(j).c_str());
+  } else {
+    std::printf("\n");
+  }
+  std::fprintf(stderr, "load: %.1f ms | prompt: %lld tokens, %.1f ms, %.1f tok/s | generation: %lld tokens, %.1f ms, "
+                       "%.1f tok/s | %d threads\n",
+               m.load_ms, static_cast<long long>(r.n_prompt), r.prompt_ms, pp_tps, static_cast<long long>(r.n_gen),
+               r.gen_ms, tg_tps, pool.size());
+  return 0;
+}
+
+}  // namespace
+
+void add_model_flags(CLI::App& cmd, ModelOptions& m) {
+  cmd.add_option("-m,--model", m.path, "GGUF model file");
+  cmd.add_option("-c,--ctx-size", m.n_ctx, "Context size in tokens (0 = the model's, at most 4096)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 24));
+  cmd.add_option("-t,--threads", m.n_threads, "Compute threads (0 = all cores)")->check(CLI::Range(0, 1024));
+  cmd.add_option("-b,--batch-size", m.max_batch, "Tokens per forward chunk")->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+  cmd.add_flag("--no-mmap", m.no_mmap, "Read the file into memory instead of mapping it");
+}
+
+Runner add_run_command(CLI::App& app) {
+  auto o = std::make_shared<RunOptions>();
+  o->sampling.seed = sampling::kRandomSeed;
+  CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt");
+  add_model_flags(*cmd, o->model);
+  auto* p = cmd->add_option("-p,--prompt", o->prompt, "Prompt text");
+  cmd->add_option("-f,--file", o->prompt_file, "Read the prompt from a file")->excludes(p);
+  cmd->add_option("-n,--n-predict", o->n_predict, "Tokens to generate (-1 = until end of text or full context)")
+      ->check(CLI::Range(int64_t{-1}, int64_t{1} << 24));
+  cmd->add_option("--temp", o->sampling.temperature, "Temperature (0 = greedy)");
+  cmd->add_option("--top-k", o->sampling.top_k, "Top-k (0 = off)");
+  cmd->add_option("--top-p", o->sampling.top_p, "Top-p (1 = off)");
+  cmd->add_option("--min-p", o->sampling.min_p, "Min-p (0 = off)");
+  cmd->add_option("--repeat-penalty", o->sampling.repeat_penalty, "Repetition penalty (1 = off)");
+  cmd->add_option("--repeat-last-n", o->sampling.penalty_last_n, "Tokens the penalties look back at");
+  cmd->add_option("--frequency-penalty", o->sampling.frequency_penalty, "Frequency penalty (0 = off)");
+  cmd->add_option("--presence-penalty", o->sampling.presence_penalty, "Presence penalty (0 = off)");
+  cmd->add_option("-s,--seed", o->sampling.seed, "Random seed (default: random)");
+  cmd->add_option("--stop", o->stop, "Stop string (repeatable)");
+  cmd->add_flag("--json", o->json, "Print one JSON object with tokens, text and timings");
+  return [o] { return run(*o); };
+}
+
+}  // namespace lightboat::cli

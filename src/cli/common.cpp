@@ -1,0 +1,36 @@
+#include "cli/common.h"
+
+#include "base/error.h"
+#include "base/thread_pool.h"
+
+namespace lightboat::cli {
+
+Loaded load(const ModelOptions& opts, bool with_model) {
+  check(!opts.path.empty(), ErrorKind::kInvalidArgument,
+        "no model given: pass -m FILE.gguf (there is no built-in default model in this build yet)");
+  const auto start = std::chrono::steady_clock::now();
+  Loaded out;
+  out.reader = gguf::Reader::open(opts.path, opts.no_mmap ? LoadMode::kRead : LoadMode::kMmap);
+  out.tokenizer = std::make_unique<tokenizer::Tokenizer>(tokenizer::Tokenizer::from_gguf(*out.reader));
+  if (with_model) {
+    out.model = model::load_model(out.reader, {.n_ctx = opts.n_ctx, .max_batch = opts.max_batch});
+  }
+  out.load_ms = ms_since(start);
+  return out;
+}
+
+int resolve_threads(int requested) {
+  check(requested >= 0 && requested <= 1024, ErrorKind::kInvalidArgument,
+        "-t " + std::to_string(requested) + " is out of range");
+  return requested > 0 ? requested : ThreadPool::hardware_threads();
+}
+
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string dump_json(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace lightboat::cli

@@ -1,0 +1,55 @@
+// Shared pieces of the lightboat sub-commands: model loading with timing, JSON output.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "base/file_bytes.h"
+#include "gguf/reader.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace lightboat::cli {
+
+// Exit codes: 0 ok, 1 runtime failure, 2 bad usage/argument, 3 not found, 4 bad or unsupported file.
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitNotFound = 3;
+inline constexpr int kExitBadFile = 4;
+
+struct ModelOptions {
+  std::string path;     // -m
+  int64_t n_ctx = 0;    // -c; 0 = the model's training context, capped at 4096
+  int n_threads = 0;    // -t; 0 = all hardware threads
+  bool no_mmap = false; // --no-mmap
+  int64_t max_batch = 512;
+};
+
+struct Loaded {
+  std::shared_ptr<const gguf::Reader> reader;
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer;
+  std::unique_ptr<model::Model> model;  // null when only the tokenizer was asked for
+  double load_ms = 0;
+};
+
+// Opens the GGUF at opts.path and builds its tokenizer, and the model when with_model.
+// Without -m: there is no built-in default model yet, so this throws a clear error.
+Loaded load(const ModelOptions& opts, bool with_model);
+
+int resolve_threads(int requested);
+
+double ms_since(std::chrono::steady_clock::time_point start);
+
+// Serialises JSON for stdout; invalid UTF-8 in strings is replaced, never thrown on.
+std::string dump_json(const nlohmann::json& j);
+
+}  // namespace lightboat::cli
+
+namespace CLI { class App; }
+namespace lightboat::cli {
+// Registers -m, -c, -t, -b, --no-mmap on a sub-command.
+void add_model_flags(CLI::App& cmd, ModelOptions& m);
+}  // namespace lightboat::cli
