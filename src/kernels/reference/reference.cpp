@@ -1,0 +1,157 @@
+// Dispatch of the reference kernels by dtype, and the unquantized formats (F32, F16, BF16).
+//
+// F32 / F16 / BF16 dot products follow ggml's scalar code: each product is formed in fp32 (exact
+// for F16 and BF16 inputs, whose significands are short enough) and summed in double, then
+// rounded to fp32 once.
+#include "kernels/reference/reference.h"
+
+#include <string>
+
+#include "base/error.h"
+#include "kernels/reference/formats.h"
+
+namespace lightboat::kernels::reference {
+namespace {
+
+using tensor::dtype_name;
+using tensor::dtype_traits;
+
+// Number of blocks in n elements of `type`; throws when n is negative or not a whole number of
+// blocks (a caller bug or a malformed tensor shape, reported rather than read past the end).
+int64_t block_count(DType type, int64_t n, const char* what) {
+  const int64_t qk = dtype_traits(type).block_elems;
+  check(n >= 0 && n % qk == 0, ErrorKind::kInvalidArgument,
+        std::string(what) + ": " + std::to_string(n) + " elements of " +
+            std::string(dtype_name(type)) + " is not a multiple of its block size " +
+            std::to_string(qk));
+  return n / qk;
+}
+
+[[noreturn]] void unsupported(DType type, const char* what) {
+  throw Error(ErrorKind::kUnsupported,
+              std::string(what) + ": no reference kernel for " + std::string(dtype_name(type)));
+}
+
+uint16_t load_u16(const void* p, int64_t i) { return detail::load_block<uint16_t>(p, i); }
+float load_f32(const void* p, int64_t i) { return detail::load_block<float>(p, i); }
+
+}  // namespace
+
+void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
+  const int64_t nb = block_count(type, n, "dequantize_row");
+  switch (type) {
+    case DType::kF32:
+      for (int64_t i = 0; i < n; ++i) dst[i] = load_f32(src, i);
+      return;
+    case DType::kF16:
+      for (int64_t i = 0; i < n; ++i) dst[i] = tensor::fp16_to_fp32(load_u16(src, i));
+      return;
+    case DType::kBF16:
+      for (int64_t i = 0; i < n; ++i) dst[i] = tensor::bf16_to_fp32(load_u16(src, i));
+      return;
+    case DType::kQ4_0: return detail::dequantize_q4_0(src, dst, nb);
+    case DType::kQ4_1: return detail::dequantize_q4_1(src, dst, nb);
+    case DType::kQ5_0: return detail::dequantize_q5_0(src, dst, nb);
+    case DType::kQ5_1: return detail::dequantize_q5_1(src, dst, nb);
+    case DType::kQ8_0: return detail::dequantize_q8_0(src, dst, nb);
+    case DType::kQ8_1: return detail::dequantize_q8_1(src, dst, nb);
+    case DType::kQ4_K: return detail::dequantize_q4_k(src, dst, nb);
+    case DType::kQ5_K: return detail::dequantize_q5_k(src, dst, nb);
+    case DType::kQ6_K: return detail::dequantize_q6_k(src, dst, nb);
+    case DType::kQ8_K: return detail::dequantize_q8_k(src, dst, nb);
+  }
+  unsupported(type, "dequantize_row");
+}
+
+void quantize_row(DType type, const float* src, void* dst, int64_t n) {
+  const int64_t nb = block_count(type, n, "quantize_row");
+  switch (type) {
+    case DType::kF32:
+      for (int64_t i = 0; i < n; ++i) detail::store_block(dst, i, src[i]);
+      return;
+    case DType::kF16:
+      for (int64_t i = 0; i < n; ++i) detail::store_block(dst, i, tensor::fp32_to_fp16(src[i]));
+      return;
+    case DType::kBF16:
+      for (int64_t i = 0; i < n; ++i) detail::store_block(dst, i, tensor::fp32_to_bf16(src[i]));
+      return;
+    case DType::kQ4_0: return detail::quantize_q4_0(src, dst, nb);
+    case DType::kQ4_1: return detail::quantize_q4_1(src, dst, nb);
+    case DType::kQ5_0: return detail::quantize_q5_0(src, dst, nb);
+    case DType::kQ5_1: return detail::quantize_q5_1(src, dst, nb);
+    case DType::kQ8_0: return detail::quantize_q8_0(src, dst, nb);
+    case DType::kQ8_1: return detail::quantize_q8_1(src, dst, nb);
+    case DType::kQ4_K: return detail::quantize_q4_k(src, dst, nb);
+    case DType::kQ5_K: return detail::quantize_q5_k(src, dst, nb);
+    case DType::kQ6_K: return detail::quantize_q6_k(src, dst, nb);
+    case DType::kQ8_K: return detail::quantize_q8_k(src, dst, nb);
+  }
+  unsupported(type, "quantize_row");
+}
+
+DType vec_dot_type(DType weight_type) {
+  switch (weight_type) {
+    case DType::kF32:
+    case DType::kF16:
+    case DType::kBF16:
+      return weight_type;
+    case DType::kQ4_0:
+    case DType::kQ5_0:
+    case DType::kQ8_0:
+      return DType::kQ8_0;
+    case DType::kQ4_1:
+    case DType::kQ5_1:
+      return DType::kQ8_1;
+    case DType::kQ4_K:
+    case DType::kQ5_K:
+    case DType::kQ6_K:
+      return DType::kQ8_K;
+    case DType::kQ8_1:  // activation-only formats: never a weight
+    case DType::kQ8_K:
+      break;
+  }
+  unsupported(weight_type, "vec_dot_type");
+}
+
+float vec_dot(DType weight_type, int64_t n, const void* w, const void* x) {
+  const int64_t nb = block_count(weight_type, n, "vec_dot");
+  switch (weight_type) {
+    case DType::kF32: {
+      double sum = 0.0;
+      for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(load_f32(w, i) * load_f32(x, i));
+      return static_cast<float>(sum);
+    }
+    case DType::kF16: {
+      double sum = 0.0;
+      for (int64_t i = 0; i < n; ++i) {
+        const float product =
+            tensor::fp16_to_fp32(load_u16(w, i)) * tensor::fp16_to_fp32(load_u16(x, i));
+        sum += static_cast<double>(product);
+      }
+      return static_cast<float>(sum);
+    }
+    case DType::kBF16: {
+      double sum = 0.0;
+      for (int64_t i = 0; i < n; ++i) {
+        const float product =
+            tensor::bf16_to_fp32(load_u16(w, i)) * tensor::bf16_to_fp32(load_u16(x, i));
+        sum += static_cast<double>(product);
+      }
+      return static_cast<float>(sum);
+    }
+    case DType::kQ4_0: return detail::dot_q4_0_q8_0(w, x, nb);
+    case DType::kQ4_1: return detail::dot_q4_1_q8_1(w, x, nb);
+    case DType::kQ5_0: return detail::dot_q5_0_q8_0(w, x, nb);
+    case DType::kQ5_1: return detail::dot_q5_1_q8_1(w, x, nb);
+    case DType::kQ8_0: return detail::dot_q8_0_q8_0(w, x, nb);
+    case DType::kQ4_K: return detail::dot_q4_k_q8_k(w, x, nb);
+    case DType::kQ5_K: return detail::dot_q5_k_q8_k(w, x, nb);
+    case DType::kQ6_K: return detail::dot_q6_k_q8_k(w, x, nb);
+    case DType::kQ8_1:
+    case DType::kQ8_K:
+      break;
+  }
+  unsupported(weight_type, "vec_dot");
+}
+
+}  // namespace lightboat::kernels::reference
