@@ -15,6 +15,10 @@ enum class ValueType : uint32_t {
 };
 
 std::string_view value_type_name(ValueType type);
+// True for the ids 0..12 that the format defines.
+bool is_value_type(uint32_t id);
+// Bytes of a scalar value on disk; 0 for kString and kArray, whose length varies.
+uint32_t value_type_size(ValueType type);
 
 // Block geometry of a ggml tensor type id (GGUF stores the raw id).
 struct TensorTypeGeometry {
