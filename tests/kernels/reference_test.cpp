@@ -28,35 +28,6 @@ std::vector<int64_t> sizes_for(DType type) {
   return {qk, 2 * qk, 3 * qk, 4 * qk, 4096};
 }
 
-// Largest |x - y| over a block, divided by the largest |x| of that block: the bound each format's
-// encoding promises. Derivations (d = block scale, amax = block max |x|):
-//   Q8_0/Q8_1  d = amax/127, error <= d/2, plus the fp16 rounding of d (<= 127 d 2^-11).
-//   Q8_K       same with an fp32 d.
-//   Q4_0       d = amax/8; the side opposite the extreme is clamped at +7: error <= d = amax/8.
-//   Q5_0       d = amax/16, same clamp: error <= amax/16.
-//   Q4_1/Q5_1  d = (max-min)/15 or /31 <= 2 amax/15 or /31, error <= d/2, plus fp16 of d and m.
-//   K-quants   sub-block scales are themselves quantized to 6 (Q4_K/Q5_K) or 8 bits (Q6_K)
-//              against the super-block maximum; the bounds are measured maxima with margin.
-//   F16/BF16   relative rounding of each element: 2^-11 and 2^-8 of |x| <= amax.
-double block_error_bound(DType type) {
-  switch (type) {
-    case DType::kF32: return 0.0;
-    case DType::kF16: return 0x1p-11;
-    case DType::kBF16: return 0x1p-8;
-    case DType::kQ8_0:
-    case DType::kQ8_1: return 0.5 / 127 + 0x1p-11;
-    case DType::kQ8_K: return 0.5 / 127 * 1.0001;
-    case DType::kQ4_0: return 1.0 / 8 + 0x1p-10;
-    case DType::kQ5_0: return 1.0 / 16 + 0x1p-10;
-    case DType::kQ4_1: return 1.0 / 15 + 0x1p-9;
-    case DType::kQ5_1: return 1.0 / 31 + 0x1p-9;
-    case DType::kQ4_K: return 0.12;
-    case DType::kQ5_K: return 0.06;
-    case DType::kQ6_K: return 0.022;
-  }
-  return 0.0;
-}
-
 // Root-mean-square error relative to the row's rms for the test data (N(0,1) in groups of 32
 // scaled by 0.05..2): measured maxima over 50 seeds at n = 4096, plus about 25% margin.
 double rms_error_bound(DType type) {
