@@ -222,6 +222,15 @@ TEST(ReferenceActivations, Q8_KUsesSignedMaxAndNearestEven) {
   for (int g = 2; g < 16; ++g) EXPECT_EQ(b.bsums[g], 0);
 }
 
+TEST(ReferenceDot, EmptyRowsAreZero) {
+  for (DType wt : kWeightTypes) {
+    SCOPED_TRACE(dtype_name(wt));
+    EXPECT_EQ(vec_dot(wt, 0, nullptr, nullptr), 0.0f);
+    dequantize_row(wt, nullptr, nullptr, 0);
+    quantize_row(wt, nullptr, nullptr, 0);
+  }
+}
+
 TEST(ReferenceErrors, BadLengthsAndTypesThrow) {
   std::vector<float> x(64, 1.0f);
   std::vector<uint8_t> buf(4096);

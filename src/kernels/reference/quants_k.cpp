@@ -14,7 +14,7 @@
 //         (k = 0..3) are: k=0 low nibble of ql[64h + l], k=1 low nibble of ql[64h + 32 + l],
 //         k=2 high nibble of ql[64h + l], k=3 high nibble of ql[64h + 32 + l]; the top 2 bits are
 //         bits 2k..2k+1 of qh[32h + l].
-//   Q8_K  x = d * q with fp32 d, q in -127..127 (-128 possible only in theory); bsums[g] = sum of
+//   Q8_K  x = d * q with fp32 d, q in -127..127; bsums[g] = sum of
 //         q over elements 16g .. 16g + 15, used to apply Q4_K / Q5_K mins per sub-block.
 #include <algorithm>
 #include <cmath>
