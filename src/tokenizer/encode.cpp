@@ -12,7 +12,9 @@ namespace lightboat::tokenizer {
 namespace {
 
 // isspace in the "C" locale, which llama.cpp uses for LSTRIP/RSTRIP.
-bool is_c_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+bool is_c_space(char c) {
+  return c == ' ' || (c >= '\t' && c <= '\r');
+}
 
 // One symbol of a word being merged: a byte range of the word that grows as merges absorb the
 // symbol to its right, in a doubly linked list of the symbols still alive.

@@ -16,8 +16,7 @@ namespace {
 // The regexes, as llama.cpp's llm_tokenizer_bpe lists them per pre-tokenizer type.
 
 // GPT-2's pattern (without its final \s+: an unmatched lone space becomes a gap piece anyway).
-constexpr std::string_view kGpt2 =
-    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S))";
+constexpr std::string_view kGpt2 = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S))";
 
 // Llama 3's pattern with the (?i:...) contractions spelled out case by case.
 constexpr std::string_view kLlama3 =
@@ -74,8 +73,7 @@ const std::array<PreTokenizerSpec, 31>& spec_table() {
       {"lfm2", llama3, true, true},
       {"dbrx", llama3, false, false},
       {"smaug-bpe", llama3, false, false},
-      {"deepseek-llm",
-       {kNewline, kDeepseekLetters, kDeepseekPunct, R"(\s+$)", kDeepseekCjk, kDigitRuns}, false, false},
+      {"deepseek-llm", {kNewline, kDeepseekLetters, kDeepseekPunct, R"(\s+$)", kDeepseekCjk, kDigitRuns}, false, false},
       {"deepseek-coder", {kNewline, R"(\s?\p{L}+)", R"(\s?\p{P}+)", kDeepseekCjk, kEachDigit}, false, false},
       {"falcon", {R"([\p{P}\$\+<=>\^~\|`]+)", kGpt2, kThreeAsciiDigits}, false, false},
       {"gpt-2", gpt2, false, false},
@@ -114,14 +112,13 @@ struct PreTokenizer::Compiled {
     int err = 0;
     PCRE2_SIZE err_offset = 0;
     // UTF without UCP (see the header), $ only at the very end as in ECMAScript.
-    code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                         PCRE2_UTF | PCRE2_DOLLAR_ENDONLY, &err, &err_offset, nullptr);
+    code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF | PCRE2_DOLLAR_ENDONLY,
+                         &err, &err_offset, nullptr);
     if (code == nullptr) {
       std::array<PCRE2_UCHAR, 256> msg{};
       pcre2_get_error_message(err, msg.data(), msg.size());
-      throw Error(ErrorKind::kInternal, "pre-tokenizer regex does not compile at offset " +
-                                            std::to_string(err_offset) + ": " +
-                                            reinterpret_cast<const char*>(msg.data()));
+      throw Error(ErrorKind::kInternal, "pre-tokenizer regex does not compile at offset " + std::to_string(err_offset) +
+                                            ": " + reinterpret_cast<const char*>(msg.data()));
     }
     pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // best effort: the interpreter works without it
   }
@@ -132,8 +129,8 @@ struct PreTokenizer::Compiled {
 
 PreTokenizer::PreTokenizer(std::string_view name) : spec_(find_pre_tokenizer(name.empty() ? "default" : name)) {
   if (spec_ == nullptr) {
-    throw Error(ErrorKind::kUnsupported, "tokenizer.ggml.pre '" + std::string(name) +
-                                             "' is not a pre-tokenizer Lightboat implements");
+    throw Error(ErrorKind::kUnsupported,
+                "tokenizer.ggml.pre '" + std::string(name) + "' is not a pre-tokenizer Lightboat implements");
   }
   for (std::string_view pattern : spec_->regexes) regexes_.push_back(std::make_shared<const Compiled>(pattern));
 }
@@ -181,8 +178,8 @@ std::vector<std::string> PreTokenizer::split(std::string_view text) const {
         if (rc == PCRE2_ERROR_NOMATCH) break;
         if (rc < 0) {
           throw Error(ErrorKind::kInvalidArgument, "pre-tokenizer '" + std::string(spec_->name) +
-                                                       "' gave up on the text (PCRE2 error " +
-                                                       std::to_string(rc) + ")");
+                                                       "' gave up on the text (PCRE2 error " + std::to_string(rc) +
+                                                       ")");
         }
         const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
         const size_t m_begin = ov[0], m_end = ov[1];

@@ -24,8 +24,8 @@ namespace lightboat::tokenizer {
 struct PreTokenizerSpec {
   std::string_view name;
   std::vector<std::string_view> regexes;  // applied in order
-  bool ignore_merges = false;  // a word that is itself a token is emitted whole (Llama 3)
-  bool add_bos = false;        // default for tokenizer.ggml.add_bos_token when absent
+  bool ignore_merges = false;             // a word that is itself a token is emitted whole (Llama 3)
+  bool add_bos = false;                   // default for tokenizer.ggml.add_bos_token when absent
 };
 
 // nullptr when llama.cpp's name is not one we implement.

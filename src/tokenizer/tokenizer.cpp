@@ -9,9 +9,12 @@
 #include <span>
 
 #include "base/error.h"
+#include "tokenizer/special_texts.h"
 #include "tokenizer/unicode.h"
 
 namespace lightboat::tokenizer {
+
+using namespace special_texts;
 
 namespace {
 
@@ -33,44 +36,22 @@ bool contains(const List& list, std::string_view text) {
   return std::find(std::begin(list), std::end(list), text) != std::end(list);
 }
 
-// Token texts llama.cpp recognises as special roles when the metadata names no id for them.
-constexpr std::string_view kEotTexts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "<EOT>",
-    "_<EOT>", "[EOT]", "<\xEF\xBD\x9C" "end\xE2\x96\x81" "of\xE2\x96\x81" "sentence\xEF\xBD\x9C>",
-    "<end_of_utterance>"};
-constexpr std::string_view kEomTexts[] = {"<|eom_id|>"};
-constexpr std::string_view kFimPreTexts[] = {
-    "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "begin\xEF\xBD\x9C>",
-    "<PRE>", "\xE2\x96\x81<PRE>", "<|code_prefix|>", "<|prefix|>"};
-constexpr std::string_view kFimSufTexts[] = {
-    "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "hole\xEF\xBD\x9C>",
-    "<SUF>", "\xE2\x96\x81<SUF>", "<|code_suffix|>", "<|suffix|>"};
-constexpr std::string_view kFimMidTexts[] = {
-    "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "end\xEF\xBD\x9C>",
-    "<MID>", "\xE2\x96\x81<MID>", "<|code_middle|>", "<|middle|>"};
-constexpr std::string_view kFimPadTexts[] = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>",
-                                                                 "<PAD>", "[PAD]"};
-constexpr std::string_view kFimRepTexts[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>",
-                                                                 "<REPO>", "<reponame>"};
-constexpr std::string_view kFimSepTexts[] = {"<|file_sep|>"};
-constexpr std::string_view kEogTexts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
-    "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
-    "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
-    "<\xEF\xBD\x9C" "end\xE2\x96\x81" "of\xE2\x96\x81" "sentence\xEF\xBD\x9C>", "[e~["};
-
-// gpt-oss channel markers.
-constexpr std::string_view kAlwaysRenderedTexts[] = {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"};
-
 uint32_t attr_of_type(int64_t type) {
   switch (type) {
-    case 1: return 1u << 3;  // normal
-    case 2: return 1u << 1;  // unknown
-    case 3: return 1u << 4;  // control
-    case 4: return 1u << 5;  // user defined
-    case 5: return 1u << 2;  // unused
-    case 6: return 1u << 6;  // byte
-    default: return 1u << 0;  // undefined
+    case 1:
+      return 1u << 3;  // normal
+    case 2:
+      return 1u << 1;  // unknown
+    case 3:
+      return 1u << 4;  // control
+    case 4:
+      return 1u << 5;  // user defined
+    case 5:
+      return 1u << 2;  // unused
+    case 6:
+      return 1u << 6;  // byte
+    default:
+      return 1u << 0;  // undefined
   }
 }
 
@@ -91,7 +72,7 @@ Tokenizer Tokenizer::from_gguf(const gguf::Reader& reader) {
     t.add_bos_ = true;
   } else if (t.model_name_ == "gpt2") {
     t.type_ = ModelType::kBpe;
-    t.bos_ = 11, t.eos_ = 11;  // llama.cpp's defaults for BPE vocabularies
+    t.bos_ = 11, t.eos_ = 11;                              // llama.cpp's defaults for BPE vocabularies
     t.pre_ = std::make_unique<PreTokenizer>(t.pre_name_);  // throws kUnsupported for unknown names
     t.ignore_merges_ = t.pre_->spec().ignore_merges;
     t.add_bos_ = t.pre_->spec().add_bos;
@@ -113,7 +94,8 @@ Tokenizer Tokenizer::from_gguf(const gguf::Reader& reader) {
 void Tokenizer::load_vocab(const gguf::Reader& reader) {
   const gguf::Array& texts = array_of(reader, kTokensKey, gguf::ValueType::kString);
   const size_t n = texts.items.size();
-  check(n > 0 && n < (1u << 31), ErrorKind::kFormat, std::string(kTokensKey) + ": bad token count " + std::to_string(n));
+  check(n > 0 && n < (1u << 31), ErrorKind::kFormat,
+        std::string(kTokensKey) + ": bad token count " + std::to_string(n));
 
   const gguf::Array* scores = nullptr;
   if (reader.find(kScoresKey) != nullptr) {
@@ -121,15 +103,15 @@ void Tokenizer::load_vocab(const gguf::Reader& reader) {
     check(scores->elem_type == gguf::ValueType::kFloat32 || scores->elem_type == gguf::ValueType::kInt32,
           ErrorKind::kFormat, std::string(kScoresKey) + ": expected float32 or int32 items");
     check(scores->items.size() >= n, ErrorKind::kFormat,
-          std::string(kScoresKey) + ": " + std::to_string(scores->items.size()) + " scores for " +
-              std::to_string(n) + " tokens");
+          std::string(kScoresKey) + ": " + std::to_string(scores->items.size()) + " scores for " + std::to_string(n) +
+              " tokens");
   }
   const gguf::Array* types = nullptr;
   if (reader.find(kTypesKey) != nullptr) {
     types = &array_of(reader, kTypesKey, gguf::ValueType::kInt32);
     check(types->items.size() >= n, ErrorKind::kFormat,
-          std::string(kTypesKey) + ": " + std::to_string(types->items.size()) + " types for " +
-              std::to_string(n) + " tokens");
+          std::string(kTypesKey) + ": " + std::to_string(types->items.size()) + " types for " + std::to_string(n) +
+              " tokens");
   }
 
   tokens_.resize(n);
@@ -152,8 +134,8 @@ void Tokenizer::load_vocab(const gguf::Reader& reader) {
   for (size_t i = 0; i < n; ++i) {
     const auto [it, inserted] = text_to_id_.emplace(tokens_[i].text, static_cast<int32_t>(i));
     check(inserted, ErrorKind::kFormat,
-          std::string(kTokensKey) + ": duplicate token '" + tokens_[i].text + "' at ids " +
-              std::to_string(it->second) + " and " + std::to_string(i));
+          std::string(kTokensKey) + ": duplicate token '" + tokens_[i].text + "' at ids " + std::to_string(it->second) +
+              " and " + std::to_string(i));
   }
 
   for (int b = 0; b < 256; ++b) {
@@ -200,9 +182,9 @@ void Tokenizer::load_special_ids(const gguf::Reader& reader) {
     const gguf::Value* v = reader.find(key);
     if (v == nullptr) return;
     check(v->is_integer(), ErrorKind::kFormat, std::string(key) + ": expected an integer token id");
-    const int64_t value = v->type == gguf::ValueType::kUint64 ? static_cast<int64_t>(std::min<uint64_t>(
-                                                                      v->as_uint(key), uint64_t{1} << 62))
-                                                              : v->as_int(key);
+    const int64_t value = v->type == gguf::ValueType::kUint64
+                              ? static_cast<int64_t>(std::min<uint64_t>(v->as_uint(key), uint64_t{1} << 62))
+                              : v->as_int(key);
     if (value >= 0 && value < n) id = static_cast<int32_t>(value);
   };
   read_id("tokenizer.ggml.bos_token_id", bos_);
@@ -235,22 +217,27 @@ void Tokenizer::load_special_ids(const gguf::Reader& reader) {
 // CONTROL token renders as "" and is not matched in text unless parse_special.
 void Tokenizer::mark_special_by_text() {
   const auto n = static_cast<int32_t>(tokens_.size());
-  auto adopt = [&](int32_t id, int32_t& role, std::span<const std::string_view> texts) {
-    if (role == kNoToken && contains(texts, tokens_[id].text)) {
-      role = id;
-      tokens_[id].attr |= kAttrControl;
+  // llama.cpp takes whichever candidate its hash map yields first; we take the first text of the
+  // list that the vocabulary has ("<|eot_id|>" over "<|end_of_text|>"), which is what it reports
+  // for the common vocabularies.
+  auto adopt = [&](int32_t& role, std::span<const std::string_view> texts) {
+    if (role != kNoToken) return;
+    for (std::string_view text : texts) {
+      if (const int32_t id = lookup(text); id != kNoToken) {
+        role = id;
+        tokens_[id].attr |= kAttrControl;
+        return;
+      }
     }
   };
-  for (int32_t id = 0; id < n; ++id) {
-    adopt(id, eot_, kEotTexts);
-    adopt(id, eom_, kEomTexts);
-    adopt(id, fim_pre_, kFimPreTexts);
-    adopt(id, fim_suf_, kFimSufTexts);
-    adopt(id, fim_mid_, kFimMidTexts);
-    adopt(id, fim_pad_, kFimPadTexts);
-    adopt(id, fim_rep_, kFimRepTexts);
-    adopt(id, fim_sep_, kFimSepTexts);
-  }
+  adopt(eot_, kEotTexts);
+  adopt(eom_, kEomTexts);
+  adopt(fim_pre_, kFimPreTexts);
+  adopt(fim_suf_, kFimSufTexts);
+  adopt(fim_mid_, kFimMidTexts);
+  adopt(fim_pad_, kFimPadTexts);
+  adopt(fim_rep_, kFimRepTexts);
+  adopt(fim_sep_, kFimSepTexts);
   for (Token& tok : tokens_) {  // control tokens named "unused" are unused
     if ((tok.attr & kAttrControl) && tok.text.find("unused") != std::string::npos) tok.attr |= kAttrUnused;
   }
@@ -301,9 +288,8 @@ void Tokenizer::finish_special_cache(const gguf::Reader& reader) {
     if (tokens_[id].attr & (kAttrControl | kAttrUserDefined | kAttrUnknown)) special_cache_.push_back(id);
   }
   // Longest text first, so a special token that contains another wins; ties keep id order.
-  std::stable_sort(special_cache_.begin(), special_cache_.end(), [&](int32_t a, int32_t b) {
-    return tokens_[a].text.size() > tokens_[b].text.size();
-  });
+  std::stable_sort(special_cache_.begin(), special_cache_.end(),
+                   [&](int32_t a, int32_t b) { return tokens_[a].text.size() > tokens_[b].text.size(); });
 
   // Phi-3's special tokens swallow the whitespace after them (llama.cpp keys this on the name).
   std::string name = reader.try_string("general.name").value_or("");
@@ -337,10 +323,18 @@ const Tokenizer::Token& Tokenizer::at(int32_t id) const {
   return tokens_[id];
 }
 
-const std::string& Tokenizer::token_text(int32_t id) const { return at(id).text; }
-float Tokenizer::token_score(int32_t id) const { return at(id).score; }
-TokenType Tokenizer::token_type(int32_t id) const { return at(id).type; }
-bool Tokenizer::is_control(int32_t id) const { return (at(id).attr & kAttrControl) != 0; }
+const std::string& Tokenizer::token_text(int32_t id) const {
+  return at(id).text;
+}
+float Tokenizer::token_score(int32_t id) const {
+  return at(id).score;
+}
+TokenType Tokenizer::token_type(int32_t id) const {
+  return at(id).type;
+}
+bool Tokenizer::is_control(int32_t id) const {
+  return (at(id).attr & kAttrControl) != 0;
+}
 
 std::optional<int32_t> Tokenizer::find_token(std::string_view text) const {
   const int32_t id = lookup(text);
@@ -348,7 +342,9 @@ std::optional<int32_t> Tokenizer::find_token(std::string_view text) const {
   return id;
 }
 
-bool Tokenizer::is_eog(int32_t id) const { return std::binary_search(eog_ids_.begin(), eog_ids_.end(), id); }
+bool Tokenizer::is_eog(int32_t id) const {
+  return std::binary_search(eog_ids_.begin(), eog_ids_.end(), id);
+}
 
 std::string Tokenizer::token_to_piece(int32_t id, bool render_special) const {
   const Token& tok = at(id);
@@ -414,7 +410,7 @@ size_t utf8_complete_prefix(std::string_view bytes) {
   const size_t n = bytes.size();
   for (size_t back = 1; back <= 3 && back <= n; ++back) {
     const auto c = static_cast<uint8_t>(bytes[n - back]);
-    if ((c & 0xC0) == 0x80) continue;  // continuation: look further back for its lead
+    if ((c & 0xC0) == 0x80) continue;     // continuation: look further back for its lead
     if (c < 0xC0 || c >= 0xF8) return n;  // ASCII or a byte that never leads: nothing to wait for
     const size_t need = utf8_sequence_length(static_cast<char>(c));
     return need > back ? n - back : n;

@@ -31,7 +31,13 @@ inline constexpr int32_t kNoToken = -1;
 
 // tokenizer.ggml.token_type values.
 enum class TokenType : int32_t {
-  kUndefined = 0, kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6,
+  kUndefined = 0,
+  kNormal = 1,
+  kUnknown = 2,
+  kControl = 3,
+  kUserDefined = 4,
+  kUnused = 5,
+  kByte = 6,
 };
 
 enum class ModelType { kSpm, kBpe };
@@ -93,13 +99,19 @@ class Tokenizer {
     uint32_t attr = 0;  // kAttr* bits below
   };
   enum : uint32_t {
-    kAttrUndefined = 1u << 0, kAttrUnknown = 1u << 1, kAttrUnused = 1u << 2, kAttrNormal = 1u << 3,
-    kAttrControl = 1u << 4, kAttrUserDefined = 1u << 5, kAttrByte = 1u << 6,
-    kAttrLstrip = 1u << 8, kAttrRstrip = 1u << 9,
+    kAttrUndefined = 1u << 0,
+    kAttrUnknown = 1u << 1,
+    kAttrUnused = 1u << 2,
+    kAttrNormal = 1u << 3,
+    kAttrControl = 1u << 4,
+    kAttrUserDefined = 1u << 5,
+    kAttrByte = 1u << 6,
+    kAttrLstrip = 1u << 8,
+    kAttrRstrip = 1u << 9,
   };
   // A run of input text or an already recognised special token.
   struct Fragment {
-    int32_t token = kNoToken;  // kNoToken for text
+    int32_t token = kNoToken;       // kNoToken for text
     size_t offset = 0, length = 0;  // bytes of the input, for text
   };
   // Merge table entry keyed by the two parts' ids: the rank, and the id of the merged text.
@@ -127,13 +139,13 @@ class Tokenizer {
   ModelType type_ = ModelType::kSpm;
   std::string model_name_;
   std::string pre_name_;
-  std::vector<Token> tokens_;                                   // [n_vocab]
-  std::unordered_map<std::string_view, int32_t> text_to_id_;    // views into tokens_[i].text
-  std::unordered_map<std::string, int32_t> extra_piece_ids_;    // merge texts that are no token
-  std::unordered_map<uint64_t, Merge> merges_;                  // (left id << 32 | right id) -> merge
+  std::vector<Token> tokens_;                                 // [n_vocab]
+  std::unordered_map<std::string_view, int32_t> text_to_id_;  // views into tokens_[i].text
+  std::unordered_map<std::string, int32_t> extra_piece_ids_;  // merge texts that are no token
+  std::unordered_map<uint64_t, Merge> merges_;                // (left id << 32 | right id) -> merge
   std::vector<int32_t> special_cache_;  // CONTROL | USER_DEFINED | UNKNOWN ids, longest text first
   std::vector<int32_t> eog_ids_;
-  int32_t byte_tokens_[256] = {};  // SPM byte fallback: id of <0xXX> per byte (kNoToken if none)
+  int32_t byte_tokens_[256] = {};      // SPM byte fallback: id of <0xXX> per byte (kNoToken if none)
   std::unique_ptr<PreTokenizer> pre_;  // BPE only
 
   int32_t bos_ = kNoToken, eos_ = kNoToken, eot_ = kNoToken, eom_ = kNoToken;

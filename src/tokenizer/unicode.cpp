@@ -6,7 +6,9 @@ namespace lightboat::tokenizer {
 
 namespace {
 
-bool is_continuation(uint8_t b) { return (b & 0xC0) == 0x80; }
+bool is_continuation(uint8_t b) {
+  return (b & 0xC0) == 0x80;
+}
 
 // The 256-entry GPT-2 table, built once. `images[b]` is the code point byte b maps to.
 struct Gpt2ByteTable {
@@ -86,14 +88,23 @@ void append_utf8(uint32_t cpt, std::string& out) {
 bool is_unicode_whitespace(uint32_t cpt) {
   if (cpt <= 0x20) return cpt == 0x20 || (cpt >= 0x09 && cpt <= 0x0D);
   switch (cpt) {
-    case 0x85: case 0xA0: case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
       return true;
     default:
       return cpt >= 0x2000 && cpt <= 0x200A;
   }
 }
 
-std::string_view gpt2_byte_to_unicode(uint8_t byte) { return gpt2_table().utf8[byte]; }
+std::string_view gpt2_byte_to_unicode(uint8_t byte) {
+  return gpt2_table().utf8[byte];
+}
 
 std::optional<uint8_t> gpt2_unicode_to_byte(uint32_t cpt) {
   if (cpt < 256) {

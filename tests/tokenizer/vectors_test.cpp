@@ -103,8 +103,8 @@ TEST_P(VocabVectors, EncodeMatchesLlamaCpp) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, VocabVectors,
-                         ::testing::Values("llama-spm", "phi-3", "gpt-2", "deepseek-llm", "deepseek-coder",
-                                           "falcon", "mpt", "refact", "starcoder", "llama-bpe"),
+                         ::testing::Values("llama-spm", "phi-3", "gpt-2", "deepseek-llm", "deepseek-coder", "falcon",
+                                           "mpt", "refact", "starcoder", "llama-bpe"),
                          [](const auto& param_info) {
                            std::string name = param_info.param;
                            for (char& c : name) {
