@@ -115,16 +115,19 @@ class Parser {
     }
   }
 
-  std::string string(const Where& w, std::string_view length_part) {
+  // A string's bytes, still in the file.
+  std::string_view string_view(const Where& w, std::string_view length_part) {
     uint64_t at = pos_;
     uint64_t n = load<uint64_t>(w, length_part);
     if (n > left()) {
       fail(w, length_part, at, "string length " + std::to_string(n) + " exceeds the " + std::to_string(left()) + " bytes left");
     }
-    std::string s(reinterpret_cast<const char*>(base_ + pos_), static_cast<size_t>(n));
+    std::string_view s(reinterpret_cast<const char*>(base_ + pos_), static_cast<size_t>(n));
     pos_ += n;
     return s;
   }
+
+  std::string string(const Where& w, std::string_view length_part) { return std::string(string_view(w, length_part)); }
 
   ValueType value_type(const Where& w, std::string_view part) {
     uint64_t at = pos_;
@@ -133,38 +136,40 @@ class Parser {
     return static_cast<ValueType>(id);
   }
 
-  Value value(ValueType type, Where& w) {
-    Value v;
+  // Reads a value of `type` into `v` in place (no temporaries: a vocabulary has 100k of them).
+  void value(ValueType type, Where& w, Value& v) {
     v.type = type;
     uint64_t at = pos_;
     switch (type) {
-      case ValueType::kUint8: v.data = uint64_t{load<uint8_t>(w, "value")}; break;
-      case ValueType::kInt8: v.data = int64_t{load<int8_t>(w, "value")}; break;
-      case ValueType::kUint16: v.data = uint64_t{load<uint16_t>(w, "value")}; break;
-      case ValueType::kInt16: v.data = int64_t{load<int16_t>(w, "value")}; break;
-      case ValueType::kUint32: v.data = uint64_t{load<uint32_t>(w, "value")}; break;
-      case ValueType::kInt32: v.data = int64_t{load<int32_t>(w, "value")}; break;
-      case ValueType::kUint64: v.data = load<uint64_t>(w, "value"); break;
-      case ValueType::kInt64: v.data = load<int64_t>(w, "value"); break;
-      case ValueType::kFloat32: v.data = double{load<float>(w, "value")}; break;
-      case ValueType::kFloat64: v.data = load<double>(w, "value"); break;
+      case ValueType::kUint8: v.data.emplace<uint64_t>(load<uint8_t>(w, "value")); break;
+      case ValueType::kInt8: v.data.emplace<int64_t>(load<int8_t>(w, "value")); break;
+      case ValueType::kUint16: v.data.emplace<uint64_t>(load<uint16_t>(w, "value")); break;
+      case ValueType::kInt16: v.data.emplace<int64_t>(load<int16_t>(w, "value")); break;
+      case ValueType::kUint32: v.data.emplace<uint64_t>(load<uint32_t>(w, "value")); break;
+      case ValueType::kInt32: v.data.emplace<int64_t>(load<int32_t>(w, "value")); break;
+      case ValueType::kUint64: v.data.emplace<uint64_t>(load<uint64_t>(w, "value")); break;
+      case ValueType::kInt64: v.data.emplace<int64_t>(load<int64_t>(w, "value")); break;
+      case ValueType::kFloat32: v.data.emplace<double>(load<float>(w, "value")); break;
+      case ValueType::kFloat64: v.data.emplace<double>(load<double>(w, "value")); break;
       case ValueType::kBool: {
         uint8_t b = load<uint8_t>(w, "value");
         if (b > 1) fail(w, "value", at, "bool byte is " + std::to_string(b) + ", not 0 or 1");
-        v.data = b == 1;
+        v.data.emplace<bool>(b == 1);
         break;
       }
-      case ValueType::kString: v.data = string(w, "string length"); break;
-      case ValueType::kArray: v.data = array(w); break;
+      case ValueType::kString: {
+        std::string_view s = string_view(w, "string length");
+        v.data.emplace<std::string>(s.data(), s.size());
+        break;
+      }
+      case ValueType::kArray: array(w, v.data.emplace<Array>()); break;
     }
-    return v;
   }
 
-  Array array(Where& w) {
+  void array(Where& w, Array& a) {
     if (w.depth >= kMaxArrayDepth) {
       fail(w, "array", pos_, "arrays nested deeper than " + std::to_string(kMaxArrayDepth) + " levels");
     }
-    Array a;
     a.elem_type = value_type(w, "array element type");
     uint64_t at = pos_;
     uint64_t count = load<uint64_t>(w, "array count");
@@ -174,14 +179,13 @@ class Parser {
     if (a.elem_type == ValueType::kString) min_bytes = 8;
     if (a.elem_type == ValueType::kArray) min_bytes = 4 + 8;
     check_count(count, min_bytes, w, "array count", at);
-    a.items.reserve(static_cast<size_t>(count));
+    a.items.resize(static_cast<size_t>(count));
     uint32_t depth = w.depth++;
     for (uint64_t i = 0; i < count; ++i) {
       w.index[depth] = i;
-      a.items.push_back(value(a.elem_type, w));
+      value(a.elem_type, w, a.items[i]);
     }
     w.depth = depth;
-    return a;
   }
 
   void header() {
@@ -216,10 +220,11 @@ class Parser {
       w.base += " " + quoted(key);
       ValueType type = value_type(w, "type");
       value_offsets_.push_back(pos_);
-      Value v = value(type, w);
       auto [it, inserted] = reader_->metadata_index_.emplace(key, reader_->metadata_.size());
       if (!inserted) fail(w, "", key_at, "duplicate key (also metadata key #" + std::to_string(it->second) + ")");
-      reader_->metadata_.push_back(MetadataEntry{std::move(key), std::move(v)});
+      MetadataEntry& e = reader_->metadata_.emplace_back();
+      e.key = std::move(key);
+      value(type, w, e.value);
     }
   }
 

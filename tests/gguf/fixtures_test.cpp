@@ -164,8 +164,8 @@ TEST(GgufFixtures, TokenizerVocabs) {
     EXPECT_EQ(r->get_string("tokenizer.ggml.model"), expected.first);
     EXPECT_EQ(r->get_array("tokenizer.ggml.tokens").items.size(), expected.second);
   }
-  // One vocab also through read mode, to compare the two on the largest metadata.
-  open_both(fixture("tokenizer/ggml-vocab-gpt-2.gguf"));
+  // One vocab also through read mode, to compare the two on metadata-heavy files.
+  open_both(fixture("tokenizer/ggml-vocab-bert-bge.gguf"));
 }
 
 // Copying a llama.cpp-written file through Writer gives back the identical bytes: same
