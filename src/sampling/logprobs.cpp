@@ -8,25 +8,22 @@
 
 namespace lightboat::sampling {
 
-float log_softmax_top(std::span<const float> logits, int32_t chosen,
-                      std::span<TokenLogprob> top) {
+float log_softmax_top(std::span<const float> logits, int32_t chosen, std::span<TokenLogprob> top) {
   const size_t n = logits.size();
   if (chosen < 0 || static_cast<size_t>(chosen) >= n) {
-    throw Error(ErrorKind::kInvalidArgument, "logprobs: chosen token " + std::to_string(chosen) +
-                                                 " is outside [0, " + std::to_string(n) + ")");
+    throw Error(ErrorKind::kInvalidArgument,
+                "logprobs: chosen token " + std::to_string(chosen) + " is outside [0, " + std::to_string(n) + ")");
   }
   if (top.size() > n) {
     throw Error(ErrorKind::kInvalidArgument, "logprobs: asked for " + std::to_string(top.size()) +
-                                                 " top tokens of a vocabulary of " +
-                                                 std::to_string(n));
+                                                 " top tokens of a vocabulary of " + std::to_string(n));
   }
 
   float max_logit = logits[0];
   for (size_t i = 1; i < n; ++i) max_logit = std::max(max_logit, logits[i]);
   if (!std::isfinite(max_logit)) {
-    throw Error(ErrorKind::kInvalidArgument,
-                "logprobs: the largest logit is " + std::to_string(max_logit) +
-                    "; logits must be finite or -inf, with at least one finite");
+    throw Error(ErrorKind::kInvalidArgument, "logprobs: the largest logit is " + std::to_string(max_logit) +
+                                                 "; logits must be finite or -inf, with at least one finite");
   }
 
   // Sum for the log-normaliser, and an insertion-sorted top list. Ids arrive in increasing order,

@@ -9,8 +9,7 @@ namespace lightboat::sampling {
 namespace {
 
 [[noreturn]] void bad(const char* field, const std::string& value, const std::string& rule) {
-  throw Error(ErrorKind::kInvalidArgument,
-              "sampling parameter " + std::string(field) + " = " + value + ": " + rule);
+  throw Error(ErrorKind::kInvalidArgument, "sampling parameter " + std::string(field) + " = " + value + ": " + rule);
 }
 
 void check_finite(const char* field, float v) {

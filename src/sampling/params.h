@@ -38,9 +38,9 @@ struct SamplingParams {
   // Penalties over the last penalty_last_n accepted tokens (Sampler::accept), llama.cpp's rules:
   // a token seen c > 0 times has its logit divided by repeat_penalty when positive, multiplied
   // when negative, then reduced by c * frequency_penalty + presence_penalty.
-  float repeat_penalty = 1.0f;    // 1 = off; must be > 0
-  float frequency_penalty = 0.0f; // 0 = off; any finite value (OpenAI uses [-2, 2])
-  float presence_penalty = 0.0f;  // 0 = off; any finite value
+  float repeat_penalty = 1.0f;     // 1 = off; must be > 0
+  float frequency_penalty = 0.0f;  // 0 = off; any finite value (OpenAI uses [-2, 2])
+  float presence_penalty = 0.0f;   // 0 = off; any finite value
   // Window of accepted tokens the penalties look at: 0 = penalties off, -1 = every token accepted
   // since construction / reset(), otherwise 1..kMaxPenaltyLastN.
   int32_t penalty_last_n = 64;
@@ -53,8 +53,7 @@ struct SamplingParams {
 
   // True when the penalty stage changes anything (so the sampler can skip it).
   bool penalties_active() const {
-    return penalty_last_n != 0 &&
-           (repeat_penalty != 1.0f || frequency_penalty != 0.0f || presence_penalty != 0.0f);
+    return penalty_last_n != 0 && (repeat_penalty != 1.0f || frequency_penalty != 0.0f || presence_penalty != 0.0f);
   }
 };
 

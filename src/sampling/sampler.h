@@ -31,7 +31,7 @@ namespace lightboat::sampling {
 // One token still in the running after the filters of the last sample() call.
 struct Candidate {
   int32_t id = 0;
-  float logit = 0.0f;  // after penalties and temperature
+  float logit = 0.0f;  // after penalties, before temperature (which only shapes prob)
   float prob = 0.0f;   // softmax over the surviving candidates; sums to 1
 };
 
@@ -69,11 +69,11 @@ class Sampler {
  private:
   float penalised(float logit, int32_t id) const;
   int32_t sample_greedy(std::span<const float> logits);
-  void sort_candidates(size_t n);           // full sort, descending logit, ties by id
-  size_t apply_top_p(size_t n);             // candidates_[0, n) sorted; returns the kept count
+  size_t apply_top_p(size_t n, bool sorted);  // returns the kept count; leaves them sorted
   size_t apply_min_p(size_t n, bool sorted);
-  void softmax(size_t n);                   // fills prob of candidates_[0, n)
-  double uniform01();                       // [0, 1), 53 random bits
+  // Fills prob of candidates_[0, n) = softmax(logit * scale); scale = 1 / temperature.
+  void softmax(size_t n, double scale = 1.0);
+  double uniform01();  // [0, 1), 53 random bits
 
   SamplingParams params_;
   int32_t n_vocab_;

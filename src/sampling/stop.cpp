@@ -17,9 +17,12 @@ size_t incomplete_utf8_tail(std::string_view text) {
     const auto b = static_cast<unsigned char>(text[text.size() - j]);
     if ((b & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead
     size_t need = 1;
-    if ((b & 0xE0) == 0xC0) need = 2;
-    else if ((b & 0xF0) == 0xE0) need = 3;
-    else if ((b & 0xF8) == 0xF0) need = 4;
+    if ((b & 0xE0) == 0xC0)
+      need = 2;
+    else if ((b & 0xF0) == 0xE0)
+      need = 3;
+    else if ((b & 0xF8) == 0xF0)
+      need = 4;
     return need > j ? j : 0;
   }
   return 0;

@@ -29,8 +29,12 @@ void* operator new(std::size_t size) {
 // is exactly the point.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
 #pragma GCC diagnostic pop
 
 namespace lightboat::sampling {
@@ -56,9 +60,15 @@ TEST(NoAllocation, SamplerTokenLoop) {
   for (int i = 0; i < n_vocab; ++i) logits[static_cast<size_t>(i)] = static_cast<float>(i % 37);
   // Every stage on, both penalty window kinds, and greedy.
   for (int32_t last_n : {16, -1}) {
-    Sampler s({.temperature = 0.9f, .top_k = 200, .top_p = 0.9f, .min_p = 0.01f,
-               .repeat_penalty = 1.1f, .frequency_penalty = 0.1f, .presence_penalty = 0.1f,
-               .penalty_last_n = last_n, .seed = 5},
+    Sampler s({.temperature = 0.9f,
+               .top_k = 200,
+               .top_p = 0.9f,
+               .min_p = 0.01f,
+               .repeat_penalty = 1.1f,
+               .frequency_penalty = 0.1f,
+               .presence_penalty = 0.1f,
+               .penalty_last_n = last_n,
+               .seed = 5},
               n_vocab);
     EXPECT_EQ(allocations_in([&] {
                 for (int i = 0; i < 100; ++i) s.accept(s.sample(logits));
@@ -82,8 +92,7 @@ TEST(NoAllocation, SamplerTokenLoop) {
 
 TEST(NoAllocation, StopMatcherStream) {
   StopMatcher m({"</answer>", "\n\n"});
-  const std::vector<std::string> pieces = {"The", " answer", " <", "/ans", "wer", " is", "\n",
-                                           "x", " \xC3", "\xA9"};
+  const std::vector<std::string> pieces = {"The", " answer", " <", "/ans", "wer", " is", "\n", "x", " \xC3", "\xA9"};
   EXPECT_EQ(allocations_in([&] {
               for (int i = 0; i < 50; ++i) {
                 for (const auto& p : pieces) m.feed(p);

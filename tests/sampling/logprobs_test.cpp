@@ -13,8 +13,7 @@ namespace {
 
 TEST(Logprobs, HandDistributionWithTieToLowerId) {
   // Probabilities 1/8, 2/8, 3/8, 2/8.
-  const std::vector<float> logits = {std::log(1.0f), std::log(2.0f), std::log(3.0f),
-                                     std::log(2.0f)};
+  const std::vector<float> logits = {std::log(1.0f), std::log(2.0f), std::log(3.0f), std::log(2.0f)};
   std::array<TokenLogprob, 3> top{};
   const float lp = log_softmax_top(logits, 0, top);
   EXPECT_NEAR(lp, std::log(1.0 / 8), 1e-6);

@@ -34,11 +34,10 @@ TEST(SamplingParams, DefaultsAreValidAndMatchLlamaCpp) {
 }
 
 TEST(SamplingParams, EdgeValuesAreValid) {
-  EXPECT_NO_THROW((SamplingParams{.temperature = 0.0f, .top_k = 0, .top_p = 1.0f, .min_p = 1.0f,
-                                  .penalty_last_n = -1}
-                       .validate()));
-  EXPECT_NO_THROW((SamplingParams{.min_p = 0.0f, .frequency_penalty = -2.0f,
-                                  .presence_penalty = -2.0f, .penalty_last_n = kMaxPenaltyLastN}
+  EXPECT_NO_THROW(
+      (SamplingParams{.temperature = 0.0f, .top_k = 0, .top_p = 1.0f, .min_p = 1.0f, .penalty_last_n = -1}.validate()));
+  EXPECT_NO_THROW((SamplingParams{
+      .min_p = 0.0f, .frequency_penalty = -2.0f, .presence_penalty = -2.0f, .penalty_last_n = kMaxPenaltyLastN}
                        .validate()));
 }
 

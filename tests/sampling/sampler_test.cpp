@@ -1,6 +1,7 @@
 // Sampler on hand-computable distributions: each stage alone, then determinism.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -86,6 +87,37 @@ TEST(Sampler, TopPKeepsTheMinimalPrefixReachingP) {
   EXPECT_NEAR(s.candidates()[1].prob, 3.0 / 7, 1e-6);
 }
 
+TEST(Sampler, TopPOnALargeVocabularyMatchesAFullSort) {
+  // The sampler orders candidates piecewise (see apply_top_p); a flat distribution (sigma 0.5)
+  // goes through several chunks, a peaked one (sigma 4) stops after the first cut. The kept
+  // prefix must be exactly the one a full sort gives.
+  const int n = 5000;
+  for (float sigma : {0.5f, 4.0f}) {
+    for (float top_p : {0.1f, 0.5f, 0.9f, 0.99f}) {
+      auto logits = random_logits(n, 11);
+      for (auto& v : logits) v *= sigma / 3.0f;
+      std::vector<int32_t> order(n);
+      for (int i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+      std::sort(order.begin(), order.end(),
+                [&](int32_t a, int32_t b) { return logits[static_cast<size_t>(a)] > logits[static_cast<size_t>(b)]; });
+      double z = 0.0;
+      for (float v : logits) z += std::exp(static_cast<double>(v));
+      std::vector<int32_t> expected;
+      double cum = 0.0;
+      for (int32_t id : order) {
+        expected.push_back(id);
+        cum += std::exp(static_cast<double>(logits[static_cast<size_t>(id)])) / z;
+        if (cum >= top_p) break;
+      }
+      auto p = plain();
+      p.top_p = top_p;
+      Sampler s(p, n);
+      s.sample(logits);
+      EXPECT_EQ(ids(s), expected) << "sigma " << sigma << " top_p " << top_p;
+    }
+  }
+}
+
 TEST(Sampler, MinPCutsRelativeToTheMostLikely) {
   // p_max = 0.5; min_p 0.25 keeps p >= 0.125: ids 0, 1, 2 (in id order: nothing sorted).
   auto p = plain();
@@ -111,6 +143,17 @@ TEST(Sampler, TemperatureScalesATwoTokenDistribution) {
     const double sigma = std::sqrt(expected * (1 - expected) / n);
     EXPECT_NEAR(static_cast<double>(ones) / n, expected, 5 * sigma) << "T " << t;
     EXPECT_NEAR(s.candidates()[1].prob, expected, 1e-6);
+  }
+}
+
+TEST(Sampler, TinyTemperatureApproachesGreedyWithoutOverflow) {
+  // 1/T overflows float for these; the sampler must still give the argmax, not throw.
+  for (float t : {1e-30f, 1e-40f}) {
+    auto p = plain();
+    p.temperature = t;
+    Sampler s(p, 3);
+    EXPECT_EQ(s.sample(std::vector<float>{1.0f, 50.0f, -INFINITY}), 1) << "T " << t;
+    EXPECT_EQ(s.candidates()[1].prob, 1.0f);
   }
 }
 
