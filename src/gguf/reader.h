@@ -40,7 +40,8 @@ struct Value {
   bool is_integer() const;
   bool is_float() const;
   // Conversions that throw Error(kFormat) naming `what` when the value is not of a fitting type
-  // or is out of range for the result.
+  // or is out of range for the result. Any integer type converts to as_int/as_uint when it fits;
+  // as_float also accepts integers; as_bool only bool.
   int64_t as_int(std::string_view what) const;
   uint64_t as_uint(std::string_view what) const;
   double as_float(std::string_view what) const;
@@ -81,7 +82,8 @@ class Reader {
   const Value* find(std::string_view key) const;  // nullptr when absent
 
   // Typed getters: required ones throw Error(kNotFound) naming the key when absent and
-  // Error(kFormat) when present with an unfitting type.
+  // Error(kFormat) when present with an unfitting type. The try_ ones return nullopt when the
+  // key is absent and also throw Error(kFormat) when it is present with an unfitting type.
   uint64_t get_uint(std::string_view key) const;
   int64_t get_int(std::string_view key) const;
   double get_float(std::string_view key) const;
