@@ -214,7 +214,6 @@ void Tokenizer::encode_bpe_word(const std::string& word, std::vector<int32_t>& o
   struct Bigram {
     int left, right;
     int32_t rank;
-    int32_t result;
     size_t size;  // bytes of the merged text, to detect stale pairs
   };
   auto later = [](const Bigram& a, const Bigram& b) {
@@ -228,7 +227,7 @@ void Tokenizer::encode_bpe_word(const std::string& word, std::vector<int32_t>& o
     const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(l)) << 32) | static_cast<uint32_t>(r);
     const auto it = merges_.find(key);
     if (it == merges_.end()) return;
-    queue.push({left, right, it->second.rank, it->second.result, symbols[left].n + symbols[right].n});
+    queue.push({left, right, it->second, symbols[left].n + symbols[right].n});
   };
   for (int i = 1; i < static_cast<int>(symbols.size()); ++i) try_add(i - 1, i);
 
@@ -239,7 +238,9 @@ void Tokenizer::encode_bpe_word(const std::string& word, std::vector<int32_t>& o
     Symbol& r = symbols[b.right];
     if (l.n == 0 || r.n == 0 || l.n + r.n != b.size) continue;
     l.n += r.n;
-    l.id = b.result;
+    // Every text a merge uses as a part has an id (a token's, or one load_merges gave it), so a
+    // text without one can take part in no further merge.
+    l.id = piece_id(std::string_view(word).substr(l.start, l.n));
     r.n = 0;
     l.next = r.next;
     if (r.next >= 0) symbols[r.next].prev = b.left;

@@ -151,7 +151,6 @@ void Tokenizer::load_vocab(const gguf::Reader& reader) {
 void Tokenizer::load_merges(const gguf::Reader& reader) {
   const gguf::Array& merges = array_of(reader, kMergesKey, gguf::ValueType::kString);
   merges_.reserve(merges.items.size());
-  std::string joined;
   for (size_t i = 0; i < merges.items.size(); ++i) {
     const std::string& line = merges.items[i].as_string(kMergesKey);
     const size_t space = line.find(' ', 1);  // "A B"; a leading space would belong to A
@@ -166,10 +165,8 @@ void Tokenizer::load_merges(const gguf::Reader& reader) {
     };
     const int32_t l = id_of(left);
     const int32_t r = id_of(right);
-    joined.assign(left).append(right);
-    const int32_t result = id_of(joined);
     const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(l)) << 32) | static_cast<uint32_t>(r);
-    merges_.try_emplace(key, Merge{static_cast<int32_t>(i), result});  // the first rank wins
+    merges_.try_emplace(key, static_cast<int32_t>(i));  // the first rank wins
   }
 }
 

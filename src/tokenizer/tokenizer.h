@@ -114,11 +114,6 @@ class Tokenizer {
     int32_t token = kNoToken;       // kNoToken for text
     size_t offset = 0, length = 0;  // bytes of the input, for text
   };
-  // Merge table entry keyed by the two parts' ids: the rank, and the id of the merged text.
-  struct Merge {
-    int32_t rank;
-    int32_t result;
-  };
 
   Tokenizer() = default;
   void load_vocab(const gguf::Reader& reader);
@@ -142,7 +137,7 @@ class Tokenizer {
   std::vector<Token> tokens_;                                 // [n_vocab]
   std::unordered_map<std::string_view, int32_t> text_to_id_;  // views into tokens_[i].text
   std::unordered_map<std::string, int32_t> extra_piece_ids_;  // merge texts that are no token
-  std::unordered_map<uint64_t, Merge> merges_;                // (left id << 32 | right id) -> merge
+  std::unordered_map<uint64_t, int32_t> merges_;              // (left id << 32 | right id) -> rank
   std::vector<int32_t> special_cache_;  // CONTROL | USER_DEFINED | UNKNOWN ids, longest text first
   std::vector<int32_t> eog_ids_;
   int32_t byte_tokens_[256] = {};      // SPM byte fallback: id of <0xXX> per byte (kNoToken if none)
