@@ -19,6 +19,7 @@ SamplingParams plain() {
 
 std::vector<float> log_of(const std::vector<float>& probs) {
   std::vector<float> out;
+  out.reserve(probs.size());
   for (float p : probs) out.push_back(std::log(p));
   return out;
 }
