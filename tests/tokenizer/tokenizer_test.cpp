@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -119,6 +120,80 @@ TEST(LlamaBpe, DecodeInvertsEncode) {
   for (const std::string s : {"Hello world", "  leading and trailing  ", "tabs\tand\nnewlines\r\n",
                               "\xC3\xA4pfel \xE2\x82\xAC 12345 \xF0\x9F\xA6\x99", "I'VE it's"}) {
     EXPECT_EQ(tok.decode(tok.encode(s, false, false)), s);
+  }
+}
+
+// Random text from a mix of scripts, digits, punctuation and every kind of whitespace (not U+2581,
+// which SPM decodes as a space by design).
+std::string random_text(std::mt19937& rng, size_t n_chars) {
+  static const std::vector<std::string> alphabet = {"a",
+                                                    "Z",
+                                                    "q",
+                                                    "7",
+                                                    "0",
+                                                    " ",
+                                                    " ",
+                                                    "  ",
+                                                    "\t",
+                                                    "\n",
+                                                    "\r\n",
+                                                    "'",
+                                                    "'s",
+                                                    "!",
+                                                    ".",
+                                                    ",",
+                                                    "$",
+                                                    "<",
+                                                    "|",
+                                                    "\xC3\xA9",
+                                                    "\xC3\x84",
+                                                    "\xC2\xA0",
+                                                    "\xE3\x80\x80",
+                                                    "\xE2\x80\xAF",
+                                                    "\xE4\xBD\xA0",
+                                                    "\xED\x95\x9C",
+                                                    "\xD0\xB6",
+                                                    "\xE0\xB8\x81",
+                                                    "\xF0\x9F\xA6\x99",
+                                                    "\xF0\x9F\x98\x81",
+                                                    "\xEF\xBC\x81",
+                                                    "\xC2\x85"};
+  std::uniform_int_distribution<size_t> pick(0, alphabet.size() - 1);
+  std::string s;
+  for (size_t i = 0; i < n_chars; ++i) s += alphabet[pick(rng)];
+  return s;
+}
+
+TEST(RoundTrip, DecodeOfEncodeGivesTheTextBack) {
+  LIGHTBOAT_REQUIRE_FIXTURES();
+  std::mt19937 rng(1234);
+  for (const char* vocab : {"gpt-2", "llama-bpe", "deepseek-llm", "falcon", "llama-spm"}) {
+    const Tokenizer tok = load_fixture(std::string("tokenizer/ggml-vocab-") + vocab + ".gguf");
+    for (int round = 0; round < 40; ++round) {
+      const std::string text = random_text(rng, 1 + round);
+      const std::string back = tok.decode(tok.encode(text, false, false));
+      // SPM prefixes a space; everything else is byte-exact.
+      EXPECT_EQ(back, tok.model_type() == ModelType::kSpm ? " " + text : text) << vocab;
+    }
+  }
+}
+
+TEST(RoundTrip, ArbitraryBytesNeverThrow) {
+  LIGHTBOAT_REQUIRE_FIXTURES();
+  std::mt19937 rng(99);
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (const char* vocab : {"llama-bpe", "deepseek-coder", "phi-3"}) {
+    const Tokenizer tok = load_fixture(std::string("tokenizer/ggml-vocab-") + vocab + ".gguf");
+    for (int round = 0; round < 30; ++round) {
+      std::string bytes;
+      for (int i = 0; i < 3 * round; ++i) bytes.push_back(static_cast<char>(byte(rng)));
+      const Ids ids = tok.encode(bytes, true, true);
+      for (int32_t id : ids) {
+        ASSERT_GE(id, 0);
+        ASSERT_LT(id, tok.n_vocab());
+      }
+      (void)tok.decode(ids, true);
+    }
   }
 }
 
