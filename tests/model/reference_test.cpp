@@ -95,18 +95,27 @@ void check_case(const Case& c, ThreadPool& pool) {
     for (const json& e : top) max_abs = std::max(max_abs, std::abs(e[1].get<double>()));
     const double tol = rel_tolerance(c.wtype) * std::max(1.0, max_abs);
     const double ref_gap = top[0][1].get<double>() - top[1][1].get<double>();
-    if (ref_gap > tol) EXPECT_EQ(argmax(row, n_vocab), top[0][0].get<int32_t>()) << "pos " << first_pos + i;
+    if (ref_gap > tol) {
+      EXPECT_EQ(argmax(row, n_vocab), top[0][0].get<int32_t>()) << "pos " << first_pos + i;
+    }
     for (const json& e : top) {
       EXPECT_NEAR(row[e[0].get<int32_t>()], e[1].get<double>(), tol) << "pos " << first_pos + i << " token " << e[0];
     }
   }
 
-  // Greedy continuation: identical ids, up to a step where the reference itself was a near tie.
+  // Greedy continuation: identical ids, up to a step where the reference itself was a near tie
+  // (top-1 minus top-2 below min(0.1, tolerance), the rule of ../shared/check/conformance.py):
+  // there, summation-order differences may pick the other token and later steps diverge.
+  double scale = 1.0;
+  for (const json& p : c.positions) {
+    for (const json& e : p["top"]) scale = std::max(scale, std::abs(e[1].get<double>()));
+  }
+  const double near_tie = std::min(0.1, rel_tolerance(c.wtype) * scale);
   std::vector<float> last(static_cast<size_t>(n_vocab));
   std::copy_n(&logits[static_cast<size_t>((n_pos - 1) * n_vocab)], n_vocab, last.begin());
   for (size_t step = 0; step < c.greedy.size(); ++step) {
     const int32_t got = argmax(last.data(), n_vocab);
-    if (got != c.greedy[step] && step < c.gaps.size() && c.gaps[step] < 1e-3) break;
+    if (got != c.greedy[step] && step < c.gaps.size() && c.gaps[step] < near_tie) break;
     ASSERT_EQ(got, c.greedy[step]) << "greedy step " << step;
     if (step + 1 < c.greedy.size()) {
       const int32_t next[1] = {got};
