@@ -123,7 +123,7 @@ class Tokenizer {
   void finish_special_cache(const gguf::Reader& reader);
 
   int32_t lookup(std::string_view text) const;  // kNoToken when absent
-  // Id of a merge part or result: a token id, or an id >= n_vocab for text that only merges know.
+  // Id of a text for merging: its token id, or an id >= n_vocab for a merge part that is no token.
   int32_t piece_id(std::string_view text) const;
   std::vector<Fragment> partition_special(std::string_view text, bool parse_special) const;
   void encode_spm(std::string_view text, std::vector<int32_t>& out) const;
