@@ -31,7 +31,7 @@ void ThreadPool::run_chunk(int index) {
   int64_t end = std::min(n_, g1 * grain_);
   if (begin >= end) return;
   try {
-    (*fn_)(begin, end);
+    fn_(begin, end);
   } catch (...) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!error_) error_ = std::current_exception();
@@ -55,7 +55,7 @@ void ThreadPool::worker(int index) {
   }
 }
 
-void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+void ThreadPool::run(int64_t n, int64_t grain, ChunkFn fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
   if (n_threads_ == 1 || n <= grain) {
@@ -64,7 +64,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    fn_ = &fn;
+    fn_ = fn;
     n_ = n;
     grain_ = grain;
     error_ = nullptr;
@@ -78,7 +78,6 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
     std::unique_lock<std::mutex> lock(mutex_);
     done_cv_.wait(lock, [&] { return pending_ == 0; });
     error = error_;
-    fn_ = nullptr;
   }
   if (error) std::rethrow_exception(error);
 }

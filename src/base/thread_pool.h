@@ -5,7 +5,8 @@
 
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
+#include <exception>
+#include <type_traits>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -24,13 +25,25 @@ class ThreadPool {
 
   // Calls fn(begin, end) on disjoint chunks covering [0, n). Chunks are multiples of `grain`
   // (except the last) so callers can keep blocks or cache lines whole. Exceptions thrown by fn
-  // are rethrown here (the first one wins).
-  void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+  // are rethrown here (the first one wins). fn is passed by reference, never copied or
+  // allocated: the decode loop calls this per operation.
+  template <typename Fn>
+  void parallel_for(int64_t n, int64_t grain, Fn&& fn) {
+    run(n, grain, ChunkFn{&fn, [](void* f, int64_t b, int64_t e) { (*static_cast<std::remove_reference_t<Fn>*>(f))(b, e); }});
+  }
 
   // The number of hardware threads, at least 1.
   static int hardware_threads();
 
  private:
+  // A non-owning reference to the caller's callable.
+  struct ChunkFn {
+    void* object;
+    void (*call)(void*, int64_t, int64_t);
+    void operator()(int64_t b, int64_t e) const { call(object, b, e); }
+  };
+
+  void run(int64_t n, int64_t grain, ChunkFn fn);
   void worker(int index);
   void run_chunk(int index);
 
@@ -43,7 +56,7 @@ class ThreadPool {
   int pending_ = 0;          // workers still running the current call
   bool stop_ = false;
   // The current call (valid while pending_ > 0).
-  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
+  ChunkFn fn_{nullptr, nullptr};
   int64_t n_ = 0;
   int64_t grain_ = 1;
   std::exception_ptr error_;

@@ -63,6 +63,7 @@ int run(const RunOptions& o) {
     std::printf("%s\n", dump_json(j).c_str());
   } else {
     std::printf("\n");
+    std::fflush(stdout);
   }
   std::fprintf(stderr, "load: %.1f ms | prompt: %lld tokens, %.1f ms, %.1f tok/s | generation: %lld tokens, %.1f ms, "
                        "%.1f tok/s | %d threads\n",
