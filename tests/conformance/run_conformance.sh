@@ -10,8 +10,6 @@ if [ ! -f "$shared/check/conformance.py" ]; then
 fi
 case "$what" in
   tokenizers) args=$(ls "$shared"/fixtures/tokenizer/*.inp | grep -v bert-bge) ;;
-  # fixtures/arch holds every family; this build runs the llama architecture (issue 3 adds more).
-  arch-llama) args="--only tiny-llama $shared/fixtures/arch/reference.json" ;;
   *) args="$shared/fixtures/$what/reference.json" ;;
 esac
 # shellcheck disable=SC2086

@@ -1,0 +1,19 @@
+// Activation functions whose exact numerics matter for agreement with llama.cpp.
+#pragma once
+
+#include <cstdint>
+
+namespace lightboat::kernels {
+
+// gate[i] = gelu_tanh(gate[i]) * up[i] (GEGLU, Gemma's FFN). GELU is evaluated the way ggml's
+// CPU backend does: x rounded to fp16, looked up in a table of fp16(gelu(x)), with 0 for
+// x <= -10 and x for x >= 10. Exact tanh-GELU would move Gemma's logits by ~3e-3.
+void geglu(float* gate, const float* up, int64_t n);
+
+// The tanh approximation of GELU in fp32, the function the table samples.
+float gelu_tanh(float x);
+
+// x[i] = cap * tanh(x[i] / cap): Gemma 2's soft-capping of attention scores and final logits.
+void softcap(float* x, int64_t n, float cap);
+
+}  // namespace lightboat::kernels

@@ -1,0 +1,257 @@
+#include "model/transformer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "base/error.h"
+#include "kernels/activations.h"
+
+namespace lightboat::model {
+namespace {
+
+std::string blk(int il, const char* name) { return "blk." + std::to_string(il) + "." + name; }
+
+}  // namespace
+
+Transformer::Transformer(std::shared_ptr<const gguf::Reader> reader, const std::string& arch,
+                         const ModelSettings& settings, bool tied_only)
+    : Model(read_hparams(*reader, arch), 0), reader_(std::move(reader)), weights_(*reader_) {
+  Hparams& h = hparams_;
+  const gguf::TensorInfo* embd = reader_->find_tensor("token_embd.weight");
+  check(embd != nullptr, ErrorKind::kNotFound, "tensor 'token_embd.weight' is missing from the model file");
+  check(embd->ne.size() == 2 && embd->ne[1] <= (uint64_t{1} << 31), ErrorKind::kFormat,
+        "tensor 'token_embd.weight' must be 2-D with at most 2^31 rows");
+  h.n_vocab = static_cast<int64_t>(embd->ne[1]);
+  check(settings.n_ctx >= 0 && settings.n_ctx <= (int64_t{1} << 24), ErrorKind::kInvalidArgument,
+        "context size " + std::to_string(settings.n_ctx) + " is out of range");
+  check(settings.max_batch >= 1, ErrorKind::kInvalidArgument, "max_batch must be at least 1");
+  n_ctx_ = settings.n_ctx > 0 ? settings.n_ctx : std::min<int64_t>(h.n_ctx_train, 4096);
+  max_batch_ = std::min(settings.max_batch, n_ctx_);
+
+  token_embd_ = weights_.matrix("token_embd.weight", h.n_embd, h.n_vocab);
+  output_norm_ = weights_.vector("output_norm.weight", h.n_embd);
+  output_ = tied_only ? tensor::MatrixView{} : weights_.optional_matrix("output.weight", h.n_embd, h.n_vocab);
+  if (output_.data == nullptr) output_ = token_embd_;  // tied embeddings
+
+  const auto kv_floats = static_cast<size_t>(n_ctx_ * h.n_embd_kv());
+  k_cache_.assign(static_cast<size_t>(h.n_layer), std::vector<float>(kv_floats));
+  v_cache_.assign(static_cast<size_t>(h.n_layer), std::vector<float>(kv_floats));
+
+  const auto b = static_cast<size_t>(max_batch_);
+  x_.resize(b * h.n_embd);
+  xn_.resize(b * h.n_embd);
+  tmp_.resize(b * h.n_embd);
+  q_.resize(b * h.n_embd_q());
+  if (reader_->find_tensor("blk.0.attn_qkv.weight") != nullptr) qkv_.resize(b * (h.n_embd_q() + 2 * h.n_embd_kv()));
+  attn_.resize(b * h.n_embd_q());
+  gate_.resize(b * 2 * h.n_ff);
+  up_.resize(b * h.n_ff);
+  scores_.resize(static_cast<size_t>(h.n_head * n_ctx_));
+  rope_cos_.resize(b * h.n_rot / 2);
+  rope_sin_.resize(b * h.n_rot / 2);
+  matmul_scratch_.reserve(max_batch_, std::max({h.n_embd, 2 * h.n_ff, h.n_embd_q()}));
+}
+
+AttentionWeights Transformer::bind_attention(int il) const {
+  const Hparams& h = hparams_;
+  AttentionWeights a;
+  a.wqkv = weights_.optional_matrix(blk(il, "attn_qkv.weight"), h.n_embd, h.n_embd_q() + 2 * h.n_embd_kv());
+  if (a.wqkv.data == nullptr) {
+    a.wq = weights_.matrix(blk(il, "attn_q.weight"), h.n_embd, h.n_embd_q());
+    a.wk = weights_.matrix(blk(il, "attn_k.weight"), h.n_embd, h.n_embd_kv());
+    a.wv = weights_.matrix(blk(il, "attn_v.weight"), h.n_embd, h.n_embd_kv());
+    a.bq = weights_.optional_vector(blk(il, "attn_q.bias"), h.n_embd_q());
+    a.bk = weights_.optional_vector(blk(il, "attn_k.bias"), h.n_embd_kv());
+    a.bv = weights_.optional_vector(blk(il, "attn_v.bias"), h.n_embd_kv());
+  }
+  a.q_norm = weights_.optional_vector(blk(il, "attn_q_norm.weight"), h.head_dim);
+  a.k_norm = weights_.optional_vector(blk(il, "attn_k_norm.weight"), h.head_dim);
+  a.wo = weights_.matrix(blk(il, "attn_output.weight"), h.n_embd_q(), h.n_embd);
+  return a;
+}
+
+FfnWeights Transformer::bind_ffn(int il) const {
+  const Hparams& h = hparams_;
+  FfnWeights f;
+  f.gate = weights_.optional_matrix(blk(il, "ffn_gate.weight"), h.n_embd, h.n_ff);
+  f.up = weights_.matrix(blk(il, "ffn_up.weight"), h.n_embd, f.gate.data != nullptr ? h.n_ff : 2 * h.n_ff);
+  f.down = weights_.matrix(blk(il, "ffn_down.weight"), h.n_ff, h.n_embd);
+  return f;
+}
+
+void Transformer::forward(std::span<const int32_t> tokens, int64_t n_logits, float* logits, ThreadPool& pool) {
+  const auto n = static_cast<int64_t>(tokens.size());
+  check(n > 0, ErrorKind::kInvalidArgument, "forward: no tokens");
+  check(n_logits >= 0 && n_logits <= n, ErrorKind::kInvalidArgument, "forward: n_logits exceeds the batch");
+  check(n_past_ + n <= n_ctx_, ErrorKind::kInvalidArgument,
+        "context is full: " + std::to_string(n_past_) + " + " + std::to_string(n) + " tokens exceed n_ctx " +
+            std::to_string(n_ctx_) + " (raise -c)");
+  for (int32_t t : tokens) {
+    check(t >= 0 && t < hparams_.n_vocab, ErrorKind::kInvalidArgument,
+          "token id " + std::to_string(t) + " is outside the vocabulary (" + std::to_string(hparams_.n_vocab) + ")");
+  }
+  pool_ = &pool;
+  // Chunks of max_batch_ tokens; the wanted logits are those of the last n_logits tokens.
+  const int64_t first_wanted = n - n_logits;
+  for (int64_t start = 0; start < n; start += max_batch_) {
+    const int64_t len = std::min(max_batch_, n - start);
+    const int64_t chunk_logits = std::clamp(start + len - first_wanted, int64_t{0}, len);
+    float* out = logits + std::max<int64_t>(0, start + len - chunk_logits - first_wanted) * hparams_.n_vocab;
+    forward_chunk(tokens.subspan(static_cast<size_t>(start), static_cast<size_t>(len)), chunk_logits, out);
+    n_past_ += len;
+  }
+  pool_ = nullptr;
+}
+
+void Transformer::embed(std::span<const int32_t> tokens, float scale) {
+  const Hparams& h = hparams_;
+  const int64_t half_rot = h.n_rot / 2;
+  const float* factors = attention_.rope_factors.empty() ? nullptr : attention_.rope_factors.data();
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    float* x = &x_[t * h.n_embd];
+    kernels::get_row(token_embd_, tokens[t], x);
+    if (scale != 1.0f) {
+      for (int64_t i = 0; i < h.n_embd; ++i) x[i] *= scale;
+    }
+    float* c = &rope_cos_[t * half_rot];
+    float* s = &rope_sin_[t * half_rot];
+    kernels::rope_angles(n_past_ + static_cast<int64_t>(t), static_cast<int>(h.n_rot), h.rope_base, h.rope_freq_scale,
+                         factors, c, s);
+    if (attention_.rope_attn_factor != 1.0f) {
+      for (int64_t i = 0; i < half_rot; ++i) {
+        c[i] *= attention_.rope_attn_factor;
+        s[i] *= attention_.rope_attn_factor;
+      }
+    }
+  }
+}
+
+void Transformer::norm(const float* in, const std::vector<float>& weight, float* out, int64_t n) const {
+  const int64_t d = hparams_.n_embd;
+  for (int64_t t = 0; t < n; ++t) kernels::rms_norm(in + t * d, weight.data(), d, hparams_.rms_eps, out + t * d);
+}
+
+void Transformer::project_qkv(const AttentionWeights& w, const float* xn, int64_t n, float* k_new, float* v_new) {
+  const Hparams& h = hparams_;
+  const int64_t nq = h.n_embd_q(), nkv = h.n_embd_kv();
+  if (w.wqkv.data != nullptr) {
+    // Fused rows are [Q | K | V]; split them into Q and the cache rows.
+    const int64_t width = nq + 2 * nkv;
+    kernels::matmul(w.wqkv, xn, h.n_embd, n, qkv_.data(), width, matmul_scratch_, *pool_);
+    for (int64_t t = 0; t < n; ++t) {
+      const float* row = &qkv_[t * width];
+      std::memcpy(&q_[t * nq], row, sizeof(float) * nq);
+      std::memcpy(k_new + t * nkv, row + nq, sizeof(float) * nkv);
+      std::memcpy(v_new + t * nkv, row + nq + nkv, sizeof(float) * nkv);
+    }
+  } else {
+    kernels::matmul(w.wq, xn, h.n_embd, n, q_.data(), nq, matmul_scratch_, *pool_);
+    kernels::matmul(w.wk, xn, h.n_embd, n, k_new, nkv, matmul_scratch_, *pool_);
+    kernels::matmul(w.wv, xn, h.n_embd, n, v_new, nkv, matmul_scratch_, *pool_);
+  }
+  for (int64_t t = 0; t < n; ++t) {
+    if (!w.bq.empty()) kernels::add(&q_[t * nq], w.bq.data(), nq);
+    if (!w.bk.empty()) kernels::add(k_new + t * nkv, w.bk.data(), nkv);
+    if (!w.bv.empty()) kernels::add(v_new + t * nkv, w.bv.data(), nkv);
+  }
+}
+
+void Transformer::attention(int il, const AttentionWeights& w, const float* xn, float* out, int64_t n, int64_t window) {
+  const Hparams& h = hparams_;
+  const int64_t nq = h.n_embd_q(), nkv = h.n_embd_kv(), hd = h.head_dim;
+  float* k_cache = k_cache_[static_cast<size_t>(il)].data();  // [n_ctx, n_embd_kv]
+  float* v_cache = v_cache_[static_cast<size_t>(il)].data();  // [n_ctx, n_embd_kv]
+  float* k_new = k_cache + n_past_ * nkv;                      // [n, n_embd_kv] rows of this chunk
+  float* v_new = v_cache + n_past_ * nkv;
+  project_qkv(w, xn, n, k_new, v_new);
+
+  // Per-head RMSNorm of Q and K (Qwen3), then RoPE; K is rotated in place in the cache.
+  const int64_t half_rot = h.n_rot / 2;
+  for (int64_t t = 0; t < n; ++t) {
+    float* q = &q_[t * nq];
+    float* k = k_new + t * nkv;
+    if (!w.q_norm.empty()) {
+      for (int64_t hh = 0; hh < h.n_head; ++hh) kernels::rms_norm(q + hh * hd, w.q_norm.data(), hd, h.rms_eps, q + hh * hd);
+    }
+    if (!w.k_norm.empty()) {
+      for (int64_t hh = 0; hh < h.n_head_kv; ++hh) {
+        kernels::rms_norm(k + hh * hd, w.k_norm.data(), hd, h.rms_eps, k + hh * hd);
+      }
+    }
+    const float* c = &rope_cos_[t * half_rot];
+    const float* s = &rope_sin_[t * half_rot];
+    kernels::rope_apply(q, static_cast<int>(h.n_head), static_cast<int>(hd), static_cast<int>(h.n_rot), c, s,
+                        attention_.rope_mode);
+    kernels::rope_apply(k, static_cast<int>(h.n_head_kv), static_cast<int>(hd), static_cast<int>(h.n_rot), c, s,
+                        attention_.rope_mode);
+  }
+
+  const int64_t group = h.n_head / h.n_head_kv;  // consecutive query heads share a KV head
+  const float scale = attention_.q_scale != 0.0f ? attention_.q_scale : 1.0f / std::sqrt(static_cast<float>(hd));
+  const float cap = attention_.softcap;
+  pool_->parallel_for(h.n_head, 1, [&](int64_t h0, int64_t h1) {
+    for (int64_t head = h0; head < h1; ++head) {
+      const int64_t kv_off = (head / group) * hd;
+      float* scores = &scores_[head * n_ctx_];  // [n_ctx]
+      for (int64_t t = 0; t < n; ++t) {
+        const int64_t pos = n_past_ + t;
+        // Causal, and within the sliding window when there is one: keys pos-window+1 .. pos.
+        const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
+        const int64_t n_visible = pos + 1 - first;
+        const float* q = &q_[t * nq + head * hd];
+        for (int64_t j = 0; j < n_visible; ++j) {
+          const float* k = k_cache + (first + j) * nkv + kv_off;
+          float dot = 0.0f;
+          for (int64_t d = 0; d < hd; ++d) dot += q[d] * k[d];
+          scores[j] = dot * scale;
+        }
+        if (cap > 0.0f) kernels::softcap(scores, n_visible, cap);
+        kernels::softmax(scores, n_visible);
+        float* o = &attn_[t * nq + head * hd];
+        std::fill(o, o + hd, 0.0f);
+        for (int64_t j = 0; j < n_visible; ++j) {
+          const float* v = v_cache + (first + j) * nkv + kv_off;
+          const float p = scores[j];
+          for (int64_t d = 0; d < hd; ++d) o[d] += p * v[d];
+        }
+      }
+    }
+  });
+  kernels::matmul(w.wo, attn_.data(), nq, n, out, h.n_embd, matmul_scratch_, *pool_);
+}
+
+void Transformer::ffn(const FfnWeights& w, const float* xn, float* out, int64_t n, FfnActivation act) {
+  const Hparams& h = hparams_;
+  const int64_t n_ff = h.n_ff;
+  const bool fused = w.gate.data == nullptr;
+  // Unfused: gate_ [n, n_ff] and up_ [n, n_ff]. Fused: gate_ [n, 2·n_ff], gate then up per row.
+  const int64_t stride = fused ? 2 * n_ff : n_ff;
+  if (fused) {
+    kernels::matmul(w.up, xn, h.n_embd, n, gate_.data(), stride, matmul_scratch_, *pool_);
+  } else {
+    kernels::matmul(w.gate, xn, h.n_embd, n, gate_.data(), stride, matmul_scratch_, *pool_);
+    kernels::matmul(w.up, xn, h.n_embd, n, up_.data(), n_ff, matmul_scratch_, *pool_);
+  }
+  for (int64_t t = 0; t < n; ++t) {
+    float* g = &gate_[t * stride];
+    const float* u = fused ? g + n_ff : &up_[t * n_ff];
+    if (act == FfnActivation::kSilu) {
+      kernels::swiglu(g, u, n_ff);
+    } else {
+      kernels::geglu(g, u, n_ff);
+    }
+  }
+  kernels::matmul(w.down, gate_.data(), stride, n, out, h.n_embd, matmul_scratch_, *pool_);
+}
+
+void Transformer::output(int64_t n, int64_t n_logits, float* logits, float final_softcap) {
+  if (n_logits == 0) return;
+  const Hparams& h = hparams_;
+  const int64_t first = n - n_logits;
+  norm(&x_[first * h.n_embd], output_norm_, &xn_[first * h.n_embd], n_logits);
+  kernels::matmul(output_, &xn_[first * h.n_embd], h.n_embd, n_logits, logits, h.n_vocab, matmul_scratch_, *pool_);
+  if (final_softcap > 0.0f) kernels::softcap(logits, n_logits * h.n_vocab, final_softcap);
+}
+
+}  // namespace lightboat::model

@@ -1,0 +1,119 @@
+// The machinery every decoder-only architecture shares: weight binding for attention and
+// feed-forward blocks (separate or fused tensors), the KV cache, scratch memory sized at load,
+// and the blocks themselves. Each architecture file (llama.cpp, qwen2.cpp, …) derives from
+// Transformer and writes its forward pass as straight-line calls to these blocks.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kernels/matmul.h"
+#include "kernels/ops.h"
+#include "model/model.h"
+#include "model/weights.h"
+#include "tensor/view.h"
+
+namespace lightboat::model {
+
+struct AttentionWeights {
+  tensor::MatrixView wq;     // [n_embd_q rows of n_embd]
+  tensor::MatrixView wk;     // [n_embd_kv rows of n_embd]
+  tensor::MatrixView wv;     // [n_embd_kv rows of n_embd]
+  tensor::MatrixView wqkv;   // fused [n_embd_q + 2·n_embd_kv rows of n_embd] (Phi-3); else empty
+  std::vector<float> bq, bk, bv;        // biases (Qwen2), empty when absent
+  std::vector<float> q_norm, k_norm;    // per-head RMSNorm weights [head_dim] (Qwen3), or empty
+  tensor::MatrixView wo;     // [n_embd rows of n_embd_q]
+};
+
+struct FfnWeights {
+  tensor::MatrixView gate;   // [n_ff rows of n_embd]; empty when fused into up
+  tensor::MatrixView up;     // [n_ff rows of n_embd], or [2·n_ff rows]: gate rows then up rows (Phi-3)
+  tensor::MatrixView down;   // [n_embd rows of n_ff]
+};
+
+enum class FfnActivation { kSilu, kGelu };
+
+// How an architecture runs attention; fixed at load.
+struct AttentionConfig {
+  kernels::RopeMode rope_mode = kernels::RopeMode::kNorm;
+  std::vector<float> rope_factors;  // [n_rot/2] frequency divisors, empty = all 1
+  float rope_attn_factor = 1.0f;    // scales cos and sin (Phi-3 long-rope)
+  float q_scale = 0.0f;             // multiplies Q before QKᵀ; 0 = 1/sqrt(head_dim)
+  float softcap = 0.0f;             // attention-logit soft-cap (Gemma 2); 0 = off
+};
+
+class Transformer : public Model {
+ public:
+  void forward(std::span<const int32_t> tokens, int64_t n_logits, float* logits, ThreadPool& pool) final;
+
+  // How attention runs (RoPE pairing and factors, scaling, soft-cap): set once by the
+  // architecture's loader right after construction, before the first forward().
+  void configure_attention(AttentionConfig config) { attention_ = std::move(config); }
+
+ protected:
+  // Reads the hyper-parameters of `arch`, binds the token embedding, output norm and output
+  // head (tied to the embedding when output.weight is absent, or always when tied_only), and
+  // sizes the KV cache and scratch memory.
+  Transformer(std::shared_ptr<const gguf::Reader> reader, const std::string& arch, const ModelSettings& settings,
+              bool tied_only = false);
+
+  // Binds blk.<il>.attn_* (fused attn_qkv when present; optional biases and Q/K norms).
+  AttentionWeights bind_attention(int il) const;
+  // Binds blk.<il>.ffn_{gate,up,down} (gate fused into up when ffn_gate is absent).
+  FfnWeights bind_ffn(int il) const;
+
+  // The forward pass of one chunk of at most max_batch_ tokens at positions n_past_ … ;
+  // writes the logits of the chunk's last n_logits tokens. Implemented per architecture.
+  virtual void forward_chunk(std::span<const int32_t> tokens, int64_t n_logits, float* logits) = 0;
+
+  // ---- Blocks, over the n tokens of the current chunk. Buffers are [n, width] row-major. ----
+
+  // x_ = token embeddings · scale; also computes the RoPE tables of the chunk's positions.
+  void embed(std::span<const int32_t> tokens, float scale = 1.0f);
+  // out = RMSNorm(in) · weight, row by row over n rows of n_embd.
+  void norm(const float* in, const std::vector<float>& weight, float* out, int64_t n) const;
+  // out = Attention(xn) projected back to n_embd (wo applied); K and V of the chunk are appended
+  // to layer il's cache. window > 0 limits each query to the last `window` positions.
+  void attention(int il, const AttentionWeights& w, const float* xn, float* out, int64_t n, int64_t window = 0);
+  // out = down(act(gate(xn)) · up(xn)).
+  void ffn(const FfnWeights& w, const float* xn, float* out, int64_t n, FfnActivation act);
+  // Final norm over the chunk's last n_logits rows of x_, then the output head into logits;
+  // final_softcap > 0 soft-caps the logits (Gemma 2).
+  void output(int64_t n, int64_t n_logits, float* logits, float final_softcap = 0.0f);
+
+  std::shared_ptr<const gguf::Reader> reader_;  // keeps the mapped weights alive
+  WeightBinder weights_;
+  int64_t max_batch_;
+  ThreadPool* pool_ = nullptr;  // the caller's pool, set for the duration of forward()
+
+  tensor::MatrixView token_embd_;    // [n_vocab rows of n_embd]
+  std::vector<float> output_norm_;   // [n_embd]
+  tensor::MatrixView output_;        // [n_vocab rows of n_embd]; token_embd_ when tied
+
+  // Scratch, sized at load for max_batch_ tokens.
+  std::vector<float> x_;    // [max_batch, n_embd] residual stream
+  std::vector<float> xn_;   // [max_batch, n_embd] normed input of a block
+  std::vector<float> tmp_;  // [max_batch, n_embd] a block's output before the residual add
+
+ private:
+  void project_qkv(const AttentionWeights& w, const float* xn, int64_t n, float* k_new, float* v_new);
+
+  AttentionConfig attention_;
+  // KV cache, fp32: per layer [n_ctx, n_embd_kv].
+  std::vector<std::vector<float>> k_cache_;
+  std::vector<std::vector<float>> v_cache_;
+
+  std::vector<float> q_;         // [max_batch, n_embd_q]
+  std::vector<float> qkv_;       // [max_batch, n_embd_q + 2·n_embd_kv] fused projection output
+  std::vector<float> attn_;      // [max_batch, n_embd_q] attention output before wo
+  std::vector<float> gate_;      // [max_batch, 2·n_ff] (fused gate+up needs both halves)
+  std::vector<float> up_;        // [max_batch, n_ff]
+  std::vector<float> scores_;    // [n_head, n_ctx] attention weights, one row per head
+  std::vector<float> rope_cos_;  // [max_batch, n_rot/2]
+  std::vector<float> rope_sin_;  // [max_batch, n_rot/2]
+  kernels::MatmulScratch matmul_scratch_;
+};
+
+}  // namespace lightboat::model
