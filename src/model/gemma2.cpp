@@ -42,16 +42,16 @@ class Gemma2Model final : public Transformer {
     FfnWeights ffn;
   };
 
-  void forward_chunk(std::span<const int32_t> tokens, int64_t n_logits, float* logits) override {
-    const auto n = static_cast<int64_t>(tokens.size());
+  void forward_step(const Batch& batch, float* logits) override {
+    const auto n = static_cast<int64_t>(batch.tokens.size());
     const int64_t width = n * hparams_.n_embd;
-    embed(tokens, std::sqrt(static_cast<float>(hparams_.n_embd)));
+    embed(batch, std::sqrt(static_cast<float>(hparams_.n_embd)));
     for (size_t il = 0; il < layers_.size(); ++il) {
       const Layer& l = layers_[il];
       const int64_t window = il % 2 == 0 ? window_ : 0;  // even layers attend locally
 
       norm(x_.data(), l.attn_norm, xn_.data(), n);
-      attention(static_cast<int>(il), l.attn, xn_.data(), tmp_.data(), n, window);
+      attention(static_cast<int>(il), l.attn, batch, xn_.data(), tmp_.data(), window);
       norm(tmp_.data(), l.post_attn_norm, tmp_.data(), n);
       kernels::add(x_.data(), tmp_.data(), width);
 
@@ -60,7 +60,7 @@ class Gemma2Model final : public Transformer {
       norm(tmp_.data(), l.post_ffn_norm, tmp_.data(), n);
       kernels::add(x_.data(), tmp_.data(), width);
     }
-    output(n, n_logits, logits, final_softcap_);
+    output(batch, logits, final_softcap_);
   }
 
   std::vector<Layer> layers_;

@@ -21,21 +21,21 @@ LlamaModel::LlamaModel(std::shared_ptr<const gguf::Reader> reader, const std::st
   }
 }
 
-void LlamaModel::forward_chunk(std::span<const int32_t> tokens, int64_t n_logits, float* logits) {
-  const auto n = static_cast<int64_t>(tokens.size());
+void LlamaModel::forward_step(const Batch& batch, float* logits) {
+  const auto n = static_cast<int64_t>(batch.tokens.size());
   const int64_t width = n * hparams_.n_embd;
-  embed(tokens, options_.scale_embeddings ? std::sqrt(static_cast<float>(hparams_.n_embd)) : 1.0f);
+  embed(batch, options_.scale_embeddings ? std::sqrt(static_cast<float>(hparams_.n_embd)) : 1.0f);
   for (size_t il = 0; il < layers_.size(); ++il) {
     const Layer& l = layers_[il];
     norm(x_.data(), l.attn_norm, xn_.data(), n);
-    attention(static_cast<int>(il), l.attn, xn_.data(), tmp_.data(), n);
+    attention(static_cast<int>(il), l.attn, batch, xn_.data(), tmp_.data());
     kernels::add(x_.data(), tmp_.data(), width);
 
     norm(x_.data(), l.ffn_norm, xn_.data(), n);
     ffn(l.ffn, xn_.data(), tmp_.data(), n, options_.activation);
     kernels::add(x_.data(), tmp_.data(), width);
   }
-  output(n, n_logits, logits);
+  output(batch, logits);
 }
 
 std::unique_ptr<Model> load_llama(std::shared_ptr<const gguf::Reader> reader, const ModelSettings& settings) {

@@ -31,7 +31,7 @@ class LlamaModel final : public Transformer {
     FfnWeights ffn;
   };
 
-  void forward_chunk(std::span<const int32_t> tokens, int64_t n_logits, float* logits) override;
+  void forward_step(const Batch& batch, float* logits) override;
 
   LlamaOptions options_;
   std::vector<Layer> layers_;

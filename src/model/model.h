@@ -1,6 +1,11 @@
-// A loaded model instance: weights bound to the GGUF file's bytes, a KV cache and the scratch
-// memory of its forward pass, all sized at load. One architecture per file under model/; this
-// interface is what the tools and the runtime see.
+// A loaded model instance: weights bound to the GGUF file's bytes, a paged KV cache and the
+// scratch memory of its forward pass, all sized at load. One architecture per file under
+// model/; this interface is what the tools and the runtime see.
+//
+// KV cache: per layer, n_kv_pages pages of kv_page_size token slots for K and for V. A sequence
+// is a page table: its token at position i lives in page table[i / kv_page_size], slot
+// i % kv_page_size. Who owns which page is the caller's business (runtime/kv_pages); the
+// convenience API forward() runs one sequence over pages 0, 1, 2 … and tracks n_past itself.
 #pragma once
 
 #include <cstdint>
@@ -17,12 +22,25 @@ namespace lightboat::model {
 
 // Engine settings that shape an instance (process-level choices, not model facts).
 struct ModelSettings {
-  int64_t n_ctx = 0;        // tokens of KV cache; 0 = the model's training context, capped at 4096
-  int64_t max_batch = 512;  // tokens per forward chunk; scratch memory is sized for this
+  int64_t n_ctx = 0;         // max tokens per sequence; 0 = the training context, capped at 4096
+  int64_t max_batch = 512;   // tokens per forward step; scratch memory is sized for this
+  int64_t kv_page_size = 16; // token slots per KV page
+  int64_t kv_pages = 0;      // pages in the pool; 0 = enough for one sequence of n_ctx tokens
 };
 
 // Names the architectures this build runs ("llama", ...), for error messages and `info`.
 std::vector<std::string> supported_architectures();
+
+// One forward step over tokens of one or more sequences. Every sequence's tokens in the batch
+// must be at consecutive positions following the ones already in its pages, and its page table
+// must cover them (checked: Error(kInvalidArgument)).
+struct Batch {
+  std::span<const int32_t> tokens;                    // [n] token ids
+  std::span<const int32_t> positions;                 // [n] position of each token in its sequence
+  std::span<const int32_t> seq;                       // [n] index into page_tables
+  std::span<const std::span<const int32_t>> page_tables;  // per sequence: its KV page ids
+  std::span<const int32_t> logit_rows;                // ascending indices into tokens whose logits are wanted
+};
 
 class Model {
  public:
@@ -30,23 +48,42 @@ class Model {
 
   const Hparams& hparams() const { return hparams_; }
   int64_t n_ctx() const { return n_ctx_; }
-  // Tokens already in the KV cache (positions 0 .. n_past-1).
+  int64_t max_batch() const { return max_batch_; }
+  int64_t kv_page_size() const { return kv_page_size_; }
+  int64_t kv_pages() const { return kv_pages_; }
+  // Bytes of KV cache per token slot (K and V, all layers).
+  int64_t kv_bytes_per_token() const { return 2 * hparams_.n_layer * hparams_.n_embd_kv() * int64_t{sizeof(float)}; }
+
+  // The step: writes the K/V of every batch token into its page slot, and the logits of the
+  // logit_rows tokens to logits ([logit_rows.size(), n_vocab], fp32). At most max_batch() tokens.
+  virtual void forward_batch(const Batch& batch, float* logits, ThreadPool& pool) = 0;
+
+  // ---- Single-sequence convenience over pages 0, 1, 2 … (do not mix with forward_batch) ----
+
+  // Tokens already in the cache (positions 0 .. n_past-1).
   int64_t n_past() const { return n_past_; }
-
-  // Evaluates `tokens` at positions n_past() .. n_past()+size-1, appending them to the KV cache,
-  // and writes the logits of the last n_logits tokens to logits ([n_logits, n_vocab], fp32).
-  // Throws Error(kInvalidArgument) when the context would overflow or a token id is out of range.
-  virtual void forward(std::span<const int32_t> tokens, int64_t n_logits, float* logits, ThreadPool& pool) = 0;
-
+  // Evaluates `tokens` at positions n_past() .. n_past()+size-1 (in steps of max_batch()) and
+  // writes the logits of the last n_logits tokens ([n_logits, n_vocab]). Throws
+  // Error(kInvalidArgument) when the context would overflow or a token id is out of range.
+  void forward(std::span<const int32_t> tokens, int64_t n_logits, float* logits, ThreadPool& pool);
   // Forgets the KV cache from position `pos` on (0 clears it).
   void truncate(int64_t pos);
 
  protected:
-  Model(Hparams hparams, int64_t n_ctx) : hparams_(std::move(hparams)), n_ctx_(n_ctx) {}
+  Model(Hparams hparams, const ModelSettings& settings);
 
   Hparams hparams_;
-  int64_t n_ctx_;
+  int64_t n_ctx_ = 0;
+  int64_t max_batch_ = 0;
+  int64_t kv_page_size_ = 0;
+  int64_t kv_pages_ = 0;
+
+ private:
   int64_t n_past_ = 0;
+  std::vector<int32_t> own_pages_;  // 0, 1, 2 … for the convenience API
+  std::vector<int32_t> positions_;  // [max_batch] scratch of the convenience API
+  std::vector<int32_t> seq_;        // [max_batch] zeros
+  std::vector<int32_t> rows_;       // [max_batch]
 };
 
 // Loads the architecture named by general.architecture. The model keeps `reader` (and so the

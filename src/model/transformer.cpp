@@ -16,25 +16,20 @@ std::string blk(int il, const char* name) { return "blk." + std::to_string(il) +
 
 Transformer::Transformer(std::shared_ptr<const gguf::Reader> reader, const std::string& arch,
                          const ModelSettings& settings, bool tied_only)
-    : Model(read_hparams(*reader, arch), 0), reader_(std::move(reader)), weights_(*reader_) {
+    : Model(read_hparams(*reader, arch), settings), reader_(std::move(reader)), weights_(*reader_) {
   Hparams& h = hparams_;
   const gguf::TensorInfo* embd = reader_->find_tensor("token_embd.weight");
   check(embd != nullptr, ErrorKind::kNotFound, "tensor 'token_embd.weight' is missing from the model file");
   check(embd->ne.size() == 2 && embd->ne[1] <= (uint64_t{1} << 31), ErrorKind::kFormat,
         "tensor 'token_embd.weight' must be 2-D with at most 2^31 rows");
   h.n_vocab = static_cast<int64_t>(embd->ne[1]);
-  check(settings.n_ctx >= 0 && settings.n_ctx <= (int64_t{1} << 24), ErrorKind::kInvalidArgument,
-        "context size " + std::to_string(settings.n_ctx) + " is out of range");
-  check(settings.max_batch >= 1, ErrorKind::kInvalidArgument, "max_batch must be at least 1");
-  n_ctx_ = settings.n_ctx > 0 ? settings.n_ctx : std::min<int64_t>(h.n_ctx_train, 4096);
-  max_batch_ = std::min(settings.max_batch, n_ctx_);
 
   token_embd_ = weights_.matrix("token_embd.weight", h.n_embd, h.n_vocab);
   output_norm_ = weights_.vector("output_norm.weight", h.n_embd);
   output_ = tied_only ? tensor::MatrixView{} : weights_.optional_matrix("output.weight", h.n_embd, h.n_vocab);
   if (output_.data == nullptr) output_ = token_embd_;  // tied embeddings
 
-  const auto kv_floats = static_cast<size_t>(n_ctx_ * h.n_embd_kv());
+  const auto kv_floats = static_cast<size_t>(kv_pages_ * kv_page_size_ * h.n_embd_kv());
   k_cache_.assign(static_cast<size_t>(h.n_layer), std::vector<float>(kv_floats));
   v_cache_.assign(static_cast<size_t>(h.n_layer), std::vector<float>(kv_floats));
 
@@ -42,7 +37,10 @@ Transformer::Transformer(std::shared_ptr<const gguf::Reader> reader, const std::
   x_.resize(b * h.n_embd);
   xn_.resize(b * h.n_embd);
   tmp_.resize(b * h.n_embd);
+  out_rows_.resize(b * h.n_embd);
   q_.resize(b * h.n_embd_q());
+  k_.resize(b * h.n_embd_kv());
+  v_.resize(b * h.n_embd_kv());
   if (reader_->find_tensor("blk.0.attn_qkv.weight") != nullptr) qkv_.resize(b * (h.n_embd_q() + 2 * h.n_embd_kv()));
   attn_.resize(b * h.n_embd_q());
   gate_.resize(b * 2 * h.n_ff);
@@ -80,31 +78,44 @@ FfnWeights Transformer::bind_ffn(int il) const {
   return f;
 }
 
-void Transformer::forward(std::span<const int32_t> tokens, int64_t n_logits, float* logits, ThreadPool& pool) {
-  const auto n = static_cast<int64_t>(tokens.size());
-  check(n > 0, ErrorKind::kInvalidArgument, "forward: no tokens");
-  check(n_logits >= 0 && n_logits <= n, ErrorKind::kInvalidArgument, "forward: n_logits exceeds the batch");
-  check(n_past_ + n <= n_ctx_, ErrorKind::kInvalidArgument,
-        "context is full: " + std::to_string(n_past_) + " + " + std::to_string(n) + " tokens exceed n_ctx " +
-            std::to_string(n_ctx_) + " (raise -c)");
-  for (int32_t t : tokens) {
+void Transformer::validate(const Batch& batch) const {
+  const size_t n = batch.tokens.size();
+  check(n > 0 && n <= static_cast<size_t>(max_batch_), ErrorKind::kInvalidArgument,
+        "forward: a batch holds 1 to " + std::to_string(max_batch_) + " tokens, not " + std::to_string(n));
+  check(batch.positions.size() == n && batch.seq.size() == n, ErrorKind::kInvalidArgument,
+        "forward: tokens, positions and seq differ in length");
+  check(batch.logit_rows.size() <= n, ErrorKind::kInvalidArgument, "forward: more logit rows than tokens");
+  for (size_t i = 0; i < batch.logit_rows.size(); ++i) {
+    const int32_t r = batch.logit_rows[i];
+    check(r >= 0 && static_cast<size_t>(r) < n && (i == 0 || r > batch.logit_rows[i - 1]), ErrorKind::kInvalidArgument,
+          "forward: logit_rows must be ascending indices into the batch");
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t t = batch.tokens[i];
     check(t >= 0 && t < hparams_.n_vocab, ErrorKind::kInvalidArgument,
           "token id " + std::to_string(t) + " is outside the vocabulary (" + std::to_string(hparams_.n_vocab) + ")");
+    const int32_t s = batch.seq[i];
+    check(s >= 0 && static_cast<size_t>(s) < batch.page_tables.size(), ErrorKind::kInvalidArgument,
+          "forward: token " + std::to_string(i) + " names sequence " + std::to_string(s) + ", which has no page table");
+    const int64_t pos = batch.positions[i];
+    check(pos >= 0 && pos < n_ctx_, ErrorKind::kInvalidArgument,
+          "forward: position " + std::to_string(pos) + " is outside the context (" + std::to_string(n_ctx_) + ")");
+    const std::span<const int32_t> pages = batch.page_tables[static_cast<size_t>(s)];
+    const auto page = static_cast<size_t>(pos / kv_page_size_);
+    check(page < pages.size() && pages[page] >= 0 && pages[page] < kv_pages_, ErrorKind::kInvalidArgument,
+          "forward: sequence " + std::to_string(s) + " has no valid KV page for position " + std::to_string(pos));
   }
+}
+
+void Transformer::forward_batch(const Batch& batch, float* logits, ThreadPool& pool) {
+  validate(batch);
   pool_ = &pool;
-  // Chunks of max_batch_ tokens; the wanted logits are those of the last n_logits tokens.
-  const int64_t first_wanted = n - n_logits;
-  for (int64_t start = 0; start < n; start += max_batch_) {
-    const int64_t len = std::min(max_batch_, n - start);
-    const int64_t chunk_logits = std::clamp(start + len - first_wanted, int64_t{0}, len);
-    float* out = logits + std::max<int64_t>(0, start + len - chunk_logits - first_wanted) * hparams_.n_vocab;
-    forward_chunk(tokens.subspan(static_cast<size_t>(start), static_cast<size_t>(len)), chunk_logits, out);
-    n_past_ += len;
-  }
+  forward_step(batch, logits);
   pool_ = nullptr;
 }
 
-void Transformer::embed(std::span<const int32_t> tokens, float scale) {
+void Transformer::embed(const Batch& batch, float scale) {
+  const std::span<const int32_t> tokens = batch.tokens;
   const Hparams& h = hparams_;
   const int64_t half_rot = h.n_rot / 2;
   const float* factors = attention_.rope_factors.empty() ? nullptr : attention_.rope_factors.data();
@@ -116,8 +127,8 @@ void Transformer::embed(std::span<const int32_t> tokens, float scale) {
     }
     float* c = &rope_cos_[t * half_rot];
     float* s = &rope_sin_[t * half_rot];
-    kernels::rope_angles(n_past_ + static_cast<int64_t>(t), static_cast<int>(h.n_rot), h.rope_base, h.rope_freq_scale,
-                         factors, c, s);
+    kernels::rope_angles(batch.positions[t], static_cast<int>(h.n_rot), h.rope_base, h.rope_freq_scale, factors, c,
+                         s);
     if (attention_.rope_attn_factor != 1.0f) {
       for (int64_t i = 0; i < half_rot; ++i) {
         c[i] *= attention_.rope_attn_factor;
@@ -132,7 +143,9 @@ void Transformer::norm(const float* in, const std::vector<float>& weight, float*
   for (int64_t t = 0; t < n; ++t) kernels::rms_norm(in + t * d, weight.data(), d, hparams_.rms_eps, out + t * d);
 }
 
-void Transformer::project_qkv(const AttentionWeights& w, const float* xn, int64_t n, float* k_new, float* v_new) {
+void Transformer::project_qkv(const AttentionWeights& w, const float* xn, int64_t n) {
+  float* k_new = k_.data();  // [n, n_embd_kv]
+  float* v_new = v_.data();
   const Hparams& h = hparams_;
   const int64_t nq = h.n_embd_q(), nkv = h.n_embd_kv();
   if (w.wqkv.data != nullptr) {
@@ -157,20 +170,20 @@ void Transformer::project_qkv(const AttentionWeights& w, const float* xn, int64_
   }
 }
 
-void Transformer::attention(int il, const AttentionWeights& w, const float* xn, float* out, int64_t n, int64_t window) {
+void Transformer::attention(int il, const AttentionWeights& w, const Batch& batch, const float* xn, float* out,
+                            int64_t window) {
   const Hparams& h = hparams_;
+  const auto n = static_cast<int64_t>(batch.tokens.size());
   const int64_t nq = h.n_embd_q(), nkv = h.n_embd_kv(), hd = h.head_dim;
-  float* k_cache = k_cache_[static_cast<size_t>(il)].data();  // [n_ctx, n_embd_kv]
-  float* v_cache = v_cache_[static_cast<size_t>(il)].data();  // [n_ctx, n_embd_kv]
-  float* k_new = k_cache + n_past_ * nkv;                      // [n, n_embd_kv] rows of this chunk
-  float* v_new = v_cache + n_past_ * nkv;
-  project_qkv(w, xn, n, k_new, v_new);
+  float* k_cache = k_cache_[static_cast<size_t>(il)].data();  // [kv_pages · page_size, n_embd_kv]
+  float* v_cache = v_cache_[static_cast<size_t>(il)].data();
+  project_qkv(w, xn, n);
 
-  // Per-head RMSNorm of Q and K (Qwen3), then RoPE; K is rotated in place in the cache.
+  // Per-head RMSNorm of Q and K (Qwen3), RoPE, then K and V to their page slots.
   const int64_t half_rot = h.n_rot / 2;
   for (int64_t t = 0; t < n; ++t) {
     float* q = &q_[t * nq];
-    float* k = k_new + t * nkv;
+    float* k = &k_[t * nkv];
     if (!w.q_norm.empty()) {
       for (int64_t hh = 0; hh < h.n_head; ++hh) kernels::rms_norm(q + hh * hd, w.q_norm.data(), hd, h.rms_eps, q + hh * hd);
     }
@@ -185,6 +198,10 @@ void Transformer::attention(int il, const AttentionWeights& w, const float* xn, 
                         attention_.rope_mode);
     kernels::rope_apply(k, static_cast<int>(h.n_head_kv), static_cast<int>(hd), static_cast<int>(h.n_rot), c, s,
                         attention_.rope_mode);
+    const int64_t at = slot(batch.page_tables[static_cast<size_t>(batch.seq[static_cast<size_t>(t)])],
+                            batch.positions[static_cast<size_t>(t)]);
+    std::memcpy(k_cache + at, k, sizeof(float) * nkv);
+    std::memcpy(v_cache + at, &v_[t * nkv], sizeof(float) * nkv);
   }
 
   const int64_t group = h.n_head / h.n_head_kv;  // consecutive query heads share a KV head
@@ -195,13 +212,14 @@ void Transformer::attention(int il, const AttentionWeights& w, const float* xn, 
       const int64_t kv_off = (head / group) * hd;
       float* scores = &scores_[head * n_ctx_];  // [n_ctx]
       for (int64_t t = 0; t < n; ++t) {
-        const int64_t pos = n_past_ + t;
+        const int64_t pos = batch.positions[static_cast<size_t>(t)];
+        const std::span<const int32_t> pages = batch.page_tables[static_cast<size_t>(batch.seq[static_cast<size_t>(t)])];
         // Causal, and within the sliding window when there is one: keys pos-window+1 .. pos.
         const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
         const int64_t n_visible = pos + 1 - first;
         const float* q = &q_[t * nq + head * hd];
         for (int64_t j = 0; j < n_visible; ++j) {
-          const float* k = k_cache + (first + j) * nkv + kv_off;
+          const float* k = k_cache + slot(pages, first + j) + kv_off;
           float dot = 0.0f;
           for (int64_t d = 0; d < hd; ++d) dot += q[d] * k[d];
           scores[j] = dot * scale;
@@ -211,7 +229,7 @@ void Transformer::attention(int il, const AttentionWeights& w, const float* xn, 
         float* o = &attn_[t * nq + head * hd];
         std::fill(o, o + hd, 0.0f);
         for (int64_t j = 0; j < n_visible; ++j) {
-          const float* v = v_cache + (first + j) * nkv + kv_off;
+          const float* v = v_cache + slot(pages, first + j) + kv_off;
           const float p = scores[j];
           for (int64_t d = 0; d < hd; ++d) o[d] += p * v[d];
         }
@@ -245,13 +263,16 @@ void Transformer::ffn(const FfnWeights& w, const float* xn, float* out, int64_t 
   kernels::matmul(w.down, gate_.data(), stride, n, out, h.n_embd, matmul_scratch_, *pool_);
 }
 
-void Transformer::output(int64_t n, int64_t n_logits, float* logits, float final_softcap) {
-  if (n_logits == 0) return;
+void Transformer::output(const Batch& batch, float* logits, float final_softcap) {
   const Hparams& h = hparams_;
-  const int64_t first = n - n_logits;
-  norm(&x_[first * h.n_embd], output_norm_, &xn_[first * h.n_embd], n_logits);
-  kernels::matmul(output_, &xn_[first * h.n_embd], h.n_embd, n_logits, logits, h.n_vocab, matmul_scratch_, *pool_);
-  if (final_softcap > 0.0f) kernels::softcap(logits, n_logits * h.n_vocab, final_softcap);
+  const auto n_rows = static_cast<int64_t>(batch.logit_rows.size());
+  if (n_rows == 0) return;
+  for (int64_t i = 0; i < n_rows; ++i) {
+    const int64_t t = batch.logit_rows[static_cast<size_t>(i)];
+    kernels::rms_norm(&x_[t * h.n_embd], output_norm_.data(), h.n_embd, h.rms_eps, &out_rows_[i * h.n_embd]);
+  }
+  kernels::matmul(output_, out_rows_.data(), h.n_embd, n_rows, logits, h.n_vocab, matmul_scratch_, *pool_);
+  if (final_softcap > 0.0f) kernels::softcap(logits, n_rows * h.n_vocab, final_softcap);
 }
 
 }  // namespace lightboat::model

@@ -46,7 +46,7 @@ struct AttentionConfig {
 
 class Transformer : public Model {
  public:
-  void forward(std::span<const int32_t> tokens, int64_t n_logits, float* logits, ThreadPool& pool) final;
+  void forward_batch(const Batch& batch, float* logits, ThreadPool& pool) final;
 
   // How attention runs (RoPE pairing and factors, scaling, soft-cap): set once by the
   // architecture's loader right after construction, before the first forward().
@@ -64,29 +64,29 @@ class Transformer : public Model {
   // Binds blk.<il>.ffn_{gate,up,down} (gate fused into up when ffn_gate is absent).
   FfnWeights bind_ffn(int il) const;
 
-  // The forward pass of one chunk of at most max_batch_ tokens at positions n_past_ … ;
-  // writes the logits of the chunk's last n_logits tokens. Implemented per architecture.
-  virtual void forward_chunk(std::span<const int32_t> tokens, int64_t n_logits, float* logits) = 0;
+  // The forward pass of one validated batch (at most max_batch_ tokens); writes the logits of
+  // its logit_rows. Implemented per architecture as straight-line calls to the blocks below.
+  virtual void forward_step(const Batch& batch, float* logits) = 0;
 
-  // ---- Blocks, over the n tokens of the current chunk. Buffers are [n, width] row-major. ----
+  // ---- Blocks, over the n tokens of the current batch. Buffers are [n, width] row-major. ----
 
-  // x_ = token embeddings · scale; also computes the RoPE tables of the chunk's positions.
-  void embed(std::span<const int32_t> tokens, float scale = 1.0f);
+  // x_ = token embeddings · scale; also computes the RoPE tables of the batch's positions.
+  void embed(const Batch& batch, float scale = 1.0f);
   // out = RMSNorm(in) · weight, row by row over n rows of n_embd.
   void norm(const float* in, const std::vector<float>& weight, float* out, int64_t n) const;
-  // out = Attention(xn) projected back to n_embd (wo applied); K and V of the chunk are appended
-  // to layer il's cache. window > 0 limits each query to the last `window` positions.
-  void attention(int il, const AttentionWeights& w, const float* xn, float* out, int64_t n, int64_t window = 0);
+  // out = Attention(xn) projected back to n_embd (wo applied); K and V of the batch are written
+  // to their page slots of layer il. window > 0 limits each query to the last `window` positions.
+  void attention(int il, const AttentionWeights& w, const Batch& batch, const float* xn, float* out,
+                 int64_t window = 0);
   // out = down(act(gate(xn)) · up(xn)).
   void ffn(const FfnWeights& w, const float* xn, float* out, int64_t n, FfnActivation act);
-  // Final norm over the chunk's last n_logits rows of x_, then the output head into logits;
+  // Final norm over the batch's logit_rows of x_, then the output head into logits;
   // final_softcap > 0 soft-caps the logits (Gemma 2).
-  void output(int64_t n, int64_t n_logits, float* logits, float final_softcap = 0.0f);
+  void output(const Batch& batch, float* logits, float final_softcap = 0.0f);
 
   std::shared_ptr<const gguf::Reader> reader_;  // keeps the mapped weights alive
   WeightBinder weights_;
-  int64_t max_batch_;
-  ThreadPool* pool_ = nullptr;  // the caller's pool, set for the duration of forward()
+  ThreadPool* pool_ = nullptr;  // the caller's pool, set for the duration of forward_batch()
 
   tensor::MatrixView token_embd_;    // [n_vocab rows of n_embd]
   std::vector<float> output_norm_;   // [n_embd]
@@ -98,14 +98,23 @@ class Transformer : public Model {
   std::vector<float> tmp_;  // [max_batch, n_embd] a block's output before the residual add
 
  private:
-  void project_qkv(const AttentionWeights& w, const float* xn, int64_t n, float* k_new, float* v_new);
+  void project_qkv(const AttentionWeights& w, const float* xn, int64_t n);
+  void validate(const Batch& batch) const;
+  // Address of the K (or V) slot of a token at `pos` of a sequence with page table `pages`.
+  int64_t slot(std::span<const int32_t> pages, int64_t pos) const {
+    return (static_cast<int64_t>(pages[static_cast<size_t>(pos / kv_page_size_)]) * kv_page_size_ +
+            pos % kv_page_size_) * hparams_.n_embd_kv();
+  }
 
   AttentionConfig attention_;
-  // KV cache, fp32: per layer [n_ctx, n_embd_kv].
+  // KV cache, fp32: per layer [kv_pages · kv_page_size slots, n_embd_kv].
   std::vector<std::vector<float>> k_cache_;
   std::vector<std::vector<float>> v_cache_;
 
   std::vector<float> q_;         // [max_batch, n_embd_q]
+  std::vector<float> k_;         // [max_batch, n_embd_kv] K of the batch before it goes to its slots
+  std::vector<float> v_;         // [max_batch, n_embd_kv]
+  std::vector<float> out_rows_;  // [max_batch, n_embd] normed rows of the logit_rows
   std::vector<float> qkv_;       // [max_batch, n_embd_q + 2·n_embd_kv] fused projection output
   std::vector<float> attn_;      // [max_batch, n_embd_q] attention output before wo
   std::vector<float> gate_;      // [max_batch, 2·n_ff] (fused gate+up needs both halves)
