@@ -1,0 +1,224 @@
+#include "cli/bench_machine.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+
+#include "base/error.h"
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+namespace lightboat::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+// Per-thread results on their own cache lines: threads writing neighbouring words would make
+// the line bounce between cores and slow the very thing measured.
+struct alignas(64) PaddedU64 {
+  uint64_t value = 0;
+};
+struct alignas(64) PaddedMs {
+  double value = 0;
+};
+
+// Sums n words with eight independent accumulators: no add waits for the previous one, and the
+// compiler turns the body into wide vector loads and adds (SSE2 at least, AVX2 where built for
+// it), so a core issues loads as fast as memory delivers them.
+uint64_t sum_words(const uint64_t* p, size_t n) {
+  uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    a0 += p[i + 0];
+    a1 += p[i + 1];
+    a2 += p[i + 2];
+    a3 += p[i + 3];
+    a4 += p[i + 4];
+    a5 += p[i + 5];
+    a6 += p[i + 6];
+    a7 += p[i + 7];
+  }
+  for (; i < n; ++i) a0 += p[i];
+  return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7));
+}
+
+// A dependent chain of multiply, add, shift and xor (an LCG step with a mix): each iteration
+// waits for the previous one, and the result feeds a volatile sink so nothing is folded away.
+uint64_t spin(uint64_t iters) {
+  uint64_t x = 0x9E3779B97F4A7C15ull;
+  for (uint64_t i = 0; i < iters; ++i) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    x ^= x >> 29;
+  }
+  return x;
+}
+
+volatile uint64_t g_sink = 0;
+
+double time_spin(uint64_t iters) {
+  const auto t0 = Clock::now();
+  g_sink = g_sink + spin(iters);
+  return ms_between(t0, Clock::now());
+}
+
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+
+}  // namespace
+
+BandwidthResult measure_read_bandwidth(ThreadPool& pool, size_t bytes, int passes) {
+  check(bytes > 0, ErrorKind::kInvalidArgument, "bandwidth buffer size must be positive");
+  check(passes >= 1, ErrorKind::kInvalidArgument, "bandwidth passes must be at least 1");
+  // 2 MiB alignment lets the kernel back the buffer with huge pages (fewer TLB misses).
+  constexpr size_t kAlign = size_t{2} << 20;
+  const size_t n_bytes = std::max<size_t>(64, bytes / 64 * 64);
+  const size_t alloc_bytes = (n_bytes + kAlign - 1) / kAlign * kAlign;
+  std::unique_ptr<void, FreeDeleter> mem(std::aligned_alloc(kAlign, alloc_bytes));
+  check(mem != nullptr, ErrorKind::kInternal,
+        "cannot allocate the " + std::to_string(alloc_bytes >> 20) + " MiB bandwidth buffer");
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  madvise(mem.get(), alloc_bytes, MADV_HUGEPAGE);  // a hint; failure only costs speed
+#endif
+  auto* words = static_cast<uint64_t*>(mem.get());  // [n_words]
+  const size_t n_words = n_bytes / sizeof(uint64_t);
+  const int n_threads = pool.size();
+  // Each thread owns one contiguous slice, whole cache lines, for touching and for reading.
+  auto slice = [&](int64_t t, size_t* begin, size_t* end) {
+    const size_t lines = n_words / 8;
+    *begin = lines * static_cast<size_t>(t) / static_cast<size_t>(n_threads) * 8;
+    *end = lines * static_cast<size_t>(t + 1) / static_cast<size_t>(n_threads) * 8;
+  };
+  pool.parallel_for(n_threads, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      size_t lo = 0, hi = 0;
+      slice(t, &lo, &hi);
+      for (size_t i = lo; i < hi; ++i) words[i] = i;  // real data: no shared zero page
+    }
+  });
+
+  std::vector<PaddedU64> sums(static_cast<size_t>(n_threads));
+  std::vector<double> gbps;
+  for (int pass = 0; pass < passes; ++pass) {
+    const auto t0 = Clock::now();
+    pool.parallel_for(n_threads, 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        size_t lo = 0, hi = 0;
+        slice(t, &lo, &hi);
+        sums[static_cast<size_t>(t)].value += sum_words(words + lo, hi - lo);
+      }
+    });
+    const double s = ms_between(t0, Clock::now()) / 1000.0;
+    gbps.push_back(static_cast<double>(n_words * sizeof(uint64_t)) / std::max(s, 1e-9) / 1e9);
+  }
+  uint64_t total = 0;
+  for (const auto& s : sums) total += s.value;
+  g_sink = g_sink + total;
+
+  BandwidthResult r;
+  r.buffer_bytes = n_words * sizeof(uint64_t);
+  r.passes = passes;
+  r.best_gbps = *std::max_element(gbps.begin(), gbps.end());
+  std::sort(gbps.begin(), gbps.end());
+  r.median_gbps = gbps[gbps.size() / 2];
+  return r;
+}
+
+SpinProbe::SpinProbe(double target_ms) {
+  // Grow a trial until it is long enough to time well, then scale it to the target.
+  uint64_t trial = 1 << 16;
+  double ms = time_spin(trial);
+  while (ms < 2.0 && trial < (uint64_t{1} << 40)) {
+    trial *= 4;
+    ms = time_spin(trial);
+  }
+  iters_ = std::max<uint64_t>(1, static_cast<uint64_t>(static_cast<double>(trial) * target_ms / std::max(ms, 1e-6)));
+  // The solo reference: best of three, so one preemption does not make it look slow.
+  solo_ms_ = time_spin(iters_);
+  for (int i = 0; i < 2; ++i) solo_ms_ = std::min(solo_ms_, time_spin(iters_));
+}
+
+const std::vector<double>& SpinProbe::check(ThreadPool& pool, const std::string& label) {
+  std::vector<PaddedMs> ms(static_cast<size_t>(pool.size()));
+  pool.parallel_for(pool.size(), 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) ms[static_cast<size_t>(t)].value = time_spin(iters_);
+  });
+  Check c{label, {}};
+  for (const auto& m : ms) c.ms.push_back(m.value);
+  checks_.push_back(std::move(c));
+  return checks_.back().ms;
+}
+
+double SpinProbe::after_before() const {
+  if (checks_.size() < 2) return 1.0;
+  const auto& first = checks_.front().ms;
+  const auto& last = checks_.back().ms;
+  return *std::max_element(last.begin(), last.end()) / *std::max_element(first.begin(), first.end());
+}
+
+double SpinProbe::max_spread() const {
+  double worst = 1.0;
+  for (const auto& c : checks_) {
+    const auto [lo, hi] = std::minmax_element(c.ms.begin(), c.ms.end());
+    worst = std::max(worst, *hi / std::max(*lo, 1e-9));
+  }
+  return worst;
+}
+
+double SpinProbe::worst_vs_best() const {
+  double best = solo_ms_, worst = solo_ms_;
+  for (const auto& c : checks_) {
+    for (double m : c.ms) best = std::min(best, m), worst = std::max(worst, m);
+  }
+  return worst / std::max(best, 1e-9);
+}
+
+bool SpinProbe::degraded(double threshold, std::string* reason) const {
+  std::string why;
+  auto note = [&](const char* what, double ratio) {
+    if (ratio <= threshold) return;
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%s%s %.2fx", why.empty() ? "" : ", ", what, ratio);
+    why += buf;
+  };
+  note("CPU probe after/before", after_before());
+  note("spread between threads", max_spread());
+  note("slowest probe vs fastest", worst_vs_best());
+  if (reason) *reason = why;
+  return !why.empty();
+}
+
+uint64_t peak_rss_bytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+#if defined(__APPLE__)
+  return static_cast<uint64_t>(usage.ru_maxrss);  // bytes on macOS
+#else
+  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // KiB on Linux
+#endif
+}
+
+bool reset_peak_rss() {
+#if defined(__linux__)
+  std::ofstream f("/proc/self/clear_refs");
+  if (!f) return false;
+  f << "5";
+  f.flush();
+  return static_cast<bool>(f);
+#else
+  return false;
+#endif
+}
+
+}  // namespace lightboat::cli

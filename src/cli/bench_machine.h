@@ -1,0 +1,74 @@
+// Measurements of the machine itself for `lightboat bench`: the memory read bandwidth the
+// roofline divides by, a spin-loop probe that tells whether the CPUs were slowed (shared vCPUs,
+// throttling) during a run, and the process's peak resident memory.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/thread_pool.h"
+
+namespace lightboat::cli {
+
+struct BandwidthResult {
+  double best_gbps = 0;     // 1e9 bytes/s of the fastest pass
+  double median_gbps = 0;   // of all passes
+  size_t buffer_bytes = 0;  // bytes read per pass
+  int passes = 0;
+};
+
+// Allocates `bytes` (rounded down to whole 64-byte lines, at least one), touches every page, then
+// reads the whole buffer `passes` times with all threads of `pool` (each thread a contiguous
+// slice, summed with independent vector accumulators so the loads, not the adds, limit it).
+// A pass is timed from the dispatch to the last thread's finish. The buffer is freed on return.
+// Throws Error(kInvalidArgument) for bytes == 0 or passes < 1.
+BandwidthResult measure_read_bandwidth(ThreadPool& pool, size_t bytes, int passes);
+
+// The CPU probe: a fixed chain of dependent integer operations (no memory traffic), so its time
+// depends only on how much of a core each thread gets and at what clock.
+class SpinProbe {
+ public:
+  // Sizes the loop to take about target_ms on one thread of an otherwise idle process, and keeps
+  // that time as the solo reference.
+  explicit SpinProbe(double target_ms = 20.0);
+
+  // Runs the fixed loop on every thread of `pool` at once; returns each thread's time (ms),
+  // indexed by thread, and remembers the result under `label` ("before", "after pp512", ...).
+  const std::vector<double>& check(ThreadPool& pool, const std::string& label);
+
+  struct Check {
+    std::string label;
+    std::vector<double> ms;  // [n_threads] ms
+  };
+  uint64_t iterations() const { return iters_; }
+  double solo_ms() const { return solo_ms_; }
+  const std::vector<Check>& checks() const { return checks_; }
+
+  // Ratios over the checks so far (1.0 when there is nothing to compare):
+  double after_before() const;  // slowest thread of the last check / slowest of the first
+  double max_spread() const;    // largest slowest/fastest ratio among the threads of one check
+  double worst_vs_best() const; // slowest thread time of any check / fastest time seen (solo too)
+
+  // Whether any ratio exceeds `threshold`, and a sentence naming which ones did.
+  bool degraded(double threshold, std::string* reason) const;
+
+ private:
+  uint64_t iters_ = 0;
+  double solo_ms_ = 0;
+  std::vector<Check> checks_;
+};
+
+// The default threshold of SpinProbe::degraded: a probe 30% slower than the best one means the
+// thread did not have a full core at full clock.
+inline constexpr double kDegradedRatio = 1.3;
+
+// Peak resident set size of this process in bytes (getrusage ru_maxrss).
+uint64_t peak_rss_bytes();
+
+// Lowers the kernel's peak-RSS mark to the current RSS (Linux: "5" into /proc/self/clear_refs),
+// so a buffer already freed (the bandwidth one) no longer counts. Returns false where unsupported.
+bool reset_peak_rss();
+
+}  // namespace lightboat::cli

@@ -1,0 +1,302 @@
+// lightboat bench: prompt-processing (ppN) and generation (tgN) speed of a model on this machine,
+// beside the machine's own read bandwidth, the bytes of weights one generated token reads, and
+// generation as a fraction of that bandwidth roofline. The method is in docs/performance.md.
+//
+// Order of a run: a solo CPU probe, the bandwidth measurement (its buffer freed and the peak-RSS
+// mark reset after), the model load, a CPU probe on every thread, then each test (one warm-up,
+// then -r timed repetitions) followed by another probe; the probes tell whether the machine was
+// slowed during the run.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "cli/bench_machine.h"
+#include "cli/bench_weights.h"
+#include "cli/commands.h"
+#include "cli/common.h"
+
+namespace lightboat::cli {
+namespace {
+
+constexpr uint32_t kTokenSeed = 1234;        // the random prompt is the same in every run
+constexpr int64_t kMaxTestTokens = 1 << 20;  // per test
+constexpr int64_t kCtxRound = 256;           // auto context: the largest test, rounded up
+
+struct BenchOptions {
+  ModelOptions model;              // -c 0 = fit the largest test
+  std::string pp_sizes = "128,512";
+  std::string tg_sizes = "64";
+  int reps = 3;
+  int64_t bw_mib = 1024;           // MiB of the bandwidth buffer
+  int bw_passes = 5;
+  bool json = false;
+};
+
+struct TestResult {
+  std::string name;                // "pp512", "tg64"
+  bool generation = false;
+  int64_t n_tokens = 0;
+  std::vector<double> tps;         // tokens/s of each timed repetition
+  double median = 0, min = 0, max = 0;
+};
+
+// "128,512" → {128, 512}; "none" → {} (skip that kind of test). Anything else is one error
+// naming the flag and the item.
+std::vector<int64_t> parse_sizes(const std::string& flag, const std::string& text) {
+  std::vector<int64_t> out;
+  if (text == "none") return out;
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const bool digits = !item.empty() && item.size() <= 9 &&
+                        std::all_of(item.begin(), item.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const int64_t v = digits ? std::stoll(item) : 0;
+    check(digits && v >= 1 && v <= kMaxTestTokens, ErrorKind::kInvalidArgument,
+          flag + ": '" + item + "' is not a token count from 1 to " + std::to_string(kMaxTestTokens) +
+              " (give a comma-separated list, or none)");
+    out.push_back(v);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+int32_t argmax(const float* logits, int64_t n) {  // ties to the lower id
+  int64_t best = 0;
+  for (int64_t i = 1; i < n; ++i) {
+    if (logits[i] > logits[best]) best = i;
+  }
+  return static_cast<int32_t>(best);
+}
+
+using Clock = std::chrono::steady_clock;
+
+// One timed pass of a test from an empty KV cache; returns tokens/s.
+//  ppN: the first N tokens of `prompt` in one forward call (chunked by -b), logits of the last.
+//  tgN: N single-token forward calls, starting from prompt[0] (BOS), each next token the greedy
+//       argmax over the vocabulary (real decoding pays that scan, so it is timed too).
+double run_once(model::Model& m, const TestResult& t, const std::vector<int32_t>& prompt, std::vector<float>& logits,
+                ThreadPool& pool) {
+  m.truncate(0);
+  const int64_t n_vocab = m.hparams().n_vocab;
+  const auto start = Clock::now();
+  if (!t.generation) {
+    m.forward(std::span(prompt.data(), static_cast<size_t>(t.n_tokens)), 1, logits.data(), pool);
+  } else {
+    int32_t token = prompt[0];
+    for (int64_t i = 0; i < t.n_tokens; ++i) {
+      m.forward(std::span(&token, 1), 1, logits.data(), pool);
+      token = argmax(logits.data(), n_vocab);
+    }
+  }
+  const double s = ms_since(start) / 1000.0;
+  return static_cast<double>(t.n_tokens) / std::max(s, 1e-9);
+}
+
+void summarise(TestResult& t) {
+  std::vector<double> v = t.tps;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  t.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  t.min = v.front();
+  t.max = v.back();
+}
+
+std::string human_bytes(double bytes) {
+  char buf[64];
+  if (bytes >= 1024.0 * 1024 * 1024) {
+    std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
+  } else {
+    std::snprintf(buf, sizeof buf, "%.2f MiB", bytes / (1024.0 * 1024));
+  }
+  return buf;
+}
+
+std::string human_count(double n) {
+  char buf[64];
+  if (n >= 1e9) {
+    std::snprintf(buf, sizeof buf, "%.2f B", n / 1e9);
+  } else if (n >= 1e6) {
+    std::snprintf(buf, sizeof buf, "%.2f M", n / 1e6);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.2f K", n / 1e3);
+  }
+  return buf;
+}
+
+int bench(const BenchOptions& o) {
+  const std::vector<int64_t> pp = parse_sizes("-p", o.pp_sizes);
+  const std::vector<int64_t> tg = parse_sizes("-n", o.tg_sizes);
+  check(!pp.empty() || !tg.empty(), ErrorKind::kInvalidArgument, "-p none and -n none leave nothing to measure");
+  int64_t needed = 0;  // KV positions of the largest test (each starts from an empty cache)
+  for (int64_t n : pp) needed = std::max(needed, n);
+  for (int64_t n : tg) needed = std::max(needed, n);
+  ModelOptions mopts = o.model;
+  if (mopts.n_ctx == 0) {
+    mopts.n_ctx = (needed + kCtxRound - 1) / kCtxRound * kCtxRound;
+  } else {
+    check(mopts.n_ctx >= needed, ErrorKind::kInvalidArgument,
+          "-c " + std::to_string(mopts.n_ctx) + " is smaller than the largest test (" + std::to_string(needed) +
+              " tokens); raise the context size or leave -c out to fit it");
+  }
+
+  // Fail on a missing or malformed file now, not after a second of bandwidth measurement.
+  check(!mopts.path.empty(), ErrorKind::kInvalidArgument, "no model given: pass -m FILE.gguf");
+  gguf::Reader::open(mopts.path, LoadMode::kMmap);  // maps, reads only the header
+
+  ThreadPool pool(resolve_threads(mopts.n_threads));
+  SpinProbe probe;  // solo reference while nothing else of ours runs
+  const BandwidthResult bw = measure_read_bandwidth(pool, static_cast<size_t>(o.bw_mib) << 20, o.bw_passes);
+  const bool rss_reset = reset_peak_rss();
+  if (!rss_reset) {
+    std::fprintf(stderr, "lightboat: warning: cannot reset the peak-RSS mark; peak RSS includes the %s bandwidth buffer\n",
+                 human_bytes(static_cast<double>(bw.buffer_bytes)).c_str());
+  }
+
+  Loaded m = load(mopts, true);
+  const auto& tensors = m.reader->tensors();
+  const uint64_t bytes_per_token = weight_bytes_per_token(tensors);
+  const uint64_t params = parameter_count(tensors);
+  const std::string type = model_type_name(*m.reader);
+  const std::string label = model_label(*m.reader, mopts.path);
+  const uint64_t file_bytes = m.reader->file().size();
+
+  // The prompt: BOS (when the vocabulary has one) then random valid ids, fixed seed.
+  const int64_t n_vocab = m.model->hparams().n_vocab;
+  std::vector<int32_t> prompt(static_cast<size_t>(std::max<int64_t>(needed, 1)));
+  std::mt19937 rng(kTokenSeed);
+  std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(n_vocab - 1));
+  for (auto& id : prompt) id = pick(rng);
+  if (m.tokenizer->bos() >= 0 && m.tokenizer->bos() < n_vocab) prompt[0] = m.tokenizer->bos();
+  std::vector<float> logits(static_cast<size_t>(n_vocab));  // [1, n_vocab]
+
+  std::vector<TestResult> tests;
+  auto add_test = [&](const char* kind, int64_t n, bool generation) {
+    TestResult t;
+    t.name = kind + std::to_string(n);
+    t.generation = generation;
+    t.n_tokens = n;
+    tests.push_back(std::move(t));
+  };
+  for (int64_t n : pp) add_test("pp", n, false);
+  for (int64_t n : tg) add_test("tg", n, true);
+
+  probe.check(pool, "before");
+  for (auto& t : tests) {
+    run_once(*m.model, t, prompt, logits, pool);  // warm-up: pages in the weights, warms caches
+    for (int r = 0; r < o.reps; ++r) t.tps.push_back(run_once(*m.model, t, prompt, logits, pool));
+    summarise(t);
+    probe.check(pool, "after " + t.name);
+  }
+  const uint64_t peak_rss = peak_rss_bytes();
+
+  // Roofline: if every generated token had to stream its weights from memory at the measured
+  // rate, tokens/s could not exceed bandwidth / bytes per token.
+  const double roofline_tps = bw.best_gbps * 1e9 / static_cast<double>(std::max<uint64_t>(bytes_per_token, 1));
+  std::string reason;
+  const bool degraded = probe.degraded(kDegradedRatio, &reason);
+
+  nlohmann::json jtests = nlohmann::json::array();
+  nlohmann::json roofline_fraction = nullptr;  // of the first tg test
+  for (const auto& t : tests) {
+    nlohmann::json jt{{"name", t.name},           {"kind", t.generation ? "tg" : "pp"}, {"n_tokens", t.n_tokens},
+                      {"reps", t.tps.size()},     {"median_tps", t.median},             {"min_tps", t.min},
+                      {"max_tps", t.max},         {"samples_tps", t.tps}};
+    if (t.generation) {
+      jt["roofline_fraction"] = t.median / roofline_tps;
+      if (roofline_fraction.is_null()) roofline_fraction = t.median / roofline_tps;
+    }
+    jtests.push_back(std::move(jt));
+  }
+
+  if (o.json) {
+    nlohmann::json checks = nlohmann::json::array();
+    for (const auto& c : probe.checks()) checks.push_back({{"at", c.label}, {"ms", c.ms}});
+    nlohmann::json j{
+        {"model", mopts.path},
+        {"model_name", label},
+        {"arch", m.model->hparams().arch},
+        {"type", type},
+        {"file_bytes", file_bytes},
+        {"params", params},
+        {"weight_bytes_per_token", bytes_per_token},
+        {"n_ctx", m.model->n_ctx()},
+        {"batch", mopts.max_batch},
+        {"threads", pool.size()},
+        {"load_ms", m.load_ms},
+        {"peak_rss_bytes", peak_rss},
+        {"peak_rss_reset", rss_reset},
+        {"bandwidth_gbps", bw.best_gbps},
+        {"bandwidth_median_gbps", bw.median_gbps},
+        {"bandwidth_buffer_bytes", bw.buffer_bytes},
+        {"bandwidth_passes", bw.passes},
+        {"roofline_tps", roofline_tps},
+        {"roofline_fraction", roofline_fraction},
+        {"tests", jtests},
+        {"degraded", degraded},
+        {"degraded_reason", reason},
+        {"spin", {{"iterations", probe.iterations()},
+                  {"solo_ms", probe.solo_ms()},
+                  {"after_before_ratio", probe.after_before()},
+                  {"max_spread", probe.max_spread()},
+                  {"worst_vs_best", probe.worst_vs_best()},
+                  {"threshold", kDegradedRatio},
+                  {"checks", checks}}},
+    };
+    std::printf("%s\n", dump_json(j).c_str());
+    if (degraded) std::fprintf(stderr, "lightboat: warning: machine degraded during the run: %s\n", reason.c_str());
+    return 0;
+  }
+
+  std::printf("| model | size | params | type | threads | test | t/s median [min - max] |\n");
+  std::printf("|---|---:|---:|---|---:|---:|---:|\n");
+  for (const auto& t : tests) {
+    std::printf("| %s | %s | %s | %s | %d | %s | %.2f [%.2f - %.2f] |\n", label.c_str(),
+                human_bytes(static_cast<double>(file_bytes)).c_str(), human_count(static_cast<double>(params)).c_str(),
+                type.c_str(), pool.size(), t.name.c_str(), t.median, t.min, t.max);
+  }
+  std::printf("\nread bandwidth: %.1f GB/s (%d threads, %s buffer, best of %d passes; median %.1f)\n", bw.best_gbps,
+              pool.size(), human_bytes(static_cast<double>(bw.buffer_bytes)).c_str(), bw.passes, bw.median_gbps);
+  std::printf("weights read per generated token: %.2f MB -> roofline %.1f tokens/s\n",
+              static_cast<double>(bytes_per_token) / 1e6, roofline_tps);
+  for (const auto& t : tests) {
+    if (t.generation) std::printf("%s: %.1f%% of the roofline\n", t.name.c_str(), 100.0 * t.median / roofline_tps);
+  }
+  std::printf("load: %.1f ms | peak RSS: %.1f MB | context: %lld tokens | reps: %d after one warm-up\n", m.load_ms,
+              static_cast<double>(peak_rss) / 1e6, static_cast<long long>(m.model->n_ctx()), o.reps);
+  std::printf("CPU probe: after/before %.2fx, thread spread %.2fx, slowest vs fastest %.2fx (limit %.1fx)\n",
+              probe.after_before(), probe.max_spread(), probe.worst_vs_best(), kDegradedRatio);
+  if (degraded) std::printf("WARNING: machine degraded during the run: %s; the figures are not representative\n", reason.c_str());
+  return 0;
+}
+
+}  // namespace
+
+Runner add_bench_command(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand("bench", "Measure prompt and generation speed against the memory-bandwidth roofline");
+  add_model_flags(*cmd, o->model);
+  cmd->add_option("-p,--n-prompt", o->pp_sizes, "Prompt sizes to evaluate, comma-separated (none = skip)")
+      ->capture_default_str();
+  cmd->add_option("-n,--n-gen", o->tg_sizes, "Generation lengths, comma-separated (none = skip)")->capture_default_str();
+  cmd->add_option("-r,--repetitions", o->reps, "Timed repetitions per test, after one warm-up")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  cmd->add_option("--bw-mib", o->bw_mib, "MiB read by the bandwidth measurement")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str();
+  cmd->add_option("--bw-passes", o->bw_passes, "Passes over the bandwidth buffer (the best counts)")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  cmd->add_flag("--json", o->json, "Print one JSON object with every figure");
+  return [o] { return bench(*o); };
+}
+
+}  // namespace lightboat::cli

@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""End-to-end checks of `lightboat bench` (../shared/DESIGN.md, issue 4): the JSON fields and
+their sanity on tiny fixture models, bytes per token against an independent reading of the GGUF
+tensor directory, and one-line errors with the documented exit codes for bad input.
+
+Usage: bench_test.py LIGHTBOAT_BINARY SHARED_DIR
+Timing figures are only checked for sanity (positive, ordered): the suite runs beside other
+tests, so speed and the degraded flag are not asserted.
+"""
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+BIN, SHARED = sys.argv[1], sys.argv[2]
+FIX = os.path.join(SHARED, "fixtures")
+STORIES = os.path.join(FIX, "stories260K", "stories260K-Q8_0.gguf")
+failures = []
+
+# ggml type id -> (elements per block, bytes per block), for the types the fixtures hold.
+BLOCKS = {0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34),
+          12: (256, 144), 13: (256, 176), 14: (256, 210), 30: (1, 2)}
+SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+
+def gguf_tensors(path):
+    """The tensor directory of a GGUF v2/v3 file: [(name, ne, type, n_bytes)]."""
+    with open(path, "rb") as f:
+        data = f.read(1 << 22)  # the directory of the fixtures fits in 4 MiB
+    pos = 0
+
+    def take(fmt):
+        nonlocal pos
+        v = struct.unpack_from("<" + fmt, data, pos)
+        pos += struct.calcsize("<" + fmt)
+        return v[0]
+
+    def string():
+        nonlocal pos
+        n = take("Q")
+        s = data[pos:pos + n].decode("utf-8", "replace")
+        pos += n
+        return s
+
+    def skip_value(t):
+        nonlocal pos
+        if t == 8:
+            string()
+        elif t == 9:
+            et, count = take("I"), take("Q")
+            if et in SCALAR_SIZES:
+                pos += SCALAR_SIZES[et] * count
+            else:
+                for _ in range(count):
+                    skip_value(et)
+        else:
+            pos += SCALAR_SIZES[t]
+
+    assert data[:4] == b"GGUF", path
+    pos = 4
+    take("I")
+    n_tensors, n_kv = take("Q"), take("Q")
+    for _ in range(n_kv):
+        string()
+        skip_value(take("I"))
+    out = []
+    for _ in range(n_tensors):
+        name = string()
+        ne = [take("Q") for _ in range(take("I"))]
+        ttype = take("I")
+        take("Q")  # offset
+        n = 1
+        for d in ne:
+            n *= d
+        be, bb = BLOCKS[ttype]
+        out.append((name, ne, ttype, n // be * bb, n))
+    return out
+
+
+def expected_bytes_per_token(path):
+    tensors = gguf_tensors(path)
+    tied = not any(t[0] == "output.weight" for t in tensors)
+    total = 0
+    for name, ne, _t, n_bytes, _n in tensors:
+        if name == "token_embd.weight" and not tied:
+            total += n_bytes // ne[1]
+        else:
+            total += n_bytes
+    return total, tied
+
+
+def run(args, timeout=300):
+    p = subprocess.run([BIN] + args, capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def check(name, cond, detail=""):
+    if not cond:
+        failures.append("%s %s" % (name, detail))
+
+
+def expect_error(name, args, code, needle):
+    rc, _out, err = run(args)
+    lines = [l for l in err.splitlines() if l.strip()]
+    if rc != code or len(lines) != 1 or needle not in err:
+        failures.append("%s: rc=%d (want %d), stderr=%r (want one line containing %r)" % (name, rc, code, err, needle))
+
+
+def bench_json(name, args):
+    rc, out, err = run(["bench"] + args + ["--json"])
+    if rc != 0:
+        failures.append("%s: rc=%d stderr=%r" % (name, rc, err))
+        return None
+    try:
+        return json.loads(out)
+    except ValueError as e:
+        failures.append("%s: stdout is not one JSON object (%s): %r" % (name, e, out[:300]))
+        return None
+
+
+def check_report(name, j, path, tests, threads=None):
+    want_bpt, tied = expected_bytes_per_token(path)
+    tensors = gguf_tensors(path)
+    check(name + " model", j["model"] == path, j["model"])
+    check(name + " file_bytes", j["file_bytes"] == os.path.getsize(path), j["file_bytes"])
+    check(name + " params", j["params"] == sum(t[4] for t in tensors), j["params"])
+    check(name + " bytes per token", j["weight_bytes_per_token"] == want_bpt,
+          "%d != %d (tied=%s)" % (j["weight_bytes_per_token"], want_bpt, tied))
+    check(name + " bandwidth", j["bandwidth_gbps"] > 0 and j["bandwidth_gbps"] >= j["bandwidth_median_gbps"] > 0,
+          (j["bandwidth_gbps"], j["bandwidth_median_gbps"]))
+    check(name + " threads", j["threads"] >= 1 and (threads is None or j["threads"] == threads), j["threads"])
+    check(name + " load", j["load_ms"] > 0, j["load_ms"])
+    check(name + " rss", j["peak_rss_bytes"] > 0, j["peak_rss_bytes"])
+    if j.get("peak_rss_reset"):
+        # The bandwidth buffer was freed and the peak mark reset: a tiny model stays far below it.
+        check(name + " rss excludes the bandwidth buffer", j["peak_rss_bytes"] < j["bandwidth_buffer_bytes"],
+              (j["peak_rss_bytes"], j["bandwidth_buffer_bytes"]))
+    check(name + " test names", [t["name"] for t in j["tests"]] == [n for n, _r in tests],
+          [t["name"] for t in j["tests"]])
+    for t, (tname, reps) in zip(j["tests"], tests):
+        check(name + " " + tname + " reps", t["reps"] == reps and len(t["samples_tps"]) == reps, t)
+        check(name + " " + tname + " n_tokens", t["n_tokens"] == int(tname[2:]), t)
+        check(name + " " + tname + " rates", 0 < t["min_tps"] <= t["median_tps"] <= t["max_tps"], t)
+    tg = [t for t in j["tests"] if t["kind"] == "tg"]
+    roofline = j["bandwidth_gbps"] * 1e9 / want_bpt
+    check(name + " roofline", abs(j["roofline_tps"] - roofline) <= 1e-6 * roofline, (j["roofline_tps"], roofline))
+    if tg:
+        frac = tg[0]["median_tps"] / roofline
+        check(name + " roofline fraction", abs(j["roofline_fraction"] - frac) <= 1e-6 * frac, (j["roofline_fraction"], frac))
+    else:
+        check(name + " no roofline fraction", j["roofline_fraction"] is None, j["roofline_fraction"])
+    check(name + " degraded flag", isinstance(j["degraded"], bool), j["degraded"])
+    spin = j["spin"]
+    check(name + " spin checks", [c["at"] for c in spin["checks"]] == ["before"] + ["after " + n for n, _r in tests],
+          spin["checks"])
+    for c in spin["checks"]:
+        check(name + " spin per thread", len(c["ms"]) == j["threads"] and all(m > 0 for m in c["ms"]), c)
+    check(name + " spin ratios", spin["max_spread"] >= 1 and spin["worst_vs_best"] >= 1 and spin["after_before_ratio"] > 0,
+          spin)
+    check(name + " degraded agrees with the ratios",
+          j["degraded"] == (max(spin["max_spread"], spin["worst_vs_best"], spin["after_before_ratio"]) > spin["threshold"]),
+          (j["degraded"], spin))
+    return tied
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    missing = os.path.join(tmp, "none.gguf")
+    expect_error("missing model", ["bench", "-m", missing, "--bw-mib", "8"], 3, "none.gguf")
+    if not os.path.isfile(STORIES):
+        print("*** SKIPPED bench model checks: %s absent ***" % STORIES)
+    else:
+        small = ["--bw-mib", "64", "--bw-passes", "2"]
+        j = bench_json("stories", ["-m", STORIES, "-p", "16", "-n", "8", "-r", "1"] + small)
+        if j:
+            check_report("stories", j, STORIES, [("pp16", 1), ("tg8", 1)])
+            check("stories type", j["type"] == "Q8_0", j["type"])
+            check("stories auto context", j["n_ctx"] == 256, j["n_ctx"])
+        j = bench_json("stories -t 1 -r 3", ["-m", STORIES, "-p", "4,12", "-n", "2,5", "-r", "3", "-t", "1"] + small)
+        if j:
+            check_report("stories -t 1", j, STORIES, [("pp4", 3), ("pp12", 3), ("tg2", 3), ("tg5", 3)], threads=1)
+        # A prompt longer than the model's training context (512): the context is sized to fit.
+        j = bench_json("stories pp600", ["-m", STORIES, "-p", "600", "-n", "none", "-r", "1"] + small)
+        if j:
+            check_report("stories pp600", j, STORIES, [("pp600", 1)])
+            check("stories pp600 context", j["n_ctx"] == 768, j["n_ctx"])
+        for fname, want_tied in [("tiny-llama3-Q8_0.gguf", True), ("tiny-llama-Q8_0.gguf", False),
+                                 ("tiny-llama-Q4_K_M.gguf", False)]:
+            path = os.path.join(FIX, "arch", fname)
+            if not os.path.isfile(path):
+                failures.append("fixture missing: " + path)
+                continue
+            j = bench_json(fname, ["-m", path, "-p", "8", "-n", "4", "-r", "1"] + small)
+            if j:
+                tied = check_report(fname, j, path, [("pp8", 1), ("tg4", 1)])
+                check(fname + " tied", tied == want_tied, tied)
+        check("Q4_K_M type", j is not None and j["type"] == "Q4_K_M", j and j["type"])
+
+        rc, out, err = run(["bench", "-m", STORIES, "-p", "8", "-n", "4", "-r", "1"] + small)
+        check("text mode rc", rc == 0, (rc, err))
+        for needle in ["| model |", "| pp8 |", "| tg4 |", "read bandwidth:", "of the roofline", "peak RSS", "CPU probe"]:
+            check("text mode has " + needle, needle in out, out)
+
+        for name, extra, code, needle in [
+            ("-p word", ["-p", "abc"], 2, "-p"),
+            ("-p zero", ["-p", "0"], 2, "-p"),
+            ("-p negative", ["-p", "-5"], 2, "-p"),
+            ("-p empty item", ["-p", "16,,32"], 2, "-p"),
+            ("-p huge", ["-p", "99999999999"], 2, "-p"),
+            ("-n zero", ["-n", "0"], 2, "-n"),
+            ("-n word", ["-n", "x8"], 2, "-n"),
+            ("nothing to measure", ["-p", "none", "-n", "none"], 2, "nothing"),
+            ("context too small", ["-p", "64", "-c", "32"], 2, "-c 32"),
+            ("zero repetitions", ["-r", "0"], 2, "-r"),
+            ("zero bandwidth buffer", ["--bw-mib", "0"], 2, "--bw-mib"),
+            ("bad threads", ["-t", "-2"], 2, "-t"),
+        ]:
+            bw = [] if "--bw-mib" in extra else ["--bw-mib", "8"]
+            expect_error(name, ["bench", "-m", STORIES] + bw + extra, code, needle)
+        expect_error("no model flag", ["bench", "-p", "8", "--bw-mib", "8"], 2, "-m")
+
+for f in failures:
+    print("FAIL:", f)
+print("bench_cli: %d failure(s)" % len(failures))
+sys.exit(1 if failures else 0)
