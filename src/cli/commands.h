@@ -14,6 +14,5 @@ Runner add_run_command(CLI::App& app);
 Runner add_tokenize_command(CLI::App& app);
 Runner add_logits_command(CLI::App& app);
 Runner add_quantize_command(CLI::App& app);
-Runner add_bench_command(CLI::App& app);
 
 }  // namespace lightboat::cli
