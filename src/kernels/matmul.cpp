@@ -15,6 +15,14 @@ using tensor::DType;
 // (36 bytes per 32 floats) and F32 needs 4 bytes per element, so 4 bytes per element bounds all.
 constexpr int64_t kMaxBytesPerElement = 4;
 
+// Below this many activation elements, quantizing on the calling thread is cheaper than waking
+// the pool for it (a decode step quantizes one row of a few thousand floats).
+constexpr int64_t kParallelQuantizeElems = int64_t{1} << 15;
+
+// Output rows per scheduling grain: a multiple of every gemm kernel's row tile (4), and enough
+// rows that a thread's chunk amortises its setup.
+constexpr int64_t kRowGrain = 16;
+
 }  // namespace
 
 void MatmulScratch::reserve(int64_t n_tokens, int64_t max_cols) {
@@ -24,26 +32,37 @@ void MatmulScratch::reserve(int64_t n_tokens, int64_t max_cols) {
 
 void matmul(const tensor::MatrixView& w, const float* x, int64_t x_stride, int64_t n_tokens, float* y,
             int64_t y_stride, MatmulScratch& scratch, ThreadPool& pool) {
+  matmul(active_kernels(), w, x, x_stride, n_tokens, y, y_stride, scratch, pool);
+}
+
+void matmul(const KernelTable& kernels, const tensor::MatrixView& w, const float* x, int64_t x_stride,
+            int64_t n_tokens, float* y, int64_t y_stride, MatmulScratch& scratch, ThreadPool& pool) {
+  if (n_tokens <= 0 || w.n_rows <= 0) return;
   const DType act_type = reference::vec_dot_type(w.type);
+  const int64_t qk = tensor::dtype_traits(w.type).block_elems;
+  if (w.n_cols % qk != 0) {  // (no message built on the hot path unless it fails)
+    throw Error(ErrorKind::kInvalidArgument,
+                "matmul: row of " + std::to_string(w.n_cols) + " elements is not a whole number of " +
+                    std::string(tensor::dtype_name(w.type)) + " blocks");
+  }
+  const QuantizeRowFn quantize = quantize_row_fn(kernels, act_type);
+  const GemmFn gemm = gemm_fn(kernels, w.type);
   const size_t act_row_bytes = tensor::row_bytes(act_type, w.n_cols);
   scratch.reserve(n_tokens, w.n_cols);
   std::byte* act = scratch.data();  // [n_tokens, act_row_bytes]
 
   // Quantize each token's activations once; every output row reuses them.
-  pool.parallel_for(n_tokens, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      reference::quantize_row(act_type, x + t * x_stride, act + t * act_row_bytes, w.n_cols);
-    }
-  });
+  auto quantize_tokens = [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) quantize(x + t * x_stride, act + t * act_row_bytes, w.n_cols);
+  };
+  if (n_tokens * w.n_cols < kParallelQuantizeElems) {
+    quantize_tokens(0, n_tokens);
+  } else {
+    pool.parallel_for(n_tokens, 1, quantize_tokens);
+  }
 
-  pool.parallel_for(w.n_rows, 4, [&](int64_t r0, int64_t r1) {
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      const std::byte* xa = act + t * act_row_bytes;
-      float* yt = y + t * y_stride;
-      for (int64_t r = r0; r < r1; ++r) {
-        yt[r] = reference::vec_dot(w.type, w.n_cols, w.row(r), xa);
-      }
-    }
+  pool.parallel_for(w.n_rows, kRowGrain, [&](int64_t r0, int64_t r1) {
+    gemm(w.n_cols, w.row(r0), w.row_bytes, r1 - r0, act, act_row_bytes, n_tokens, y + r0, y_stride);
   });
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "kernels/dispatch.h"
 #include "tensor/view.h"
 
 namespace lightboat::kernels {
@@ -27,9 +28,14 @@ class MatmulScratch {
 
 // y[t, r] = dot(w.row(r), x[t, :]) for t < n_tokens, r < w.n_rows.
 // x: [n_tokens, w.n_cols] fp32, row stride x_stride (elements); y: [n_tokens, w.n_rows] fp32,
-// row stride y_stride (elements). Work is split across `pool` by output rows.
+// row stride y_stride (elements). Work is split across `pool` by output rows. Uses the kernels
+// of active_kernels() (the best ISA of this CPU, or LIGHTBOAT_ISA).
 void matmul(const tensor::MatrixView& w, const float* x, int64_t x_stride, int64_t n_tokens, float* y,
             int64_t y_stride, MatmulScratch& scratch, ThreadPool& pool);
+
+// The same with an explicit kernel table (tests and benchmarks compare ISAs).
+void matmul(const KernelTable& kernels, const tensor::MatrixView& w, const float* x, int64_t x_stride,
+            int64_t n_tokens, float* y, int64_t y_stride, MatmulScratch& scratch, ThreadPool& pool);
 
 // Copies row `index` of w, dequantized, into out[0 .. w.n_cols) (embedding lookup).
 void get_row(const tensor::MatrixView& w, int64_t index, float* out);

@@ -1,0 +1,21 @@
+# lightboat_kernels_isa(TARGET): adds the SIMD kernel units of src/kernels/<arch>/ to TARGET, each
+# compiled with its own ISA flags (only the ones for the architecture being built). The rest of
+# the library keeps the baseline flags; kernels/dispatch.cpp picks a table at run time.
+function(lightboat_kernels_isa target)
+  set(dir ${PROJECT_SOURCE_DIR}/src/kernels)
+  # The reference and the SIMD kernels must agree on rounding: no fused multiply-add contraction
+  # of plain C++ arithmetic (intrinsics are explicit and unaffected).
+  set(common -ffp-contract=off)
+  if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
+    set(avx2 -mavx2 -mfma -mf16c ${common})
+    set(avx512 ${avx2} -mavx512f -mavx512bw -mavx512vl -mavx512vnni)
+    target_sources(${target} PRIVATE ${dir}/x86/avx2.cpp ${dir}/x86/avx2_k.cpp ${dir}/x86/avx512.cpp)
+    set_source_files_properties(${dir}/x86/avx2.cpp ${dir}/x86/avx2_k.cpp PROPERTIES COMPILE_OPTIONS "${avx2}")
+    set_source_files_properties(${dir}/x86/avx512.cpp PROPERTIES COMPILE_OPTIONS "${avx512}")
+  elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
+    file(GLOB arm_sources CONFIGURE_DEPENDS ${dir}/arm/*.cpp)
+    target_sources(${target} PRIVATE ${arm_sources})
+    set_source_files_properties(${arm_sources} PROPERTIES COMPILE_OPTIONS
+                                "-march=armv8.2-a+dotprod+fp16;${common}")
+  endif()
+endfunction()

@@ -1,0 +1,26 @@
+// Internal to kernels/: the per-ISA table builders. Each lives in its own translation unit,
+// compiled with its ISA's flags, and is only called after dispatch.cpp has checked the CPU.
+// Code in those units must not instantiate templates or inline functions shared with other units
+// (the linker could keep the copy compiled with wider instructions): everything there sits in an
+// anonymous namespace and uses only intrinsics, builtins and its own helpers.
+#pragma once
+
+#include "kernels/dispatch.h"
+
+namespace lightboat::kernels::detail {
+
+// The scalar reference, always compiled in (scalar_table.cpp).
+const KernelTable& scalar_table();
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define LIGHTBOAT_KERNELS_X86 1
+const KernelTable& avx2_table();    // x86/avx2.cpp: AVX2 + FMA + F16C
+const KernelTable& avx512_table();  // x86/avx512.cpp: AVX-512 F/BW/VL + VNNI (AVX2 elsewhere)
+#endif
+
+#if defined(__aarch64__)
+#define LIGHTBOAT_KERNELS_ARM 1
+const KernelTable& neon_table();  // arm/neon.cpp: ARMv8.2-A NEON + dotprod + fp16
+#endif
+
+}  // namespace lightboat::kernels::detail
