@@ -13,6 +13,7 @@ using Runner = std::function<int()>;
 Runner add_run_command(CLI::App& app);
 Runner add_tokenize_command(CLI::App& app);
 Runner add_logits_command(CLI::App& app);
+Runner add_info_command(CLI::App& app);
 Runner add_quantize_command(CLI::App& app);
 Runner add_bench_command(CLI::App& app);
 

@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   add(&lightboat::cli::add_run_command);
   add(&lightboat::cli::add_tokenize_command);
   add(&lightboat::cli::add_logits_command);
+  add(&lightboat::cli::add_info_command);
   add(&lightboat::cli::add_quantize_command);
   add(&lightboat::cli::add_bench_command);
 
