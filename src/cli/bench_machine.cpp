@@ -42,7 +42,8 @@ struct alignas(64) PaddedMs {
 #if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
-uint64_t sum_words(const uint64_t* p, size_t n) {
+uint64_t
+sum_words(const uint64_t* p, size_t n) {
   constexpr size_t kAcc = 16;
   uint64_t acc[kAcc] = {};
   size_t i = 0;

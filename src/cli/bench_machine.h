@@ -47,9 +47,9 @@ class SpinProbe {
   const std::vector<Check>& checks() const { return checks_; }
 
   // Ratios over the checks so far (1.0 when there is nothing to compare):
-  double after_before() const;  // slowest thread of the last check / slowest of the first
-  double max_spread() const;    // largest slowest/fastest ratio among the threads of one check
-  double worst_vs_best() const; // slowest thread time of any check / fastest time seen (solo too)
+  double after_before() const;   // slowest thread of the last check / slowest of the first
+  double max_spread() const;     // largest slowest/fastest ratio among the threads of one check
+  double worst_vs_best() const;  // slowest thread time of any check / fastest time seen (solo too)
 
   // Whether any ratio exceeds `threshold`, and a sentence naming which ones did.
   bool degraded(double threshold, std::string* reason) const;

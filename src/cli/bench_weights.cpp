@@ -16,26 +16,19 @@ constexpr std::string_view kOutput = "output.weight";
 // llama.cpp's llama_ftype values (general.file_type) and their names, as llama-quantize writes
 // them. Only the mixes a quantizer produces; unknown ids fall back to the dominant tensor type.
 std::string_view ftype_name(int64_t id) {
-  switch (id) {
-    case 0: return "F32";
-    case 1: return "F16";
-    case 2: return "Q4_0";
-    case 3: return "Q4_1";
-    case 7: return "Q8_0";
-    case 8: return "Q5_0";
-    case 9: return "Q5_1";
-    case 10: return "Q2_K";
-    case 11: return "Q3_K_S";
-    case 12: return "Q3_K_M";
-    case 13: return "Q3_K_L";
-    case 14: return "Q4_K_S";
-    case 15: return "Q4_K_M";
-    case 16: return "Q5_K_S";
-    case 17: return "Q5_K_M";
-    case 18: return "Q6_K";
-    case 32: return "BF16";
-    default: return {};
+  struct Entry {
+    int64_t id;
+    std::string_view name;
+  };
+  static constexpr Entry kNames[] = {
+      {0, "F32"},     {1, "F16"},     {2, "Q4_0"},    {3, "Q4_1"},    {7, "Q8_0"},    {8, "Q5_0"},
+      {9, "Q5_1"},    {10, "Q2_K"},   {11, "Q3_K_S"}, {12, "Q3_K_M"}, {13, "Q3_K_L"}, {14, "Q4_K_S"},
+      {15, "Q4_K_M"}, {16, "Q5_K_S"}, {17, "Q5_K_M"}, {18, "Q6_K"},   {32, "BF16"},
+  };
+  for (const Entry& e : kNames) {
+    if (e.id == id) return e.name;
   }
+  return {};
 }
 
 }  // namespace

@@ -29,20 +29,20 @@ constexpr int64_t kMaxTestTokens = 1 << 20;  // per test
 constexpr int64_t kCtxRound = 256;           // auto context: the largest test, rounded up
 
 struct BenchOptions {
-  ModelOptions model;              // -c 0 = fit the largest test
+  ModelOptions model;  // -c 0 = fit the largest test
   std::string pp_sizes = "128,512";
   std::string tg_sizes = "64";
   int reps = 3;
-  int64_t bw_mib = 1024;           // MiB of the bandwidth buffer
+  int64_t bw_mib = 1024;  // MiB of the bandwidth buffer
   int bw_passes = 5;
   bool json = false;
 };
 
 struct TestResult {
-  std::string name;                // "pp512", "tg64"
+  std::string name;  // "pp512", "tg64"
   bool generation = false;
   int64_t n_tokens = 0;
-  std::vector<double> tps;         // tokens/s of each timed repetition
+  std::vector<double> tps;  // tokens/s of each timed repetition
   double median = 0, min = 0, max = 0;
 };
 
@@ -156,7 +156,8 @@ int bench(const BenchOptions& o) {
   const BandwidthResult bw = measure_read_bandwidth(pool, static_cast<size_t>(o.bw_mib) << 20, o.bw_passes);
   const bool rss_reset = reset_peak_rss();
   if (!rss_reset) {
-    std::fprintf(stderr, "lightboat: warning: cannot reset the peak-RSS mark; peak RSS includes the %s bandwidth buffer\n",
+    std::fprintf(stderr,
+                 "lightboat: warning: cannot reset the peak-RSS mark; peak RSS includes the %s bandwidth buffer\n",
                  human_bytes(static_cast<double>(bw.buffer_bytes)).c_str());
   }
 
@@ -206,9 +207,10 @@ int bench(const BenchOptions& o) {
   nlohmann::json jtests = nlohmann::json::array();
   nlohmann::json roofline_fraction = nullptr;  // of the first tg test
   for (const auto& t : tests) {
-    nlohmann::json jt{{"name", t.name},           {"kind", t.generation ? "tg" : "pp"}, {"n_tokens", t.n_tokens},
-                      {"reps", t.tps.size()},     {"median_tps", t.median},             {"min_tps", t.min},
-                      {"max_tps", t.max},         {"samples_tps", t.tps}};
+    nlohmann::json jt{{"name", t.name},         {"kind", t.generation ? "tg" : "pp"},
+                      {"n_tokens", t.n_tokens}, {"reps", t.tps.size()},
+                      {"median_tps", t.median}, {"min_tps", t.min},
+                      {"max_tps", t.max},       {"samples_tps", t.tps}};
     if (t.generation) {
       jt["roofline_fraction"] = t.median / roofline_tps;
       if (roofline_fraction.is_null()) roofline_fraction = t.median / roofline_tps;
@@ -242,13 +244,14 @@ int bench(const BenchOptions& o) {
         {"tests", jtests},
         {"degraded", degraded},
         {"degraded_reason", reason},
-        {"spin", {{"iterations", probe.iterations()},
-                  {"solo_ms", probe.solo_ms()},
-                  {"after_before_ratio", probe.after_before()},
-                  {"max_spread", probe.max_spread()},
-                  {"worst_vs_best", probe.worst_vs_best()},
-                  {"threshold", kDegradedRatio},
-                  {"checks", checks}}},
+        {"spin",
+         {{"iterations", probe.iterations()},
+          {"solo_ms", probe.solo_ms()},
+          {"after_before_ratio", probe.after_before()},
+          {"max_spread", probe.max_spread()},
+          {"worst_vs_best", probe.worst_vs_best()},
+          {"threshold", kDegradedRatio},
+          {"checks", checks}}},
     };
     std::printf("%s\n", dump_json(j).c_str());
     if (degraded) std::fprintf(stderr, "lightboat: warning: machine degraded during the run: %s\n", reason.c_str());
@@ -273,7 +276,8 @@ int bench(const BenchOptions& o) {
               static_cast<double>(peak_rss) / 1e6, static_cast<long long>(m.model->n_ctx()), o.reps);
   std::printf("CPU probe: after/before %.2fx, thread spread %.2fx, slowest vs fastest %.2fx (limit %.1fx)\n",
               probe.after_before(), probe.max_spread(), probe.worst_vs_best(), kDegradedRatio);
-  if (degraded) std::printf("WARNING: machine degraded during the run: %s; the figures are not representative\n", reason.c_str());
+  if (degraded)
+    std::printf("WARNING: machine degraded during the run: %s; the figures are not representative\n", reason.c_str());
   return 0;
 }
 
@@ -281,11 +285,13 @@ int bench(const BenchOptions& o) {
 
 Runner add_bench_command(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
-  CLI::App* cmd = app.add_subcommand("bench", "Measure prompt and generation speed against the memory-bandwidth roofline");
+  CLI::App* cmd =
+      app.add_subcommand("bench", "Measure prompt and generation speed against the memory-bandwidth roofline");
   add_model_flags(*cmd, o->model);
   cmd->add_option("-p,--n-prompt", o->pp_sizes, "Prompt sizes to evaluate, comma-separated (none = skip)")
       ->capture_default_str();
-  cmd->add_option("-n,--n-gen", o->tg_sizes, "Generation lengths, comma-separated (none = skip)")->capture_default_str();
+  cmd->add_option("-n,--n-gen", o->tg_sizes, "Generation lengths, comma-separated (none = skip)")
+      ->capture_default_str();
   cmd->add_option("-r,--repetitions", o->reps, "Timed repetitions per test, after one warm-up")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();

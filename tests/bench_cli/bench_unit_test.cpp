@@ -29,10 +29,8 @@ gguf::TensorInfo tensor(const std::string& name, std::vector<uint64_t> ne, uint6
 TEST(WeightBytesPerToken, UntiedCountsOneEmbeddingRow) {
   // token_embd [n_embd 64, n_vocab 100] Q8_0: 2 blocks of 34 bytes per row.
   const std::vector<gguf::TensorInfo> ts = {
-      tensor("token_embd.weight", {64, 100}, 100 * 68),
-      tensor("blk.0.attn_q.weight", {64, 64}, 64 * 68),
-      tensor("blk.0.attn_norm.weight", {64}, 256),
-      tensor("output_norm.weight", {64}, 256),
+      tensor("token_embd.weight", {64, 100}, 100 * 68), tensor("blk.0.attn_q.weight", {64, 64}, 64 * 68),
+      tensor("blk.0.attn_norm.weight", {64}, 256),      tensor("output_norm.weight", {64}, 256),
       tensor("output.weight", {64, 100}, 100 * 68),
   };
   EXPECT_EQ(weight_bytes_per_token(ts), 68u + 64 * 68 + 256 + 256 + 100 * 68);
@@ -139,7 +137,9 @@ TEST(SpinProbe, TimesEveryThreadAndRatios) {
   EXPECT_NE(reason.find("spread"), std::string::npos) << reason;
 }
 
-TEST(PeakRss, Positive) { EXPECT_GT(peak_rss_bytes(), 0u); }
+TEST(PeakRss, Positive) {
+  EXPECT_GT(peak_rss_bytes(), 0u);
+}
 
 }  // namespace
 }  // namespace lightboat::cli
