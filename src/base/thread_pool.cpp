@@ -1,19 +1,65 @@
 #include "base/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace lightboat {
+namespace {
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+// How long a waiting thread spins before it blocks: long enough to bridge the serial work
+// between two operations of a decode step (norms, RoPE, attention bookkeeping: microseconds),
+// short enough not to burn a core when the engine is idle.
+constexpr auto kSpinTime = std::chrono::microseconds(200);
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+// Busy-wait iterations (pause instruction) before yielding the core between checks: about a
+// microsecond or two, the latency of a hand-off between two awake cores.
+constexpr int kPauseSpins = 256;
+
+// Waits until a != old (acquire) and returns the new value: spins first when `spin` (pausing,
+// then yielding the core between checks so that an oversubscribed machine still runs the thread
+// being waited for), then sleeps.
+template <typename T>
+T wait_for_change(const std::atomic<T>& a, T old, bool spin) {
+  if (spin) {
+    for (int i = 0; i < kPauseSpins; ++i) {
+      const T v = a.load(std::memory_order_acquire);
+      if (v != old) return v;
+      cpu_relax();
+    }
+    const auto deadline = std::chrono::steady_clock::now() + kSpinTime;
+    for (;;) {
+      const T v = a.load(std::memory_order_acquire);
+      if (v != old) return v;
+      std::this_thread::yield();
+      if (std::chrono::steady_clock::now() > deadline) break;
+    }
+  }
+  for (;;) {
+    a.wait(old, std::memory_order_acquire);
+    const T v = a.load(std::memory_order_acquire);
+    if (v != old) return v;
+  }
+}
+
+}  // namespace
+
+ThreadPool::ThreadPool(int n_threads)
+    : n_threads_(std::max(1, n_threads)), spin_(n_threads_ <= hardware_threads()) {
   for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this, i] { worker(i); });
 }
 
 ThreadPool::~ThreadPool() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
-  }
-  work_cv_.notify_all();
+  stop_.store(true, std::memory_order_relaxed);
+  generation_.fetch_add(1, std::memory_order_release);
+  generation_.notify_all();
   for (auto& t : threads_) t.join();
 }
 
@@ -33,25 +79,18 @@ void ThreadPool::run_chunk(int index) {
   try {
     fn_(begin, end);
   } catch (...) {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::mutex> lock(error_mutex_);
     if (!error_) error_ = std::current_exception();
   }
 }
 
 void ThreadPool::worker(int index) {
-  uint64_t seen = 0;
+  uint32_t seen = 0;
   for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      work_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-    }
+    seen = wait_for_change(generation_, seen, spin_);
+    if (stop_.load(std::memory_order_relaxed)) return;
     run_chunk(index);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--pending_ == 0) done_cv_.notify_one();
-    }
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
   }
 }
 
@@ -62,24 +101,19 @@ void ThreadPool::run(int64_t n, int64_t grain, ChunkFn fn) {
     fn(0, n);
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    fn_ = fn;
-    n_ = n;
-    grain_ = grain;
-    error_ = nullptr;
-    pending_ = n_threads_ - 1;
-    ++generation_;
-  }
-  work_cv_.notify_all();
+  fn_ = fn;
+  n_ = n;
+  grain_ = grain;
+  error_ = nullptr;
+  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+  generation_.fetch_add(1, std::memory_order_release);  // publishes the fields above
+  generation_.notify_all();
   run_chunk(0);
-  std::exception_ptr error;
-  {
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_cv_.wait(lock, [&] { return pending_ == 0; });
-    error = error_;
+  for (int left = pending_.load(std::memory_order_acquire); left != 0;
+       left = pending_.load(std::memory_order_acquire)) {
+    wait_for_change(pending_, left, spin_);
   }
-  if (error) std::rethrow_exception(error);
+  if (error_) std::rethrow_exception(error_);
 }
 
 }  // namespace lightboat

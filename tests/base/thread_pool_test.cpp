@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <stdexcept>
 #include <vector>
 
@@ -41,6 +43,34 @@ TEST(ThreadPool, ManyCallsInARow) {
   std::atomic<int64_t> total{0};
   for (int k = 0; k < 2000; ++k) pool.parallel_for(8, 1, [&](int64_t b, int64_t e) { total += e - b; });
   EXPECT_EQ(total.load(), 16000);
+}
+
+// The decode loop's pattern: many tiny operations back to back, with short serial gaps and the
+// occasional long pause (workers fall asleep and must wake for the next call). Each call must see
+// the caller's writes before it and publish its own writes to the caller after it.
+TEST(ThreadPool, FastRepeatedCallsSeeEachOthersWrites) {
+  for (int threads : {2, 4}) {
+    ThreadPool pool(threads);
+    std::vector<int64_t> data(64, 0);
+    for (int k = 0; k < 3000; ++k) {
+      pool.parallel_for(64, 4, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) data[static_cast<size_t>(i)] += 1;
+      });
+      data[static_cast<size_t>(k % 64)] += 1;  // serial work between calls, read by the next one
+      if (k % 1000 == 999) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    int64_t total = 0;
+    for (int64_t v : data) total += v;
+    EXPECT_EQ(total, 3000 * 64 + 3000) << threads << " threads";
+  }
+}
+
+TEST(ThreadPool, DestroysCleanlyWhileWorkersSleep) {
+  for (int k = 0; k < 20; ++k) {
+    ThreadPool pool(3);
+    pool.parallel_for(30, 1, [](int64_t, int64_t) {});
+    std::this_thread::sleep_for(std::chrono::milliseconds(k % 2 ? 1 : 0));
+  }
 }
 
 }  // namespace

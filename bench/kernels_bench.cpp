@@ -1,0 +1,167 @@
+// Kernel micro-benchmarks, per ISA this machine runs: vec_dot per weight type, the activation
+// quantizers, matmul at real model shapes for decode (1 token) and prefill (64 tokens), and the
+// thread pool's per-call overhead. Rates: weights_B/s is weight bytes read per second (the
+// decode roofline's unit), FLOP/s counts 2 per multiply-add.
+//
+//   build/bench/kernels_bench --benchmark_filter='Matmul/.*/tokens:1/' --benchmark_min_time=0.5
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "kernels/dispatch.h"
+#include "kernels/matmul.h"
+#include "kernels/reference/reference.h"
+#include "tensor/dtype.h"
+#include "tensor/view.h"
+
+namespace lb = lightboat;
+namespace kernels = lightboat::kernels;
+using lightboat::tensor::DType;
+
+namespace {
+
+std::vector<float> random_floats(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (auto& v : x) v = normal(rng);
+  return x;
+}
+
+// A weight matrix of n_rows x n_cols: 16 distinct random rows, repeated (quantizing all of a
+// 16M-element matrix with the reference quantizers would dominate start-up).
+struct Matrix {
+  std::vector<std::byte> bytes;
+  lb::tensor::MatrixView view;
+};
+
+const Matrix& matrix(DType type, int64_t n_rows, int64_t n_cols) {
+  static std::map<std::tuple<DType, int64_t, int64_t>, std::unique_ptr<Matrix>> cache;
+  auto& slot = cache[{type, n_rows, n_cols}];
+  if (!slot) {
+    slot = std::make_unique<Matrix>();
+    const size_t row_bytes = lb::tensor::row_bytes(type, n_cols);
+    slot->bytes.resize(row_bytes * static_cast<size_t>(n_rows));
+    constexpr int64_t kDistinct = 16;
+    for (int64_t r = 0; r < kDistinct && r < n_rows; ++r) {
+      const auto x = random_floats(n_cols, static_cast<uint32_t>(r));
+      kernels::reference::quantize_row(type, x.data(), slot->bytes.data() + r * row_bytes, n_cols);
+    }
+    for (int64_t r = kDistinct; r < n_rows; ++r) {
+      std::memcpy(slot->bytes.data() + r * row_bytes, slot->bytes.data() + (r % kDistinct) * row_bytes, row_bytes);
+    }
+    slot->view = {.type = type, .n_cols = n_cols, .n_rows = n_rows, .row_bytes = row_bytes, .data = slot->bytes.data()};
+  }
+  return *slot;
+}
+
+std::vector<kernels::Isa> isas() {
+  std::vector<kernels::Isa> out;
+  for (auto isa : {kernels::Isa::kScalar, kernels::Isa::kAvx2, kernels::Isa::kAvx512, kernels::Isa::kNeon}) {
+    if (kernels::isa_available(isa)) out.push_back(isa);
+  }
+  return out;
+}
+
+std::string name(DType t) { return std::string(lb::tensor::dtype_name(t)); }
+
+void bm_vec_dot(benchmark::State& state, kernels::Isa isa, DType type) {
+  constexpr int64_t kN = 4096;
+  const DType act = kernels::reference::vec_dot_type(type);
+  const Matrix& w = matrix(type, 1, kN);
+  std::vector<std::byte> x(lb::tensor::row_bytes(act, kN));
+  kernels::reference::quantize_row(act, random_floats(kN, 99).data(), x.data(), kN);
+  const kernels::VecDotFn dot = kernels::vec_dot_fn(kernels::kernel_table(isa), type);
+  for (auto _ : state) benchmark::DoNotOptimize(dot(kN, w.bytes.data(), x.data()));
+  state.counters["weights_B/s"] = benchmark::Counter(static_cast<double>(w.view.row_bytes),
+                                                     benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["FLOP/s"] = benchmark::Counter(2.0 * kN, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void bm_quantize(benchmark::State& state, kernels::Isa isa, DType act) {
+  constexpr int64_t kN = 4096;
+  const auto x = random_floats(kN, 5);
+  std::vector<std::byte> y(lb::tensor::row_bytes(act, kN));
+  const kernels::QuantizeRowFn quantize = kernels::quantize_row_fn(kernels::kernel_table(isa), act);
+  for (auto _ : state) {
+    quantize(x.data(), y.data(), kN);
+    benchmark::ClobberMemory();
+  }
+  state.counters["floats/s"] = benchmark::Counter(kN, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void bm_matmul(benchmark::State& state, kernels::Isa isa, DType type, int64_t n_rows, int64_t n_cols,
+               int64_t n_tokens, int threads) {
+  const Matrix& w = matrix(type, n_rows, n_cols);
+  const auto x = random_floats(n_tokens * n_cols, 7);
+  std::vector<float> y(static_cast<size_t>(n_tokens * n_rows));
+  kernels::MatmulScratch scratch;
+  lb::ThreadPool pool(threads);
+  const kernels::KernelTable& table = kernels::kernel_table(isa);
+  for (auto _ : state) {
+    kernels::matmul(table, w.view, x.data(), n_cols, n_tokens, y.data(), n_rows, scratch, pool);
+    benchmark::ClobberMemory();
+  }
+  state.counters["weights_B/s"] = benchmark::Counter(static_cast<double>(w.bytes.size()),
+                                                     benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["FLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(n_rows * n_cols * n_tokens),
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void bm_parallel_for(benchmark::State& state, int threads) {
+  lb::ThreadPool pool(threads);
+  std::vector<int64_t> sink(static_cast<size_t>(threads) * 16);
+  for (auto _ : state) {
+    pool.parallel_for(threads, 1, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) sink[static_cast<size_t>(i) * 16] += 1;
+    });
+  }
+}
+
+void register_all() {
+  const DType kDotTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K,
+                             DType::kF16,  DType::kBF16, DType::kF32};
+  const DType kMatmulTypes[] = {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kF16};
+  const std::pair<int64_t, int64_t> kShapes[] = {{2048, 2048}, {8192, 2048}};  // rows x cols
+  const int hw = std::min(2, lb::ThreadPool::hardware_threads());
+  for (auto isa : isas()) {
+    const std::string i(kernels::isa_name(isa));
+    for (DType t : kDotTypes) benchmark::RegisterBenchmark(("VecDot/" + name(t) + "/" + i).c_str(), bm_vec_dot, isa, t);
+    for (DType t : {DType::kQ8_0, DType::kQ8_K, DType::kF16}) {
+      benchmark::RegisterBenchmark(("QuantizeRow/" + name(t) + "/" + i).c_str(), bm_quantize, isa, t);
+    }
+    for (DType t : kMatmulTypes) {
+      for (auto [rows, cols] : kShapes) {
+        for (int64_t tokens : {int64_t{1}, int64_t{64}}) {
+          for (int threads = 1; threads <= hw; ++threads) {
+            const std::string n = "Matmul/" + name(t) + "/" + std::to_string(rows) + "x" + std::to_string(cols) +
+                                  "/tokens:" + std::to_string(tokens) + "/threads:" + std::to_string(threads) + "/" + i;
+            benchmark::RegisterBenchmark(n.c_str(), bm_matmul, isa, t, rows, cols, tokens, threads)->UseRealTime()->Unit(benchmark::kMicrosecond);
+          }
+        }
+      }
+    }
+  }
+  for (int threads = 2; threads <= std::max(2, lb::ThreadPool::hardware_threads()); threads *= 2) {
+    benchmark::RegisterBenchmark(("ThreadPool/parallel_for/threads:" + std::to_string(threads)).c_str(),
+                                 bm_parallel_for, threads)->UseRealTime();
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
