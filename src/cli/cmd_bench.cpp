@@ -58,9 +58,12 @@ std::vector<int64_t> parse_sizes(const std::string& flag, const std::string& tex
     const bool digits = !item.empty() && item.size() <= 9 &&
                         std::all_of(item.begin(), item.end(), [](char c) { return c >= '0' && c <= '9'; });
     const int64_t v = digits ? std::stoll(item) : 0;
-    check(digits && v >= 1 && v <= kMaxTestTokens, ErrorKind::kInvalidArgument,
-          flag + ": '" + item + "' is not a token count from 1 to " + std::to_string(kMaxTestTokens) +
-              " (give a comma-separated list, or none)");
+    if (!digits || v < 1 || v > kMaxTestTokens) {
+      std::string msg = flag;
+      msg += ": '" + item + "' is not a token count from 1 to ";
+      msg += std::to_string(kMaxTestTokens) + " (give a comma-separated list, or none)";
+      throw Error(ErrorKind::kInvalidArgument, msg);
+    }
     out.push_back(v);
     if (comma == std::string::npos) break;
     start = comma + 1;
