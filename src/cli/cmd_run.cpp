@@ -1,14 +1,20 @@
 // lightboat run: generate text from a prompt, streaming it to stdout (or one JSON object with
-// --json); load time and prompt/generation speed go to stderr.
+// --json); load time and prompt/generation speed go to stderr. With --chat: a multi-turn
+// conversation, one user message per line of stdin (see cli/chat.h).
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <memory>
 
 #include "base/error.h"
+#include "cli/chat.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/generate.h"
+#include "tokenizer/chat_template.h"
 
 namespace lightboat::cli {
 namespace {
@@ -21,6 +27,8 @@ struct RunOptions {
   sampling::SamplingParams sampling;
   std::vector<std::string> stop;
   bool json = false;
+  bool chat = false;
+  std::string system;  // --system: the chat's system message
 };
 
 std::string read_file(const std::string& path) {
@@ -29,7 +37,57 @@ std::string read_file(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+// --chat: the prompt (if any) is the first user message, then one message per line of stdin
+// until EOF. Answers stream to stdout, each ended by a newline; turn statistics go to stderr.
+int run_chat(const RunOptions& o) {
+  Loaded m = load(o.model, true);
+  ThreadPool pool(resolve_threads(o.model.n_threads));
+  const tokenizer::ChatTemplate chat = tokenizer::ChatTemplate::from_gguf(*m.reader, *m.tokenizer);
+  ChatSession session(*m.model, *m.tokenizer, chat, o.system);
+  std::fprintf(stderr, "load: %.1f ms | chat template: %s\n", m.load_ms,
+               std::string(chat.renders() ? tokenizer::chat_family_name(chat.family()) : "built-in").c_str());
+
+  GenerateRequest params;
+  params.max_tokens = o.n_predict;
+  params.sampling = o.sampling;
+  params.stop = o.stop;
+  const bool interactive = isatty(STDIN_FILENO) != 0;
+  std::string warned;
+  auto one_turn = [&](const std::string& user) {
+    const ChatTurn t = session.reply(user, params, pool, [](std::string_view text) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+    });
+    std::printf("\n");
+    std::fflush(stdout);
+    if (!t.warning.empty() && t.warning != warned) {
+      std::fprintf(stderr, "lightboat: warning: %s\n", t.warning.c_str());
+      warned = t.warning;
+    }
+    const GenerateResult& r = t.result;
+    const int64_t evaluated = t.n_prompt - t.n_reused;
+    std::fprintf(stderr, "turn %zu: prompt %lld tokens (%lld cached, %lld evaluated in %.1f ms) | answer: %lld tokens, "
+                         "%.1f ms, %.1f tok/s, %s\n",
+                 session.messages().size() / 2, static_cast<long long>(t.n_prompt), static_cast<long long>(t.n_reused),
+                 static_cast<long long>(evaluated), r.prompt_ms, static_cast<long long>(r.n_gen), r.gen_ms,
+                 r.gen_ms > 0 ? 1000.0 * static_cast<double>(r.n_gen) / r.gen_ms : 0.0, r.finish_reason.c_str());
+  };
+
+  const std::string first = o.prompt_file.empty() ? o.prompt : read_file(o.prompt_file);
+  if (!first.empty()) one_turn(first);
+  std::string line;
+  for (;;) {
+    if (interactive) std::fprintf(stderr, "> ");
+    if (!std::getline(std::cin, line)) break;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;  // blank line: nothing to answer
+    one_turn(line);
+  }
+  return 0;
+}
+
 int run(const RunOptions& o) {
+  if (o.chat) return run_chat(o);
   Loaded m = load(o.model, true);
   ThreadPool pool(resolve_threads(o.model.n_threads));
   const std::string prompt = o.prompt_file.empty() ? o.prompt : read_file(o.prompt_file);
@@ -102,7 +160,12 @@ Runner add_run_command(CLI::App& app) {
   cmd->add_option("--presence-penalty", o->sampling.presence_penalty, "Presence penalty (0 = off)");
   cmd->add_option("-s,--seed", o->sampling.seed, "Random seed (default: random)");
   cmd->add_option("--stop", o->stop, "Stop string (repeatable)");
-  cmd->add_flag("--json", o->json, "Print one JSON object with tokens, text and timings");
+  auto* json = cmd->add_flag("--json", o->json, "Print one JSON object with tokens, text and timings");
+  auto* chat = cmd->add_flag("--chat", o->chat,
+                             "Chat: format with the model's chat template, one user message per stdin line "
+                             "(-p is the first), keeping the KV cache between turns")
+                   ->excludes(json);
+  cmd->add_option("--system", o->system, "System message of the chat")->needs(chat);
   return [o] { return run(*o); };
 }
 
