@@ -180,24 +180,36 @@ double SpinProbe::max_spread() const {
 }
 
 double SpinProbe::worst_vs_best() const {
-  double best = solo_ms_, worst = solo_ms_;
+  double best = 0, worst = 0;
   for (const auto& c : checks_) {
-    for (double m : c.ms) best = std::min(best, m), worst = std::max(worst, m);
+    for (double m : c.ms) {
+      best = best == 0 ? m : std::min(best, m);
+      worst = std::max(worst, m);
+    }
   }
-  return worst / std::max(best, 1e-9);
+  return best > 0 ? worst / best : 1.0;
 }
 
-bool SpinProbe::degraded(double threshold, std::string* reason) const {
+double SpinProbe::vs_solo() const {
+  double worst = 0;
+  for (const auto& c : checks_) {
+    for (double m : c.ms) worst = std::max(worst, m);
+  }
+  return worst > 0 ? worst / std::max(solo_ms_, 1e-9) : 1.0;
+}
+
+bool SpinProbe::degraded(const Limits& limits, std::string* reason) const {
   std::string why;
-  auto note = [&](const char* what, double ratio) {
-    if (ratio <= threshold) return;
+  auto note = [&](const char* what, double ratio, double limit) {
+    if (ratio <= limit) return;
     char buf[160];
-    std::snprintf(buf, sizeof buf, "%s%s %.2fx", why.empty() ? "" : ", ", what, ratio);
+    std::snprintf(buf, sizeof buf, "%s%s %.2fx (limit %.2fx)", why.empty() ? "" : ", ", what, ratio, limit);
     why += buf;
   };
-  note("CPU probe after/before", after_before());
-  note("spread between threads", max_spread());
-  note("slowest probe vs fastest", worst_vs_best());
+  note("CPU probe after/before", after_before(), limits.ratio);
+  note("spread between threads", max_spread(), limits.ratio);
+  note("slowest probe vs fastest", worst_vs_best(), limits.ratio);
+  note("slowest probe vs one thread alone", vs_solo(), limits.solo_ratio);
   if (reason) *reason = why;
   return !why.empty();
 }

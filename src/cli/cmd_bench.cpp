@@ -205,7 +205,8 @@ int bench(const BenchOptions& o) {
   // rate, tokens/s could not exceed bandwidth / bytes per token.
   const double roofline_tps = bw.best_gbps * 1e9 / static_cast<double>(std::max<uint64_t>(bytes_per_token, 1));
   std::string reason;
-  const bool degraded = probe.degraded(kDegradedRatio, &reason);
+  const SpinProbe::Limits limits;
+  const bool degraded = probe.degraded(limits, &reason);
 
   nlohmann::json jtests = nlohmann::json::array();
   nlohmann::json roofline_fraction = nullptr;  // of the first tg test
@@ -253,7 +254,9 @@ int bench(const BenchOptions& o) {
           {"after_before_ratio", probe.after_before()},
           {"max_spread", probe.max_spread()},
           {"worst_vs_best", probe.worst_vs_best()},
-          {"threshold", kDegradedRatio},
+          {"vs_solo", probe.vs_solo()},
+          {"threshold", limits.ratio},
+          {"solo_threshold", limits.solo_ratio},
           {"checks", checks}}},
     };
     std::printf("%s\n", dump_json(j).c_str());
@@ -277,8 +280,11 @@ int bench(const BenchOptions& o) {
   }
   std::printf("load: %.1f ms | peak RSS: %.1f MB | context: %lld tokens | reps: %d after one warm-up\n", m.load_ms,
               static_cast<double>(peak_rss) / 1e6, static_cast<long long>(m.model->n_ctx()), o.reps);
-  std::printf("CPU probe: after/before %.2fx, thread spread %.2fx, slowest vs fastest %.2fx (limit %.1fx)\n",
-              probe.after_before(), probe.max_spread(), probe.worst_vs_best(), kDegradedRatio);
+  std::printf(
+      "CPU probe: after/before %.2fx, thread spread %.2fx, slowest vs fastest %.2fx (limit %.1fx), "
+      "slowest vs one thread alone %.2fx (limit %.1fx)\n",
+      probe.after_before(), probe.max_spread(), probe.worst_vs_best(), limits.ratio, probe.vs_solo(),
+      limits.solo_ratio);
   if (degraded)
     std::printf("WARNING: machine degraded during the run: %s; the figures are not representative\n", reason.c_str());
   return 0;

@@ -157,11 +157,13 @@ def check_report(name, j, path, tests, threads=None):
           spin["checks"])
     for c in spin["checks"]:
         check(name + " spin per thread", len(c["ms"]) == j["threads"] and all(m > 0 for m in c["ms"]), c)
-    check(name + " spin ratios", spin["max_spread"] >= 1 and spin["worst_vs_best"] >= 1 and spin["after_before_ratio"] > 0,
+    check(name + " spin ratios", spin["max_spread"] >= 1 and spin["worst_vs_best"] >= 1 and spin["after_before_ratio"] > 0
+          and spin["vs_solo"] > 0,
           spin)
-    check(name + " degraded agrees with the ratios",
-          j["degraded"] == (max(spin["max_spread"], spin["worst_vs_best"], spin["after_before_ratio"]) > spin["threshold"]),
-          (j["degraded"], spin))
+    over = (max(spin["max_spread"], spin["worst_vs_best"], spin["after_before_ratio"]) > spin["threshold"] or
+            spin["vs_solo"] > spin["solo_threshold"])
+    check(name + " degraded agrees with the ratios", j["degraded"] == over and (j["degraded_reason"] != "") == over,
+          (j["degraded"], j["degraded_reason"], spin))
     return tied
 
 

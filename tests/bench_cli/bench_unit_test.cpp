@@ -129,12 +129,16 @@ TEST(SpinProbe, TimesEveryThreadAndRatios) {
   EXPECT_GE(probe.max_spread(), 1.0);
   EXPECT_GE(probe.worst_vs_best(), 1.0);
   EXPECT_GT(probe.after_before(), 0.0);
+  EXPECT_GT(probe.vs_solo(), 0.0);
   std::string reason;
-  EXPECT_FALSE(probe.degraded(1e9, &reason));
+  EXPECT_FALSE(probe.degraded({.ratio = 1e9, .solo_ratio = 1e9}, &reason));
   EXPECT_TRUE(reason.empty());
-  // Every ratio is at least 1 (spread, worst vs best), so a threshold below 1 must trip.
-  EXPECT_TRUE(probe.degraded(0.5, &reason));
+  // Spread and worst-vs-best are at least 1, so a limit below 1 must trip and be named.
+  EXPECT_TRUE(probe.degraded({.ratio = 0.5, .solo_ratio = 1e9}, &reason));
   EXPECT_NE(reason.find("spread"), std::string::npos) << reason;
+  EXPECT_EQ(reason.find("alone"), std::string::npos) << reason;
+  EXPECT_TRUE(probe.degraded({.ratio = 1e9, .solo_ratio = 1e-6}, &reason));
+  EXPECT_NE(reason.find("alone"), std::string::npos) << reason;
 }
 
 TEST(PeakRss, Positive) {
