@@ -4,8 +4,12 @@
 function(lightboat_kernels_isa target)
   set(dir ${PROJECT_SOURCE_DIR}/src/kernels)
   # The reference and the SIMD kernels must agree on rounding: no fused multiply-add contraction
-  # of plain C++ arithmetic (intrinsics are explicit and unaffected).
+  # of plain C++ arithmetic anywhere in the library (intrinsics are explicit and unaffected).
+  # GCC contracts by default where the baseline has FMA (aarch64): the reference's
+  # nearest_int(x * iscale) would then round once instead of twice and differ from llama.cpp's
+  # reference quantizers on near-ties.
   set(common -ffp-contract=off)
+  target_compile_options(${target} PRIVATE -ffp-contract=off)
   if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
     set(avx2 -mavx2 -mfma -mf16c ${common})
     set(avx512 ${avx2} -mavx512f -mavx512bw -mavx512vl -mavx512vnni)

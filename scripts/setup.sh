@@ -5,6 +5,7 @@ packages=(
   build-essential cmake pkg-config git python3
   libgtest-dev libgmock-dev libbenchmark-dev
   libpcre2-dev nlohmann-json3-dev libcli11-dev
+  g++-aarch64-linux-gnu qemu-user  # ARM NEON kernels: cross build + tests under qemu
 )
 missing=()
 for p in "${packages[@]}"; do
