@@ -54,6 +54,7 @@ ChatTurn ChatSession::reply_to_last(const GenerateRequest& params, ThreadPool& p
 
   GenerateRequest req = params;
   req.prompt.assign(tokens.begin() + static_cast<ptrdiff_t>(keep), tokens.end());
+  req.history = cached_;
   // A fixed seed still gives each turn its own draws (the same seed every turn would repeat them).
   if (req.sampling.seed != sampling::kRandomSeed) req.sampling.seed += turns_;
   ++turns_;

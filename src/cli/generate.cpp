@@ -30,7 +30,9 @@ GenerateResult generate(model::Model& model, const tokenizer::Tokenizer& tok, co
   r.prompt_ms = ms_between(t0, t1);
 
   sampling::Sampler sampler(req.sampling, static_cast<int32_t>(n_vocab));
-  for (int32_t id : req.prompt) sampler.accept(id);  // penalties see the prompt, as llama.cpp's do
+  // Penalties see the whole context, as llama.cpp's do.
+  for (int32_t id : req.history) sampler.accept(id);
+  for (int32_t id : req.prompt) sampler.accept(id);
   sampling::StopMatcher stop(req.stop);
   r.finish_reason = "length";
 

@@ -17,6 +17,8 @@ namespace lightboat::cli {
 
 struct GenerateRequest {
   std::vector<int32_t> prompt;         // token ids, BOS included as the tokenizer decided
+  std::vector<int32_t> history;        // tokens already in the KV cache before `prompt` (a chat's
+                                       // earlier turns): not evaluated, but the penalties see them
   int64_t max_tokens = 128;            // -n; < 0 = until EOG or the context is full
   sampling::SamplingParams sampling;
   std::vector<std::string> stop;       // stop strings

@@ -10,11 +10,11 @@
 //    arithmetic, `~` and `+` concatenation, comparisons, `in`, and/or/not, conditional expressions;
 //  * filters: trim length count upper lower title capitalize default first last join list
 //    string int float abs round tojson safe escape replace reverse sort unique items dictsort
-//    selectattr rejectattr select reject map indent center wordcount sum min max batch;
+//    selectattr rejectattr select reject map indent sum min max;
 //  * tests: defined undefined none string number integer float boolean true false mapping
 //    iterable sequence callable odd even divisibleby eq ne lt le gt ge in lower upper;
 //  * str methods (strip lstrip rstrip split startswith endswith upper lower title capitalize
-//    replace find count join format), dict methods (items keys values get), list.append/pop/index;
+//    replace find count join), dict methods (items keys values get), list.append/pop/index;
 //  * globals: range, namespace, dict, raise_exception (plus whatever the caller passes, e.g.
 //    strftime_now).
 // Everything else is an error naming the template line, never undefined behaviour.

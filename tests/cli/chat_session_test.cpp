@@ -53,6 +53,9 @@ TEST(ChatSession, KeepsTheCacheAndAnswersAsAFreshEvaluation) {
   params.max_tokens = 12;
   params.sampling.temperature = 0;
   params.sampling.seed = 1;
+  // Penalties must see the earlier turns held in the cache, as they see the fresh full prompt.
+  params.sampling.repeat_penalty = 1.3f;
+  params.sampling.penalty_last_n = 256;
 
   ChatSession session(*s.model, *s.tok, chat, "Tell a story.");
   const std::vector<std::string> users = {"Once upon a time", "The cat sat", "Lily went home"};

@@ -8,7 +8,10 @@
 #include <vector>
 
 #include "base/error.h"
+#include "fixtures.h"
+#include "gguf/reader.h"
 #include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
 
 namespace lightboat::tokenizer {
 namespace {
@@ -444,6 +447,25 @@ TEST(ChatTemplate, LlamaCppCases) {
     const ChatTemplate t = make(c.source, "", c.eos);
     EXPECT_EQ(render(t, kConversation), c.expected) << c.name;
   }
+}
+
+// From a real GGUF (the Phi-3 vocabulary, which carries the first Phi-3-mini template): the
+// template's own {{ bos_token }} is dropped because the tokenizer adds BOS, so the prompt has one.
+TEST(ChatTemplate, FromGgufHasExactlyOneBos) {
+  LIGHTBOAT_REQUIRE_FIXTURES();
+  const auto reader = gguf::Reader::open((testing::fixtures_dir() / "tokenizer" / "ggml-vocab-phi-3.gguf").string());
+  const Tokenizer tok = Tokenizer::from_gguf(*reader);
+  const ChatTemplate t = ChatTemplate::from_gguf(*reader, tok);
+  EXPECT_TRUE(t.renders());
+  EXPECT_EQ(t.family(), ChatFamily::kPhi3);
+  const ChatPrompt p = t.apply({{{"system", "Be brief."}, {"user", "Hi"}}});
+  EXPECT_EQ(p.warning, "");
+  EXPECT_EQ(p.text, "<|user|>\nBe brief.\nHi<|end|>\n<|assistant|>\n");
+  const std::vector<int32_t> ids = tok.encode(p.text, true, true);
+  ASSERT_GE(ids.size(), 3u);
+  EXPECT_EQ(ids[0], tok.bos());
+  EXPECT_NE(ids[1], tok.bos());
+  EXPECT_EQ(ids[1], tok.find_token("<|user|>").value_or(-1));
 }
 
 TEST(ChatTemplate, EmptyConversationIsAnError) {
