@@ -38,7 +38,8 @@ int quantize(const QuantizeOptions& o) {
         "unsupported quantization type '" + o.type + "'; expected one of " + file_type_names());
   RecipeOptions recipe{.file_type = *ft, .pure = o.pure};
   for (const std::string& s : o.tensor_types) recipe.overrides.push_back(parse_type_override(s));
-  if (!o.output_tensor_type.empty()) recipe.output_type = parse_type_option("--output-tensor-type", o.output_tensor_type);
+  if (!o.output_tensor_type.empty())
+    recipe.output_type = parse_type_option("--output-tensor-type", o.output_tensor_type);
   if (!o.token_embedding_type.empty()) {
     recipe.token_embd_type = parse_type_option("--token-embedding-type", o.token_embedding_type);
   }
@@ -70,7 +71,8 @@ int quantize(const QuantizeOptions& o) {
 
 Runner add_quantize_command(CLI::App& app) {
   auto o = std::make_shared<QuantizeOptions>();
-  CLI::App* cmd = app.add_subcommand("quantize", "Write a GGUF model with its weights in another type (as llama-quantize)");
+  CLI::App* cmd =
+      app.add_subcommand("quantize", "Write a GGUF model with its weights in another type (as llama-quantize)");
   cmd->add_option("input", o->input, "Input GGUF (F32/F16/BF16; other types are dequantized first)")->required();
   cmd->add_option("output", o->output, "Output GGUF (written to OUTPUT.tmp, then renamed)")->required();
   cmd->add_option("type", o->type, "Target: " + file_type_names())->required();

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
+#include <map>
 
 #include "base/error.h"
 #include "kernels/reference/reference.h"
@@ -25,8 +25,8 @@ int64_t optional_int(const gguf::Reader& r, const std::string& key) {
 std::vector<std::byte> convert_tensor(const gguf::TensorInfo& t, DType from, DType to, ThreadPool& pool) {
   const int64_t n_per_row = static_cast<int64_t>(t.ne[0]);
   const int64_t n_rows = static_cast<int64_t>(t.n_elements) / n_per_row;
-  const size_t in_row = tensor::row_bytes(from, n_per_row);    // bytes
-  const size_t out_row = tensor::row_bytes(to, n_per_row);     // bytes
+  const size_t in_row = tensor::row_bytes(from, n_per_row);  // bytes
+  const size_t out_row = tensor::row_bytes(to, n_per_row);   // bytes
   std::vector<std::byte> out(out_row * static_cast<size_t>(n_rows));
   pool.parallel_for(n_rows, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> row(static_cast<size_t>(n_per_row));  // one row as fp32
@@ -52,14 +52,14 @@ ModelFacts model_facts(const gguf::Reader& reader) {
   const std::string p = m.arch + ".";
   m.n_layer = static_cast<int64_t>(reader.get_uint(p + "block_count"));
   m.n_head = optional_int(reader, p + "attention.head_count");
-  m.n_head_kv = reader.find(p + "attention.head_count_kv") ? optional_int(reader, p + "attention.head_count_kv")
-                                                           : m.n_head;
+  m.n_head_kv =
+      reader.find(p + "attention.head_count_kv") ? optional_int(reader, p + "attention.head_count_kv") : m.n_head;
   m.n_expert = optional_int(reader, p + "expert_count");
   return m;
 }
 
-QuantizedModel quantize_model(std::shared_ptr<const gguf::Reader> input, const RecipeOptions& options,
-                              ThreadPool& pool, const QuantizeLog& log) {
+QuantizedModel quantize_model(std::shared_ptr<const gguf::Reader> input, const RecipeOptions& options, ThreadPool& pool,
+                              const QuantizeLog& log) {
   QuantizedModel q;
   q.input = std::move(input);
   const gguf::Reader& in = *q.input;
@@ -101,15 +101,26 @@ QuantizedModel quantize_model(std::shared_ptr<const gguf::Reader> input, const R
     }
   }
 
+  // One warning per kind of fallback (a real model has one per layer and role).
+  if (log) {
+    std::map<std::string, std::pair<int64_t, std::string>> fallbacks;  // note -> (count, first tensor)
+    for (size_t i = 0; i < order.size(); ++i) {
+      if (!choices[i].fallback) continue;
+      auto& [count, first] = fallbacks[choices[i].note];
+      if (count++ == 0) first = order[i]->name;
+    }
+    for (const auto& [note, seen] : fallbacks) {
+      log("warning: " + std::to_string(seen.first) + " tensor(s) fall back, " + note + " (" + seen.second +
+          (seen.first > 1 ? " …)" : ")"));
+    }
+  }
+
   q.buffers.reserve(order.size());
   for (size_t i = 0; i < order.size(); ++i) {
     const gguf::TensorInfo& t = *order[i];
     const TensorChoice& c = choices[i];
     q.report.bytes_in += t.n_bytes;
-    if (c.fallback) {
-      ++q.report.n_fallback;
-      if (log) log("warning: " + t.name + ": " + c.note + ", falling back");
-    }
+    if (c.fallback) ++q.report.n_fallback;
     if (c.type_id == t.type_id) {
       q.writer.add_tensor_borrowed(t.name, t.ne, t.type_id, {t.data, t.n_bytes});
       q.report.bytes_out += t.n_bytes;

@@ -50,7 +50,7 @@ ModelFacts model_facts(const gguf::Reader& reader);
 
 // Quantizes every tensor of `input` as `options` says. Throws Error naming the tensor when a
 // row length fits no type, a source type cannot be converted, or a value is not finite.
-QuantizedModel quantize_model(std::shared_ptr<const gguf::Reader> input, const RecipeOptions& options,
-                              ThreadPool& pool, const QuantizeLog& log = {});
+QuantizedModel quantize_model(std::shared_ptr<const gguf::Reader> input, const RecipeOptions& options, ThreadPool& pool,
+                              const QuantizeLog& log = {});
 
 }  // namespace lightboat::cli

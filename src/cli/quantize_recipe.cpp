@@ -11,18 +11,17 @@ namespace {
 
 // llama_ftype values (llama.h); general.file_type holds them.
 constexpr FileType kFileTypes[] = {
-    {"F32", 0, DType::kF32},      {"F16", 1, DType::kF16},       {"BF16", 32, DType::kBF16},
-    {"Q8_0", 7, DType::kQ8_0},    {"Q4_0", 2, DType::kQ4_0},     {"Q4_1", 3, DType::kQ4_1},
-    {"Q5_0", 8, DType::kQ5_0},    {"Q5_1", 9, DType::kQ5_1},     {"Q4_K_S", 14, DType::kQ4_K},
-    {"Q4_K_M", 15, DType::kQ4_K}, {"Q5_K_S", 16, DType::kQ5_K},  {"Q5_K_M", 17, DType::kQ5_K},
+    {"F32", 0, DType::kF32},      {"F16", 1, DType::kF16},      {"BF16", 32, DType::kBF16},
+    {"Q8_0", 7, DType::kQ8_0},    {"Q4_0", 2, DType::kQ4_0},    {"Q4_1", 3, DType::kQ4_1},
+    {"Q5_0", 8, DType::kQ5_0},    {"Q5_1", 9, DType::kQ5_1},    {"Q4_K_S", 14, DType::kQ4_K},
+    {"Q4_K_M", 15, DType::kQ4_K}, {"Q5_K_S", 16, DType::kQ5_K}, {"Q5_K_M", 17, DType::kQ5_K},
     {"Q6_K", 18, DType::kQ6_K},
 };
 constexpr uint32_t kQ4_K_S = 14, kQ4_K_M = 15, kQ5_K_M = 17;
 
 // Types a tensor can be written in (activation-only Q8_1/Q8_K excluded).
-constexpr DType kWritableTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ4_0,
-                                    DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ8_0,
-                                    DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+constexpr DType kWritableTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ4_0, DType::kQ4_1, DType::kQ5_0,
+                                    DType::kQ5_1, DType::kQ8_0, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
 std::string upper(std::string_view s) {
   std::string out(s);
@@ -30,7 +29,9 @@ std::string upper(std::string_view s) {
   return out;
 }
 
-bool contains(std::string_view s, std::string_view part) { return s.find(part) != std::string_view::npos; }
+bool contains(std::string_view s, std::string_view part) {
+  return s.find(part) != std::string_view::npos;
+}
 bool ends_with(std::string_view s, std::string_view tail) {
   return s.size() >= tail.size() && s.substr(s.size() - tail.size()) == tail;
 }
@@ -64,7 +65,9 @@ int n_dims(const std::vector<uint64_t>& ne) {
   return n;
 }
 
-int64_t block_of(DType t) { return tensor::dtype_traits(t).block_elems; }
+int64_t block_of(DType t) {
+  return tensor::dtype_traits(t).block_elems;
+}
 
 // llama.cpp's choice of the layers whose attn_v / ffn_down get more bits in the _M mixtures: the
 // first and last eighth of the layers and every third layer in between.
@@ -87,7 +90,8 @@ int64_t layer_of(const ModelFacts& m, int64_t counter, const std::string& name) 
   int64_t layer = -1;
   if (name.rfind("blk.", 0) == 0) {
     const std::string digits = name.substr(4, name.find('.', 4) - 4);
-    if (!digits.empty() && std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) layer = std::stoll(digits);
+    if (!digits.empty() && std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      layer = std::stoll(digits);
   }
   check(layer >= 0 && layer < m.n_layer, ErrorKind::kFormat,
         "cannot tell the layer of tensor '" + name + "' (block_count " + std::to_string(m.n_layer) + ")");
@@ -144,7 +148,8 @@ DType mixture_type(const ModelFacts& m, MixState& s, const RecipeOptions& o, con
 
 // "blk.3.ffn_down.weight" -> "ffn_down": a --tensor-type pattern for that role in every layer.
 std::string role_pattern(std::string_view name) {
-  if (name.rfind("blk.", 0) == 0 && name.find('.', 4) != std::string_view::npos) name = name.substr(name.find('.', 4) + 1);
+  if (name.rfind("blk.", 0) == 0 && name.find('.', 4) != std::string_view::npos)
+    name = name.substr(name.find('.', 4) + 1);
   if (ends_with(name, ".weight")) name = name.substr(0, name.size() - 7);
   return std::string(name);
 }
@@ -155,20 +160,27 @@ DType fallback_type(const TensorDesc& t, DType type, TensorChoice& choice) {
   if (ncols % block_of(type) == 0) return type;
   DType to;
   switch (type) {
-    case DType::kQ4_K: to = DType::kQ5_0; break;
-    case DType::kQ5_K: to = DType::kQ5_1; break;
-    case DType::kQ6_K: to = DType::kQ8_0; break;
+    case DType::kQ4_K:
+      to = DType::kQ5_0;
+      break;
+    case DType::kQ5_K:
+      to = DType::kQ5_1;
+      break;
+    case DType::kQ6_K:
+      to = DType::kQ8_0;
+      break;
     default:
       throw Error(ErrorKind::kInvalidArgument,
                   "tensor '" + t.name + "' has rows of " + std::to_string(ncols) + " values, not a multiple of " +
                       std::to_string(block_of(type)) + " as " + std::string(tensor::dtype_name(type)) +
                       " needs, and llama.cpp defines no fallback for it (choose its type with --tensor-type, "
-                      "e.g. --tensor-type " + role_pattern(t.name) + "=f16)");
+                      "e.g. --tensor-type " +
+                      role_pattern(t.name) + "=f16)");
   }
   if (ncols % block_of(to) != 0) to = DType::kF16;
   choice.fallback = true;
-  choice.note = std::string(tensor::dtype_name(type)) + " -> " + std::string(tensor::dtype_name(to)) + ": " +
-                std::to_string(ncols) + " columns";
+  choice.note = std::string(tensor::dtype_name(type)) + " -> " + std::string(tensor::dtype_name(to)) + " for rows of " +
+                std::to_string(ncols);
   return to;
 }
 
@@ -241,15 +253,40 @@ bool tensor_is_quantizable(const TensorDesc& t) {
   // Small or special tensors llama.cpp keeps as they are: MoE routers, Gemma 3n's altup/laurel
   // and projections, positional and token-type embeddings, conv and RWKV mixing weights, T5's
   // relative position bias, vision/audio encoders' embeddings.
-  static constexpr std::string_view kKept[] = {
-      "ffn_gate_inp.weight", "ffn_gate_tid2eid.weight", "altup", "laurel", "per_layer_model_proj",
-      "ssm_conv1d", "shortconv.conv.weight", "indexer.k_proj.weight", "indexer.q_proj.weight",
-      "time_mix_first.weight", "time_mix_w0.weight", "time_mix_w1.weight", "time_mix_w2.weight",
-      "time_mix_v0.weight", "time_mix_v1.weight", "time_mix_v2.weight", "time_mix_a0.weight",
-      "time_mix_a1.weight", "time_mix_a2.weight", "time_mix_g1.weight", "time_mix_g2.weight",
-      "time_mix_decay_w1.weight", "time_mix_decay_w2.weight", "time_mix_lerp_fused.weight",
-      "attn_rel_b.weight", ".position_embd", "sam.pos_embd", "sam.neck.", "sam.net_", ".rel_pos",
-      ".patch_embd", ".patch_merger", "a.rvq.codebook", "mm.a.code_embd"};
+  static constexpr std::string_view kKept[] = {"ffn_gate_inp.weight",
+                                               "ffn_gate_tid2eid.weight",
+                                               "altup",
+                                               "laurel",
+                                               "per_layer_model_proj",
+                                               "ssm_conv1d",
+                                               "shortconv.conv.weight",
+                                               "indexer.k_proj.weight",
+                                               "indexer.q_proj.weight",
+                                               "time_mix_first.weight",
+                                               "time_mix_w0.weight",
+                                               "time_mix_w1.weight",
+                                               "time_mix_w2.weight",
+                                               "time_mix_v0.weight",
+                                               "time_mix_v1.weight",
+                                               "time_mix_v2.weight",
+                                               "time_mix_a0.weight",
+                                               "time_mix_a1.weight",
+                                               "time_mix_a2.weight",
+                                               "time_mix_g1.weight",
+                                               "time_mix_g2.weight",
+                                               "time_mix_decay_w1.weight",
+                                               "time_mix_decay_w2.weight",
+                                               "time_mix_lerp_fused.weight",
+                                               "attn_rel_b.weight",
+                                               ".position_embd",
+                                               "sam.pos_embd",
+                                               "sam.neck.",
+                                               "sam.net_",
+                                               ".rel_pos",
+                                               ".patch_embd",
+                                               ".patch_merger",
+                                               "a.rvq.codebook",
+                                               "mm.a.code_embd"};
   for (std::string_view k : kKept) {
     if (contains(name, k)) return false;
   }

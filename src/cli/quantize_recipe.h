@@ -61,19 +61,19 @@ TypeOverride parse_type_override(std::string_view text);
 
 struct RecipeOptions {
   FileType file_type;
-  bool pure = false;                       // --pure: no mixture rules, fallbacks still apply
-  std::vector<TypeOverride> overrides;     // --tensor-type, in command-line order
-  std::optional<DType> output_type;        // --output-tensor-type
-  std::optional<DType> token_embd_type;    // --token-embedding-type
+  bool pure = false;                     // --pure: no mixture rules, fallbacks still apply
+  std::vector<TypeOverride> overrides;   // --tensor-type, in command-line order
+  std::optional<DType> output_type;      // --output-tensor-type
+  std::optional<DType> token_embd_type;  // --token-embedding-type
 };
 
 // What the mixture rules need to know about the model (from its metadata).
 struct ModelFacts {
-  std::string arch;      // general.architecture
-  int64_t n_layer = 0;   // <arch>.block_count
-  int64_t n_head = 0;    // <arch>.attention.head_count (0 when absent)
-  int64_t n_head_kv = 0; // <arch>.attention.head_count_kv (0 when absent)
-  int64_t n_expert = 0;  // <arch>.expert_count (0 when absent)
+  std::string arch;       // general.architecture
+  int64_t n_layer = 0;    // <arch>.block_count
+  int64_t n_head = 0;     // <arch>.attention.head_count (0 when absent)
+  int64_t n_head_kv = 0;  // <arch>.attention.head_count_kv (0 when absent)
+  int64_t n_expert = 0;   // <arch>.expert_count (0 when absent)
 };
 
 struct TensorDesc {
@@ -83,9 +83,9 @@ struct TensorDesc {
 };
 
 struct TensorChoice {
-  uint32_t type_id = 0;      // the type to write; equal to the stored one means "copy bytes"
-  bool fallback = false;     // the mixture's type did not fit the row length
-  std::string note;          // the fallback, said in words ("Q6_K -> Q8_0: 64 columns")
+  uint32_t type_id = 0;   // the type to write; equal to the stored one means "copy bytes"
+  bool fallback = false;  // the mixture's type did not fit the row length
+  std::string note;       // the fallback, said in words ("Q6_K -> Q8_0 for rows of 64")
 };
 
 // llama.cpp's tensor order (its loader's map): tensors outside blocks first, then block by block

@@ -56,8 +56,7 @@ TEST(MakeModel, Llama3RopeFactorsMatchTheConverter) {
   ASSERT_NE(t, nullptr);
   std::vector<float> expected(t->n_elements);
   std::memcpy(expected.data(), t->data, t->n_bytes);
-  const std::vector<float> ours =
-      llama3_rope_factors(Llama3Rope{.original_context = 64}, 500000.0, 16);
+  const std::vector<float> ours = llama3_rope_factors(Llama3Rope{.original_context = 64}, 500000.0, 16);
   ASSERT_EQ(ours.size(), expected.size());
   for (size_t i = 0; i < ours.size(); ++i) EXPECT_NEAR(ours[i], expected[i], 2e-6f * expected[i]) << i;
 }

@@ -18,7 +18,9 @@
 namespace lightboat::cli {
 namespace {
 
-std::string fixture(const std::string& rel) { return (lightboat::testing::fixtures_dir() / rel).string(); }
+std::string fixture(const std::string& rel) {
+  return (lightboat::testing::fixtures_dir() / rel).string();
+}
 
 std::vector<std::byte> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -40,7 +42,8 @@ std::string describe_differences(const gguf::Reader& ours, const gguf::Reader& t
   std::string out;
   const auto& a = ours.tensors();
   const auto& b = theirs.tensors();
-  if (a.size() != b.size()) out += "tensor count " + std::to_string(a.size()) + " vs " + std::to_string(b.size()) + "\n";
+  if (a.size() != b.size())
+    out += "tensor count " + std::to_string(a.size()) + " vs " + std::to_string(b.size()) + "\n";
   for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
     if (a[i].name != b[i].name) {
       out += "tensor #" + std::to_string(i) + ": " + a[i].name + " vs " + b[i].name + "\n";
@@ -77,12 +80,16 @@ std::vector<Case> fixture_cases() {
   for (const char* arch : {"llama3", "qwen2", "qwen3", "phi3", "phi3-longrope", "gemma", "gemma2"}) {
     for (const char* t : {"Q8_0", "Q4_0"}) {
       cases.push_back({std::string("arch/tiny-") + arch + "-F32.gguf",
-                       std::string("arch/tiny-") + arch + "-" + t + ".gguf", t, {}});
+                       std::string("arch/tiny-") + arch + "-" + t + ".gguf",
+                       t,
+                       {}});
     }
   }
   // Made with llama-quantize --tensor-type ffn_down=f16 (its 172-wide rows fit no 32-block).
   for (const char* t : {"Q8_0", "Q4_0"}) {
-    cases.push_back({"stories260K/stories260K-F32.gguf", std::string("stories260K/stories260K-") + t + ".gguf", t,
+    cases.push_back({"stories260K/stories260K-F32.gguf",
+                     std::string("stories260K/stories260K-") + t + ".gguf",
+                     t,
                      {"ffn_down=f16"}});
   }
   return cases;
@@ -181,8 +188,8 @@ std::string type_of(const std::vector<TensorDesc>& t, const std::vector<TensorCh
 
 TEST(QuantizeRecipe, Q4_K_M_Llama1BShape) {
   const auto t = llama_tensors(16, 2048, 512, 8192, 128256, /*tied=*/true);
-  const auto c = choose_tensor_types({.arch = "llama", .n_layer = 16, .n_head = 32, .n_head_kv = 8}, t,
-                                     recipe("Q4_K_M"));
+  const auto c =
+      choose_tensor_types({.arch = "llama", .n_layer = 16, .n_head = 32, .n_head_kv = 8}, t, recipe("Q4_K_M"));
   EXPECT_EQ(type_of(t, c, "token_embd.weight"), "Q6_K");  // tied: the output's rule
   EXPECT_EQ(type_of(t, c, "output_norm.weight"), "F32");
   EXPECT_EQ(type_of(t, c, "rope_freqs.weight"), "F32");
@@ -201,16 +208,16 @@ TEST(QuantizeRecipe, SmolLM2ShapeFallsBackOn576Columns) {
   const auto t = llama_tensors(30, 576, 192, 1536, 49152, /*tied=*/true);
   const ModelFacts m{.arch = "llama", .n_layer = 30, .n_head = 9, .n_head_kv = 3};
   auto c = choose_tensor_types(m, t, recipe("Q4_K_M"));
-  EXPECT_EQ(type_of(t, c, "token_embd.weight"), "Q8_0");      // 576 % 256 != 0: output rule says Q8_0
-  EXPECT_EQ(type_of(t, c, "blk.5.attn_q.weight"), "Q5_0");    // Q4_K -> Q5_0
-  EXPECT_EQ(type_of(t, c, "blk.0.attn_v.weight"), "Q8_0");    // Q6_K -> Q8_0
+  EXPECT_EQ(type_of(t, c, "token_embd.weight"), "Q8_0");    // 576 % 256 != 0: output rule says Q8_0
+  EXPECT_EQ(type_of(t, c, "blk.5.attn_q.weight"), "Q5_0");  // Q4_K -> Q5_0
+  EXPECT_EQ(type_of(t, c, "blk.0.attn_v.weight"), "Q8_0");  // Q6_K -> Q8_0
   EXPECT_EQ(type_of(t, c, "blk.4.attn_v.weight"), "Q5_0");
   EXPECT_EQ(type_of(t, c, "blk.0.ffn_down.weight"), "Q6_K");  // 1536 columns fit
   EXPECT_EQ(type_of(t, c, "blk.4.ffn_down.weight"), "Q4_K");
   c = choose_tensor_types(m, t, recipe("Q5_K_M"));
-  EXPECT_EQ(type_of(t, c, "blk.5.attn_q.weight"), "Q5_1");    // Q5_K -> Q5_1
+  EXPECT_EQ(type_of(t, c, "blk.5.attn_q.weight"), "Q5_1");  // Q5_K -> Q5_1
   c = choose_tensor_types(m, t, recipe("Q4_0"));
-  EXPECT_EQ(type_of(t, c, "token_embd.weight"), "Q8_0");      // Q6_K -> Q8_0
+  EXPECT_EQ(type_of(t, c, "token_embd.weight"), "Q8_0");  // Q6_K -> Q8_0
   EXPECT_EQ(type_of(t, c, "blk.5.ffn_down.weight"), "Q4_0");
   c = choose_tensor_types(m, t, recipe("Q8_0"));
   EXPECT_EQ(type_of(t, c, "token_embd.weight"), "Q8_0");

@@ -17,13 +17,13 @@
 // one; it loads and tokenizes in Lightboat and in llama.cpp.
 #include <CLI/CLI.hpp>
 
+#include <strings.h>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <numbers>
-#include <strings.h>
 
 #include "base/error.h"
 #include "base/thread_pool.h"
@@ -185,7 +185,9 @@ ModelSpec resolve_spec(const Options& o) {
   check(p.has_value(), ErrorKind::kInvalidArgument,
         "unknown preset '" + o.preset + "'; expected one of " + preset_names());
   ModelSpec s = *p;
-  auto take = [](int64_t v, int64_t& field) { if (v != 0) field = v; };
+  auto take = [](int64_t v, int64_t& field) {
+    if (v != 0) field = v;
+  };
   take(o.n_layer, s.n_layer);
   take(o.n_embd, s.n_embd);
   take(o.n_head, s.n_head);
@@ -248,8 +250,7 @@ int run(const Options& o) {
 int main(int argc, char** argv) {
   using lightboat::make_model::Options;
   Options o;
-  CLI::App app{"make_model: write a random-weight GGUF with a real model's layout (llama architecture)",
-               "make_model"};
+  CLI::App app{"make_model: write a random-weight GGUF with a real model's layout (llama architecture)", "make_model"};
   app.add_option("--preset", o.preset, "Layout: " + lightboat::make_model::preset_names())->capture_default_str();
   app.add_option("-o,--output", o.output, "Output GGUF")->required();
   app.add_option("--type", o.type, "Matrix type: F32, F16 or BF16")->capture_default_str();

@@ -11,22 +11,41 @@ namespace lightboat::make_model {
 std::optional<ModelSpec> preset(std::string_view name) {
   if (name == "smollm2-135m") {
     // HuggingFaceTB/SmolLM2-135M config.json: no head_dim key, so no key_length in the GGUF.
-    return ModelSpec{.name = "SmolLM2 135M (random weights)", .n_layer = 30, .n_embd = 576, .n_head = 9,
-                     .n_head_kv = 3, .n_ff = 1536, .n_vocab = 49152, .n_ctx_train = 8192, .rope_theta = 100000.0,
-                     .rms_eps = 1e-5f, .tied = true};
+    return ModelSpec{.name = "SmolLM2 135M (random weights)",
+                     .n_layer = 30,
+                     .n_embd = 576,
+                     .n_head = 9,
+                     .n_head_kv = 3,
+                     .n_ff = 1536,
+                     .n_vocab = 49152,
+                     .n_ctx_train = 8192,
+                     .rope_theta = 100000.0,
+                     .rms_eps = 1e-5f,
+                     .tied = true};
   }
   if (name == "llama-3.2-1b") {
     // meta-llama/Llama-3.2-1B config.json: head_dim 64, rope_scaling llama3 (factor 32, low 1,
     // high 4, original 8192).
-    return ModelSpec{.name = "Llama 3.2 1B (random weights)", .n_layer = 16, .n_embd = 2048, .n_head = 32,
-                     .n_head_kv = 8, .n_ff = 8192, .n_vocab = 128256, .n_ctx_train = 131072,
-                     .rope_theta = 500000.0, .rms_eps = 1e-5f, .tied = true, .head_dim_keys = true,
+    return ModelSpec{.name = "Llama 3.2 1B (random weights)",
+                     .n_layer = 16,
+                     .n_embd = 2048,
+                     .n_head = 32,
+                     .n_head_kv = 8,
+                     .n_ff = 8192,
+                     .n_vocab = 128256,
+                     .n_ctx_train = 131072,
+                     .rope_theta = 500000.0,
+                     .rms_eps = 1e-5f,
+                     .tied = true,
+                     .head_dim_keys = true,
                      .llama3_rope = Llama3Rope{}};
   }
   return std::nullopt;
 }
 
-std::string preset_names() { return "smollm2-135m, llama-3.2-1b"; }
+std::string preset_names() {
+  return "smollm2-135m, llama-3.2-1b";
+}
 
 void validate(const ModelSpec& s) {
   auto need = [](bool ok, const std::string& what) { check(ok, ErrorKind::kInvalidArgument, what); };
@@ -59,8 +78,8 @@ std::vector<float> llama3_rope_factors(const Llama3Rope& rope, double theta, int
     } else if (wavelength > long_wavelength) {
       f = rope.factor;
     } else {
-      const double t = (rope.original_context / wavelength - rope.low_freq_factor) /
-                       (rope.high_freq_factor - rope.low_freq_factor);
+      const double t =
+          (rope.original_context / wavelength - rope.low_freq_factor) / (rope.high_freq_factor - rope.low_freq_factor);
       f = 1.0 / ((1.0 - t) / rope.factor + t);
     }
     out[static_cast<size_t>(i)] = static_cast<float>(f);

@@ -22,18 +22,18 @@ struct Llama3Rope {
 
 // A llama-architecture model layout (what convert_hf_to_gguf.py writes for it).
 struct ModelSpec {
-  std::string name;           // general.name
+  std::string name;  // general.name
   int64_t n_layer = 0;
   int64_t n_embd = 0;
   int64_t n_head = 0;
   int64_t n_head_kv = 0;
   int64_t n_ff = 0;
   int64_t n_vocab = 0;
-  int64_t n_ctx_train = 0;    // llama.context_length, tokens
+  int64_t n_ctx_train = 0;  // llama.context_length, tokens
   double rope_theta = 10000.0;
   float rms_eps = 1e-5f;
-  bool tied = true;           // no output.weight: the output matrix is token_embd
-  bool head_dim_keys = false; // write attention.key_length / value_length (HF configs with head_dim)
+  bool tied = true;                       // no output.weight: the output matrix is token_embd
+  bool head_dim_keys = false;             // write attention.key_length / value_length (HF configs with head_dim)
   std::optional<Llama3Rope> llama3_rope;  // rope_freqs.weight with Llama 3 factors
 
   int64_t head_dim() const { return n_embd / n_head; }
