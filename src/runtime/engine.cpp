@@ -1,0 +1,324 @@
+#include "runtime/engine.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/error.h"
+
+namespace lightboat::runtime {
+namespace {
+
+double ms(Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+}  // namespace
+
+const char* job_end_name(JobEnd end) {
+  switch (end) {
+    case JobEnd::kStop: return "stop";
+    case JobEnd::kLength: return "length";
+    case JobEnd::kCancelled: return "cancelled";
+    case JobEnd::kDeadlineExceeded: return "deadline_exceeded";
+    case JobEnd::kError: return "error";
+  }
+  return "?";
+}
+
+// A request between submission and its on_done.
+struct EngineLoop::Live {
+  RequestId id = 0;
+  Job job;
+  std::vector<int32_t> known;  // prompt ++ generated tokens
+  sampling::Sampler sampler;
+  sampling::StopMatcher stop;
+  std::string text;
+  TimePoint submitted;
+  std::optional<TimePoint> admitted, first_token;
+  int64_t cached_prompt_tokens = 0;
+  int64_t generated = 0;
+
+  Live(RequestId rid, Job j, int32_t n_vocab, TimePoint now)
+      : id(rid), job(std::move(j)), sampler(job.sampling, n_vocab), stop(job.stop), submitted(now) {
+    known = job.prompt;
+    for (int32_t t : job.prompt) sampler.accept(t);  // penalties see the prompt, as llama.cpp's do
+  }
+};
+
+// A sink call, made after the mutex is released.
+struct EngineLoop::Event {
+  std::function<void(std::string_view, int32_t)> on_text;
+  std::function<void(const JobResult&)> on_done;
+  std::string text;
+  int32_t token = 0;
+  JobResult result;
+  bool done = false;
+};
+
+EngineLoop::EngineLoop(const EngineConfig& config)
+    : config_(config), pool_(config.threads > 0 ? config.threads : ThreadPool::hardware_threads()) {
+  reader_ = gguf::Reader::open(config.model_path, config.load_mode);
+  model_name_ = reader_->try_string("general.name").value_or(config.model_path);
+  tokenizer_ = std::make_unique<tokenizer::Tokenizer>(tokenizer::Tokenizer::from_gguf(*reader_));
+  chat_ = std::make_unique<tokenizer::ChatTemplate>(tokenizer::ChatTemplate::from_gguf(*reader_, *tokenizer_));
+
+  const SchedulerConfig& sc = config.scheduler;
+  // Size the KV pool from the byte budget; probe the model's per-token size with a tiny load
+  // first would cost a second load, so compute it from the hyper-parameters the model reports.
+  model::ModelSettings ms{.n_ctx = config.n_ctx,
+                          .max_batch = std::max<int64_t>(sc.max_step_tokens, sc.max_running),
+                          .kv_page_size = config.kv_page_size,
+                          .kv_pages = 0};
+  {
+    const model::Hparams h = model::read_hparams(*reader_, reader_->get_string("general.architecture"));
+    const int64_t n_ctx = config.n_ctx > 0 ? config.n_ctx : std::min<int64_t>(h.n_ctx_train, 4096);
+    const int64_t bytes_per_page = config.kv_page_size * 2 * h.n_layer * h.n_embd_kv() * int64_t{sizeof(float)};
+    const int64_t pages_per_seq = (n_ctx + config.kv_page_size - 1) / config.kv_page_size;
+    ms.kv_pages = config.kv_cache_bytes > 0 ? config.kv_cache_bytes / bytes_per_page : 4 * pages_per_seq;
+    check(ms.kv_pages >= pages_per_seq / 4 + 1 && ms.kv_pages <= (int64_t{1} << 24), ErrorKind::kInvalidArgument,
+          "KV cache budget of " + std::to_string(config.kv_cache_bytes) + " bytes gives " +
+              std::to_string(ms.kv_pages) + " pages of " + std::to_string(bytes_per_page) + " bytes: too few");
+  }
+  model_ = model::load_model(reader_, ms);
+
+  kv_ = std::make_unique<KvPages>(KvPagesConfig{.n_pages = static_cast<int32_t>(model_->kv_pages()),
+                                                .page_size = static_cast<int32_t>(model_->kv_page_size())});
+  // The port is called only inside scheduler calls, which run under mutex_.
+  port_ = std::make_unique<KvPagesPort>(*kv_, [this](RequestId id) -> std::span<const TokenId> {
+    return live_.at(id)->known;
+  });
+  scheduler_ = std::make_unique<Scheduler>(sc, clock_, *port_);
+  logits_.resize(static_cast<size_t>(sc.max_running) * static_cast<size_t>(model_->hparams().n_vocab));
+  thread_ = std::thread([this] { run(); });
+}
+
+EngineLoop::~EngineLoop() {
+  std::vector<Event> events;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (auto& [id, live] : live_) finish(*live, JobEnd::kCancelled, events);
+  live_.clear();
+  dispatch(lock, events);
+}
+
+std::vector<int32_t> EngineLoop::tokenize(std::string_view text) const {
+  return tokenizer_->encode(text, /*add_special=*/true, /*parse_special=*/true);
+}
+
+tokenizer::ChatPrompt EngineLoop::format_chat(std::span<const tokenizer::ChatMessage> messages) const {
+  return chat_->apply(messages);
+}
+
+JobSubmit EngineLoop::submit(Job job) {
+  check(!job.prompt.empty(), ErrorKind::kInvalidArgument, "the prompt is empty");
+  const auto n_prompt = static_cast<int64_t>(job.prompt.size());
+  check(n_prompt < model_->n_ctx(), ErrorKind::kInvalidArgument,
+        "the prompt has " + std::to_string(n_prompt) + " tokens; the context holds " + std::to_string(model_->n_ctx()));
+  for (int32_t t : job.prompt) {
+    check(t >= 0 && t < model_->hparams().n_vocab, ErrorKind::kInvalidArgument,
+          "token id " + std::to_string(t) + " is outside the vocabulary");
+  }
+  check(job.max_tokens >= 1, ErrorKind::kInvalidArgument, "max_tokens must be at least 1");
+  job.sampling.validate();
+  job.max_tokens = static_cast<int32_t>(std::min<int64_t>(job.max_tokens, model_->n_ctx() - n_prompt));
+
+  std::lock_guard<std::mutex> lock(mutex_);
+  const RequestId id = next_id_++;
+  const TimePoint now = clock_.now();
+  RequestInfo info{.id = id,
+                   .priority = job.priority,
+                   .deadline = job.deadline ? std::optional<TimePoint>(now + *job.deadline) : std::nullopt,
+                   .prompt_len = static_cast<int32_t>(n_prompt),
+                   .max_new_tokens = job.max_tokens};
+  auto live = std::make_unique<Live>(id, std::move(job), static_cast<int32_t>(model_->hparams().n_vocab), now);
+  live_.emplace(id, std::move(live));
+  const SubmitResult r = scheduler_->submit(info);
+  if (r.status != SubmitStatus::kAccepted) {
+    live_.erase(id);
+    return {.status = r.status, .id = 0, .retry_after = r.retry_after};
+  }
+  wake_.notify_one();
+  return {.status = SubmitStatus::kAccepted, .id = id};
+}
+
+bool EngineLoop::cancel(RequestId id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const bool found = scheduler_->cancel(id);
+  if (found) wake_.notify_one();
+  return found;
+}
+
+EngineCounters EngineLoop::counters() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  EngineCounters c = counters_;
+  c.scheduler = scheduler_->stats();
+  c.kv = kv_->stats();
+  return c;
+}
+
+void EngineLoop::run() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stop_) {
+    if (scheduler_->n_live() == 0) {
+      wake_.wait(lock, [&] { return stop_ || scheduler_->n_live() > 0; });
+      continue;
+    }
+    step(lock);
+  }
+}
+
+void EngineLoop::finish(Live& live, JobEnd end, std::vector<Event>& events, const std::string& error) {
+  const TimePoint now = clock_.now();
+  JobResult r;
+  r.end = end;
+  if (end != JobEnd::kError) {
+    const std::string_view tail = live.stop.flush();
+    if (!tail.empty()) {
+      live.text.append(tail);
+      events.push_back({.on_text = live.job.on_text, .text = std::string(tail), .token = live.known.back()});
+    }
+  }
+  r.text = live.text;
+  r.prompt_tokens = static_cast<int64_t>(live.job.prompt.size());
+  r.cached_prompt_tokens = live.cached_prompt_tokens;
+  r.completion_tokens = live.generated;
+  r.queue_ms = live.admitted ? ms(*live.admitted - live.submitted) : ms(now - live.submitted);
+  r.ttft_ms = live.first_token ? ms(*live.first_token - live.submitted) : 0;
+  r.total_ms = ms(now - live.submitted);
+  r.error = error;
+  ++counters_.completed;
+  counters_.generated_tokens += live.generated;
+  events.push_back({.on_done = live.job.on_done, .result = std::move(r), .done = true});
+}
+
+void EngineLoop::sample_row(Live& live, const float* logits, std::vector<Event>& events) {
+  const int64_t n_vocab = model_->hparams().n_vocab;
+  const int32_t token = live.sampler.sample(std::span(logits, static_cast<size_t>(n_vocab)));
+  live.sampler.accept(token);
+  live.known.push_back(token);
+  ++live.generated;
+  if (!live.first_token) live.first_token = clock_.now();
+
+  std::optional<JobEnd> end;
+  if (tokenizer_->is_eog(token)) {
+    end = JobEnd::kStop;
+  } else {
+    const sampling::StopMatcher::Step s = live.stop.feed(tokenizer_->token_to_piece(token));
+    if (!s.emit.empty()) {
+      live.text.append(s.emit);
+      events.push_back({.on_text = live.job.on_text, .text = std::string(s.emit), .token = token});
+    }
+    if (s.stopped) end = JobEnd::kStop;
+  }
+  if (!end && live.generated >= live.job.max_tokens) end = JobEnd::kLength;
+  if (end) {
+    scheduler_->finish(live.id);
+    finish(live, *end, events);
+    live_.erase(live.id);  // `live` is gone after this line
+  }
+}
+
+void EngineLoop::step(std::unique_lock<std::mutex>& lock) {
+  std::vector<Event> events;
+  const StepPlan& plan = scheduler_->plan();
+
+  for (const Ended& e : plan.ended) {
+    auto it = live_.find(e.id);
+    if (it == live_.end()) continue;
+    const JobEnd end = e.reason == EndReason::kCancelled          ? JobEnd::kCancelled
+                       : e.reason == EndReason::kDeadlineExceeded ? JobEnd::kDeadlineExceeded
+                                                                  : JobEnd::kLength;
+    finish(*it->second, end, events);
+    live_.erase(it);
+  }
+  for (RequestId id : plan.admitted) {
+    Live& live = *live_.at(id);
+    if (!live.admitted) {
+      live.admitted = clock_.now();
+      live.cached_prompt_tokens = kv_->n_tokens(port_->seq(id));
+      counters_.prompt_tokens += static_cast<int64_t>(live.job.prompt.size());
+    }
+  }
+
+  // Lay the plan out as one batch. Page tables are copied: the forward pass runs unlocked.
+  tokens_.clear();
+  positions_.clear();
+  seq_.clear();
+  rows_.clear();
+  row_owner_.clear();
+  tables_.resize(std::max(tables_.size(), plan.items.size()));
+  table_spans_.clear();
+  std::vector<std::pair<Live*, PlanItem>> items;
+  items.reserve(plan.items.size());
+  for (size_t i = 0; i < plan.items.size(); ++i) {
+    const PlanItem& item = plan.items[i];
+    Live* live = live_.at(item.id).get();
+    items.emplace_back(live, item);
+    for (int32_t j = 0; j < item.n_tokens; ++j) {
+      tokens_.push_back(live->known[static_cast<size_t>(item.pos + j)]);
+      positions_.push_back(item.pos + j);
+      seq_.push_back(static_cast<int32_t>(i));
+    }
+    const std::span<const PageId> table = kv_->page_table(port_->seq(item.id));
+    tables_[i].assign(table.begin(), table.end());
+    table_spans_.emplace_back(tables_[i]);
+    if (item.samples) {
+      rows_.push_back(static_cast<int32_t>(tokens_.size() - 1));
+      row_owner_.push_back(live);
+    }
+  }
+  const int32_t n_prefill = plan.n_prefill_tokens, n_decode = plan.n_decode_tokens;
+  if (items.empty()) {
+    // Nothing runnable (e.g. waiting for pages): let time pass for deadlines and cancels.
+    wake_.wait_for(lock, std::chrono::milliseconds(5));
+    dispatch(lock, events);
+    return;
+  }
+
+  const TimePoint start = clock_.now();
+  std::string error;
+  lock.unlock();
+  try {
+    model_->forward_batch({.tokens = tokens_, .positions = positions_, .seq = seq_, .page_tables = table_spans_,
+                           .logit_rows = rows_},
+                          logits_.data(), pool_);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  lock.lock();
+
+  const int64_t n_vocab = model_->hparams().n_vocab;
+  size_t row = 0;
+  for (auto& [live, item] : items) {
+    if (!error.empty()) {
+      scheduler_->finish(item.id);
+      finish(*live, JobEnd::kError, events, error);
+      live_.erase(item.id);
+      continue;
+    }
+    kv_->commit(port_->seq(item.id), std::span(live->known).subspan(static_cast<size_t>(item.pos),
+                                                                     static_cast<size_t>(item.n_tokens)));
+    if (item.samples) sample_row(*live, &logits_[row++ * static_cast<size_t>(n_vocab)], events);
+  }
+  scheduler_->observe_step({.n_prefill_tokens = n_prefill, .n_decode_tokens = n_decode, .elapsed = clock_.now() - start});
+  ++counters_.steps;
+  dispatch(lock, events);
+}
+
+void EngineLoop::dispatch(std::unique_lock<std::mutex>& lock, std::vector<Event>& events) {
+  if (events.empty()) return;
+  lock.unlock();
+  for (Event& e : events) {
+    if (e.done) {
+      if (e.on_done) e.on_done(e.result);
+    } else if (e.on_text) {
+      e.on_text(e.text, e.token);
+    }
+  }
+  lock.lock();
+}
+
+}  // namespace lightboat::runtime

@@ -1,0 +1,148 @@
+// The engine loop of one model instance: owns the model, its tokenizer and chat template, the
+// KV page pool and the scheduler, and runs them on one thread. Other threads submit jobs,
+// cancel them and read statistics through a mutex; the mutex is never held during a forward
+// pass, and sinks are called outside it.
+//
+// One step: plan (scheduler) → one forward pass over every planned item (model) → commit the
+// K/V written, sample where the plan says so, stream text, finish what stopped.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "base/file_bytes.h"
+#include "base/thread_pool.h"
+#include "model/model.h"
+#include "runtime/clock.h"
+#include "runtime/kv_pages.h"
+#include "runtime/kv_port.h"
+#include "runtime/scheduler.h"
+#include "sampling/params.h"
+#include "sampling/sampler.h"
+#include "sampling/stop.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace lightboat::runtime {
+
+struct EngineConfig {
+  std::string model_path;
+  LoadMode load_mode = LoadMode::kMmap;
+  int threads = 0;                 // 0 = hardware threads
+  int64_t n_ctx = 0;               // per sequence; 0 = the model's, capped at 4096
+  int64_t kv_cache_bytes = 0;      // 0 = room for 4 sequences of n_ctx
+  int64_t kv_page_size = 16;       // tokens
+  SchedulerConfig scheduler;
+};
+
+enum class JobEnd { kStop, kLength, kCancelled, kDeadlineExceeded, kError };
+const char* job_end_name(JobEnd end);
+
+struct JobResult {
+  JobEnd end = JobEnd::kStop;
+  std::string text;
+  int64_t prompt_tokens = 0;
+  int64_t cached_prompt_tokens = 0;  // reused from the prefix cache at (first) admission
+  int64_t completion_tokens = 0;
+  double queue_ms = 0, ttft_ms = 0, total_ms = 0;
+  std::string error;
+};
+
+struct Job {
+  std::vector<int32_t> prompt;           // token ids (see EngineLoop::tokenize)
+  sampling::SamplingParams sampling;
+  int32_t max_tokens = 256;              // >= 1; clamped to what the context holds
+  std::vector<std::string> stop;
+  Priority priority = Priority::kNormal;
+  std::optional<Duration> deadline;      // from submission
+  std::function<void(std::string_view text, int32_t token)> on_text;  // engine thread
+  std::function<void(const JobResult&)> on_done;                      // engine thread, once, last
+};
+
+struct JobSubmit {
+  SubmitStatus status = SubmitStatus::kAccepted;
+  RequestId id = 0;
+  Duration retry_after{};
+};
+
+struct EngineCounters {
+  SchedulerStats scheduler;
+  KvStats kv;
+  int64_t completed = 0;
+  int64_t prompt_tokens = 0;
+  int64_t generated_tokens = 0;
+  int64_t steps = 0;
+};
+
+class EngineLoop {
+ public:
+  // Loads the model and starts the loop thread. Throws lightboat::Error naming the problem.
+  explicit EngineLoop(const EngineConfig& config);
+  ~EngineLoop();  // cancels what is left (sinks see kCancelled) and joins the thread
+  EngineLoop(const EngineLoop&) = delete;
+  EngineLoop& operator=(const EngineLoop&) = delete;
+
+  // Text to ids (BOS as the model says, special tokens parsed). Thread-safe.
+  std::vector<int32_t> tokenize(std::string_view text) const;
+  // A conversation to a prompt with the model's chat template; warning set when it fell back.
+  tokenizer::ChatPrompt format_chat(std::span<const tokenizer::ChatMessage> messages) const;
+
+  // Thread-safe. Throws Error(kInvalidArgument) for a malformed job (empty prompt, prompt that
+  // fills the context, bad sampling parameters).
+  JobSubmit submit(Job job);
+  bool cancel(RequestId id);
+  EngineCounters counters() const;
+
+  const model::Model& model() const { return *model_; }
+  const std::string& model_name() const { return model_name_; }
+
+ private:
+  struct Live;
+  struct Event;
+
+  void run();
+  void step(std::unique_lock<std::mutex>& lock);
+  void finish(Live& live, JobEnd end, std::vector<Event>& events, const std::string& error = {});
+  void sample_row(Live& live, const float* logits, std::vector<Event>& events);
+  // Calls the sinks of `events` with the mutex released.
+  void dispatch(std::unique_lock<std::mutex>& lock, std::vector<Event>& events);
+
+  EngineConfig config_;
+  std::string model_name_;
+  std::shared_ptr<const gguf::Reader> reader_;
+  std::unique_ptr<model::Model> model_;
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
+  std::unique_ptr<tokenizer::ChatTemplate> chat_;
+  ThreadPool pool_;
+  SteadyClock clock_;
+
+  mutable std::mutex mutex_;  // guards everything below
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::unique_ptr<KvPages> kv_;
+  std::unique_ptr<KvPagesPort> port_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unordered_map<RequestId, std::unique_ptr<Live>> live_;
+  RequestId next_id_ = 1;
+  EngineCounters counters_;
+
+  // Step buffers, reused (no allocation in the steady state once they reached their size).
+  std::vector<int32_t> tokens_, positions_, seq_, rows_;
+  std::vector<std::vector<int32_t>> tables_;
+  std::vector<std::span<const int32_t>> table_spans_;
+  std::vector<Live*> row_owner_;
+  std::vector<float> logits_;  // [max_running, n_vocab]
+
+  std::thread thread_;  // last: starts after everything above exists
+};
+
+}  // namespace lightboat::runtime
