@@ -11,7 +11,10 @@
 
 #include "base/error.h"
 
+#include <time.h>
+
 #if defined(__linux__)
+#include <sched.h>
 #include <sys/mman.h>
 #endif
 
@@ -28,9 +31,6 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
 // the line bounce between cores and slow the very thing measured.
 struct alignas(64) PaddedU64 {
   uint64_t value = 0;
-};
-struct alignas(64) PaddedMs {
-  double value = 0;
 };
 
 // Sums n words with sixteen independent accumulators: no add waits for the previous one and the
@@ -73,6 +73,22 @@ double time_spin(uint64_t iters) {
   const auto t0 = Clock::now();
   g_sink = g_sink + spin(iters);
   return ms_between(t0, Clock::now());
+}
+
+// CPU time of the calling thread (ms), -1 where the clock is missing. Beside wall time it tells
+// a thread that waited for a CPU (shared with another thread) from one that ran slowly.
+double thread_cpu_ms() {
+  timespec ts{};
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return -1;
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
+
+int current_cpu() {
+#if defined(__linux__)
+  return sched_getcpu();
+#else
+  return -1;
+#endif
 }
 
 struct FreeDeleter {
@@ -153,12 +169,27 @@ SpinProbe::SpinProbe(double target_ms) {
 }
 
 const std::vector<double>& SpinProbe::check(ThreadPool& pool, const std::string& label) {
-  std::vector<PaddedMs> ms(static_cast<size_t>(pool.size()));
+  // One cache line per thread: the wall and CPU time of its loop and the CPU it ended on.
+  struct alignas(64) Slot {
+    double ms = 0, cpu_ms = -1;
+    int cpu = -1;
+  };
+  std::vector<Slot> slots(static_cast<size_t>(pool.size()));
   pool.parallel_for(pool.size(), 1, [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) ms[static_cast<size_t>(t)].value = time_spin(iters_);
+    for (int64_t t = b; t < e; ++t) {
+      Slot& s = slots[static_cast<size_t>(t)];
+      const double cpu0 = thread_cpu_ms();
+      s.ms = time_spin(iters_);
+      s.cpu_ms = cpu0 < 0 ? -1 : thread_cpu_ms() - cpu0;
+      s.cpu = current_cpu();
+    }
   });
-  Check c{label, {}};
-  for (const auto& m : ms) c.ms.push_back(m.value);
+  Check c{.label = label, .ms = {}, .cpu_ms = {}, .cpu = {}};
+  for (const Slot& s : slots) {
+    c.ms.push_back(s.ms);
+    c.cpu_ms.push_back(s.cpu_ms);
+    c.cpu.push_back(s.cpu);
+  }
   checks_.push_back(std::move(c));
   return checks_.back().ms;
 }
@@ -210,8 +241,28 @@ bool SpinProbe::degraded(const Limits& limits, std::string* reason) const {
   note("spread between threads", max_spread(), limits.ratio);
   note("slowest probe vs fastest", worst_vs_best(), limits.ratio);
   note("slowest probe vs one thread alone", vs_solo(), limits.solo_ratio);
+  if (!why.empty()) why += "; " + slowest_diagnosis();
   if (reason) *reason = why;
   return !why.empty();
+}
+
+std::string SpinProbe::slowest_diagnosis() const {
+  const Check* slow = nullptr;
+  size_t thread = 0;
+  for (const auto& c : checks_) {
+    for (size_t t = 0; t < c.ms.size(); ++t) {
+      if (!slow || c.ms[t] > slow->ms[thread]) slow = &c, thread = t;
+    }
+  }
+  if (!slow || slow->cpu_ms[thread] < 0) return "no per-thread CPU time to say why";
+  // Below ~90% of the wall time on a CPU, the thread waited for one; at ~100% it ran but slowly.
+  const double share = slow->cpu_ms[thread] / std::max(slow->ms[thread], 1e-9);
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "the slowest probe ('%s', thread %zu, %.1f ms) ran %.0f%% of its time on a CPU: %s",
+                slow->label.c_str(), thread, slow->ms[thread], 100.0 * share,
+                share < 0.9 ? "it waited for a CPU (other work, or threads sharing one)"
+                            : "it had its CPU but ran slowly (lower clock, or the host sharing the core)");
+  return buf;
 }
 
 uint64_t peak_rss_bytes() {

@@ -40,7 +40,9 @@ class SpinProbe {
 
   struct Check {
     std::string label;
-    std::vector<double> ms;  // [n_threads] ms
+    std::vector<double> ms;      // [n_threads] wall time, ms
+    std::vector<double> cpu_ms;  // [n_threads] CPU time the thread got meanwhile, ms (-1: unknown)
+    std::vector<int> cpu;        // [n_threads] CPU the thread finished on (-1: unknown)
   };
   uint64_t iterations() const { return iters_; }
   double solo_ms() const { return solo_ms_; }
@@ -64,6 +66,9 @@ class SpinProbe {
   bool degraded(const Limits& limits, std::string* reason) const;
 
  private:
+  // Why the slowest probe was slow: waiting for a CPU, or running slowly on one.
+  std::string slowest_diagnosis() const;
+
   uint64_t iters_ = 0;
   double solo_ms_ = 0;
   std::vector<Check> checks_;

@@ -224,7 +224,8 @@ int bench(const BenchOptions& o) {
 
   if (o.json) {
     nlohmann::json checks = nlohmann::json::array();
-    for (const auto& c : probe.checks()) checks.push_back({{"at", c.label}, {"ms", c.ms}});
+    for (const auto& c : probe.checks())
+      checks.push_back({{"at", c.label}, {"ms", c.ms}, {"cpu_ms", c.cpu_ms}, {"cpu", c.cpu}});
     nlohmann::json j{
         {"model", mopts.path},
         {"model_name", label},

@@ -160,7 +160,8 @@ def check_report(name, j, path, tests, threads=None):
     check(name + " spin checks", [c["at"] for c in spin["checks"]] == ["before"] + ["after " + n for n, _r in tests],
           spin["checks"])
     for c in spin["checks"]:
-        check(name + " spin per thread", len(c["ms"]) == j["threads"] and all(m > 0 for m in c["ms"]), c)
+        check(name + " spin per thread", len(c["ms"]) == len(c["cpu_ms"]) == len(c["cpu"]) == j["threads"] and
+              all(m > 0 for m in c["ms"]), c)
     check(name + " spin ratios", spin["max_spread"] >= 1 and spin["worst_vs_best"] >= 1 and spin["after_before_ratio"] > 0
           and spin["vs_solo"] > 0,
           spin)

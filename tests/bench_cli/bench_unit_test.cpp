@@ -126,6 +126,12 @@ TEST(SpinProbe, TimesEveryThreadAndRatios) {
   probe.check(pool, "after");
   ASSERT_EQ(probe.checks().size(), 2u);
   EXPECT_EQ(probe.checks()[1].label, "after");
+  for (const auto& c : probe.checks()) {
+    ASSERT_EQ(c.cpu_ms.size(), 2u);
+    ASSERT_EQ(c.cpu.size(), 2u);
+    // CPU time cannot exceed wall time by more than clock granularity (-1: no per-thread clock).
+    for (size_t t = 0; t < 2; ++t) EXPECT_LE(c.cpu_ms[t], c.ms[t] + 1.0);
+  }
   EXPECT_GE(probe.max_spread(), 1.0);
   EXPECT_GE(probe.worst_vs_best(), 1.0);
   EXPECT_GT(probe.after_before(), 0.0);
@@ -137,6 +143,7 @@ TEST(SpinProbe, TimesEveryThreadAndRatios) {
   EXPECT_TRUE(probe.degraded({.ratio = 0.5, .solo_ratio = 1e9}, &reason));
   EXPECT_NE(reason.find("spread"), std::string::npos) << reason;
   EXPECT_EQ(reason.find("alone"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("the slowest probe"), std::string::npos) << reason;
   EXPECT_TRUE(probe.degraded({.ratio = 1e9, .solo_ratio = 1e-6}, &reason));
   EXPECT_NE(reason.find("alone"), std::string::npos) << reason;
 }
