@@ -1,0 +1,153 @@
+// Lightboat's public engine API: open a model instance, submit generation requests from any
+// thread, receive their tokens as they are produced, cancel or re-prioritise them, and read
+// statistics. This header is all a server, a CLI or an embedding application needs; it exposes
+// no model, kernel or tokenizer types.
+//
+// Threading: an Engine runs one engine loop thread per instance. submit(), cancel() and stats()
+// are thread-safe and never run model code on the caller's thread. Sinks are called on
+// the engine loop thread, so they must be quick (append to a buffer, write to a socket queue)
+// and must not call back into the Engine synchronously except cancel().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace lightboat {
+
+// Scheduling class: high (real-time, e.g. a voice command), normal (chat), low (batch jobs).
+enum class Priority { kHigh, kNormal, kLow };
+
+const char* priority_name(Priority p);
+// "high" | "normal" | "low"; nullopt for anything else.
+std::optional<Priority> parse_priority(const std::string& text);
+
+// How an instance is opened: process-level choices, resolved once.
+struct EngineOptions {
+  std::string model_path;            // GGUF file
+  bool use_mmap = true;              // false: read the file into memory
+  int threads = 0;                   // compute threads; 0 = one per hardware thread
+  int64_t n_ctx = 0;                 // max tokens per sequence; 0 = the model's, capped at 4096
+  int64_t kv_cache_bytes = 0;        // KV pool size in bytes; 0 = room for 4 full sequences
+  int64_t kv_page_size = 16;         // tokens per KV page
+  int64_t step_tokens = 256;         // token budget of one engine step (decode + prefill chunk)
+  int64_t max_running = 16;          // sequences decoded together (continuous batching)
+  int64_t max_queue = 256;           // queued requests per class before submit() answers kOverloaded
+  // Admission weights of the high, normal and low classes (weighted round-robin).
+  int weight_high = 8, weight_normal = 4, weight_low = 1;
+};
+
+struct ChatMessage {
+  std::string role;     // "system" | "user" | "assistant"
+  std::string content;
+};
+
+struct SamplingOptions {
+  float temperature = 0.8f;  // 0 = greedy
+  int32_t top_k = 40;        // 0 = off
+  float top_p = 0.95f;       // 1 = off
+  float min_p = 0.05f;       // 0 = off
+  float repeat_penalty = 1.0f;
+  float frequency_penalty = 0.0f;
+  float presence_penalty = 0.0f;
+  int32_t penalty_last_n = 64;
+  std::optional<uint64_t> seed;  // absent = random
+};
+
+struct GenerateRequest {
+  std::string prompt;                  // raw text (BOS added as the model says; special tokens parsed)
+  std::vector<ChatMessage> messages;   // or a conversation, formatted with the model's chat template
+  SamplingOptions sampling;
+  int64_t max_tokens = 256;            // generated tokens at most; < 0 = until EOG or the context is full
+  std::vector<std::string> stop;       // stop strings (not included in the output)
+  Priority priority = Priority::kNormal;
+  std::optional<std::chrono::milliseconds> deadline;  // time budget from submission
+};
+
+enum class FinishReason {
+  kStop,              // end-of-generation token or a stop string
+  kLength,            // max_tokens reached or the context is full
+  kCancelled,         // cancel() was called
+  kDeadlineExceeded,  // the deadline passed mid-generation
+  kError,             // the engine failed (message in Completion::error)
+};
+
+const char* finish_reason_name(FinishReason r);
+
+struct Completion {
+  FinishReason finish_reason = FinishReason::kStop;
+  std::string text;           // the whole generated text
+  int64_t prompt_tokens = 0;
+  int64_t cached_prompt_tokens = 0;  // prompt tokens reused from the prefix cache
+  int64_t completion_tokens = 0;
+  double queue_ms = 0;        // submission to admission
+  double ttft_ms = 0;         // submission to first token
+  double total_ms = 0;        // submission to completion
+  std::string error;          // set when finish_reason == kError
+};
+
+// Receives one request's output on the engine thread.
+class TokenSink {
+ public:
+  virtual ~TokenSink() = default;
+  // A piece of generated text, valid UTF-8, clear of stop strings; token is the id that ended it.
+  virtual void on_text(const std::string& text, int32_t token) = 0;
+  // Exactly once, last.
+  virtual void on_done(const Completion& completion) = 0;
+};
+
+using RequestId = uint64_t;
+
+enum class SubmitStatus {
+  kAccepted,
+  kOverloaded,          // queue full: retry after retry_after
+  kDeadlineUnmeetable,  // the deadline cannot be met at the measured rates
+  kInvalid,             // bad request (message says why)
+};
+
+struct SubmitResult {
+  SubmitStatus status = SubmitStatus::kAccepted;
+  RequestId id = 0;                          // valid when accepted
+  std::chrono::milliseconds retry_after{0};  // with kOverloaded
+  std::string message;                       // with every refusal
+};
+
+struct EngineStats {
+  int64_t requests_queued = 0;
+  int64_t requests_running = 0;
+  int64_t requests_completed = 0;
+  int64_t requests_refused = 0;
+  int64_t kv_pages_total = 0;
+  int64_t kv_pages_free = 0;    // free or holding only reusable cached prefixes
+  int64_t prefix_cache_hit_tokens = 0;
+  int64_t prompt_tokens = 0;
+  int64_t generated_tokens = 0;
+  double prefill_tokens_per_s = 0;  // moving averages measured by the engine
+  double decode_tokens_per_s = 0;
+  int64_t steps = 0;
+};
+
+class Engine {
+ public:
+  // Loads the model and starts the engine loop. Throws lightboat::Error naming the problem.
+  static std::unique_ptr<Engine> open(const EngineOptions& options);
+  virtual ~Engine() = default;
+
+  // Queues a request; its sink receives the text, then on_done. Refusals are statuses (normal
+  // under load); a malformed request is kInvalid with a message. The sink must outlive the
+  // request (until on_done).
+  virtual SubmitResult submit(GenerateRequest request, std::shared_ptr<TokenSink> sink) = 0;
+  // True when the request was still queued or running; it ends with kCancelled at the next step.
+  virtual bool cancel(RequestId id) = 0;
+  virtual EngineStats stats() const = 0;
+
+  // Model facts for clients (name for /v1/models, context size).
+  virtual std::string model_name() const = 0;
+  virtual int64_t n_ctx() const = 0;
+};
+
+}  // namespace lightboat
