@@ -10,7 +10,7 @@
 # markdown table on stdout; progress goes to stderr and the raw JSON of every run is kept.
 #
 # Settings (environment):
-#   LIGHTBOAT  the binary                 (default: build/lightboat)
+#   LIGHTBOAT  the binary                 (default: build/lightboat of this checkout)
 #   IDLE       seconds of idle before each run (default: 20)
 #   THREADS    thread counts to measure   (default: "1 2")
 #   PP / TG    prompt and generation sizes (default: 512 / 64)
@@ -19,9 +19,9 @@
 #   BW_MIB     MiB read by the bandwidth measurement (default: 1024)
 #   OUT        folder for the raw JSON    (default: a new folder under /tmp)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+root=$(cd "$(dirname "$0")/.." && pwd)
 
-LIGHTBOAT=${LIGHTBOAT:-build/lightboat}
+LIGHTBOAT=${LIGHTBOAT:-$root/build/lightboat}
 IDLE=${IDLE:-20}
 THREADS=${THREADS:-"1 2"}
 PP=${PP:-512}
@@ -39,7 +39,7 @@ fi
 models=("$@")
 if [[ ${#models[@]} -eq 0 ]]; then
   shopt -s nullglob
-  models=(models/*.gguf)
+  models=("$root"/models/*.gguf)
   shopt -u nullglob
   if [[ ${#models[@]} -eq 0 ]]; then
     echo "perf_table: no models given and none under models/ (run scripts/make_models.sh first)" >&2

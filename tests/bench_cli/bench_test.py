@@ -209,6 +209,18 @@ with tempfile.TemporaryDirectory() as tmp:
         for needle in ["| model |", "| pp8 |", "| tg4 |", "read bandwidth:", "of the roofline", "peak RSS", "CPU probe"]:
             check("text mode has " + needle, needle in out, out)
 
+        if not SANITIZED:
+            # scripts/perf_table.sh end to end, without the idle pauses and on tiny sizes.
+            script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "perf_table.sh")
+            env = dict(os.environ, LIGHTBOAT=BIN, IDLE="0", THREADS="1 2", PP="8", TG="4", REPS="1", CTX="256",
+                       BW_MIB="16", OUT=os.path.join(tmp, "perf"))
+            p = subprocess.run(["bash", script, STORIES], capture_output=True, timeout=300, env=env)
+            table = p.stdout.decode("utf-8", "replace")
+            rows = [l for l in table.splitlines() if l.startswith("| stories260K | Q8_0 |")]
+            check("perf_table rc", p.returncode == 0, p.stderr.decode("utf-8", "replace")[-2000:])
+            check("perf_table header", "| pp8 tok/s | tg4 tok/s | tg % of roofline |" in table, table)
+            check("perf_table rows", len(rows) == 2 and "| 1 |" in rows[0] and "| 2 |" in rows[1], table)
+
         for name, extra, code, needle in [
             ("-p word", ["-p", "abc"], 2, "-p"),
             ("-p zero", ["-p", "0"], 2, "-p"),
