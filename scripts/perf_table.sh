@@ -3,8 +3,9 @@
 #
 #   scripts/perf_table.sh [MODEL.gguf ...]
 #
-# Without arguments it measures every models/*.gguf (scripts/make_models.sh writes random-weight
-# files with the exact shapes of SmolLM2-135M and Llama-3.2-1B in Q4_0, Q8_0, Q4_K_M and F16).
+# Without arguments it measures every build/models/*.gguf (scripts/make_models.sh writes there
+# random-weight files with the exact shapes of SmolLM2-135M and Llama-3.2-1B in Q4_0, Q8_0,
+# Q4_K_M and F16); MODELS_DIR names another folder.
 # For each model and each thread count it runs pp and tg as SEPARATE bench invocations, each after
 # the machine idled (shared vCPUs run at full speed only in bursts after idling), and prints one
 # markdown table on stdout; progress goes to stderr and the raw JSON of every run is kept.
@@ -18,6 +19,7 @@
 #   CTX        context allocated, as in the issue's RSS target (default: 4096)
 #   BW_MIB     MiB read by the bandwidth measurement (default: 1024)
 #   OUT        folder for the raw JSON    (default: a new folder under /tmp)
+#   MODELS_DIR where to look without arguments (default: build/models)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -39,10 +41,11 @@ fi
 models=("$@")
 if [[ ${#models[@]} -eq 0 ]]; then
   shopt -s nullglob
-  models=("$root"/models/*.gguf)
+  models_dir=${MODELS_DIR:-$root/build/models}
+  models=("$models_dir"/*.gguf)
   shopt -u nullglob
   if [[ ${#models[@]} -eq 0 ]]; then
-    echo "perf_table: no models given and none under models/ (run scripts/make_models.sh first)" >&2
+    echo "perf_table: no models given and none in $models_dir (run scripts/make_models.sh first)" >&2
     exit 2
   fi
 fi
