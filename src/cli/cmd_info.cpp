@@ -106,9 +106,11 @@ nlohmann::json collect(const std::string& path) {
   // A vocabulary we cannot read is reported, not fatal: info is a diagnostic tool.
   try {
     const tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_gguf(r);
-    auto text = [&](int32_t id) { return id == tokenizer::kNoToken ? nlohmann::json(nullptr) : nlohmann::json(tok.token_text(id)); };
-    j["tokenizer"] = {{"model", tok.model_name()}, {"pre", tok.pre_name()}, {"vocab_size", tok.n_vocab()},
-                      {"bos", text(tok.bos())},     {"eos", text(tok.eos())},   {"add_bos", tok.add_bos()}};
+    auto text = [&](int32_t id) {
+      return id == tokenizer::kNoToken ? nlohmann::json(nullptr) : nlohmann::json(tok.token_text(id));
+    };
+    j["tokenizer"] = {{"model", tok.model_name()}, {"pre", tok.pre_name()},  {"vocab_size", tok.n_vocab()},
+                      {"bos", text(tok.bos())},    {"eos", text(tok.eos())}, {"add_bos", tok.add_bos()}};
     const tokenizer::ChatTemplate chat = tokenizer::ChatTemplate::from_gguf(r, tok);
     j["chat_template"] = {{"present", !chat.source().empty()},
                           {"family", chat_family_name(chat.family())},
@@ -154,13 +156,17 @@ void print_human(const nlohmann::json& j) {
   if (t.contains("error")) {
     line("tokenizer", "cannot be read: " + t["error"].get<std::string>());
   } else {
-    line("tokenizer", t["model"].get<std::string>() + (t["pre"].get<std::string>().empty() ? "" : " (pre " + t["pre"].get<std::string>() + ")") +
-                          ", " + t["vocab_size"].dump() + " tokens, bos " + text_of(t["bos"]) + ", eos " + text_of(t["eos"]));
+    line("tokenizer", t["model"].get<std::string>() +
+                          (t["pre"].get<std::string>().empty() ? "" : " (pre " + t["pre"].get<std::string>() + ")") +
+                          ", " + t["vocab_size"].dump() + " tokens, bos " + text_of(t["bos"]) + ", eos " +
+                          text_of(t["eos"]));
   }
   const nlohmann::json& c = j["chat_template"];
   std::string chat = c["present"].get<bool>() ? c["family"].get<std::string>() : "none (ChatML is used)";
   if (c.contains("renders") && c["present"].get<bool>()) {
-    chat += c["renders"].get<bool>() ? (c["system_role"].get<bool>() ? ", rendered as Jinja" : ", rendered as Jinja, no system role (folded into the first user turn)")
+    chat += c["renders"].get<bool>() ? (c["system_role"].get<bool>()
+                                            ? ", rendered as Jinja"
+                                            : ", rendered as Jinja, no system role (folded into the first user turn)")
                                      : ", built-in format (the template does not parse)";
   }
   line("chat template", chat);
@@ -181,7 +187,8 @@ int info(const InfoOptions& o) {
 
 Runner add_info_command(CLI::App& app) {
   auto o = std::make_shared<InfoOptions>();
-  CLI::App* cmd = app.add_subcommand("info", "Describe a GGUF model: architecture, size, tensor types, tokenizer, chat template");
+  CLI::App* cmd =
+      app.add_subcommand("info", "Describe a GGUF model: architecture, size, tensor types, tokenizer, chat template");
   auto* pos = cmd->add_option("model", o->path, "GGUF model file");
   cmd->add_option("-m,--model", o->path, "GGUF model file (same as the positional argument)")->excludes(pos);
   cmd->add_flag("--json", o->json, "Print one JSON object");

@@ -66,8 +66,9 @@ int run_chat(const RunOptions& o) {
     }
     const GenerateResult& r = t.result;
     const int64_t evaluated = t.n_prompt - t.n_reused;
-    std::fprintf(stderr, "turn %zu: prompt %lld tokens (%lld cached, %lld evaluated in %.1f ms) | answer: %lld tokens, "
-                         "%.1f ms, %.1f tok/s, %s\n",
+    std::fprintf(stderr,
+                 "turn %zu: prompt %lld tokens (%lld cached, %lld evaluated in %.1f ms) | answer: %lld tokens, "
+                 "%.1f ms, %.1f tok/s, %s\n",
                  session.messages().size() / 2, static_cast<long long>(t.n_prompt), static_cast<long long>(t.n_reused),
                  static_cast<long long>(evaluated), r.prompt_ms, static_cast<long long>(r.n_gen), r.gen_ms,
                  r.gen_ms > 0 ? 1000.0 * static_cast<double>(r.n_gen) / r.gen_ms : 0.0, r.finish_reason.c_str());
@@ -114,17 +115,17 @@ int run(const RunOptions& o) {
     j["tokens"] = r.tokens;
     j["text"] = r.text;
     j["finish_reason"] = r.finish_reason;
-    j["timings"] = {{"load_ms", m.load_ms},          {"prompt_ms", r.prompt_ms},
-                    {"prompt_n", r.n_prompt},        {"prompt_tokens_per_s", pp_tps},
-                    {"gen_ms", r.gen_ms},            {"gen_n", r.n_gen},
+    j["timings"] = {{"load_ms", m.load_ms},          {"prompt_ms", r.prompt_ms}, {"prompt_n", r.n_prompt},
+                    {"prompt_tokens_per_s", pp_tps}, {"gen_ms", r.gen_ms},       {"gen_n", r.n_gen},
                     {"gen_tokens_per_s", tg_tps},    {"threads", pool.size()}};
     std::printf("%s\n", dump_json(j).c_str());
   } else {
     std::printf("\n");
     std::fflush(stdout);
   }
-  std::fprintf(stderr, "load: %.1f ms | prompt: %lld tokens, %.1f ms, %.1f tok/s | generation: %lld tokens, %.1f ms, "
-                       "%.1f tok/s | %d threads\n",
+  std::fprintf(stderr,
+               "load: %.1f ms | prompt: %lld tokens, %.1f ms, %.1f tok/s | generation: %lld tokens, %.1f ms, "
+               "%.1f tok/s | %d threads\n",
                m.load_ms, static_cast<long long>(r.n_prompt), r.prompt_ms, pp_tps, static_cast<long long>(r.n_gen),
                r.gen_ms, tg_tps, pool.size());
   return 0;
@@ -137,7 +138,8 @@ void add_model_flags(CLI::App& cmd, ModelOptions& m) {
   cmd.add_option("-c,--ctx-size", m.n_ctx, "Context size in tokens (0 = the model's, at most 4096)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 24));
   cmd.add_option("-t,--threads", m.n_threads, "Compute threads (0 = all cores)")->check(CLI::Range(0, 1024));
-  cmd.add_option("-b,--batch-size", m.max_batch, "Tokens per forward chunk")->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+  cmd.add_option("-b,--batch-size", m.max_batch, "Tokens per forward chunk")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
   cmd.add_flag("--no-mmap", m.no_mmap, "Read the file into memory instead of mapping it");
 }
 

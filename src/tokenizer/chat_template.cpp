@@ -9,9 +9,13 @@
 namespace lightboat::tokenizer {
 namespace {
 
-bool has(std::string_view text, std::string_view needle) { return text.find(needle) != std::string_view::npos; }
+bool has(std::string_view text, std::string_view needle) {
+  return text.find(needle) != std::string_view::npos;
+}
 
-std::string trimmed(const std::string& s) { return jinja::strip_chars(s, nullptr, true, true); }
+std::string trimmed(const std::string& s) {
+  return jinja::strip_chars(s, nullptr, true, true);
+}
 
 // Folds system messages into the next user message ("<system>\n<user>"), as llama.cpp's
 // polyfill does for templates without a system role; a system message followed by no user
@@ -53,12 +57,18 @@ std::string strftime_text(std::time_t t, const std::string& format) {
 
 std::string_view chat_family_name(ChatFamily family) {
   switch (family) {
-    case ChatFamily::kChatMl: return "chatml";
-    case ChatFamily::kLlama3: return "llama3";
-    case ChatFamily::kPhi3: return "phi3";
-    case ChatFamily::kGemma: return "gemma";
-    case ChatFamily::kMistral: return "mistral";
-    case ChatFamily::kUnknown: break;
+    case ChatFamily::kChatMl:
+      return "chatml";
+    case ChatFamily::kLlama3:
+      return "llama3";
+    case ChatFamily::kPhi3:
+      return "phi3";
+    case ChatFamily::kGemma:
+      return "gemma";
+    case ChatFamily::kMistral:
+      return "mistral";
+    case ChatFamily::kUnknown:
+      break;
   }
   return "unknown";
 }
@@ -92,8 +102,8 @@ std::string format_builtin_chat(ChatFamily family, std::span<const ChatMessage> 
       // Gemma has no system role; the assistant is "model"; content trimmed.
       out += bos_token;
       for (const ChatMessage& m : fold_system(messages)) {
-        out += "<start_of_turn>" + (m.role == "assistant" ? std::string("model") : m.role) + "\n" +
-               trimmed(m.content) + "<end_of_turn>\n";
+        out += "<start_of_turn>" + (m.role == "assistant" ? std::string("model") : m.role) + "\n" + trimmed(m.content) +
+               "<end_of_turn>\n";
       }
       if (add_generation_prompt) out += "<start_of_turn>model\n";
       return out;
@@ -149,8 +159,7 @@ std::string ChatTemplate::render(std::span<const ChatMessage> messages, const Ch
     d.set("content", Value(m.content));
     list.push_back(Value::dict(std::move(d)));
   }
-  const std::time_t now =
-      options.now.value_or(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now()));
+  const std::time_t now = options.now.value_or(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now()));
   jinja::Dict globals;
   globals.set("messages", Value::list(std::move(list)));
   globals.set("add_generation_prompt", Value(options.add_generation_prompt));
@@ -158,7 +167,8 @@ std::string ChatTemplate::render(std::span<const ChatMessage> messages, const Ch
   globals.set("eos_token", Value(config_.eos_token));
   globals.set("strftime_now", Value::function("strftime_now", [now](const jinja::Args& a) {
                 const Value* f = a.get(0, "format");
-                check(f != nullptr && f->is_string(), ErrorKind::kInvalidArgument, "strftime_now needs a format string");
+                check(f != nullptr && f->is_string(), ErrorKind::kInvalidArgument,
+                      "strftime_now needs a format string");
                 return Value(strftime_text(now, f->as_string()));
               }));
   return parsed_->render(globals);

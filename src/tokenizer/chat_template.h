@@ -58,8 +58,8 @@ struct ChatPrompt {
 class ChatTemplate {
  public:
   struct Config {
-    std::string source;      // Jinja text; empty when the model has none
-    std::string bos_token;   // text of the BOS token ("" if the vocabulary has none)
+    std::string source;     // Jinja text; empty when the model has none
+    std::string bos_token;  // text of the BOS token ("" if the vocabulary has none)
     std::string eos_token;
     bool strip_bos = false;  // drop a leading bos_token (the tokenizer adds BOS itself)
     bool strip_eos = false;  // drop a trailing eos_token (the tokenizer adds EOS itself)

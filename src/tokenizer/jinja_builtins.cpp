@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <optional>
 
@@ -11,10 +12,15 @@ namespace lightboat::tokenizer::jinja {
 namespace {
 
 constexpr std::string_view kWhitespace = " \t\n\r\f\v";
+constexpr uint64_t kMaxRepeat = uint64_t{1} << 24;  // bytes or items a `*` repetition may produce
 
-[[noreturn]] void fail(const std::string& what) { throw Error(ErrorKind::kInvalidArgument, what); }
+[[noreturn]] void fail(const std::string& what) {
+  throw Error(ErrorKind::kInvalidArgument, what);
+}
 
-std::string tn(const Value& v) { return std::string(v.type_name()); }
+std::string tn(const Value& v) {
+  return std::string(v.type_name());
+}
 
 }  // namespace
 
@@ -77,7 +83,8 @@ std::string replace_all(const std::string& s, const std::string& from, const std
 
 int compare_values(const Value& a, const Value& b) {
   if (a.is_number() && b.is_number()) return a.as_number() < b.as_number() ? -1 : a.as_number() > b.as_number() ? 1 : 0;
-  if (a.is_string() && b.is_string()) return a.as_string().compare(b.as_string()) < 0 ? -1 : a.as_string() == b.as_string() ? 0 : 1;
+  if (a.is_string() && b.is_string())
+    return a.as_string().compare(b.as_string()) < 0 ? -1 : a.as_string() == b.as_string() ? 0 : 1;
   if ((a.is_bool() || a.is_number()) && (b.is_bool() || b.is_number())) {
     auto num = [](const Value& v) { return v.is_bool() ? (v.as_bool() ? 1.0 : 0.0) : v.as_number(); };
     return num(a) < num(b) ? -1 : num(a) > num(b) ? 1 : 0;
@@ -86,7 +93,6 @@ int compare_values(const Value& a, const Value& b) {
 }
 
 namespace {
-
 
 Value split(const std::string& s, const Value* sep, int64_t maxsplit) {
   Value::List parts;
@@ -165,7 +171,9 @@ Value string_method(const Value& self, std::string_view name) {
   }
   if (name == "title") return method([s](const Args&) { return Value(title_case(s)); });
   if (name == "capitalize") {
-    return method([s](const Args&) { return Value(ascii_case(s.substr(0, 1), true) + ascii_case(s.substr(std::min<size_t>(1, s.size())), false)); });
+    return method([s](const Args&) {
+      return Value(ascii_case(s.substr(0, 1), true) + ascii_case(s.substr(std::min<size_t>(1, s.size())), false));
+    });
   }
   if (name == "replace") {
     return method([s](const Args& a) {
@@ -234,6 +242,7 @@ Value list_method(const Value& self, std::string_view name) {
     return method([self](const Args& a) {
       const Value* v = a.get(0, "item");
       if (v == nullptr) fail("append needs an argument");
+      if (v->reaches(self)) fail("cannot append a list to itself");
       self.as_list().push_back(*v);
       return Value::none();
     });
@@ -269,7 +278,8 @@ bool contains(const Value& container, const Value& item) {
     return container.as_string().find(item.as_string()) != std::string::npos;
   }
   if (container.is_list()) {
-    return std::any_of(container.as_list().begin(), container.as_list().end(), [&](const Value& v) { return v == item; });
+    return std::any_of(container.as_list().begin(), container.as_list().end(),
+                       [&](const Value& v) { return v == item; });
   }
   if (container.is_dict()) return item.is_string() && container.as_dict().find(item.as_string()) != nullptr;
   if (container.is_undefined()) return false;
@@ -282,14 +292,33 @@ Value arith(std::string_view op, const Value& a, const Value& b) {
   }
   const bool ints = a.is_int() && b.is_int();
   const double x = a.as_number(), y = b.as_number();
-  if (op == "+") return ints ? Value(a.as_int() + b.as_int()) : Value(x + y);
-  if (op == "-") return ints ? Value(a.as_int() - b.as_int()) : Value(x - y);
-  if (op == "*") return ints ? Value(a.as_int() * b.as_int()) : Value(x * y);
+  if (ints && (op == "+" || op == "-" || op == "*")) {
+    int64_t r = 0;
+    const bool overflow = op == "+"   ? __builtin_add_overflow(a.as_int(), b.as_int(), &r)
+                          : op == "-" ? __builtin_sub_overflow(a.as_int(), b.as_int(), &r)
+                                      : __builtin_mul_overflow(a.as_int(), b.as_int(), &r);
+    if (overflow) fail("integer overflow in " + std::string(op));
+    return Value(r);
+  }
+  if (op == "+") return Value(x + y);
+  if (op == "-") return Value(x - y);
+  if (op == "*") return Value(x * y);
   if (op == "**") {
-    if (ints && b.as_int() >= 0) return Value(static_cast<int64_t>(std::llround(std::pow(x, y))));
+    if (ints && b.as_int() >= 0) {
+      const int64_t base = a.as_int(), e = b.as_int();
+      if (base == 0) return Value(int64_t{e == 0 ? 1 : 0});
+      if (base == 1) return Value(int64_t{1});
+      if (base == -1) return Value(int64_t{e % 2 != 0 ? -1 : 1});
+      int64_t r = 1;  // |base| >= 2: overflows within 63 steps
+      for (int64_t i = 0; i < e; ++i) {
+        if (__builtin_mul_overflow(r, base, &r)) fail("integer overflow in **");
+      }
+      return Value(r);
+    }
     return Value(std::pow(x, y));
   }
   if (y == 0) fail("division by zero");
+  if (ints && b.as_int() == -1 && a.as_int() == INT64_MIN) fail("integer overflow in " + std::string(op));
   if (op == "/") return Value(x / y);
   if (op == "//") {
     if (ints) {
@@ -342,6 +371,10 @@ Value binary_op(std::string_view op, const Value& a, const Value& b) {
     return Value::list(std::move(out));
   }
   if (op == "*" && (a.is_string() || a.is_list()) && b.is_int()) {
+    const size_t unit = a.is_string() ? a.as_string().size() : a.as_list().size();
+    if (b.as_int() > 0 && unit > 0 && static_cast<uint64_t>(b.as_int()) > kMaxRepeat / unit) {
+      fail("repetition result too large");
+    }
     if (a.is_string()) {
       std::string out;
       for (int64_t i = 0; i < b.as_int(); ++i) out += a.as_string();
@@ -419,22 +452,22 @@ Value slice(const Value& obj, const Value& start, const Value& stop, const Value
 Dict builtin_globals() {
   Dict g;
   g.set("range", Value::function("range", [](const Args& a) {
-    int64_t start = 0, stop = 0, step = 1;
-    if (a.positional.size() == 1) {
-      stop = int_arg(a, 0, "stop", 0);
-    } else {
-      start = int_arg(a, 0, "start", 0);
-      stop = int_arg(a, 1, "stop", 0);
-      step = int_arg(a, 2, "step", 1);
-    }
-    if (step == 0) fail("range() step must not be zero");
-    Value::List out;
-    for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-      if (out.size() >= (1u << 20)) fail("range() too large");
-      out.emplace_back(i);
-    }
-    return Value::list(std::move(out));
-  }));
+          int64_t start = 0, stop = 0, step = 1;
+          if (a.positional.size() == 1) {
+            stop = int_arg(a, 0, "stop", 0);
+          } else {
+            start = int_arg(a, 0, "start", 0);
+            stop = int_arg(a, 1, "stop", 0);
+            step = int_arg(a, 2, "step", 1);
+          }
+          if (step == 0) fail("range() step must not be zero");
+          Value::List out;
+          for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+            if (out.size() >= (1u << 20)) fail("range() too large");
+            out.emplace_back(i);
+          }
+          return Value::list(std::move(out));
+        }));
   auto make_dict = [](const Args& a) {
     Dict d;
     for (const Value& p : a.positional) {
@@ -447,9 +480,9 @@ Dict builtin_globals() {
   g.set("namespace", Value::function("namespace", make_dict));
   g.set("dict", Value::function("dict", make_dict));
   g.set("raise_exception", Value::function("raise_exception", [](const Args& a) -> Value {
-    const Value* msg = a.get(0, "message");
-    fail("raise_exception: " + (msg != nullptr ? msg->to_output() : std::string("(no message)")));
-  }));
+          const Value* msg = a.get(0, "message");
+          fail("raise_exception: " + (msg != nullptr ? msg->to_output() : std::string("(no message)")));
+        }));
   return g;
 }
 

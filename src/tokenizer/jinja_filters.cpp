@@ -9,7 +9,9 @@
 namespace lightboat::tokenizer::jinja {
 namespace {
 
-[[noreturn]] void fail(const std::string& what) { throw Error(ErrorKind::kInvalidArgument, what); }
+[[noreturn]] void fail(const std::string& what) {
+  throw Error(ErrorKind::kInvalidArgument, what);
+}
 
 const Value& need(const Args& a, size_t i, std::string_view name, std::string_view filter) {
   const Value* v = a.get(i, name);
@@ -36,7 +38,8 @@ Value attribute_of(const Value& item, const std::string& path) {
   for (;;) {
     const size_t dot = path.find('.', pos);
     const std::string part = path.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
-    const bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const bool numeric =
+        !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
     v = numeric ? get_item(v, Value(static_cast<int64_t>(std::stoll(part)))) : get_item(v, Value(part));
     if (dot == std::string::npos) return v;
     pos = dot + 1;
@@ -47,12 +50,23 @@ std::string html_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -97,7 +111,9 @@ Value sorted(const Value& seq, const Args& a) {
 
 std::string indent(const std::string& s, const Args& a) {
   const Value* w = a.get(0, "width");
-  const std::string pad = w == nullptr ? "    " : w->is_string() ? w->as_string() : std::string(static_cast<size_t>(std::max<int64_t>(0, w->as_int())), ' ');
+  const std::string pad = w == nullptr     ? "    "
+                          : w->is_string() ? w->as_string()
+                                           : std::string(static_cast<size_t>(std::max<int64_t>(0, w->as_int())), ' ');
   const bool first = bool_or(a, 1, "first", false);
   const bool blank = bool_or(a, 2, "blank", false);
   std::string out;
@@ -248,7 +264,8 @@ Value apply_filter(std::string_view name, const Value& v, const Args& a) {
   if (name == "sum") {
     Value total = a.get(1, "start") != nullptr ? *a.get(1, "start") : Value(int64_t{0});
     const Value* attr = a.get(0, "attribute");
-    for (const Value& item : iterate(v)) total = binary_op("+", total, attr ? attribute_of(item, attr->to_output()) : item);
+    for (const Value& item : iterate(v))
+      total = binary_op("+", total, attr ? attribute_of(item, attr->to_output()) : item);
     return total;
   }
   if (name == "min" || name == "max") {
@@ -291,9 +308,9 @@ bool apply_test(std::string_view name, const Value& v, const Args& a) {
   if (name == "lower") return v.is_string() && ascii_case(v.as_string(), false) == v.as_string();
   if (name == "upper") return v.is_string() && ascii_case(v.as_string(), true) == v.as_string();
   static constexpr std::pair<std::string_view, std::string_view> kCompare[] = {
-      {"eq", "=="}, {"equalto", "=="}, {"==", "=="}, {"sameas", "=="}, {"ne", "!="}, {"!=", "!="},
-      {"lt", "<"},  {"lessthan", "<"}, {"<", "<"},   {"le", "<="},     {"<=", "<="}, {"gt", ">"},
-      {"greaterthan", ">"}, {">", ">"}, {"ge", ">="}, {">=", ">="},
+      {"eq", "=="},         {"equalto", "=="}, {"==", "=="}, {"sameas", "=="}, {"ne", "!="}, {"!=", "!="},
+      {"lt", "<"},          {"lessthan", "<"}, {"<", "<"},   {"le", "<="},     {"<=", "<="}, {"gt", ">"},
+      {"greaterthan", ">"}, {">", ">"},        {"ge", ">="}, {">=", ">="},
   };
   for (const auto& [test, op] : kCompare) {
     if (name == test) return binary_op(op, v, need(a, 0, "other", name)).truthy();

@@ -14,9 +14,15 @@ namespace {
   throw Error(ErrorKind::kFormat, "chat template line " + std::to_string(line) + ": " + what);
 }
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-bool is_name_start(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
-bool is_name_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+bool is_name_start(char c) {
+  return std::isalpha(static_cast<unsigned char>(c)) || c == '_';
+}
+bool is_name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+}
 
 void append_utf8(std::string& out, uint32_t cp) {
   if (cp < 0x80) {
@@ -79,8 +85,8 @@ class Scanner {
   }
 
   void advance_to(size_t p) {
-    line_ += static_cast<int>(std::count(src_.begin() + static_cast<ptrdiff_t>(pos_),
-                                         src_.begin() + static_cast<ptrdiff_t>(p), '\n'));
+    line_ += static_cast<int>(
+        std::count(src_.begin() + static_cast<ptrdiff_t>(pos_), src_.begin() + static_cast<ptrdiff_t>(p), '\n'));
     pos_ = p;
   }
 
@@ -192,14 +198,32 @@ class Scanner {
       }
       c = src_[p++];
       switch (c) {
-        case 'n': out += '\n'; break;
-        case 't': out += '\t'; break;
-        case 'r': out += '\r'; break;
-        case '0': out += '\0'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case '\\': case '\'': case '"': out += c; break;
-        case 'x': case 'u': case 'U': {
+        case 'n':
+          out += '\n';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case '0':
+          out += '\0';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case '\\':
+        case '\'':
+        case '"':
+          out += c;
+          break;
+        case 'x':
+        case 'u':
+        case 'U': {
           const size_t n = c == 'x' ? 2 : c == 'u' ? 4 : 8;
           uint32_t cp = 0;
           size_t i = 0;
@@ -254,8 +278,7 @@ void control_whitespace(std::vector<Segment>& segs) {
     } else if (next != nullptr && next->kind != Segment::kVar && next->open_sign != '+') {
       const size_t nl = s.text.rfind('\n');
       const size_t from = nl == std::string::npos ? 0 : nl + 1;
-      if ((nl != std::string::npos || line_start) &&
-          s.text.find_first_not_of(" \t\r\f\v", from) == std::string::npos) {
+      if ((nl != std::string::npos || line_start) && s.text.find_first_not_of(" \t\r\f\v", from) == std::string::npos) {
         s.text.erase(from);
       }
     }

@@ -27,8 +27,8 @@ enum class TokenKind {
   kString,      // string literal, escapes already decoded
   kInt,
   kFloat,
-  kOp,          // operator or punctuation: + - * / // % ** ~ == != < <= > >= = ( ) [ ] { } . , : |
-  kEnd,         // end of template
+  kOp,   // operator or punctuation: + - * / // % ** ~ == != < <= > >= = ( ) [ ] { } . , : |
+  kEnd,  // end of template
 };
 
 struct Token {
@@ -36,7 +36,7 @@ struct Token {
   std::string text;  // text, name, decoded string or operator
   int64_t int_value = 0;
   double float_value = 0;
-  int line = 1;      // 1-based line of the template where the token starts
+  int line = 1;  // 1-based line of the template where the token starts
 };
 
 // Throws Error(kFormat) naming the line for an unclosed tag, comment or string, or a character

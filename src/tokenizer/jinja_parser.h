@@ -41,8 +41,8 @@ enum class ExprKind {
 struct Expr {
   ExprKind kind = ExprKind::kLiteral;
   int line = 0;
-  Value value;       // kLiteral
-  std::string name;  // name, attribute, filter, test or operator
+  Value value;           // kLiteral
+  std::string name;      // name, attribute, filter, test or operator
   bool negated = false;  // kTest: `is not`
   std::vector<ExprPtr> children;
   std::vector<std::pair<std::string, ExprPtr>> kwargs;
@@ -62,14 +62,14 @@ struct IfBranch {
 struct Node {
   NodeKind kind = NodeKind::kText;
   int line = 0;
-  std::string text;              // kText
-  ExprPtr expr;                  // kOutput value, kSet value, kFor iterable
-  ExprPtr target;                // kSet / kSetBlock / kFor: a kName, kTuple of names, or kAttr
-  ExprPtr filter;                // kFor: `for x in xs if cond`
-  std::vector<IfBranch> branches;  // kIf
-  Body body;                     // kFor, kSetBlock, kMacro, kGeneration
-  Body else_body;                // kFor
-  std::string name;              // kMacro
+  std::string text;                                     // kText
+  ExprPtr expr;                                         // kOutput value, kSet value, kFor iterable
+  ExprPtr target;                                       // kSet / kSetBlock / kFor: a kName, kTuple of names, or kAttr
+  ExprPtr filter;                                       // kFor: `for x in xs if cond`
+  std::vector<IfBranch> branches;                       // kIf
+  Body body;                                            // kFor, kSetBlock, kMacro, kGeneration
+  Body else_body;                                       // kFor
+  std::string name;                                     // kMacro
   std::vector<std::pair<std::string, ExprPtr>> params;  // kMacro: name, default (nullptr: none)
 };
 

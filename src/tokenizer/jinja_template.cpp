@@ -1,5 +1,6 @@
 #include "tokenizer/jinja_template.h"
 
+#include <cstdint>
 #include <unordered_map>
 
 #include "base/error.h"
@@ -45,20 +46,34 @@ class Interpreter {
   Flow exec(const Node& n) {
     try {
       switch (n.kind) {
-        case NodeKind::kText: *out_ += n.text; return Flow::kNormal;
-        case NodeKind::kOutput: *out_ += eval(*n.expr).to_output(); return Flow::kNormal;
+        case NodeKind::kText:
+          *out_ += n.text;
+          return Flow::kNormal;
+        case NodeKind::kOutput:
+          *out_ += eval(*n.expr).to_output();
+          return Flow::kNormal;
         case NodeKind::kIf:
           for (const IfBranch& b : n.branches) {
             if (b.cond == nullptr || eval(*b.cond).truthy()) return exec(b.body);
           }
           return Flow::kNormal;
-        case NodeKind::kFor: return exec_for(n);
-        case NodeKind::kSet: assign(*n.target, eval(*n.expr), n.line); return Flow::kNormal;
-        case NodeKind::kSetBlock: assign(*n.target, Value(capture(n.body)), n.line); return Flow::kNormal;
-        case NodeKind::kMacro: define(n.name, make_macro(n)); return Flow::kNormal;
-        case NodeKind::kGeneration: return exec(n.body);
-        case NodeKind::kBreak: return Flow::kBreak;
-        case NodeKind::kContinue: return Flow::kContinue;
+        case NodeKind::kFor:
+          return exec_for(n);
+        case NodeKind::kSet:
+          assign(*n.target, eval(*n.expr), n.line);
+          return Flow::kNormal;
+        case NodeKind::kSetBlock:
+          assign(*n.target, Value(capture(n.body)), n.line);
+          return Flow::kNormal;
+        case NodeKind::kMacro:
+          define(n.name, make_macro(n));
+          return Flow::kNormal;
+        case NodeKind::kGeneration:
+          return exec(n.body);
+        case NodeKind::kBreak:
+          return Flow::kBreak;
+        case NodeKind::kContinue:
+          return Flow::kContinue;
       }
     } catch (const Error& e) {
       // Messages from builtins get the line of the statement; ours already carry one.
@@ -88,6 +103,7 @@ class Interpreter {
     } else if (target.kind == ExprKind::kAttr) {
       Value obj = eval(*target.children[0]);
       if (!obj.is_dict()) fail(line, "cannot set attribute '" + target.name + "' of " + std::string(obj.type_name()));
+      if (v.reaches(obj)) fail(line, "cannot store '" + target.name + "' inside itself");
       obj.as_dict().set(target.name, v);
     } else {  // tuple unpacking
       const Value::List items = iterate(v);
@@ -190,8 +206,10 @@ class Interpreter {
 
   Value eval_inner(const Expr& e) {
     switch (e.kind) {
-      case ExprKind::kLiteral: return e.value;
-      case ExprKind::kName: return lookup(e.name);
+      case ExprKind::kLiteral:
+        return e.value;
+      case ExprKind::kName:
+        return lookup(e.name);
       case ExprKind::kList:
       case ExprKind::kTuple: {
         Value::List items;
@@ -207,8 +225,10 @@ class Interpreter {
         }
         return Value::dict(std::move(d));
       }
-      case ExprKind::kAttr: return get_attr(eval(*e.children[0]), e.name);
-      case ExprKind::kIndex: return get_item(eval(*e.children[0]), eval(*e.children[1]));
+      case ExprKind::kAttr:
+        return get_attr(eval(*e.children[0]), e.name);
+      case ExprKind::kIndex:
+        return get_item(eval(*e.children[0]), eval(*e.children[1]));
       case ExprKind::kSlice: {
         auto opt = [&](size_t i) { return e.children[i] ? eval(*e.children[i]) : Value(); };
         return slice(eval(*e.children[0]), opt(1), opt(2), opt(3));
@@ -221,7 +241,8 @@ class Interpreter {
         }
         return fn.call(eval_args(e, 1));
       }
-      case ExprKind::kFilter: return apply_filter(e.name, eval(*e.children[0]), eval_args(e, 1));
+      case ExprKind::kFilter:
+        return apply_filter(e.name, eval(*e.children[0]), eval_args(e, 1));
       case ExprKind::kTest: {
         const Value v = eval(*e.children[0]);
         return Value(apply_test(e.name, v, eval_args(e, 1)) != e.negated);
@@ -231,6 +252,7 @@ class Interpreter {
         if (e.name == "not") return Value(!v.truthy());
         if (!v.is_number()) fail(e.line, "bad operand type for unary " + e.name + ": " + std::string(v.type_name()));
         if (e.name == "+") return v;
+        if (v.is_int() && v.as_int() == INT64_MIN) fail(e.line, "integer overflow in unary -");
         return v.is_int() ? Value(-v.as_int()) : Value(-v.as_number());
       }
       case ExprKind::kBinary: {

@@ -1,8 +1,8 @@
 #include "tokenizer/jinja_value.h"
 
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 
 #include "base/error.h"
 
@@ -42,9 +42,13 @@ const Value* Args::get(size_t index, std::string_view name) const {
   return index < positional.size() ? &positional[index] : nullptr;
 }
 
-Value Value::list(List items) { return Value(std::make_shared<List>(std::move(items)), 0); }
+Value Value::list(List items) {
+  return Value(std::make_shared<List>(std::move(items)), 0);
+}
 
-Value Value::dict(Dict d) { return Value(std::make_shared<Dict>(std::move(d)), 0); }
+Value Value::dict(Dict d) {
+  return Value(std::make_shared<Dict>(std::move(d)), 0);
+}
 
 Value Value::function(std::string name, Function fn) {
   return Value(std::make_shared<Callable>(Callable{std::move(name), std::move(fn)}), 0);
@@ -55,7 +59,42 @@ Value Value::call(const Args& args) const {
   return std::get<std::shared_ptr<Callable>>(data_)->fn(args);
 }
 
-const std::string& Value::function_name() const { return std::get<std::shared_ptr<Callable>>(data_)->name; }
+namespace {
+
+const void* identity(const Value& v) {
+  if (v.is_list()) return &v.as_list();
+  if (v.is_dict()) return &v.as_dict();
+  return nullptr;
+}
+
+bool reaches_at(const Value& v, const void* target, int depth) {
+  // Deeper than any real template builds: treat as reaching, so the insertion is refused.
+  if (depth > 100) return true;
+  if (identity(v) == target) return true;
+  // A function may be a bound method holding its list or dict: assume it reaches.
+  if (v.is_function()) return true;
+  if (v.is_list()) {
+    for (const Value& item : v.as_list()) {
+      if (reaches_at(item, target, depth + 1)) return true;
+    }
+  } else if (v.is_dict()) {
+    for (const auto& [k, item] : v.as_dict().items()) {
+      if (reaches_at(item, target, depth + 1)) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+bool Value::reaches(const Value& container) const {
+  const void* target = identity(container);
+  return target != nullptr && reaches_at(*this, target, 0);
+}
+
+const std::string& Value::function_name() const {
+  return std::get<std::shared_ptr<Callable>>(data_)->name;
+}
 
 bool Value::truthy() const {
   if (is_bool()) return as_bool();
@@ -81,6 +120,14 @@ std::string_view Value::type_name() const {
 
 namespace {
 
+// Lists and dicts are shared, so a template can make one contain itself (l.append(l)); printing
+// such a value must fail, not recurse forever.
+constexpr int kMaxNesting = 100;
+
+void check_nesting(int depth) {
+  check(depth <= kMaxNesting, ErrorKind::kInvalidArgument, "a value is nested too deeply to print (a cycle?)");
+}
+
 // Python's repr of a float: shortest round-trip digits, always with a '.' or exponent.
 std::string float_repr(double d) {
   if (std::isnan(d)) return "nan";
@@ -99,13 +146,27 @@ void json_string_into(std::string& out, const std::string& s) {
   out += '"';
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -151,6 +212,11 @@ std::string Value::to_output() const {
 }
 
 std::string Value::repr() const {
+  return repr_at(0);
+}
+
+std::string Value::repr_at(int depth) const {
+  check_nesting(depth);
   if (is_undefined()) return "";
   if (is_none()) return "None";
   if (is_bool()) return as_bool() ? "True" : "False";
@@ -161,7 +227,7 @@ std::string Value::repr() const {
     std::string out = "[";
     for (size_t i = 0; i < as_list().size(); ++i) {
       if (i) out += ", ";
-      out += as_list()[i].repr();
+      out += as_list()[i].repr_at(depth + 1);
     }
     return out + "]";
   }
@@ -171,7 +237,7 @@ std::string Value::repr() const {
     for (const auto& [k, v] : as_dict().items()) {
       if (!first) out += ", ";
       first = false;
-      out += py_string_repr(k) + ": " + v.repr();
+      out += py_string_repr(k) + ": " + v.repr_at(depth + 1);
     }
     return out + "}";
   }
@@ -185,6 +251,7 @@ std::string Value::to_json(int indent) const {
 }
 
 void Value::json_into(std::string& out, int indent, int depth) const {
+  check_nesting(depth);
   auto newline = [&](int d) {
     if (indent < 0) return;
     out += '\n';

@@ -49,12 +49,12 @@ class Value {
 
   Value() = default;  // undefined
   static Value none() { return Value(None{}); }
-  Value(bool b) : data_(b) {}                        // NOLINT(google-explicit-constructor)
-  Value(int64_t i) : data_(i) {}                     // NOLINT(google-explicit-constructor)
-  Value(int i) : data_(static_cast<int64_t>(i)) {}   // NOLINT(google-explicit-constructor)
-  Value(double d) : data_(d) {}                      // NOLINT(google-explicit-constructor)
-  Value(std::string s) : data_(std::move(s)) {}      // NOLINT(google-explicit-constructor)
-  Value(const char* s) : data_(std::string(s)) {}    // NOLINT(google-explicit-constructor)
+  Value(bool b) : data_(b) {}                           // NOLINT(google-explicit-constructor)
+  Value(int64_t i) : data_(i) {}                        // NOLINT(google-explicit-constructor)
+  Value(int i) : data_(static_cast<int64_t>(i)) {}      // NOLINT(google-explicit-constructor)
+  Value(double d) : data_(d) {}                         // NOLINT(google-explicit-constructor)
+  Value(std::string s) : data_(std::move(s)) {}         // NOLINT(google-explicit-constructor)
+  Value(const char* s) : data_(std::string(s)) {}       // NOLINT(google-explicit-constructor)
   Value(std::string_view s) : data_(std::string(s)) {}  // NOLINT(google-explicit-constructor)
   static Value list(List items = {});
   static Value dict(Dict d = {});
@@ -78,6 +78,11 @@ class Value {
   List& as_list() const { return *std::get<std::shared_ptr<List>>(data_); }
   Dict& as_dict() const { return *std::get<std::shared_ptr<Dict>>(data_); }
   Value call(const Args& args) const;  // throws unless is_function()
+  // True when this value is, or holds at any depth, the list or dict `container` (identity, not
+  // equality). Inserting such a value into `container` would make a reference cycle, which
+  // shared ownership never frees; the interpreter refuses it. Functions count as reaching
+  // (a bound method holds its object).
+  bool reaches(const Value& container) const;
   const std::string& function_name() const;
 
   // Python truthiness: undefined, none, false, 0, "", [], {} are false.
@@ -105,6 +110,7 @@ class Value {
   explicit Value(None n) : data_(n) {}
 
   void json_into(std::string& out, int indent, int depth) const;
+  std::string repr_at(int depth) const;
 
   std::variant<Undefined, None, bool, int64_t, double, std::string, std::shared_ptr<List>, std::shared_ptr<Dict>,
                std::shared_ptr<Callable>>

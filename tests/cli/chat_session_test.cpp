@@ -21,10 +21,10 @@ namespace {
 TEST(ReusablePrefix, CommonPrefixButNeverTheWholePrompt) {
   using V = std::vector<int32_t>;
   EXPECT_EQ(reusable_prefix(V{}, V{1, 2, 3}), 0u);
-  EXPECT_EQ(reusable_prefix(V{1, 2}, V{1, 2, 3, 4}), 2u);       // the usual case: the prompt extends the cache
-  EXPECT_EQ(reusable_prefix(V{1, 2, 9, 9}, V{1, 2, 3, 4}), 2u); // diverges: keep up to the divergence
-  EXPECT_EQ(reusable_prefix(V{1, 2, 3}, V{1, 2, 3}), 2u);       // identical: re-evaluate the last token
-  EXPECT_EQ(reusable_prefix(V{1, 2, 3, 4, 5}, V{1, 2, 3}), 2u); // the cache holds more than the prompt
+  EXPECT_EQ(reusable_prefix(V{1, 2}, V{1, 2, 3, 4}), 2u);        // the usual case: the prompt extends the cache
+  EXPECT_EQ(reusable_prefix(V{1, 2, 9, 9}, V{1, 2, 3, 4}), 2u);  // diverges: keep up to the divergence
+  EXPECT_EQ(reusable_prefix(V{1, 2, 3}, V{1, 2, 3}), 2u);        // identical: re-evaluate the last token
+  EXPECT_EQ(reusable_prefix(V{1, 2, 3, 4, 5}, V{1, 2, 3}), 2u);  // the cache holds more than the prompt
   EXPECT_EQ(reusable_prefix(V{7}, V{1}), 0u);
   EXPECT_EQ(reusable_prefix(V{1}, V{}), 0u);
 }

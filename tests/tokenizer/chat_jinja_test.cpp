@@ -2,6 +2,7 @@
 // loops and errors, each against what Jinja2 (trim_blocks, lstrip_blocks) renders.
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 
 #include "base/error.h"
@@ -62,8 +63,9 @@ TEST(Jinja, WhitespaceControl) {
 }
 
 TEST(Jinja, LoopsAndConditions) {
-  EXPECT_EQ(render("{% for m in messages %}{{ loop.index0 }}{{ m.role[0] }}{% if not loop.last %},{% endif %}{% endfor %}"),
-            "0s,1u,2a,3u");
+  EXPECT_EQ(
+      render("{% for m in messages %}{{ loop.index0 }}{{ m.role[0] }}{% if not loop.last %},{% endif %}{% endfor %}"),
+      "0s,1u,2a,3u");
   EXPECT_EQ(render("{% for m in messages if m.role == 'user' %}{{ loop.index }}/{{ loop.length }}{{ m['content'] }} "
                    "{% endfor %}"),
             "1/2U1 2/2U2 ");
@@ -105,7 +107,8 @@ TEST(Jinja, Operators) {
 }
 
 TEST(Jinja, SubscriptsAndSlices) {
-  EXPECT_EQ(render("{{ messages[-1].content }} {{ messages[9] is defined }} {{ messages[1:3] | length }}"), "U2 False 2");
+  EXPECT_EQ(render("{{ messages[-1].content }} {{ messages[9] is defined }} {{ messages[1:3] | length }}"),
+            "U2 False 2");
   EXPECT_EQ(render("{{ 'hello'[1:4] }} {{ 'hello'[::-1] }} {{ 'hello'[-2:] }} {{ [1, 2, 3, 4][::2] }}"),
             "ell olleh lo [1, 3]");
   EXPECT_EQ(render("{{ 'héllo'[1] }}{{ 'héllo' | length }}"), "é5");  // by character, as Python
@@ -120,7 +123,8 @@ TEST(Jinja, Filters) {
             "x y 1, 2, 3");
   EXPECT_EQ(render("{{ messages | selectattr('role', 'equalto', 'user') | map(attribute='content') | join }}"), "U1U2");
   EXPECT_EQ(render("{{ messages | rejectattr('role', 'in', ['user', 'system']) | list | length }}"), "1");
-  EXPECT_EQ(render("{{ {'a': [1, 'é', none, true], 'b': 1.5} | tojson }}"), "{\"a\": [1, \"é\", null, true], \"b\": 1.5}");
+  EXPECT_EQ(render("{{ {'a': [1, 'é', none, true], 'b': 1.5} | tojson }}"),
+            "{\"a\": [1, \"é\", null, true], \"b\": 1.5}");
   EXPECT_EQ(render("{{ {'a': [1]} | tojson(indent=2) }}"), "{\n  \"a\": [\n    1\n  ]\n}");
   EXPECT_EQ(render("{{ 'a\"\\n' | tojson }}"), "\"a\\\"\\n\"");
   EXPECT_EQ(render("{{ [3, 1, 2] | sort | join }} {{ [1, 1, 2] | unique | list }} {{ [1, 2] | reverse | list }}"),
@@ -129,15 +133,17 @@ TEST(Jinja, Filters) {
             "4 0 2.5 3 2.6");
   EXPECT_EQ(render("{{ 'a\nb' | indent(2) }}|{{ '<&>' | escape }}|{{ 'aXbX' | replace('X', '-') }}"),
             "a\n  b|&lt;&amp;&gt;|a-b-");
-  EXPECT_EQ(render("{{ [1, 2, 3] | sum }} {{ [4, 2, 9] | min }} {{ [4, 2, 9] | max }} {{ {'b': 1, 'a': 2} | dictsort }}"),
-            "6 2 9 [['a', 2], ['b', 1]]");
+  EXPECT_EQ(
+      render("{{ [1, 2, 3] | sum }} {{ [4, 2, 9] | min }} {{ [4, 2, 9] | max }} {{ {'b': 1, 'a': 2} | dictsort }}"),
+      "6 2 9 [['a', 2], ['b', 1]]");
 }
 
 TEST(Jinja, Tests) {
   EXPECT_EQ(render("{{ n is defined }}{{ zz is undefined }}{{ none is none }}{{ 'x' is string }}{{ n is number }}"),
             "TrueTrueTrueTrueTrue");
-  EXPECT_EQ(render("{{ messages[0] is mapping }}{{ messages is iterable }}{{ n is not string }}{{ 6 is divisibleby 3 }}"),
-            "TrueTrueTrueTrue");
+  EXPECT_EQ(
+      render("{{ messages[0] is mapping }}{{ messages is iterable }}{{ n is not string }}{{ 6 is divisibleby 3 }}"),
+      "TrueTrueTrueTrue");
   EXPECT_EQ(render("{{ n is even }}{{ 1.5 is float }}{{ true is boolean }}{{ n is eq 7 }}{{ range is callable }}"),
             "FalseTrueTrueTrueTrue");
 }
@@ -147,8 +153,9 @@ TEST(Jinja, Methods) {
             "[x][a][a][a]");
   EXPECT_EQ(render("{{ 'a,b,,c'.split(',') }} {{ ' a  b '.split() }} {{ 'a b c'.split(' ', 1) }}"),
             "['a', 'b', '', 'c'] ['a', 'b'] ['a', 'b c']");
-  EXPECT_EQ(render("{{ 'abc'.startswith('ab') }}{{ 'abc'.endswith(('x', 'c')) }}{{ 'abc'.upper() }}{{ 'ab'.find('b') }}"),
-            "TrueTrueABC1");
+  EXPECT_EQ(
+      render("{{ 'abc'.startswith('ab') }}{{ 'abc'.endswith(('x', 'c')) }}{{ 'abc'.upper() }}{{ 'ab'.find('b') }}"),
+      "TrueTrueABC1");
   EXPECT_EQ(render("{{ '-'.join(['a', 'b']) }} {{ 'aaa'.replace('a', 'b', 2) }} {{ 'hello world'.title() }}"),
             "a-b bba Hello World");
   EXPECT_EQ(render("{{ messages[0].get('role') }} {{ messages[0].get('x', 'd') }} {{ messages[0].keys() | list }}"),
@@ -177,9 +184,123 @@ TEST(Jinja, Errors) {
   EXPECT_EQ(error_kind("{{ n() }}"), ErrorKind::kInvalidArgument);
   EXPECT_EQ(error_kind("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", &msg), ErrorKind::kInvalidArgument);
   EXPECT_NE(msg.find("deep"), std::string::npos) << msg;
+  EXPECT_EQ(error_kind("{{ 9223372036854775807 + 1 }}"), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(error_kind("{{ 3 ** 99 }}"), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(error_kind("{{ 'ab' * 100000000000 }}"), ErrorKind::kInvalidArgument);
+  // Reference cycles are refused (shared ownership would never free them).
+  EXPECT_EQ(error_kind("{% set l = [] %}{% set _ = l.append([1, l]) %}"), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(error_kind("{% set ns = namespace(a=[]) %}{% set ns.b = {'x': [ns]} %}"), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(error_kind("{% set l = [] %}{% set _ = l.append({'f': l.append}) %}"), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(render("{% set l = [] %}{% set m = [1] %}{% set _ = l.append(m) %}{% set _ = l.append(m) %}{{ l }}"),
+            "[[1], [1]]");
+  EXPECT_EQ(render("{{ (-1) ** 5 }} {{ 2 ** 62 }} {{ 0 ** 0 }}"), "-1 4611686018427387904 1");
   std::string deep(2000, '(');
   EXPECT_EQ(error_kind("{{ " + deep + "1" + std::string(2000, ')') + " }}", &msg), ErrorKind::kFormat);
   EXPECT_NE(msg.find("deep"), std::string::npos) << msg;
+}
+
+// Templates come from files: random token soup must give a rendering or an Error, never a crash
+// or another exception type (std::bad_variant_access, out_of_range …).
+TEST(Jinja, RandomTemplatesNeverCrash) {
+  static const char* const kPieces[] = {
+      "{{",
+      "}}",
+      "{%",
+      "%}",
+      "{%-",
+      "-%}",
+      "{#",
+      "#}",
+      " if ",
+      " elif ",
+      " else ",
+      " endif ",
+      " for ",
+      " in ",
+      " endfor ",
+      " set ",
+      " endset ",
+      " macro ",
+      " endmacro ",
+      "messages",
+      "m",
+      "x",
+      "loop",
+      ".index0",
+      ".role",
+      "[",
+      "]",
+      "(",
+      ")",
+      "{",
+      "}",
+      "'a'",
+      "\"",
+      "|",
+      "trim",
+      "length",
+      "join",
+      "tojson",
+      " is ",
+      " not ",
+      "defined",
+      "none",
+      "-",
+      "+",
+      "~",
+      "*",
+      "/",
+      "//",
+      "%",
+      "**",
+      "==",
+      "!=",
+      "<",
+      "=",
+      ",",
+      ".",
+      ":",
+      "1",
+      "-1",
+      "2.5",
+      "true",
+      "namespace(",
+      "range(",
+      "raise_exception(",
+      ".split(",
+      ".strip(",
+      "[1:]",
+      "[::-1]",
+      "\n",
+      " and ",
+      " or ",
+      "text ",
+      " break ",
+      " continue ",
+      " generation ",
+      "items()",
+      "selectattr(",
+      "map(",
+  };
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<size_t> piece(0, std::size(kPieces) - 1), count(1, 40);
+  Dict g;
+  g.set("messages", msgs());
+  int rendered = 0;
+  for (int i = 0; i < 10000; ++i) {
+    std::string src;
+    for (size_t n = count(rng); n > 0; --n) src += kPieces[piece(rng)];
+    try {
+      Template::parse(src).render(g);
+      ++rendered;
+    } catch (const Error&) {
+      // expected for most soups
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "non-Error exception " << e.what() << " for: " << src;
+      break;
+    }
+  }
+  EXPECT_GT(rendered, 50);  // the soup is not all syntax errors
 }
 
 }  // namespace

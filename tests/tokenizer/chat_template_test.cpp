@@ -332,7 +332,8 @@ TEST(ChatTemplate, EachTurnExtendsThePreviousPrompt) {
     const ChatTemplate t = make(source, "<s>", "</s>");
     for (size_t n = 2; n + 2 <= kConversation.size(); n += 2) {
       const std::vector<ChatMessage> before(kConversation.begin(), kConversation.begin() + static_cast<ptrdiff_t>(n));
-      const std::vector<ChatMessage> after(kConversation.begin(), kConversation.begin() + static_cast<ptrdiff_t>(n + 2));
+      const std::vector<ChatMessage> after(kConversation.begin(),
+                                           kConversation.begin() + static_cast<ptrdiff_t>(n + 2));
       const std::string a = render(t, before), b = render(t, after);
       EXPECT_EQ(b.substr(0, a.size()), a) << chat_family_name(t.family()) << " turn " << n;
     }
