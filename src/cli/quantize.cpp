@@ -33,10 +33,12 @@ std::vector<std::byte> convert_tensor(const gguf::TensorInfo& t, DType from, DTy
     for (int64_t r = begin; r < end; ++r) {
       kernels::reference::dequantize_row(from, t.data + static_cast<size_t>(r) * in_row, row.data(), n_per_row);
       // llama-quantize validates its output and rejects what NaN or infinity produce; say where.
+      // (The message is built only on failure: this loop runs once per weight.)
       for (int64_t i = 0; i < n_per_row; ++i) {
-        check(std::isfinite(row[static_cast<size_t>(i)]), ErrorKind::kFormat,
-              "tensor '" + t.name + "' holds a non-finite value (row " + std::to_string(r) + ", column " +
-                  std::to_string(i) + ")");
+        if (!std::isfinite(row[static_cast<size_t>(i)])) {
+          throw Error(ErrorKind::kFormat, "tensor '" + t.name + "' holds a non-finite value (row " +
+                                              std::to_string(r) + ", column " + std::to_string(i) + ")");
+        }
       }
       kernels::reference::quantize_row(to, row.data(), out.data() + static_cast<size_t>(r) * out_row, n_per_row);
     }
