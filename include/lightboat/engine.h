@@ -3,8 +3,9 @@
 // statistics. This header is all a server, a CLI or an embedding application needs; it exposes
 // no model, kernel or tokenizer types.
 //
-// Threading: an Engine runs one engine loop thread per instance. submit(), cancel() and stats()
-// are thread-safe and never run model code on the caller's thread. Sinks are called on
+// Threading: an Engine runs one engine loop thread per instance. submit(), cancel(), classify()
+// and stats() are thread-safe and never run model code on the caller's thread (classify() blocks
+// the caller until its result is ready). Sinks are called on
 // the engine loop thread, so they must be quick (append to a buffer, write to a socket queue)
 // and must not call back into the Engine synchronously except cancel().
 #pragma once
@@ -116,6 +117,21 @@ struct SubmitResult {
   std::string message;                       // with every refusal
 };
 
+struct ClassifyRequest {
+  std::string text;
+  std::vector<std::string> labels;  // 1 .. 256 non-empty labels
+  // The prompt around the text; "{text}" is replaced by it. Each label is scored as the
+  // continuation of this prompt. Empty: "{text}\nLabel: ".
+  std::string prompt_template;
+  Priority priority = Priority::kNormal;
+};
+
+struct LabelScore {
+  std::string label;
+  double logprob = 0;      // sum of the label tokens' log-probabilities after the prompt
+  double probability = 0;  // softmax of logprob over the labels
+};
+
 struct EngineStats {
   int64_t requests_queued = 0;
   int64_t requests_running = 0;
@@ -143,6 +159,11 @@ class Engine {
   virtual SubmitResult submit(GenerateRequest request, std::shared_ptr<TokenSink> sink) = 0;
   // True when the request was still queued or running; it ends with kCancelled at the next step.
   virtual bool cancel(RequestId id) = 0;
+  // Label likelihood: scores each label as the continuation of the prompt. The prompt is
+  // computed once (its KV pages are then shared through the prefix cache) and the labels are
+  // scored together in the same engine steps, alongside other requests. Blocks the caller until
+  // done; throws lightboat::Error for bad input or a refusal.
+  virtual std::vector<LabelScore> classify(const ClassifyRequest& request) = 0;
   virtual EngineStats stats() const = 0;
 
   // Model facts for clients (name for /v1/models, context size).

@@ -2,6 +2,11 @@
 // vocabulary (include/lightboat/engine.h) into engine jobs and back.
 #include "lightboat/engine.h"
 
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <mutex>
+
 #include "base/error.h"
 #include "runtime/engine.h"
 
@@ -109,6 +114,53 @@ class EngineImpl final : public Engine {
 
   bool cancel(RequestId id) override { return loop_.cancel(id); }
 
+  std::vector<LabelScore> classify(const ClassifyRequest& request) override {
+    check(!request.labels.empty() && request.labels.size() <= 256, ErrorKind::kInvalidArgument,
+          "classify: give 1 to 256 labels");
+    std::string prompt = request.prompt_template.empty() ? "{text}\nLabel: " : request.prompt_template;
+    const size_t at = prompt.find("{text}");
+    check(at != std::string::npos, ErrorKind::kInvalidArgument, "classify: the template has no {text}");
+    prompt.replace(at, 6, request.text);
+    const std::vector<int32_t> prompt_ids = loop_.tokenize(prompt);
+
+    // One scoring job per label: the prompt's tokens, then the label's. Where the tokenizer
+    // merges across the boundary, scoring starts at the first token that differs.
+    std::vector<runtime::Job> jobs;
+    for (const std::string& label : request.labels) {
+      check(!label.empty(), ErrorKind::kInvalidArgument, "classify: a label is empty");
+      runtime::Job job;
+      job.prompt = loop_.tokenize(prompt + label);
+      size_t common = 0;
+      while (common < prompt_ids.size() && common < job.prompt.size() && prompt_ids[common] == job.prompt[common]) {
+        ++common;
+      }
+      check(common < job.prompt.size() && common >= 1, ErrorKind::kInvalidArgument,
+            "classify: label '" + label + "' adds no token to the prompt");
+      job.score_from = static_cast<int32_t>(common);
+      job.priority = to_runtime(request.priority);
+      job.sampling.temperature = 0.0f;
+      jobs.push_back(std::move(job));
+    }
+    // The longest shared start is computed once, first; the labels then reuse its KV pages.
+    runtime::Job warm = jobs.front();
+    warm.prompt.resize(static_cast<size_t>(*std::min_element(
+        jobs.begin(), jobs.end(), [](const auto& a, const auto& b) { return *a.score_from < *b.score_from; })->score_from));
+    warm.score_from = static_cast<int32_t>(warm.prompt.size());
+    run_jobs({std::move(warm)});
+    const std::vector<runtime::JobResult> results = run_jobs(std::move(jobs));
+
+    std::vector<LabelScore> scores;
+    double max = -1e300;
+    for (size_t i = 0; i < results.size(); ++i) {
+      scores.push_back({.label = request.labels[i], .logprob = results[i].score_logprob});
+      max = std::max(max, results[i].score_logprob);
+    }
+    double sum = 0;
+    for (const LabelScore& s : scores) sum += std::exp(s.logprob - max);
+    for (LabelScore& s : scores) s.probability = std::exp(s.logprob - max) / sum;
+    return scores;
+  }
+
   EngineStats stats() const override {
     const runtime::EngineCounters c = loop_.counters();
     EngineStats s;
@@ -133,6 +185,45 @@ class EngineImpl final : public Engine {
   int64_t n_ctx() const override { return loop_.model().n_ctx(); }
 
  private:
+  // Submits the jobs, waits for all, and throws if any was refused or did not complete.
+  std::vector<runtime::JobResult> run_jobs(std::vector<runtime::Job> jobs) {
+    struct Shared {
+      std::mutex mutex;
+      std::condition_variable cv;
+      std::vector<std::optional<runtime::JobResult>> results;
+      size_t done = 0;
+    };
+    auto shared = std::make_shared<Shared>();
+    shared->results.resize(jobs.size());
+    std::vector<runtime::RequestId> ids;
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      jobs[i].on_done = [shared, i](const runtime::JobResult& r) {
+        std::lock_guard<std::mutex> lock(shared->mutex);
+        shared->results[i] = r;
+        ++shared->done;
+        shared->cv.notify_all();
+      };
+      const runtime::JobSubmit s = loop_.submit(std::move(jobs[i]));
+      if (s.status != runtime::SubmitStatus::kAccepted) {
+        for (runtime::RequestId id : ids) loop_.cancel(id);
+        std::unique_lock<std::mutex> lock(shared->mutex);
+        shared->cv.wait(lock, [&] { return shared->done == ids.size(); });
+        throw Error(ErrorKind::kInvalidArgument,
+                    std::string("classify: the engine refused a label (") + runtime::submit_status_name(s.status) + ")");
+      }
+      ids.push_back(s.id);
+    }
+    std::unique_lock<std::mutex> lock(shared->mutex);
+    shared->cv.wait(lock, [&] { return shared->done == ids.size(); });
+    std::vector<runtime::JobResult> out;
+    for (auto& r : shared->results) {
+      check(r->end == runtime::JobEnd::kStop, ErrorKind::kInternal,
+            std::string("classify: a label ended with ") + runtime::job_end_name(r->end) + " " + r->error);
+      out.push_back(std::move(*r));
+    }
+    return out;
+  }
+
   static runtime::EngineConfig config(const EngineOptions& o) {
     check(o.max_running >= 1 && o.step_tokens > o.max_running, ErrorKind::kInvalidArgument,
           "step_tokens must exceed max_running (>= 1)");

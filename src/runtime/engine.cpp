@@ -1,6 +1,7 @@
 #include "runtime/engine.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "base/error.h"
@@ -35,10 +36,12 @@ struct EngineLoop::Live {
   std::optional<TimePoint> admitted, first_token;
   int64_t cached_prompt_tokens = 0;
   int64_t generated = 0;
+  std::vector<double> score_at;  // scoring jobs: log p(known[i]) at index i (recompute overwrites)
 
   Live(RequestId rid, Job j, int32_t n_vocab, TimePoint now)
       : id(rid), job(std::move(j)), sampler(job.sampling, n_vocab), stop(job.stop), submitted(now) {
     known = job.prompt;
+    if (job.score_from) score_at.assign(job.prompt.size(), 0.0);
     for (int32_t t : job.prompt) sampler.accept(t);  // penalties see the prompt, as llama.cpp's do
   }
 };
@@ -82,11 +85,16 @@ EngineLoop::EngineLoop(const EngineConfig& config)
   kv_ = std::make_unique<KvPages>(KvPagesConfig{.n_pages = static_cast<int32_t>(model_->kv_pages()),
                                                 .page_size = static_cast<int32_t>(model_->kv_page_size())});
   // The port is called only inside scheduler calls, which run under mutex_.
-  port_ = std::make_unique<KvPagesPort>(*kv_, [this](RequestId id) -> std::span<const TokenId> {
-    return live_.at(id)->known;
-  });
+  port_ = std::make_unique<KvPagesPort>(
+      *kv_, [this](RequestId id) -> std::span<const TokenId> { return live_.at(id)->known; },
+      [this](RequestId id) -> int32_t {
+        // A scoring job computes every position it scores: reuse the cache only before them.
+        const Live& live = *live_.at(id);
+        return live.job.score_from ? *live.job.score_from - 1 : static_cast<int32_t>(live.known.size());
+      });
   scheduler_ = std::make_unique<Scheduler>(sc, clock_, *port_);
   logits_.resize(static_cast<size_t>(sc.max_running) * static_cast<size_t>(model_->hparams().n_vocab));
+  row_target_.reserve(static_cast<size_t>(sc.max_step_tokens));
   thread_ = std::thread([this] { run(); });
 }
 
@@ -122,6 +130,11 @@ JobSubmit EngineLoop::submit(Job job) {
           "token id " + std::to_string(t) + " is outside the vocabulary");
   }
   check(job.max_tokens >= 1, ErrorKind::kInvalidArgument, "max_tokens must be at least 1");
+  if (job.score_from) {
+    check(*job.score_from >= 1 && *job.score_from <= n_prompt, ErrorKind::kInvalidArgument,
+          "score_from is outside the prompt");
+    job.max_tokens = 1;  // the scheduler's view: one step past the prompt, which is never sampled
+  }
   job.sampling.validate();
   job.max_tokens = static_cast<int32_t>(std::min<int64_t>(job.max_tokens, model_->n_ctx() - n_prompt));
 
@@ -189,6 +202,7 @@ void EngineLoop::finish(Live& live, JobEnd end, std::vector<Event>& events, cons
   r.ttft_ms = live.first_token ? ms(*live.first_token - live.submitted) : 0;
   r.total_ms = ms(now - live.submitted);
   r.error = error;
+  for (double v : live.score_at) r.score_logprob += v;
   ++counters_.completed;
   counters_.generated_tokens += live.generated;
   events.push_back({.on_done = live.job.on_done, .result = std::move(r), .done = true});
@@ -249,6 +263,8 @@ void EngineLoop::step(std::unique_lock<std::mutex>& lock) {
   seq_.clear();
   rows_.clear();
   row_owner_.clear();
+  row_target_.clear();
+  row_index_.clear();
   tables_.resize(std::max(tables_.size(), plan.items.size()));
   table_spans_.clear();
   std::vector<std::pair<Live*, PlanItem>> items;
@@ -265,11 +281,28 @@ void EngineLoop::step(std::unique_lock<std::mutex>& lock) {
     const std::span<const PageId> table = kv_->page_table(port_->seq(item.id));
     tables_[i].assign(table.begin(), table.end());
     table_spans_.emplace_back(tables_[i]);
-    if (item.samples) {
+    if (live->job.score_from) {
+      // Row at position p scores known[p + 1], for p + 1 in [score_from, prompt end).
+      const auto n_known = static_cast<int32_t>(live->known.size());
+      const auto first_row = tokens_.size() - static_cast<size_t>(item.n_tokens);
+      for (int32_t j = 0; j < item.n_tokens; ++j) {
+        const int32_t p = item.pos + j;
+        if (p + 1 >= *live->job.score_from && p + 1 < n_known) {
+          rows_.push_back(static_cast<int32_t>(first_row + static_cast<size_t>(j)));
+          row_owner_.push_back(live);
+          row_target_.push_back(live->known[static_cast<size_t>(p + 1)]);
+          row_index_.push_back(p + 1);
+        }
+      }
+    } else if (item.samples) {
       rows_.push_back(static_cast<int32_t>(tokens_.size() - 1));
       row_owner_.push_back(live);
+      row_target_.push_back(-1);
+      row_index_.push_back(-1);
     }
   }
+  const size_t need = rows_.size() * static_cast<size_t>(model_->hparams().n_vocab);
+  if (logits_.size() < need) logits_.resize(need);
   const int32_t n_prefill = plan.n_prefill_tokens, n_decode = plan.n_decode_tokens;
   if (items.empty()) {
     // Nothing runnable (e.g. waiting for pages): let time pass for deadlines and cancels.
@@ -291,6 +324,18 @@ void EngineLoop::step(std::unique_lock<std::mutex>& lock) {
   lock.lock();
 
   const int64_t n_vocab = model_->hparams().n_vocab;
+  if (error.empty()) {
+    // Scores first: they only read the logits of their rows.
+    for (size_t r = 0; r < rows_.size(); ++r) {
+      if (row_target_[r] < 0) continue;
+      const float* row = &logits_[r * static_cast<size_t>(n_vocab)];
+      const float max = *std::max_element(row, row + n_vocab);
+      double sum = 0;
+      for (int64_t v = 0; v < n_vocab; ++v) sum += std::exp(static_cast<double>(row[v] - max));
+      row_owner_[r]->score_at[static_cast<size_t>(row_index_[r])] =
+          static_cast<double>(row[row_target_[r]] - max) - std::log(sum);
+    }
+  }
   size_t row = 0;
   for (auto& [live, item] : items) {
     if (!error.empty()) {
@@ -301,7 +346,16 @@ void EngineLoop::step(std::unique_lock<std::mutex>& lock) {
     }
     kv_->commit(port_->seq(item.id), std::span(live->known).subspan(static_cast<size_t>(item.pos),
                                                                      static_cast<size_t>(item.n_tokens)));
-    if (item.samples) sample_row(*live, &logits_[row++ * static_cast<size_t>(n_vocab)], events);
+    if (live->job.score_from) {
+      while (row < rows_.size() && row_owner_[row] == live) ++row;
+      if (item.samples) {  // the prompt is done: so is the score
+        scheduler_->finish(item.id);
+        finish(*live, JobEnd::kStop, events);
+        live_.erase(item.id);
+      }
+    } else if (item.samples) {
+      sample_row(*live, &logits_[row++ * static_cast<size_t>(n_vocab)], events);
+    }
   }
   scheduler_->observe_step({.n_prefill_tokens = n_prefill, .n_decode_tokens = n_decode, .elapsed = clock_.now() - start});
   ++counters_.steps;

@@ -55,6 +55,7 @@ struct JobResult {
   int64_t completion_tokens = 0;
   double queue_ms = 0, ttft_ms = 0, total_ms = 0;
   std::string error;
+  double score_logprob = 0;  // scoring jobs: sum of log p(token) over the scored tokens
 };
 
 struct Job {
@@ -64,6 +65,10 @@ struct Job {
   std::vector<std::string> stop;
   Priority priority = Priority::kNormal;
   std::optional<Duration> deadline;      // from submission
+  // A scoring job (label likelihood) instead of generation: the prompt is evaluated, and the
+  // log-probabilities of prompt tokens [score_from, size) given what precedes them are summed
+  // into JobResult::score_logprob; nothing is sampled. score_from >= 1; == size scores nothing.
+  std::optional<int32_t> score_from;
   std::function<void(std::string_view text, int32_t token)> on_text;  // engine thread
   std::function<void(const JobResult&)> on_done;                      // engine thread, once, last
 };
@@ -139,8 +144,10 @@ class EngineLoop {
   std::vector<int32_t> tokens_, positions_, seq_, rows_;
   std::vector<std::vector<int32_t>> tables_;
   std::vector<std::span<const int32_t>> table_spans_;
-  std::vector<Live*> row_owner_;
-  std::vector<float> logits_;  // [max_running, n_vocab]
+  std::vector<Live*> row_owner_;  // per logit row: its request
+  std::vector<int32_t> row_target_;  // per logit row: the token to score, or -1 to sample
+  std::vector<int32_t> row_index_;   // per scoring row: the position of its target token
+  std::vector<float> logits_;  // [rows, n_vocab]; grows (rarely) when scoring needs more rows
 
   std::thread thread_;  // last: starts after everything above exists
 };

@@ -1,5 +1,6 @@
 #include "runtime/kv_port.h"
 
+#include <algorithm>
 #include <string>
 
 #include "base/error.h"
@@ -21,7 +22,9 @@ int32_t KvPagesPort::open(RequestId id, int32_t n_known) {
             " known tokens, the scheduler counts " + std::to_string(n_known));
   const SeqId s = kv_.create();
   seqs_.emplace(id, s);
-  return kv_.match_prefix(s, tokens);
+  const size_t limit = match_limit_ ? std::min(tokens.size(), static_cast<size_t>(std::max(0, match_limit_(id))))
+                                    : tokens.size();
+  return kv_.match_prefix(s, tokens.first(limit));
 }
 
 int32_t KvPagesPort::pages_needed(RequestId id, int32_t n_tokens) const {

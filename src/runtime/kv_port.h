@@ -50,7 +50,11 @@ class KvPagesPort final : public KvPort {
  public:
   using KnownTokensFn = std::function<std::span<const TokenId>(RequestId)>;
 
-  KvPagesPort(KvPages& kv, KnownTokensFn known_tokens) : kv_(kv), known_tokens_(std::move(known_tokens)) {}
+  // match_limit(id), when given, caps how many leading known tokens open() may take from the
+  // prefix cache (a scoring request must compute the positions it scores).
+  using MatchLimitFn = std::function<int32_t(RequestId)>;
+  KvPagesPort(KvPages& kv, KnownTokensFn known_tokens, MatchLimitFn match_limit = nullptr)
+      : kv_(kv), known_tokens_(std::move(known_tokens)), match_limit_(std::move(match_limit)) {}
 
   int32_t page_size() const override { return kv_.page_size(); }
   int32_t total_pages() const override { return kv_.n_pages(); }
@@ -68,6 +72,7 @@ class KvPagesPort final : public KvPort {
  private:
   KvPages& kv_;
   KnownTokensFn known_tokens_;
+  MatchLimitFn match_limit_;
   std::unordered_map<RequestId, SeqId> seqs_;
 };
 

@@ -100,5 +100,27 @@ TEST(EngineApi, ChatMessagesUseTheTemplateAndBadRequestsAreRefused) {
   EXPECT_FALSE(parse_priority("urgent").has_value());
 }
 
+TEST(EngineApi, ClassifyRanksTheLikelyContinuation) {
+  LIGHTBOAT_REQUIRE_FIXTURES();
+  auto engine = Engine::open(stories());
+  // After "Once upon a time," the story model strongly expects " there was".
+  const std::vector<LabelScore> s =
+      engine->classify({.text = "Once upon a time,", .labels = {" there was", " the cat ran", " quantum"},
+                        .prompt_template = "{text}"});
+  ASSERT_EQ(s.size(), 3u);
+  EXPECT_EQ(s[0].label, " there was");
+  EXPECT_GT(s[0].probability, s[1].probability);
+  EXPECT_GT(s[0].probability, s[2].probability);
+  double total = 0;
+  for (const LabelScore& l : s) {
+    EXPECT_LT(l.logprob, 0.0);
+    total += l.probability;
+  }
+  EXPECT_NEAR(total, 1.0, 1e-9);
+  EXPECT_THROW(engine->classify({.text = "x", .labels = {}}), std::exception);
+  EXPECT_THROW(engine->classify({.text = "x", .labels = {"a"}, .prompt_template = "no placeholder"}), std::exception);
+  EXPECT_EQ(engine->stats().kv_pages_free, engine->stats().kv_pages_total);
+}
+
 }  // namespace
 }  // namespace lightboat

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <condition_variable>
 #include <fstream>
 #include <mutex>
@@ -13,6 +15,7 @@
 
 #include "base/error.h"
 #include "fixtures.h"
+#include "model/model.h"
 
 namespace lightboat::runtime {
 namespace {
@@ -165,6 +168,41 @@ TEST(Engine, DeadlinesAndOverload) {
   for (auto& [id, col] : accepted) {
     engine.cancel(id);
     col->wait();  // the sink must outlive its job
+  }
+}
+
+// A scoring job's log-probability equals the one computed from the model's logits directly,
+// also when the prompt's pages come from the prefix cache (second run).
+TEST(Engine, ScoringJobsMatchDirectLogProbabilities) {
+  LIGHTBOAT_REQUIRE_FIXTURES();
+  EngineLoop engine({.model_path = stories_f32(), .threads = 1, .kv_page_size = 4});
+  const std::vector<int32_t> ids = engine.tokenize("Once upon a time, there was a little girl named Lily");
+  const int32_t score_from = 6;
+
+  auto direct = model::load_model(gguf::Reader::open(stories_f32()), {});
+  const int64_t n_vocab = direct->hparams().n_vocab;
+  const auto n = static_cast<int64_t>(ids.size());
+  std::vector<float> logits(static_cast<size_t>(n * n_vocab));
+  ThreadPool pool(1);
+  direct->forward(ids, n, logits.data(), pool);
+  double want = 0;
+  for (int64_t p = score_from - 1; p + 1 < n; ++p) {
+    const float* row = &logits[static_cast<size_t>(p * n_vocab)];
+    double max = *std::max_element(row, row + n_vocab), sum = 0;
+    for (int64_t v = 0; v < n_vocab; ++v) sum += std::exp(row[v] - max);
+    want += row[ids[static_cast<size_t>(p + 1)]] - max - std::log(sum);
+  }
+  for (int run = 0; run < 2; ++run) {
+    Collector col;
+    Job job;
+    job.prompt = ids;
+    job.score_from = score_from;
+    col.attach(job);
+    ASSERT_EQ(engine.submit(std::move(job)).status, SubmitStatus::kAccepted);
+    const JobResult r = col.wait();
+    EXPECT_EQ(r.end, JobEnd::kStop);
+    EXPECT_EQ(r.completion_tokens, 0);
+    EXPECT_NEAR(r.score_logprob, want, 1e-4 * std::abs(want)) << "run " << run;
   }
 }
 
