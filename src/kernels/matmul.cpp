@@ -23,6 +23,11 @@ constexpr int64_t kParallelQuantizeElems = int64_t{1} << 15;
 // rows that a thread's chunk amortises its setup.
 constexpr int64_t kRowGrain = 16;
 
+// Below this much work (weight bytes x tokens, i.e. a few microseconds for one core) the matmul
+// runs on the calling thread: waking the pool and waiting for it would cost as much as it saves
+// (the small projections of tiny models; the K/V projections of small ones).
+constexpr size_t kParallelWorkBytes = size_t{64} << 10;
+
 }  // namespace
 
 void MatmulScratch::reserve(int64_t n_tokens, int64_t max_cols) {
@@ -61,9 +66,14 @@ void matmul(const KernelTable& kernels, const tensor::MatrixView& w, const float
     pool.parallel_for(n_tokens, 1, quantize_tokens);
   }
 
-  pool.parallel_for(w.n_rows, kRowGrain, [&](int64_t r0, int64_t r1) {
+  auto rows = [&](int64_t r0, int64_t r1) {
     gemm(w.n_cols, w.row(r0), w.row_bytes, r1 - r0, act, act_row_bytes, n_tokens, y + r0, y_stride);
-  });
+  };
+  if (w.row_bytes * static_cast<size_t>(w.n_rows * n_tokens) < kParallelWorkBytes) {
+    rows(0, w.n_rows);
+  } else {
+    pool.parallel_for(w.n_rows, kRowGrain, rows);
+  }
 }
 
 void get_row(const tensor::MatrixView& w, int64_t index, float* out) {
