@@ -157,6 +157,23 @@ bool Scheduler::cancel(RequestId id) {
   return true;
 }
 
+bool Scheduler::reprioritize(RequestId id, Priority priority) {
+  check(static_cast<int>(priority) < kNumPriorities, ErrorKind::kInvalidArgument,
+        "request " + std::to_string(id) + ": bad priority");
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return false;
+  Entry& e = it->second;
+  if (e.running) {
+    e.info.priority = priority;  // running_ is sorted by rank at the start of every plan()
+    return true;
+  }
+  // The queue key holds deadline and arrival, not the class: re-inserting keeps both.
+  queues_[cls(e)].erase(queue_key(e));
+  e.info.priority = priority;
+  queues_[cls(e)].insert(queue_key(e));
+  return true;
+}
+
 bool Scheduler::finish(RequestId id) {
   auto it = entries_.find(id);
   if (it == entries_.end()) return false;

@@ -191,6 +191,12 @@ class Scheduler {
   // Marks a live request cancelled: it leaves at the next plan() (listed in ended, pages closed).
   // Returns false when the id is not live.
   bool cancel(RequestId id);
+  // Moves a live request to another class. A queued one joins the new class's queue keeping its
+  // arrival order and deadline (so it sits among that class's requests as if submitted there
+  // originally; the class's max_queued does not apply: it was already accepted). A running one
+  // keeps running and is ranked by its new class, for the batch order and for preemption, from
+  // the next plan() on. Returns false when the id is not live.
+  bool reprioritize(RequestId id, Priority priority);
   // The engine ended a request (EOS, stop string, error): it leaves now, its pages are closed
   // now, and no plan lists it. Returns false when the id is not live.
   bool finish(RequestId id);

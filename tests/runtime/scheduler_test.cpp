@@ -310,6 +310,41 @@ TEST(Scheduler, CancelledRequestsLeaveAtTheNextPlan) {
   EXPECT_EQ(h.sched.stats().cancelled, 2);
 }
 
+TEST(Scheduler, ReprioritizedQueuedRequestsKeepTheirArrivalOrderInTheNewClass) {
+  Harness h(one_at_a_time());
+  h.submit(1, kLow, 1, 1);
+  h.submit(2, kNormal, 1, 1);
+  h.submit(3, kLow, 1, 1);
+  EXPECT_TRUE(h.sched.reprioritize(3, kNormal));
+  EXPECT_TRUE(h.sched.reprioritize(1, kNormal));
+  EXPECT_TRUE(h.sched.reprioritize(2, kNormal));  // same class: nothing moves
+  EXPECT_FALSE(h.sched.reprioritize(77, kHigh));
+  EXPECT_EQ(h.sched.find(1)->priority, kNormal);
+  EXPECT_EQ(h.sched.stats().queued[static_cast<size_t>(kLow)], 0);
+  EXPECT_EQ(h.sched.stats().queued[static_cast<size_t>(kNormal)], 3);
+  EXPECT_EQ(admission_order(h, 4), (std::vector<RequestId>{1, 2, 3}));
+}
+
+TEST(Scheduler, ReprioritizedRunningRequestIsRankedByItsNewClass) {
+  // As in SchedulerPreemption.HigherClassPreemptsLowerWhenPagesAreShort, but the low request
+  // was raised to high first: the newcomer may not preempt it and waits instead.
+  Harness h(SchedulerConfig{}, /*total_pages=*/10, /*page_size=*/4);
+  h.submit(1, kLow, 30, 8);
+  EXPECT_EQ(h.step().admitted, std::vector<RequestId>{1});
+  EXPECT_TRUE(h.sched.reprioritize(1, kHigh));
+  EXPECT_EQ(h.sched.find(1)->phase, RequestPhase::kRunning);
+  h.submit(2, kHigh, 12, 4);
+  const StepPlan& p = h.step();
+  EXPECT_TRUE(p.preempted.empty());
+  EXPECT_TRUE(p.admitted.empty());
+  EXPECT_EQ(h.sched.stats().running[static_cast<size_t>(kHigh)], 1);
+  // Lowered again, it is the lower class and gives way.
+  EXPECT_TRUE(h.sched.reprioritize(1, kLow));
+  const StepPlan& q = h.step();
+  EXPECT_EQ(q.preempted, std::vector<RequestId>{1});
+  EXPECT_EQ(q.admitted, std::vector<RequestId>{2});
+}
+
 TEST(Scheduler, FinishEndsARequestAtOnce) {
   Harness h(one_at_a_time());
   h.submit(1, kNormal, 10, 100);
