@@ -145,6 +145,8 @@ struct EngineStats {
   double prefill_tokens_per_s = 0;  // moving averages measured by the engine
   double decode_tokens_per_s = 0;
   int64_t steps = 0;
+  int64_t weight_bytes = 0;    // the model file's tensors (mapped or read into memory)
+  int64_t kv_cache_bytes = 0;  // the KV page pool, allocated at open
 };
 
 class Engine {
@@ -159,6 +161,10 @@ class Engine {
   virtual SubmitResult submit(GenerateRequest request, std::shared_ptr<TokenSink> sink) = 0;
   // True when the request was still queued or running; it ends with kCancelled at the next step.
   virtual bool cancel(RequestId id) = 0;
+  // Moves a request to another priority class; true when it was still queued or running. A
+  // queued request joins the new class in its original arrival order; a running one keeps its
+  // place in the batch and is ranked by the new class when pages are short (preemption).
+  virtual bool reprioritize(RequestId id, Priority priority) = 0;
   // Label likelihood: scores each label as the continuation of the prompt. The prompt is
   // computed once (its KV pages are then shared through the prefix cache) and the labels are
   // scored together in the same engine steps, alongside other requests. Blocks the caller until
@@ -169,6 +175,8 @@ class Engine {
   // Model facts for clients (name for /v1/models, context size).
   virtual std::string model_name() const = 0;
   virtual int64_t n_ctx() const = 0;
+  // The ggml type holding most of the weights ("Q8_0", "Q4_K", "F16" ...).
+  virtual std::string quantization() const = 0;
 };
 
 }  // namespace lightboat

@@ -113,6 +113,7 @@ class EngineImpl final : public Engine {
   }
 
   bool cancel(RequestId id) override { return loop_.cancel(id); }
+  bool reprioritize(RequestId id, Priority priority) override { return loop_.reprioritize(id, to_runtime(priority)); }
 
   std::vector<LabelScore> classify(const ClassifyRequest& request) override {
     check(!request.labels.empty() && request.labels.size() <= 256, ErrorKind::kInvalidArgument,
@@ -178,11 +179,15 @@ class EngineImpl final : public Engine {
     s.prefill_tokens_per_s = c.scheduler.prefill_tokens_per_s;
     s.decode_tokens_per_s = c.scheduler.decode_interval_s > 0 ? 1.0 / c.scheduler.decode_interval_s : 0.0;
     s.steps = c.steps;
+    s.weight_bytes = loop_.weight_bytes();
+    const auto& m = loop_.model();
+    s.kv_cache_bytes = m.kv_pages() * m.kv_page_size() * m.kv_bytes_per_token();
     return s;
   }
 
   std::string model_name() const override { return loop_.model_name(); }
   int64_t n_ctx() const override { return loop_.model().n_ctx(); }
+  std::string quantization() const override { return loop_.quantization(); }
 
  private:
   // Submits the jobs, waits for all, and throws if any was refused or did not complete.

@@ -60,6 +60,18 @@ EngineLoop::EngineLoop(const EngineConfig& config)
     : config_(config), pool_(config.threads > 0 ? config.threads : ThreadPool::hardware_threads()) {
   reader_ = gguf::Reader::open(config.model_path, config.load_mode);
   model_name_ = reader_->try_string("general.name").value_or(config.model_path);
+  {
+    // Bytes per tensor type over the matrices (1-D norms stay F32 in every quantized file).
+    std::unordered_map<uint32_t, uint64_t> by_type;
+    for (const auto& t : reader_->tensors()) {
+      weight_bytes_ += static_cast<int64_t>(t.n_bytes);
+      if (t.ne.size() >= 2) by_type[t.type_id] += t.n_bytes;
+    }
+    const auto best = std::max_element(by_type.begin(), by_type.end(),
+                                       [](const auto& a, const auto& b) { return a.second < b.second; });
+    const auto geometry = best == by_type.end() ? std::nullopt : gguf::tensor_type_geometry(best->first);
+    quantization_ = geometry ? std::string(geometry->name) : "unknown";
+  }
   tokenizer_ = std::make_unique<tokenizer::Tokenizer>(tokenizer::Tokenizer::from_gguf(*reader_));
   chat_ = std::make_unique<tokenizer::ChatTemplate>(tokenizer::ChatTemplate::from_gguf(*reader_, *tokenizer_));
 
@@ -162,6 +174,11 @@ bool EngineLoop::cancel(RequestId id) {
   const bool found = scheduler_->cancel(id);
   if (found) wake_.notify_one();
   return found;
+}
+
+bool EngineLoop::reprioritize(RequestId id, Priority priority) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return scheduler_->reprioritize(id, priority);  // takes effect at the next plan()
 }
 
 EngineCounters EngineLoop::counters() const {

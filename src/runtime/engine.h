@@ -105,10 +105,15 @@ class EngineLoop {
   // fills the context, bad sampling parameters).
   JobSubmit submit(Job job);
   bool cancel(RequestId id);
+  // Moves a queued or running request to another priority class (Scheduler::reprioritize).
+  bool reprioritize(RequestId id, Priority priority);
   EngineCounters counters() const;
 
   const model::Model& model() const { return *model_; }
   const std::string& model_name() const { return model_name_; }
+  // The ggml type holding most of the matrices' bytes ("Q8_0", "Q4_K" ...), for metrics labels.
+  const std::string& quantization() const { return quantization_; }
+  int64_t weight_bytes() const { return weight_bytes_; }  // all tensors of the file, bytes
 
  private:
   struct Live;
@@ -123,6 +128,8 @@ class EngineLoop {
 
   EngineConfig config_;
   std::string model_name_;
+  std::string quantization_;
+  int64_t weight_bytes_ = 0;
   std::shared_ptr<const gguf::Reader> reader_;
   std::unique_ptr<model::Model> model_;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer_;

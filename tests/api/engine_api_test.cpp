@@ -100,6 +100,32 @@ TEST(EngineApi, ChatMessagesUseTheTemplateAndBadRequestsAreRefused) {
   EXPECT_FALSE(parse_priority("urgent").has_value());
 }
 
+TEST(EngineApi, ReprioritizeMovesAQueuedRequestAheadAndModelFactsAreReported) {
+  LIGHTBOAT_REQUIRE_FIXTURES();
+  EngineOptions o = stories();
+  o.max_running = 1;  // one at a time: B and C wait while A runs
+  o.step_tokens = 64;
+  auto engine = Engine::open(o);
+  EXPECT_EQ(engine->quantization(), "Q8_0");
+  EXPECT_GT(engine->stats().weight_bytes, 200000);
+  EXPECT_GT(engine->stats().kv_cache_bytes, 0);
+  auto a = std::make_shared<WaitingSink>(), b = std::make_shared<WaitingSink>(), c = std::make_shared<WaitingSink>();
+  GenerateRequest long_one{.prompt = "Once upon a time", .max_tokens = -1};  // until the context is full
+  long_one.sampling.temperature = 0.0f;
+  ASSERT_EQ(engine->submit(long_one, a).status, SubmitStatus::kAccepted);
+  GenerateRequest short_one{.prompt = "Once upon a time", .max_tokens = 4, .priority = Priority::kLow};
+  const SubmitResult rb = engine->submit(short_one, b);
+  const SubmitResult rc = engine->submit(short_one, c);
+  ASSERT_EQ(rc.status, SubmitStatus::kAccepted);
+  EXPECT_TRUE(engine->reprioritize(rc.id, Priority::kHigh));
+  const Completion done_c = c->wait();
+  const Completion done_b = b->wait();
+  EXPECT_LT(done_c.total_ms, done_b.total_ms) << "C was raised to high: it is admitted before B";
+  EXPECT_GT(done_c.queue_ms, 0);
+  a->wait();
+  EXPECT_FALSE(engine->reprioritize(rb.id, Priority::kHigh)) << "finished";
+}
+
 TEST(EngineApi, ClassifyRanksTheLikelyContinuation) {
   LIGHTBOAT_REQUIRE_FIXTURES();
   auto engine = Engine::open(stories());
