@@ -148,7 +148,7 @@ bool starts_or_ends(const std::string& s, const Value& what, bool start) {
 }
 
 Value string_method(const Value& self, std::string_view name) {
-  const std::string s = self.as_string();
+  const std::string& s = self.as_string();  // the methods below capture a copy
   auto method = [&](auto fn) { return Value::function(std::string(name), fn); };
   if (name == "strip" || name == "lstrip" || name == "rstrip") {
     const bool l = name != "rstrip", r = name != "lstrip";

@@ -248,7 +248,7 @@ class Interpreter {
         return Value(apply_test(e.name, v, eval_args(e, 1)) != e.negated);
       }
       case ExprKind::kUnary: {
-        const Value v = eval(*e.children[0]);
+        Value v = eval(*e.children[0]);
         if (e.name == "not") return Value(!v.truthy());
         if (!v.is_number()) fail(e.line, "bad operand type for unary " + e.name + ": " + std::string(v.type_name()));
         if (e.name == "+") return v;
