@@ -1,0 +1,501 @@
+// Engine-level benchmark of issue 5, through the public API only (lightboat/engine.h): what a
+// server sees. Three measurements on one opened model:
+//
+//  1. concurrency: N = 1, 2, 4, 8 streams (distinct prompts, greedy, max_tokens each) submitted
+//     at once; aggregate tokens/s = sum of completion tokens / wall time from the first submit
+//     to the last on_done. Target: 8 streams >= 4x one stream.
+//  2. priority: TTFT of high-priority requests alone (unloaded, measured first), then while a
+//     flood of low-priority requests fills the batch and the queue (highs submitted open-loop,
+//     one every --high-gap-ms). Target: loaded p99 <= 2x unloaded p50. Also: every low request
+//     completes (no starvation); their completion times are reported.
+//  3. prefix: a ~500-token system prompt followed by one question, then the same system prompt
+//     with another question. Target: TTFT of the second <= 20% of the first
+//     (Completion::ttft_ms; cached_prompt_tokens says how much was reused).
+//
+// Random-weight models generate arbitrary tokens; a stream that samples an end-of-generation
+// token stops early and is counted honestly (its tokens, and how many stopped early).
+// Every measurement is repeated --reps times, each after --idle seconds of sleep (shared vCPUs
+// run at full speed only in bursts after idling); medians and min-max are reported.
+//
+//   build/bench/engine_bench -m MODEL.gguf [-t 2] [--reps 3] [--idle 20] [--json]
+//                            [--part all|concurrency|priority|prefix] (see usage() for the rest)
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "lightboat/engine.h"
+
+namespace {
+
+using lightboat::Completion;
+using lightboat::Engine;
+using lightboat::FinishReason;
+using lightboat::GenerateRequest;
+using lightboat::Priority;
+using lightboat::SubmitStatus;
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+struct Args {
+  std::string model;
+  int threads = 0;
+  int64_t n_ctx = 1024;
+  int64_t kv_mib = 0;        // 0 = the engine's default (room for 4 full sequences)
+  int64_t step_tokens = 256;
+  int64_t max_running = 16;
+  int reps = 3;
+  int idle_s = 0;
+  std::string part = "all";
+  bool json = false;
+  bool verbose = false;      // per-request lines of the priority test on stderr
+  // concurrency
+  std::vector<int> streams{1, 2, 4, 8};
+  int64_t tokens = 64;
+  // priority
+  int unloaded = 8;          // high requests measured alone first
+  int highs = 24;            // high requests during the flood
+  int lows = 48;             // low requests flooding the queue
+  int64_t high_tokens = 8;   // a short answer (a voice command)
+  int64_t low_tokens = 64;
+  int high_gap_ms = 250;
+  // prefix
+  int sys_tokens = 500;
+};
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "engine_bench: %s\n"
+               "usage: engine_bench -m MODEL.gguf [-t THREADS] [-c N_CTX] [--kv-mib MIB] [--step-tokens 256]\n"
+               "  [--max-running 16] [--reps 3] [--idle SECONDS] [--part all|concurrency|priority|prefix] [--json] [-v]\n"
+               "  concurrency: [--streams 1,2,4,8] [--tokens 64]\n"
+               "  priority:    [--unloaded 8] [--highs 24] [--lows 48] [--high-tokens 8] [--low-tokens 64]\n"
+               "               [--high-gap-ms 250]\n"
+               "  prefix:      [--sys-tokens 500]\n",
+               why);
+  std::exit(2);
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(("missing value after " + k).c_str());
+      return argv[++i];
+    };
+    auto number = [&]() -> int64_t {
+      const std::string v = value();
+      char* end = nullptr;
+      const long long n = std::strtoll(v.c_str(), &end, 10);
+      if (end == v.c_str() || *end != '\0' || n < 0) usage(("bad number for " + k + ": " + v).c_str());
+      return n;
+    };
+    if (k == "-m") a.model = value();
+    else if (k == "-t") a.threads = static_cast<int>(number());
+    else if (k == "-c") a.n_ctx = number();
+    else if (k == "--kv-mib") a.kv_mib = number();
+    else if (k == "--step-tokens") a.step_tokens = number();
+    else if (k == "--max-running") a.max_running = number();
+    else if (k == "--reps") a.reps = std::max<int>(1, static_cast<int>(number()));
+    else if (k == "--idle") a.idle_s = static_cast<int>(number());
+    else if (k == "--part") a.part = value();
+    else if (k == "--json") a.json = true;
+    else if (k == "-v" || k == "--verbose") a.verbose = true;
+    else if (k == "--streams") {
+      a.streams.clear();
+      std::stringstream ss(value());
+      for (std::string s; std::getline(ss, s, ',');) {
+        const int n = std::atoi(s.c_str());
+        if (n < 1) usage("bad --streams");
+        a.streams.push_back(n);
+      }
+    } else if (k == "--tokens") a.tokens = number();
+    else if (k == "--unloaded") a.unloaded = static_cast<int>(number());
+    else if (k == "--highs") a.highs = static_cast<int>(number());
+    else if (k == "--lows") a.lows = static_cast<int>(number());
+    else if (k == "--high-tokens") a.high_tokens = number();
+    else if (k == "--low-tokens") a.low_tokens = number();
+    else if (k == "--high-gap-ms") a.high_gap_ms = static_cast<int>(number());
+    else if (k == "--sys-tokens") a.sys_tokens = static_cast<int>(number());
+    else usage(("unknown option " + k).c_str());
+  }
+  if (a.model.empty()) usage("no model (-m)");
+  if (a.part != "all" && a.part != "concurrency" && a.part != "priority" && a.part != "prefix") usage("bad --part");
+  if (a.tokens < 1 || a.high_tokens < 1 || a.low_tokens < 1 || a.unloaded < 1 || a.highs < 1) usage("counts must be >= 1");
+  return a;
+}
+
+// Counts outstanding requests of a group so the caller can wait for all of them.
+class Group {
+ public:
+  void add() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++pending_;
+  }
+  void done() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    --pending_;
+    cv_.notify_all();
+  }
+  int pending() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return pending_;
+  }
+  void wait() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [&] { return pending_ == 0; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  int pending_ = 0;
+};
+
+// One request's outcome: the engine's Completion and when on_done arrived (bench clock).
+class Sink final : public lightboat::TokenSink {
+ public:
+  explicit Sink(Group& group) : group_(group) {}
+  void on_text(const std::string&, int32_t) override {}
+  void on_done(const Completion& c) override {
+    completion = c;
+    done_at = Clock::now();
+    group_.done();  // last: the waiter may read the fields once pending reaches 0
+  }
+  Completion completion;
+  Clock::time_point done_at;
+
+ private:
+  Group& group_;
+};
+
+// Submits one greedy request; exits on refusal (a benchmark with refused requests measures nothing).
+std::shared_ptr<Sink> submit(Engine& engine, Group& group, std::string prompt, int64_t max_tokens, Priority p) {
+  GenerateRequest r{.prompt = std::move(prompt), .max_tokens = max_tokens, .priority = p};
+  r.sampling.temperature = 0.0f;
+  auto sink = std::make_shared<Sink>(group);
+  group.add();
+  const lightboat::SubmitResult s = engine.submit(std::move(r), sink);
+  if (s.status != SubmitStatus::kAccepted) {
+    std::fprintf(stderr, "engine_bench: request refused: %s\n", s.message.c_str());
+    std::exit(1);
+  }
+  return sink;
+}
+
+// Deterministic English-like text, distinct per seed from its first word on (so no two prompts
+// share a KV page unless meant to).
+std::string words(uint64_t seed, int n) {
+  static const char* const kWords[] = {
+      "the",    "river",  "quiet",  "machine", "learns", "under",   "bright", "lamp",   "while",  "seven",
+      "small",  "birds",  "carry",  "old",     "maps",   "across",  "green",  "hills",  "near",   "a",
+      "stone",  "bridge", "where",  "people",  "trade",  "fresh",   "bread",  "and",    "stories", "about",
+      "distant", "cities", "made",  "of",      "glass",  "every",   "morning", "soft",  "rain",   "falls",
+      "on",     "silver", "roofs",  "children", "count", "boats",   "that",   "sail",   "slowly", "toward",
+      "winter", "harbor", "lights", "gather",  "into",   "patterns", "nobody", "expects", "today", "again"};
+  constexpr uint64_t kN = sizeof(kWords) / sizeof(kWords[0]);
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  std::string out = "Note " + std::to_string(seed) + ":";
+  for (int i = 0; i < n; ++i) {
+    x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
+    out += ' ';
+    out += kWords[(x * 0x2545F4914F6CDD1Dull >> 33) % kN];
+  }
+  return out;
+}
+
+void idle(const Args& a) {
+  if (a.idle_s > 0) std::this_thread::sleep_for(std::chrono::seconds(a.idle_s));
+}
+
+uint64_t g_seed = 1;  // a fresh prompt seed for every request of the run
+
+struct Summary {
+  double median = 0, min = 0, max = 0;
+};
+Summary summarize(std::vector<double> v) {
+  if (v.empty()) return {};
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  const double med = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  return {med, v.front(), v.back()};
+}
+// Nearest-rank percentile (q in (0, 1]): with fewer than 100 samples p99 is the maximum.
+double percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const auto rank = static_cast<size_t>(std::ceil(q * static_cast<double>(v.size())));
+  return v[std::clamp<size_t>(rank, 1, v.size()) - 1];
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20) out += c;
+  }
+  return out + "\"";
+}
+
+std::string json_summary(const Summary& s) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "{\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}", s.median, s.min, s.max);
+  return buf;
+}
+
+// --- 1. concurrency -------------------------------------------------------------------------
+
+std::string bench_concurrency(Engine& engine, const Args& a) {
+  struct Point {
+    std::vector<double> tps, decode_tps, wall_ms, ttft_ms;
+    int64_t tokens = 0, early = 0, requests = 0;
+  };
+  std::vector<Point> points(a.streams.size());
+  // Interleaved (rep outer, stream count inner) so that machine drift hits every point alike.
+  for (int rep = 0; rep < a.reps; ++rep) {
+    for (size_t si = 0; si < a.streams.size(); ++si) {
+      idle(a);
+      Group group;
+      std::vector<std::shared_ptr<Sink>> sinks;
+      const Clock::time_point t0 = Clock::now();
+      for (int s = 0; s < a.streams[si]; ++s) sinks.push_back(submit(engine, group, words(g_seed++, 24), a.tokens, Priority::kNormal));
+      group.wait();
+      Clock::time_point last = t0;
+      int64_t tokens = 0;
+      Point& p = points[si];
+      for (const auto& sink : sinks) {
+        last = std::max(last, sink->done_at);
+        tokens += sink->completion.completion_tokens;
+        if (sink->completion.finish_reason == FinishReason::kStop) ++p.early;
+        p.ttft_ms.push_back(sink->completion.ttft_ms);
+        ++p.requests;
+      }
+      const double wall = ms_between(t0, last);
+      p.tps.push_back(1e3 * static_cast<double>(tokens) / wall);
+      // Steady decode: from the moment every stream had its first token (submit + ttft; all
+      // are submitted within microseconds) to the last on_done, the tokens after the first.
+      double all_first_ms = 0;
+      for (const auto& sink : sinks) all_first_ms = std::max(all_first_ms, sink->completion.ttft_ms);
+      const double decode_ms = wall - all_first_ms;
+      if (tokens > a.streams[si] && decode_ms > 0) {
+        p.decode_tps.push_back(1e3 * static_cast<double>(tokens - a.streams[si]) / decode_ms);
+      }
+      p.wall_ms.push_back(wall);
+      p.tokens += tokens;
+      std::fprintf(stderr, "  concurrency rep %d: %d stream(s): %lld tokens in %.0f ms = %.1f tok/s\n", rep + 1,
+                   a.streams[si], static_cast<long long>(tokens), wall, p.tps.back());
+    }
+  }
+  std::string out = "[";
+  const double base = summarize(points[0].tps).median;
+  for (size_t si = 0; si < a.streams.size(); ++si) {
+    const Point& p = points[si];
+    const Summary tps = summarize(p.tps);
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "%s{\"streams\": %d, \"tokens_per_s\": %s, \"speedup\": %.2f, \"decode_tokens_per_s\": %s, "
+                  "\"wall_ms\": %s, \"ttft_ms_p50\": "
+                  "%.1f, \"completion_tokens\": %lld, \"stopped_early\": %lld, \"requests\": %lld}",
+                  si ? ", " : "", a.streams[si], json_summary(tps).c_str(), base > 0 ? tps.median / base : 0.0,
+                  json_summary(summarize(p.decode_tps)).c_str(),
+                  json_summary(summarize(p.wall_ms)).c_str(), percentile(p.ttft_ms, 0.5),
+                  static_cast<long long>(p.tokens), static_cast<long long>(p.early),
+                  static_cast<long long>(p.requests));
+    out += buf;
+    std::fprintf(stderr, "concurrency: %d stream(s): %.1f tok/s (%.1f-%.1f), x%.2f of one stream; %lld/%lld stopped early\n",
+                 a.streams[si], tps.median, tps.min, tps.max, base > 0 ? tps.median / base : 0.0,
+                 static_cast<long long>(p.early), static_cast<long long>(p.requests));
+  }
+  return out + "]";
+}
+
+// --- 2. priority under a low-priority flood -------------------------------------------------
+
+std::string bench_priority(Engine& engine, const Args& a) {
+  std::vector<double> unloaded_p50, loaded_p50, loaded_p99, ratio, low_p50, low_max, flood_ms;
+  int64_t lows_done = 0, lows_total = 0, lows_early = 0, highs_loaded = 0, highs_total = 0;
+  for (int rep = 0; rep < a.reps; ++rep) {
+    // Unloaded: one high request at a time on an idle engine.
+    idle(a);
+    std::vector<double> alone;
+    for (int i = 0; i < a.unloaded; ++i) {
+      Group g;
+      auto s = submit(engine, g, words(g_seed++, 24), a.high_tokens, Priority::kHigh);
+      g.wait();
+      alone.push_back(s->completion.ttft_ms);
+    }
+    const double base = percentile(alone, 0.5);
+
+    // Loaded: all lows at once, then the highs open-loop, one every high_gap_ms.
+    idle(a);
+    Group low_group, high_group;
+    std::vector<std::shared_ptr<Sink>> lows, highs;
+    std::vector<bool> under_load;
+    const Clock::time_point t0 = Clock::now();
+    for (int i = 0; i < a.lows; ++i) lows.push_back(submit(engine, low_group, words(g_seed++, 48), a.low_tokens, Priority::kLow));
+    for (int i = 0; i < a.highs; ++i) {
+      std::this_thread::sleep_until(t0 + std::chrono::milliseconds(a.high_gap_ms) * (i + 1));
+      under_load.push_back(low_group.pending() > 0);
+      highs.push_back(submit(engine, high_group, words(g_seed++, 24), a.high_tokens, Priority::kHigh));
+    }
+    high_group.wait();
+    low_group.wait();
+    Clock::time_point last_low = t0;
+    std::vector<double> low_total, loaded;
+    for (const auto& s : lows) {
+      last_low = std::max(last_low, s->done_at);
+      low_total.push_back(s->completion.total_ms);
+      if (s->completion.finish_reason == FinishReason::kLength || s->completion.finish_reason == FinishReason::kStop) ++lows_done;
+      if (s->completion.finish_reason == FinishReason::kStop) ++lows_early;
+    }
+    for (size_t i = 0; i < highs.size(); ++i) {
+      if (under_load[i]) loaded.push_back(highs[i]->completion.ttft_ms);
+      if (a.verbose) {
+        const Completion& c = highs[i]->completion;
+        std::fprintf(stderr, "    high %zu: %lld prompt tokens, queued %.1f ms, TTFT %.1f ms, total %.1f ms\n", i,
+                     static_cast<long long>(c.prompt_tokens), c.queue_ms, c.ttft_ms, c.total_ms);
+      }
+    }
+    if (a.verbose) {
+      for (size_t i = 0; i < lows.size(); ++i) {
+        const Completion& c = lows[i]->completion;
+        std::fprintf(stderr, "    low %zu: %lld prompt tokens, queued %.1f ms, TTFT %.1f ms, total %.1f ms, %s\n", i,
+                     static_cast<long long>(c.prompt_tokens), c.queue_ms, c.ttft_ms, c.total_ms,
+                     lightboat::finish_reason_name(c.finish_reason));
+      }
+    }
+    lows_total += a.lows;
+    highs_total += a.highs;
+    highs_loaded += static_cast<int64_t>(loaded.size());
+    unloaded_p50.push_back(base);
+    loaded_p50.push_back(percentile(loaded, 0.5));
+    loaded_p99.push_back(percentile(loaded, 0.99));
+    ratio.push_back(base > 0 ? loaded_p99.back() / base : 0);
+    low_p50.push_back(percentile(low_total, 0.5));
+    low_max.push_back(percentile(low_total, 1.0));
+    flood_ms.push_back(ms_between(t0, last_low));
+    std::fprintf(stderr,
+                 "  priority rep %d: unloaded TTFT p50 %.1f ms; loaded (%zu of %d highs under load) p50 %.1f p99 %.1f "
+                 "ms (x%.2f); lows done in p50 %.0f max %.0f ms\n",
+                 rep + 1, base, loaded.size(), a.highs, loaded_p50.back(), loaded_p99.back(), ratio.back(),
+                 low_p50.back(), low_max.back());
+  }
+  char buf[1024];
+  std::snprintf(buf, sizeof buf,
+                "{\"unloaded_ttft_ms_p50\": %s, \"loaded_ttft_ms_p50\": %s, \"loaded_ttft_ms_p99\": %s, "
+                "\"p99_over_unloaded\": %s, \"highs_under_load\": %lld, \"highs\": %lld, \"lows_completed\": %lld, "
+                "\"lows\": %lld, \"lows_stopped_early\": %lld, \"low_total_ms_p50\": %s, \"low_total_ms_max\": %s, "
+                "\"flood_ms\": %s}",
+                json_summary(summarize(unloaded_p50)).c_str(), json_summary(summarize(loaded_p50)).c_str(),
+                json_summary(summarize(loaded_p99)).c_str(), json_summary(summarize(ratio)).c_str(),
+                static_cast<long long>(highs_loaded), static_cast<long long>(highs_total),
+                static_cast<long long>(lows_done), static_cast<long long>(lows_total),
+                static_cast<long long>(lows_early), json_summary(summarize(low_p50)).c_str(),
+                json_summary(summarize(low_max)).c_str(), json_summary(summarize(flood_ms)).c_str());
+  const Summary r = summarize(ratio);
+  std::fprintf(stderr, "priority: loaded p99 / unloaded p50 = x%.2f (%.2f-%.2f); lows completed %lld/%lld\n", r.median,
+               r.min, r.max, static_cast<long long>(lows_done), static_cast<long long>(lows_total));
+  return buf;
+}
+
+// --- 3. prefix cache ------------------------------------------------------------------------
+
+std::string bench_prefix(Engine& engine, const Args& a) {
+  // Calibrate words per token on this tokenizer so the system prompt is ~sys_tokens long.
+  Group cal;
+  auto probe = submit(engine, cal, words(g_seed++, 200), 1, Priority::kNormal);
+  cal.wait();
+  const double tokens_per_word = static_cast<double>(probe->completion.prompt_tokens) / 200.0;
+  const int n_words = std::max(1, static_cast<int>(a.sys_tokens / tokens_per_word));
+
+  std::vector<double> first_ms, second_ms, ratio;
+  int64_t prompt_tokens = 0, cached = 0;
+  for (int rep = 0; rep < a.reps; ++rep) {
+    idle(a);
+    const std::string system = "System: " + words(g_seed++, n_words) + "\n\n";
+    Group g1;
+    auto first = submit(engine, g1, system + "User: " + words(g_seed++, 12) + "\nAssistant:", 8, Priority::kNormal);
+    g1.wait();
+    Group g2;
+    auto second = submit(engine, g2, system + "User: " + words(g_seed++, 12) + "\nAssistant:", 8, Priority::kNormal);
+    g2.wait();
+    first_ms.push_back(first->completion.ttft_ms);
+    second_ms.push_back(second->completion.ttft_ms);
+    ratio.push_back(second_ms.back() / first_ms.back());
+    prompt_tokens = second->completion.prompt_tokens;
+    cached = second->completion.cached_prompt_tokens;
+    std::fprintf(stderr, "  prefix rep %d: %lld-token prompt: TTFT %.1f ms, then %.1f ms with %lld cached (%.1f%%)\n",
+                 rep + 1, static_cast<long long>(prompt_tokens), first_ms.back(), second_ms.back(),
+                 static_cast<long long>(cached), 100 * ratio.back());
+  }
+  const Summary r = summarize(ratio);
+  std::fprintf(stderr, "prefix: second TTFT = %.1f%% (%.1f-%.1f%%) of the first\n", 100 * r.median, 100 * r.min,
+               100 * r.max);
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "{\"prompt_tokens\": %lld, \"cached_prompt_tokens\": %lld, \"first_ttft_ms\": %s, "
+                "\"second_ttft_ms\": %s, \"second_over_first\": %s}",
+                static_cast<long long>(prompt_tokens), static_cast<long long>(cached),
+                json_summary(summarize(first_ms)).c_str(), json_summary(summarize(second_ms)).c_str(),
+                json_summary(r).c_str());
+  return buf;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args a = parse(argc, argv);
+  lightboat::EngineOptions o{.model_path = a.model,
+                             .threads = a.threads,
+                             .n_ctx = a.n_ctx,
+                             .kv_cache_bytes = a.kv_mib * 1024 * 1024,
+                             .step_tokens = a.step_tokens,
+                             .max_running = a.max_running,
+                             .max_queue = 1024};
+  std::unique_ptr<Engine> engine;
+  try {
+    engine = Engine::open(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "engine_bench: %s\n", e.what());
+    return 1;
+  }
+  {
+    // Warm-up: pages the mapped weights in and sizes every buffer once.
+    Group g;
+    std::vector<std::shared_ptr<Sink>> sinks;
+    for (int i = 0; i < 4; ++i) sinks.push_back(submit(*engine, g, words(g_seed++, 16), 8, Priority::kNormal));
+    g.wait();
+  }
+  const bool all = a.part == "all";
+  std::string concurrency = "null", priority = "null", prefix = "null";
+  if (all || a.part == "concurrency") concurrency = bench_concurrency(*engine, a);
+  if (all || a.part == "priority") priority = bench_priority(*engine, a);
+  if (all || a.part == "prefix") prefix = bench_prefix(*engine, a);
+  const lightboat::EngineStats st = engine->stats();
+  if (a.json) {
+    std::printf(
+        "{\"model\": %s, \"file\": %s, \"type\": \"%s\", \"threads\": %d, \"n_ctx\": %lld, \"step_tokens\": %lld, "
+        "\"max_running\": %lld, \"kv_cache_bytes\": %lld, \"reps\": %d, \"idle_s\": %d, \"tokens\": %lld, "
+        "\"high_tokens\": %lld, \"low_tokens\": %lld, \"high_gap_ms\": %d,\n \"concurrency\": %s,\n \"priority\": "
+        "%s,\n \"prefix\": %s,\n \"engine_steps\": %lld, \"requests_refused\": %lld}\n",
+        json_string(engine->model_name()).c_str(), json_string(a.model).c_str(), engine->quantization().c_str(), a.threads, static_cast<long long>(engine->n_ctx()),
+        static_cast<long long>(a.step_tokens), static_cast<long long>(a.max_running),
+        static_cast<long long>(st.kv_cache_bytes), a.reps, a.idle_s, static_cast<long long>(a.tokens),
+        static_cast<long long>(a.high_tokens), static_cast<long long>(a.low_tokens), a.high_gap_ms,
+        concurrency.c_str(), priority.c_str(), prefix.c_str(), static_cast<long long>(st.steps),
+        static_cast<long long>(st.requests_refused));
+  }
+  return 0;
+}
