@@ -17,5 +17,6 @@ Runner add_info_command(CLI::App& app);
 Runner add_quantize_command(CLI::App& app);
 Runner add_bench_command(CLI::App& app);
 Runner add_classify_command(CLI::App& app);
+Runner add_serve_command(CLI::App& app);
 
 }  // namespace lightboat::cli

@@ -1,0 +1,48 @@
+// Request bodies of the OpenAI-compatible endpoints to engine requests: every field checked for
+// type and range, every failure an ApiError (4xx) naming the field. Pure functions over JSON,
+// unit-tested without a network or a model.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lightboat/engine.h"
+
+namespace lightboat::server {
+
+// Per-request limits (flags of `lightboat serve`).
+struct RequestLimits {
+  int64_t max_prompt_bytes = 64 * 1024;  // prompt text, or all message contents together
+  int64_t max_tokens = 2048;             // the largest max_tokens accepted; also the default
+  int64_t max_messages = 512;
+  int64_t max_stop = 8;                  // stop strings per request
+  int64_t max_stop_bytes = 256;          // bytes of one stop string
+  int64_t max_deadline_ms = 24 * 3600 * 1000;
+  int max_json_depth = 32;               // nesting of arrays/objects in a body
+};
+
+enum class Endpoint { kChatCompletions, kCompletions };
+
+struct ParsedRequest {
+  GenerateRequest generate;
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage: an extra usage-only chunk
+  std::string model;           // as the client named it (echoed in responses); "" when absent
+};
+
+// The body as a JSON object. Throws ApiError 400 (code "invalid_json") for malformed JSON, a
+// body nested deeper than limits.max_json_depth, or anything but an object.
+nlohmann::json parse_body(std::string_view body, const RequestLimits& limits);
+
+// The fields of a chat completion (messages) or a completion (prompt). `models` are the ids the
+// server answers to: a "model" naming another is a 404 model_not_found. Fields the engine cannot
+// honour yet (logprobs, n > 1, tools, ...) are 400 "unsupported" naming them; unknown fields
+// are ignored, as OpenAI clients send extras.
+ParsedRequest parse_generate(const nlohmann::json& body, Endpoint endpoint, const RequestLimits& limits,
+                             const std::vector<std::string>& models);
+
+}  // namespace lightboat::server
