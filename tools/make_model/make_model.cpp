@@ -144,7 +144,6 @@ void write_metadata(const ModelSpec& s, uint32_t file_type, gguf::Writer& w) {
   for (float x : v.scores) scores.push_back(gguf::make_float(gguf::ValueType::kFloat32, x));
   for (int32_t t : v.types) types.push_back(gguf::make_int(gguf::ValueType::kInt32, t));
   w.set_string("tokenizer.ggml.model", "llama");
-  w.set_string("tokenizer.ggml.pre", "default");
   w.set_string_array("tokenizer.ggml.tokens", v.tokens);
   w.set("tokenizer.ggml.scores", gguf::make_array(gguf::ValueType::kFloat32, std::move(scores)));
   w.set("tokenizer.ggml.token_type", gguf::make_array(gguf::ValueType::kInt32, std::move(types)));
