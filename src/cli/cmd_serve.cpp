@@ -57,12 +57,14 @@ int serve(ServeOptions& o) {
   eo.step_tokens = std::max<int64_t>(eo.step_tokens, o.max_running + 1);
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<Engine> engine = Engine::open(eo);
-  server::Server srv(*engine, c);
+  auto srv = std::make_unique<server::Server>(*engine, c);
   std::fprintf(stderr, "lightboat serve: model %s (%s, context %lld) loaded in %.0f ms\n", c.model_id.c_str(),
                engine->quantization().c_str(), static_cast<long long>(engine->n_ctx()), ms_since(t0));
-  std::fprintf(stderr, "lightboat serve: listening on http://%s:%u (model %s)%s\n", c.host.c_str(), srv.port(),
+  std::fprintf(stderr, "lightboat serve: listening on http://%s:%u (model %s)%s\n", c.host.c_str(), srv->port(),
                c.model_id.c_str(), c.api_keys.empty() ? "" : " with API key auth");
-  const int rc = srv.run();
+  const int rc = srv->run();
+  engine.reset();  // first: see server/server.h
+  srv.reset();
   std::fprintf(stderr, "lightboat serve: stopped\n");
   return rc;
 }

@@ -63,18 +63,23 @@ class ForwardingSink final : public TokenSink {
 
   void on_text(const std::string& text, int32_t) override {
     std::lock_guard<std::mutex> lock(gate_->mutex);
-    if (!gate_->open) return;
+    if (!gate_->open || !text_) return;
     const auto now = std::chrono::steady_clock::now();
     if (last_) ctx_.metrics.inter_token(std::chrono::duration<double>(now - *last_).count());
     last_ = now;
     post_([f = text_, text] { f(text); });
   }
 
+  // The callbacks (and the connection they hold) leave the sink here: the engine may keep the
+  // sink itself a little longer, but no longer the connection or its strand.
   void on_done(const Completion& c) override {
     std::lock_guard<std::mutex> lock(gate_->mutex);
+    std::function<void(Completion)> done = std::move(done_);
+    Post post = std::move(post_);
+    text_ = nullptr;
     if (!gate_->open) return;
     ctx_.metrics.completed(priority_, c);
-    post_([f = done_, c] { f(c); });
+    post([f = std::move(done), c] { f(c); });
   }
 
  private:

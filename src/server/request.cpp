@@ -153,7 +153,9 @@ void refuse_unsupported(const json& body, Endpoint endpoint) {
     }
   }
   if (const json* rf = get(body, "response_format")) {
-    if (!rf->is_object() || rf->value("type", "text") != "text") {
+    const auto type = rf->is_object() ? rf->find("type") : rf->end();
+    const bool text = rf->is_object() && (type == rf->end() || (type->is_string() && *type == "text"));
+    if (!text) {
       throw unsupported("response_format", "only response_format {\"type\":\"text\"} is supported");
     }
   }
@@ -182,7 +184,8 @@ std::string message_content(const json& m, size_t i) {
       throw invalid(field, "every content part must be an object with a string 'type'", "invalid_type");
     }
     if (part["type"] != "text") {
-      throw unsupported(field, "content parts of type '" + part["type"].get<std::string>() + "' are not supported");
+      throw unsupported(field, field + ": content parts of type '" + part["type"].get<std::string>() +
+                                   "' are not supported");
     }
     if (!part.contains("text") || !part["text"].is_string()) {
       throw invalid(field, "a text content part needs a string 'text'", "invalid_type");
@@ -211,7 +214,7 @@ void parse_messages(const json& body, const RequestLimits& limits, std::vector<C
     if (r == "developer") r = "system";  // OpenAI's newer name for the system role
     if (r == "tool" || r == "function") throw unsupported(at + ".role", "tool messages are not supported");
     if (r != "system" && r != "user" && r != "assistant") {
-      throw invalid(at + ".role", "role '" + r + "' is not one of system, developer, user, assistant");
+      throw invalid(at + ".role", at + ".role '" + r + "' is not one of system, developer, user, assistant");
     }
     std::string content = message_content(m, i);
     bytes += static_cast<int64_t>(content.size());

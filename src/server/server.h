@@ -47,6 +47,9 @@ bool is_loopback(const std::string& host);
 // Checks an Authorization header value against the keys ("Bearer KEY"); constant-time per key.
 bool authorized(const std::string& authorization, const std::vector<std::string>& keys);
 
+// Destroy the Engine before the Server (after run() returned): generations the engine still
+// holds end then, and the connections their sinks keep are released while the server's event
+// loop still exists.
 class Server {
  public:
   // Validates the config and binds the listening socket. Throws Error(kInvalidArgument) for a
