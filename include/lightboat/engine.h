@@ -33,7 +33,8 @@ struct EngineOptions {
   bool use_mmap = true;              // false: read the file into memory
   int threads = 0;                   // compute threads; 0 = one per hardware thread
   int64_t n_ctx = 0;                 // max tokens per sequence; 0 = the model's, capped at 4096
-  int64_t kv_cache_bytes = 0;        // KV pool size in bytes; 0 = room for 4 full sequences
+  int64_t kv_cache_bytes = 0;        // KV pool size in bytes; 0 = room for kv_sequences full sequences
+  int64_t kv_sequences = 4;          // with kv_cache_bytes == 0: full-length sequences the pool holds
   int64_t kv_page_size = 16;         // tokens per KV page
   int64_t step_tokens = 256;         // token budget of one engine step (decode + prefill chunk)
   int64_t max_running = 16;          // sequences decoded together (continuous batching)
@@ -89,6 +90,8 @@ struct Completion {
   double ttft_ms = 0;         // submission to first token
   double total_ms = 0;        // submission to completion
   std::string error;          // set when finish_reason == kError
+  std::vector<int32_t> prompt_token_ids;  // the prompt as evaluated (BOS included)
+  std::vector<int32_t> token_ids;         // generated ids, an end-of-generation token included
 };
 
 // Receives one request's output on the engine thread.

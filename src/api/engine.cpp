@@ -85,6 +85,8 @@ class EngineImpl final : public Engine {
         c.ttft_ms = r.ttft_ms;
         c.total_ms = r.total_ms;
         c.error = r.error;
+        c.prompt_token_ids = r.prompt_ids;
+        c.token_ids = r.generated;
         sink->on_done(c);
       };
       const runtime::JobSubmit s = loop_.submit(std::move(job));
@@ -238,6 +240,7 @@ class EngineImpl final : public Engine {
                             .threads = o.threads,
                             .n_ctx = o.n_ctx,
                             .kv_cache_bytes = o.kv_cache_bytes,
+                            .kv_sequences = o.kv_sequences,
                             .kv_page_size = o.kv_page_size};
     c.scheduler.class_weights = {o.weight_high, o.weight_normal, o.weight_low};
     c.scheduler.max_step_tokens = static_cast<int32_t>(o.step_tokens);

@@ -3,7 +3,10 @@
 // conversation, one user message per line of stdin (see cli/chat.h).
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <future>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -14,6 +17,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/generate.h"
+#include "lightboat/engine.h"
 #include "tokenizer/chat_template.h"
 
 namespace lightboat::cli {
@@ -87,37 +91,81 @@ int run_chat(const RunOptions& o) {
   return 0;
 }
 
+// A sink that streams text to stdout (unless --json) and hands the completion to run().
+class StdoutSink final : public TokenSink {
+ public:
+  explicit StdoutSink(bool quiet) : quiet_(quiet) {}
+  void on_text(const std::string& text, int32_t) override {
+    if (quiet_) return;
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+  }
+  void on_done(const Completion& c) override { done_.set_value(c); }
+  Completion wait() { return done_.get_future().get(); }
+
+ private:
+  bool quiet_;
+  std::promise<Completion> done_;
+};
+
+SamplingOptions to_options(const sampling::SamplingParams& p) {
+  SamplingOptions o{.temperature = p.temperature,
+                    .top_k = p.top_k,
+                    .top_p = p.top_p,
+                    .min_p = p.min_p,
+                    .repeat_penalty = p.repeat_penalty,
+                    .frequency_penalty = p.frequency_penalty,
+                    .presence_penalty = p.presence_penalty,
+                    .penalty_last_n = p.penalty_last_n};
+  if (p.seed != sampling::kRandomSeed) o.seed = p.seed;
+  return o;
+}
+
+// One prompt through the public engine API, as every other client runs it (one sequence).
 int run(const RunOptions& o) {
   if (o.chat) return run_chat(o);
-  Loaded m = load(o.model, true);
-  ThreadPool pool(resolve_threads(o.model.n_threads));
+  check(!o.model.path.empty(), ErrorKind::kInvalidArgument,
+        "no model given: pass -m FILE.gguf (there is no built-in default model in this build yet)");
+  o.sampling.validate();
   const std::string prompt = o.prompt_file.empty() ? o.prompt : read_file(o.prompt_file);
+  const int threads = resolve_threads(o.model.n_threads);
+  const auto start = std::chrono::steady_clock::now();
+  auto engine = Engine::open({.model_path = o.model.path,
+                              .use_mmap = !o.model.no_mmap,
+                              .threads = threads,
+                              .n_ctx = o.model.n_ctx,
+                              .kv_sequences = 1,
+                              .step_tokens = std::max<int64_t>(o.model.max_batch, 2),
+                              .max_running = 1});
+  const double load_ms = ms_since(start);
 
-  GenerateRequest req;
-  req.prompt = m.tokenizer->encode(prompt, /*add_special=*/true, /*parse_special=*/true);
-  req.max_tokens = o.n_predict;
-  req.sampling = o.sampling;
-  req.stop = o.stop;
+  auto sink = std::make_shared<StdoutSink>(o.json);
+  const SubmitResult s = engine->submit({.prompt = prompt,
+                                         .sampling = to_options(o.sampling),
+                                         .max_tokens = o.n_predict,
+                                         .stop = o.stop},
+                                        sink);
+  check(s.status == SubmitStatus::kAccepted, ErrorKind::kInvalidArgument, s.message);
+  const Completion c = sink->wait();
+  check(c.finish_reason != FinishReason::kError, ErrorKind::kInternal, c.error);
 
-  GenerateResult r = generate(*m.model, *m.tokenizer, req, pool, [&](std::string_view text) {
-    if (!o.json) {
-      std::fwrite(text.data(), 1, text.size(), stdout);
-      std::fflush(stdout);
-    }
-  });
-
-  const double pp_tps = r.prompt_ms > 0 ? 1000.0 * r.n_prompt / r.prompt_ms : 0;
-  // The first sampled token needs no forward pass of its own; the rate counts evaluated tokens.
-  const double tg_tps = r.gen_ms > 0 ? 1000.0 * r.n_gen / r.gen_ms : 0;
+  // The prompt runs from admission to the first token; generation from there to the end, in
+  // which the first token's forward pass is not needed: the rate counts the tokens decoded.
+  const double prompt_ms = c.ttft_ms - c.queue_ms;
+  const double gen_ms = c.total_ms - c.ttft_ms;
+  const auto n_prompt = static_cast<int64_t>(c.prompt_token_ids.size());
+  const int64_t n_gen = c.completion_tokens;
+  const double pp_tps = prompt_ms > 0 ? 1000.0 * static_cast<double>(n_prompt) / prompt_ms : 0;
+  const double tg_tps = gen_ms > 0 && n_gen > 1 ? 1000.0 * static_cast<double>(n_gen - 1) / gen_ms : 0;
   if (o.json) {
     nlohmann::json j;
-    j["prompt_tokens"] = req.prompt;
-    j["tokens"] = r.tokens;
-    j["text"] = r.text;
-    j["finish_reason"] = r.finish_reason;
-    j["timings"] = {{"load_ms", m.load_ms},          {"prompt_ms", r.prompt_ms}, {"prompt_n", r.n_prompt},
-                    {"prompt_tokens_per_s", pp_tps}, {"gen_ms", r.gen_ms},       {"gen_n", r.n_gen},
-                    {"gen_tokens_per_s", tg_tps},    {"threads", pool.size()}};
+    j["prompt_tokens"] = c.prompt_token_ids;
+    j["tokens"] = c.token_ids;
+    j["text"] = c.text;
+    j["finish_reason"] = finish_reason_name(c.finish_reason);
+    j["timings"] = {{"load_ms", load_ms},          {"prompt_ms", prompt_ms}, {"prompt_n", n_prompt},
+                    {"prompt_tokens_per_s", pp_tps}, {"gen_ms", gen_ms},       {"gen_n", n_gen},
+                    {"gen_tokens_per_s", tg_tps},    {"threads", threads}};
     std::printf("%s\n", dump_json(j).c_str());
   } else {
     std::printf("\n");
@@ -126,8 +174,8 @@ int run(const RunOptions& o) {
   std::fprintf(stderr,
                "load: %.1f ms | prompt: %lld tokens, %.1f ms, %.1f tok/s | generation: %lld tokens, %.1f ms, "
                "%.1f tok/s | %d threads\n",
-               m.load_ms, static_cast<long long>(r.n_prompt), r.prompt_ms, pp_tps, static_cast<long long>(r.n_gen),
-               r.gen_ms, tg_tps, pool.size());
+               load_ms, static_cast<long long>(n_prompt), prompt_ms, pp_tps, static_cast<long long>(n_gen), gen_ms,
+               tg_tps, threads);
   return 0;
 }
 

@@ -87,7 +87,8 @@ EngineLoop::EngineLoop(const EngineConfig& config)
     const int64_t n_ctx = config.n_ctx > 0 ? config.n_ctx : std::min<int64_t>(h.n_ctx_train, 4096);
     const int64_t bytes_per_page = config.kv_page_size * 2 * h.n_layer * h.n_embd_kv() * int64_t{sizeof(float)};
     const int64_t pages_per_seq = (n_ctx + config.kv_page_size - 1) / config.kv_page_size;
-    ms.kv_pages = config.kv_cache_bytes > 0 ? config.kv_cache_bytes / bytes_per_page : 4 * pages_per_seq;
+    ms.kv_pages = config.kv_cache_bytes > 0 ? config.kv_cache_bytes / bytes_per_page
+                                            : std::max<int64_t>(1, config.kv_sequences) * pages_per_seq;
     check(ms.kv_pages >= pages_per_seq / 4 + 1 && ms.kv_pages <= (int64_t{1} << 24), ErrorKind::kInvalidArgument,
           "KV cache budget of " + std::to_string(config.kv_cache_bytes) + " bytes gives " +
               std::to_string(ms.kv_pages) + " pages of " + std::to_string(bytes_per_page) + " bytes: too few");
@@ -220,6 +221,8 @@ void EngineLoop::finish(Live& live, JobEnd end, std::vector<Event>& events, cons
   r.total_ms = ms(now - live.submitted);
   r.error = error;
   for (double v : live.score_at) r.score_logprob += v;
+  r.prompt_ids = live.job.prompt;
+  r.generated.assign(live.known.begin() + static_cast<std::ptrdiff_t>(live.job.prompt.size()), live.known.end());
   ++counters_.completed;
   counters_.generated_tokens += live.generated;
   events.push_back({.on_done = live.job.on_done, .result = std::move(r), .done = true});

@@ -39,7 +39,8 @@ struct EngineConfig {
   LoadMode load_mode = LoadMode::kMmap;
   int threads = 0;                 // 0 = hardware threads
   int64_t n_ctx = 0;               // per sequence; 0 = the model's, capped at 4096
-  int64_t kv_cache_bytes = 0;      // 0 = room for 4 sequences of n_ctx
+  int64_t kv_cache_bytes = 0;      // 0 = room for kv_sequences sequences of n_ctx
+  int64_t kv_sequences = 4;
   int64_t kv_page_size = 16;       // tokens
   SchedulerConfig scheduler;
 };
@@ -55,6 +56,8 @@ struct JobResult {
   int64_t completion_tokens = 0;
   double queue_ms = 0, ttft_ms = 0, total_ms = 0;
   std::string error;
+  std::vector<int32_t> prompt_ids;  // the job's prompt
+  std::vector<int32_t> generated;   // sampled ids, an EOG token that ended it included
   double score_logprob = 0;  // scoring jobs: sum of log p(token) over the scored tokens
 };
 
