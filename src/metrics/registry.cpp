@@ -23,9 +23,12 @@ bool valid_name(const std::string& s, bool allow_colon) {
 
 const char* type_name(MetricType t) {
   switch (t) {
-    case MetricType::kCounter: return "counter";
-    case MetricType::kGauge: return "gauge";
-    case MetricType::kHistogram: return "histogram";
+    case MetricType::kCounter:
+      return "counter";
+    case MetricType::kGauge:
+      return "gauge";
+    case MetricType::kHistogram:
+      return "histogram";
   }
   return "untyped";
 }
@@ -44,7 +47,9 @@ std::string open_labels(const std::vector<std::string>& names, const std::vector
   return out;
 }
 
-std::string close_labels(const std::string& open) { return open.empty() ? std::string() : open + "}"; }
+std::string close_labels(const std::string& open) {
+  return open.empty() ? std::string() : open + "}";
+}
 
 void header(std::string& out, const std::string& name, const std::string& help, MetricType type) {
   out += "# HELP " + name + " " + escape_help(help) + "\n";
@@ -67,10 +72,14 @@ std::string escape_label_value(const std::string& v) {
   std::string out;
   out.reserve(v.size());
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -79,9 +88,12 @@ std::string escape_help(const std::string& v) {
   std::string out;
   out.reserve(v.size());
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -171,7 +183,8 @@ void Registry::check_new(const std::string& name, const std::vector<std::string>
     const std::string& l = label_names[i];
     check(valid_name(l, false) && l.rfind("__", 0) != 0, ErrorKind::kInvalidArgument,
           "metric " + name + ": label name '" + l + "' is not allowed");
-    check(!(histogram && l == "le"), ErrorKind::kInvalidArgument, "metric " + name + ": 'le' is reserved in histograms");
+    check(!(histogram && l == "le"), ErrorKind::kInvalidArgument,
+          "metric " + name + ": 'le' is reserved in histograms");
     for (size_t j = 0; j < i; ++j) {
       check(label_names[j] != l, ErrorKind::kInvalidArgument, "metric " + name + ": label '" + l + "' appears twice");
     }
@@ -228,8 +241,10 @@ std::string Registry::expose() const {
                  format_value(child->value()) + "\n";
         }
       };
-      if (e.counter) emit(*e.counter);
-      else emit(*e.gauge);
+      if (e.counter)
+        emit(*e.counter);
+      else
+        emit(*e.gauge);
       continue;
     }
     const Family<Histogram>& f = *e.histogram;

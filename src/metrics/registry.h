@@ -79,7 +79,9 @@ class Family {
  private:
   friend class Registry;
   Family(std::string name, std::string help, std::vector<std::string> label_names, std::vector<double> bounds)
-      : name_(std::move(name)), help_(std::move(help)), label_names_(std::move(label_names)),
+      : name_(std::move(name)),
+        help_(std::move(help)),
+        label_names_(std::move(label_names)),
         bounds_(std::move(bounds)) {}
 
   std::string name_, help_;
@@ -121,7 +123,7 @@ class Registry {
 };
 
 // Text-format helpers, exposed for tests.
-std::string format_value(double v);             // shortest round-trip form; +Inf, -Inf, NaN
+std::string format_value(double v);                    // shortest round-trip form; +Inf, -Inf, NaN
 std::string escape_label_value(const std::string& v);  // \ " and newline escaped
 std::string escape_help(const std::string& v);         // \ and newline escaped
 

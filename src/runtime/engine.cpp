@@ -105,7 +105,14 @@ EngineLoop::EngineLoop(const EngineConfig& config)
         const Live& live = *live_.at(id);
         return live.job.score_from ? *live.job.score_from - 1 : static_cast<int32_t>(live.known.size());
       });
-  scheduler_ = std::make_unique<Scheduler>(sc, clock_, *port_);
+  // The model caps its batch at the context size (a 128-token model takes 128 tokens a step):
+  // the plan must never hold more tokens than one forward pass accepts.
+  SchedulerConfig step_sc = sc;
+  step_sc.max_step_tokens = static_cast<int32_t>(std::min<int64_t>(sc.max_step_tokens, model_->max_batch()));
+  check(step_sc.max_running < step_sc.max_step_tokens, ErrorKind::kInvalidArgument,
+        "max_running (" + std::to_string(sc.max_running) + ") must be below the tokens of one step, which the " +
+            std::to_string(model_->n_ctx()) + "-token context caps at " + std::to_string(model_->max_batch()));
+  scheduler_ = std::make_unique<Scheduler>(step_sc, clock_, *port_);
   logits_.resize(static_cast<size_t>(sc.max_running) * static_cast<size_t>(model_->hparams().n_vocab));
   row_target_.reserve(static_cast<size_t>(sc.max_step_tokens));
   thread_ = std::thread([this] { run(); });

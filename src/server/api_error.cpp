@@ -16,6 +16,8 @@ ApiError unsupported(const std::string& param, const std::string& message) {
   return ApiError(400, "invalid_request_error", "unsupported", param, message);
 }
 
-std::string dump(const nlohmann::json& j) { return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+std::string dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 }  // namespace lightboat::server

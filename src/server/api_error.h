@@ -13,7 +13,10 @@ namespace lightboat::server {
 class ApiError : public std::runtime_error {
  public:
   ApiError(int status, std::string type, std::string code, std::string param, const std::string& message)
-      : std::runtime_error(message), status_(status), type_(std::move(type)), code_(std::move(code)),
+      : std::runtime_error(message),
+        status_(status),
+        type_(std::move(type)),
+        code_(std::move(code)),
         param_(std::move(param)) {}
 
   int status() const { return status_; }

@@ -59,7 +59,8 @@ ApiError refusal_error(const SubmitResult& r) {
     case SubmitStatus::kDeadlineUnmeetable:
       return ApiError(504, "deadline_exceeded", "deadline_exceeded", "deadline_ms", r.message);
     case SubmitStatus::kInvalid:
-    case SubmitStatus::kAccepted: break;
+    case SubmitStatus::kAccepted:
+      break;
   }
   return invalid("", r.message);
 }
@@ -72,7 +73,8 @@ ApiError ended_error(const Completion& c, bool draining) {
     case FinishReason::kCancelled:
       if (draining) return ApiError(503, "server_error", "server_shutdown", "", "the server is shutting down");
       return ApiError(499, "cancelled", "cancelled", "", "the request was cancelled");
-    default: break;
+    default:
+      break;
   }
   return ApiError(500, "server_error", "internal_error", "", "generation failed: " + c.error);
 }

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -58,7 +59,11 @@ class ForwardingSink final : public TokenSink {
   using Post = std::function<void(std::function<void()>)>;
   ForwardingSink(ServerContext& ctx, Priority priority, Post post, std::function<void(std::string)> on_text,
                  std::function<void(Completion)> on_done)
-      : ctx_(ctx), gate_(ctx.gate), priority_(priority), post_(std::move(post)), text_(std::move(on_text)),
+      : ctx_(ctx),
+        gate_(ctx.gate),
+        priority_(priority),
+        post_(std::move(post)),
+        text_(std::move(on_text)),
         done_(std::move(on_done)) {}
 
   void on_text(const std::string& text, int32_t) override {
@@ -79,6 +84,8 @@ class ForwardingSink final : public TokenSink {
     text_ = nullptr;
     if (!gate_->open) return;
     ctx_.metrics.completed(priority_, c);
+    if (c.finish_reason == FinishReason::kError)
+      std::fprintf(stderr, "lightboat serve: generation failed: %s\n", c.error.c_str());
     post([f = std::move(done), c] { f(c); });
   }
 

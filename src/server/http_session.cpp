@@ -10,11 +10,11 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "server/openai_format.h"
@@ -36,8 +36,8 @@ struct Generation {
   bool stream = false;
   bool include_usage = false;
   bool keep_alive = true;
-  bool first = true;      // no chunk sent yet
-  bool finished = false;  // on_done seen
+  bool first = true;             // no chunk sent yet
+  bool finished = false;         // on_done seen
   std::shared_ptr<void> ticket;  // the server's count of open generations
 };
 
@@ -46,7 +46,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   HttpSession(tcp::socket&& socket, ServerContext& ctx, std::shared_ptr<void> ticket)
       : stream_(std::move(socket)), ctx_(ctx), ticket_(std::move(ticket)) {}
 
-  void start() { net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); }); }
+  void start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+  }
 
  private:
   void read() {
@@ -70,7 +72,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (ec) {
       if (ec.category() != http::make_error_code(http::error::bad_target).category()) return close();
       keep_alive_ = false;
-      return send_error(ApiError(400, "invalid_request_error", "bad_http", "", "malformed HTTP request: " + ec.message()));
+      return send_error(
+          ApiError(400, "invalid_request_error", "bad_http", "", "malformed HTTP request: " + ec.message()));
     }
     req_ = parser_->release();
     keep_alive_ = req_.keep_alive();
@@ -140,7 +143,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       require(http::verb::get, "GET");
       const std::string id = p.substr(11);
       if (std::find(ctx_.model_ids.begin(), ctx_.model_ids.end(), id) == ctx_.model_ids.end()) {
-        throw ApiError(404, "invalid_request_error", "model_not_found", "model", "the model '" + id + "' does not exist");
+        throw ApiError(404, "invalid_request_error", "model_not_found", "model",
+                       "the model '" + id + "' does not exist");
       }
       return send_json(200, model_json(id, started_));
     }
@@ -161,8 +165,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     ParsedRequest parsed;
     try {
-      parsed = parse_generate(parse_body(req_.body(), ctx_.config.limits), endpoint, ctx_.config.limits,
-                              ctx_.model_ids);
+      parsed =
+          parse_generate(parse_body(req_.body(), ctx_.config.limits), endpoint, ctx_.config.limits, ctx_.model_ids);
     } catch (const ApiError&) {
       ctx_.metrics.invalid();
       throw;
@@ -240,7 +244,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       // The stream ends with the error as its last event (OpenAI clients raise it).
       enqueue_chunk(sse_event(ended_error(c, ctx_.draining).to_json()));
     }
-    stream_done_ = true;         // write_next() calls after_stream() once all is written
+    stream_done_ = true;       // write_next() calls after_stream() once all is written
     enqueue_raw("0\r\n\r\n");  // the last chunk
   }
 
@@ -360,8 +364,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   http::request<http::string_body> req_;
   bool keep_alive_ = true;
   std::string allow_;  // the Allow header of a 405
-  int64_t started_ = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch()).count();
+  int64_t started_ =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 
   // The generation this connection serves (HTTP/1.1: one at a time) and its stream's writes.
   std::shared_ptr<Generation> current_;

@@ -10,10 +10,13 @@ namespace {
 
 using nlohmann::json;
 
-bool is_chat(const ResponseMeta& m) { return m.endpoint == Endpoint::kChatCompletions; }
+bool is_chat(const ResponseMeta& m) {
+  return m.endpoint == Endpoint::kChatCompletions;
+}
 
 json envelope(const ResponseMeta& m, const char* object) {
-  return {{"id", m.id}, {"object", object}, {"created", m.created}, {"model", m.model}, {"system_fingerprint", nullptr}};
+  return {
+      {"id", m.id}, {"object", object}, {"created", m.created}, {"model", m.model}, {"system_fingerprint", nullptr}};
 }
 
 }  // namespace
@@ -31,7 +34,9 @@ ResponseMeta make_meta(Endpoint endpoint, const std::string& model) {
           .model = model};
 }
 
-const char* openai_finish_reason(FinishReason r) { return r == FinishReason::kLength ? "length" : "stop"; }
+const char* openai_finish_reason(FinishReason r) {
+  return r == FinishReason::kLength ? "length" : "stop";
+}
 
 json usage_json(const Completion& c) {
   return {{"prompt_tokens", c.prompt_tokens},
@@ -55,7 +60,8 @@ json completion_json(const ResponseMeta& m, const Completion& c) {
 }
 
 json chunk_json(const ResponseMeta& m, const std::string& text, bool first, const Completion* finished) {
-  json choice = {{"index", 0}, {"logprobs", nullptr},
+  json choice = {{"index", 0},
+                 {"logprobs", nullptr},
                  {"finish_reason", finished ? json(openai_finish_reason(finished->finish_reason)) : json(nullptr)}};
   if (is_chat(m)) {
     json delta = json::object();
@@ -88,6 +94,8 @@ json models_json(const std::vector<std::string>& ids, int64_t created) {
   return {{"object", "list"}, {"data", std::move(data)}};
 }
 
-std::string sse_event(const json& j) { return "data: " + dump(j) + "\n\n"; }
+std::string sse_event(const json& j) {
+  return "data: " + dump(j) + "\n\n";
+}
 
 }  // namespace lightboat::server

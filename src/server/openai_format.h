@@ -33,8 +33,7 @@ nlohmann::json completion_json(const ResponseMeta& meta, const Completion& c);
 
 // One streamed chunk. Chat: the first chunk carries {"role":"assistant"}, text chunks
 // {"content":…}, the last an empty delta with finish_reason (and usage). Completions: text.
-nlohmann::json chunk_json(const ResponseMeta& meta, const std::string& text, bool first,
-                          const Completion* finished);
+nlohmann::json chunk_json(const ResponseMeta& meta, const std::string& text, bool first, const Completion* finished);
 // stream_options.include_usage: the extra last chunk with no choices and the usage.
 nlohmann::json usage_chunk_json(const ResponseMeta& meta, const Completion& c);
 

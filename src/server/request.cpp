@@ -76,13 +76,18 @@ int nesting_depth(std::string_view text, int limit) {
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
-    if (c == '"') in_string = true;
-    else if (c == '[' || c == '{') deepest = std::max(deepest, ++depth);
-    else if (c == ']' || c == '}') --depth;
+    if (c == '"')
+      in_string = true;
+    else if (c == '[' || c == '{')
+      deepest = std::max(deepest, ++depth);
+    else if (c == ']' || c == '}')
+      --depth;
     if (deepest > limit) break;
   }
   return deepest;
@@ -103,9 +108,11 @@ void parse_sampling(const json& body, SamplingOptions& s) {
     s.repeat_penalty = static_cast<float>(number(body, "repeat_penalty", 0.0, 10.0, /*lo_open=*/true));
   }
   if (const json* seed = get(body, "seed")) {
-    if (seed->is_number_unsigned()) s.seed = seed->get<uint64_t>();
-    else s.seed = static_cast<uint64_t>(integer(body, "seed", std::numeric_limits<int64_t>::min(),
-                                                std::numeric_limits<int64_t>::max()));
+    if (seed->is_number_unsigned())
+      s.seed = seed->get<uint64_t>();
+    else
+      s.seed = static_cast<uint64_t>(
+          integer(body, "seed", std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()));
   }
 }
 
@@ -184,8 +191,8 @@ std::string message_content(const json& m, size_t i) {
       throw invalid(field, "every content part must be an object with a string 'type'", "invalid_type");
     }
     if (part["type"] != "text") {
-      throw unsupported(field, field + ": content parts of type '" + part["type"].get<std::string>() +
-                                   "' are not supported");
+      throw unsupported(field,
+                        field + ": content parts of type '" + part["type"].get<std::string>() + "' are not supported");
     }
     if (!part.contains("text") || !part["text"].is_string()) {
       throw invalid(field, "a text content part needs a string 'text'", "invalid_type");
@@ -209,7 +216,8 @@ void parse_messages(const json& body, const RequestLimits& limits, std::vector<C
     const std::string at = "messages[" + std::to_string(i) + "]";
     if (!m.is_object()) throw wrong_type(at, "an object", m);
     auto role = m.find("role");
-    if (role == m.end() || !role->is_string()) throw invalid(at + ".role", at + " needs a string 'role'", "invalid_type");
+    if (role == m.end() || !role->is_string())
+      throw invalid(at + ".role", at + " needs a string 'role'", "invalid_type");
     std::string r = role->get<std::string>();
     if (r == "developer") r = "system";  // OpenAI's newer name for the system role
     if (r == "tool" || r == "function") throw unsupported(at + ".role", "tool messages are not supported");
@@ -221,8 +229,10 @@ void parse_messages(const json& body, const RequestLimits& limits, std::vector<C
     out.push_back({std::move(r), std::move(content)});
   }
   if (bytes > limits.max_prompt_bytes) {
-    throw invalid("messages", "the messages hold " + std::to_string(bytes) + " bytes; the limit is " +
-                                  std::to_string(limits.max_prompt_bytes), "prompt_too_long");
+    throw invalid("messages",
+                  "the messages hold " + std::to_string(bytes) + " bytes; the limit is " +
+                      std::to_string(limits.max_prompt_bytes),
+                  "prompt_too_long");
   }
 }
 
@@ -241,8 +251,10 @@ std::string parse_prompt(const json& body, const RequestLimits& limits) {
   }
   if (prompt.empty()) throw invalid("prompt", "'prompt' must not be empty");
   if (static_cast<int64_t>(prompt.size()) > limits.max_prompt_bytes) {
-    throw invalid("prompt", "the prompt holds " + std::to_string(prompt.size()) + " bytes; the limit is " +
-                                std::to_string(limits.max_prompt_bytes), "prompt_too_long");
+    throw invalid("prompt",
+                  "the prompt holds " + std::to_string(prompt.size()) + " bytes; the limit is " +
+                      std::to_string(limits.max_prompt_bytes),
+                  "prompt_too_long");
   }
   return prompt;
 }
@@ -257,8 +269,8 @@ json parse_body(std::string_view body, const RequestLimits& limits) {
   }
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) throw invalid("", "the request body is not valid JSON", "invalid_json");
-  if (!j.is_object()) throw invalid("", std::string("the request body must be a JSON object, got ") + json_type(j),
-                                    "invalid_json");
+  if (!j.is_object())
+    throw invalid("", std::string("the request body must be a JSON object, got ") + json_type(j), "invalid_json");
   return j;
 }
 

@@ -19,10 +19,10 @@ struct RequestLimits {
   int64_t max_prompt_bytes = 64 * 1024;  // prompt text, or all message contents together
   int64_t max_tokens = 2048;             // the largest max_tokens accepted; also the default
   int64_t max_messages = 512;
-  int64_t max_stop = 8;                  // stop strings per request
-  int64_t max_stop_bytes = 256;          // bytes of one stop string
+  int64_t max_stop = 8;          // stop strings per request
+  int64_t max_stop_bytes = 256;  // bytes of one stop string
   int64_t max_deadline_ms = 24 * 3600 * 1000;
-  int max_json_depth = 32;               // nesting of arrays/objects in a body
+  int max_json_depth = 32;  // nesting of arrays/objects in a body
 };
 
 enum class Endpoint { kChatCompletions, kCompletions };

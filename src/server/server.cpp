@@ -51,9 +51,10 @@ namespace {
 void refuse_connection(tcp::socket& socket) {
   static const std::string kBody =
       R"({"error":{"message":"too many connections","type":"server_error","param":null,"code":"too_many_connections"}})";
-  const std::string res = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
-                          "Connection: close\r\nContent-Length: " +
-                          std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
+  const std::string res =
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+      "Connection: close\r\nContent-Length: " +
+      std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
   boost::system::error_code ec;
   net::write(socket, net::buffer(res), ec);
   socket.shutdown(tcp::socket::shutdown_both, ec);
@@ -79,8 +80,11 @@ class ReadySink final : public TokenSink {
 
 struct Server::Impl {
   Impl(Engine& engine, ServerConfig config)
-      : ctx(engine, std::move(config)), ioc(std::max(1, ctx.config.io_threads)), acceptor(ioc),
-        signals(ioc, SIGINT, SIGTERM), timer(ioc) {}
+      : ctx(engine, std::move(config)),
+        ioc(std::max(1, ctx.config.io_threads)),
+        acceptor(ioc),
+        signals(ioc, SIGINT, SIGTERM),
+        timer(ioc) {}
 
   void accept() {
     acceptor.async_accept(net::make_strand(ioc), [this](boost::system::error_code ec, tcp::socket socket) {
@@ -175,7 +179,9 @@ Server::Server(Engine& engine, ServerConfig config) {
 
 Server::~Server() = default;
 
-uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
+uint16_t Server::port() const {
+  return impl_->acceptor.local_endpoint().port();
+}
 
 void Server::stop() {
   net::post(impl_->ioc, [s = impl_.get()] { s->begin_shutdown(); });

@@ -27,18 +27,18 @@ namespace lightboat::server {
 
 struct ServerConfig {
   std::string host = "127.0.0.1";
-  uint16_t port = 8080;                  // 0 = any free port (see Server::port())
-  std::vector<std::string> api_keys;     // Bearer tokens; empty = no auth
-  bool insecure_no_auth = false;         // allow a non-loopback bind without api_keys
-  std::string cors_origin;               // "" = no CORS headers; "*" or one origin
+  uint16_t port = 8080;               // 0 = any free port (see Server::port())
+  std::vector<std::string> api_keys;  // Bearer tokens; empty = no auth
+  bool insecure_no_auth = false;      // allow a non-loopback bind without api_keys
+  std::string cors_origin;            // "" = no CORS headers; "*" or one origin
   int io_threads = 2;
-  int64_t max_body_bytes = 1 << 20;      // request bodies and WebSocket messages
-  std::chrono::seconds idle_timeout{60}; // a keep-alive connection with no request, or a stalled write
-  int max_connections = 256;             // beyond it new connections get 503 and are closed
+  int64_t max_body_bytes = 1 << 20;       // request bodies and WebSocket messages
+  std::chrono::seconds idle_timeout{60};  // a keep-alive connection with no request, or a stalled write
+  int max_connections = 256;              // beyond it new connections get 503 and are closed
   std::chrono::milliseconds shutdown_grace{10000};
-  std::string model_id;                  // the id in /v1/models and responses
+  std::string model_id;  // the id in /v1/models and responses
   RequestLimits limits;
-  bool warm_up = true;                   // run one short generation before /ready says ready
+  bool warm_up = true;  // run one short generation before /ready says ready
 };
 
 // True for 127.0.0.0/8, ::1 and "localhost".

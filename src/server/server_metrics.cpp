@@ -17,20 +17,24 @@ ServerMetrics::ServerMetrics(const std::string& model, const std::string& quanti
                       .with({model, quantization})),
       requests_total_(registry_.counter("inference_requests_total", "Generation requests by outcome.", {"status"})),
       memory_(registry_.gauge("model_memory_bytes", "Bytes the loaded model holds, by kind.", {"model", "kind"})),
-      ttft_(registry_.histogram("lightboat_time_to_first_token_seconds", "Submission to the first generated token.",
-                                {}, kTokenBuckets)
+      ttft_(registry_
+                .histogram("lightboat_time_to_first_token_seconds", "Submission to the first generated token.", {},
+                           kTokenBuckets)
                 .with({})),
-      inter_token_(registry_.histogram("lightboat_inter_token_latency_seconds",
-                                       "Time between two streamed pieces of text of one answer.", {}, kTokenBuckets)
+      inter_token_(registry_
+                       .histogram("lightboat_inter_token_latency_seconds",
+                                  "Time between two streamed pieces of text of one answer.", {}, kTokenBuckets)
                        .with({})),
       queue_wait_(registry_.histogram("lightboat_queue_wait_seconds", "Submission to admission, by priority.",
                                       {"priority"}, kTokenBuckets)),
-      prompt_tokens_(registry_.counter("lightboat_prompt_tokens_total", "Prompt tokens of finished requests.").with({})),
+      prompt_tokens_(
+          registry_.counter("lightboat_prompt_tokens_total", "Prompt tokens of finished requests.").with({})),
       generated_tokens_(registry_.counter("lightboat_generated_tokens_total", "Tokens generated.").with({})),
       kv_pages_(registry_.gauge("lightboat_kv_cache_pages", "KV cache pages by state.", {"state"})),
       deadline_misses_(registry_.counter("lightboat_deadline_misses_total",
                                          "Requests ended by their deadline after they were accepted.", {"priority"})),
-      refusals_(registry_.counter("lightboat_refusals_total", "Requests refused at submission.", {"priority", "reason"})),
+      refusals_(
+          registry_.counter("lightboat_refusals_total", "Requests refused at submission.", {"priority", "reason"})),
       in_flight_(registry_.gauge("lightboat_requests_in_flight", "Generation requests being served.").with({})),
       queued_(registry_.gauge("lightboat_requests_queued", "Requests waiting in the engine's queues.").with({})),
       running_(registry_.gauge("lightboat_requests_running", "Requests in the engine's batch.").with({})),
@@ -51,13 +55,19 @@ void ServerMetrics::completed(Priority priority, const Completion& c) {
   const char* status = "ok";
   switch (c.finish_reason) {
     case FinishReason::kStop:
-    case FinishReason::kLength: latency_ms_.observe(c.total_ms); break;
-    case FinishReason::kCancelled: status = "cancelled"; break;
+    case FinishReason::kLength:
+      latency_ms_.observe(c.total_ms);
+      break;
+    case FinishReason::kCancelled:
+      status = "cancelled";
+      break;
     case FinishReason::kDeadlineExceeded:
       status = "deadline_exceeded";
       deadline_misses_.with({priority_name(priority)}).inc();
       break;
-    case FinishReason::kError: status = "error"; break;
+    case FinishReason::kError:
+      status = "error";
+      break;
   }
   requests_total_.with({status}).inc();
   if (c.completion_tokens > 0) ttft_.observe(c.ttft_ms / 1000.0);
@@ -76,8 +86,11 @@ void ServerMetrics::refused(Priority priority, SubmitStatus status) {
       requests_total_.with({"deadline_exceeded"}).inc();
       refusals_.with({priority_name(priority), "deadline"}).inc();
       break;
-    case SubmitStatus::kInvalid: requests_total_.with({"invalid"}).inc(); break;
-    case SubmitStatus::kAccepted: break;
+    case SubmitStatus::kInvalid:
+      requests_total_.with({"invalid"}).inc();
+      break;
+    case SubmitStatus::kAccepted:
+      break;
   }
 }
 

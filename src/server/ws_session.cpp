@@ -13,9 +13,9 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/websocket.hpp>
 
 #include "server/openai_format.h"
@@ -79,7 +79,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
   void handle(json& msg, const json& id) {
     const auto type = msg.find("type");
-    if (type == msg.end() || !type->is_string()) throw invalid("type", "a message needs a string 'type'", "invalid_type");
+    if (type == msg.end() || !type->is_string())
+      throw invalid("type", "a message needs a string 'type'", "invalid_type");
     const std::string t = type->get<std::string>();
     if (t == "ping") return send({{"type", "pong"}});
     if (!id.is_string() && !id.is_number()) throw invalid("id", "'" + t + "' needs an 'id' (a string or a number)");
@@ -122,7 +123,9 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     auto self = shared_from_this();
     auto sink = std::make_shared<ForwardingSink>(
         ctx_, priority, [ex = ws_.get_executor()](std::function<void()> f) { net::post(ex, std::move(f)); },
-        [self, gen](std::string text) { self->send({{"type", "token"}, {"id", gen->client_id}, {"text", text}}); },
+        [self, gen](std::string text) {
+          self->send({{"type", "token"}, {"id", gen->client_id}, {"text", text}});
+        },
         [self, gen, key](Completion c) { self->on_done(*gen, key, c); });
     const SubmitResult r = ctx_.engine.submit(std::move(parsed.generate), sink);
     if (r.status != SubmitStatus::kAccepted) {

@@ -126,6 +126,26 @@ TEST(EngineApi, ReprioritizeMovesAQueuedRequestAheadAndModelFactsAreReported) {
   EXPECT_FALSE(engine->reprioritize(rb.id, Priority::kHigh)) << "finished";
 }
 
+TEST(EngineApi, StepsNeverExceedWhatTheContextCapsABatchAt) {
+  // stories260K's 128-token context caps a forward pass at 128 tokens; 8 prompts of ~40 tokens
+  // arriving together ask for more prefill than that in one step (step_tokens is 256).
+  LIGHTBOAT_REQUIRE_FIXTURES();
+  auto engine = Engine::open(stories());
+  std::vector<std::shared_ptr<WaitingSink>> sinks;
+  for (int i = 0; i < 8; ++i) {
+    GenerateRequest r{.prompt = "Once upon a time, there was a little girl named Lily. She loved to play outside in "
+                                "the park with her friends and her dog every single day.",
+                      .max_tokens = 4};
+    sinks.push_back(std::make_shared<WaitingSink>());
+    ASSERT_EQ(engine->submit(std::move(r), sinks.back()).status, SubmitStatus::kAccepted);
+  }
+  for (auto& sink : sinks) {
+    const Completion c = sink->wait();
+    EXPECT_EQ(c.finish_reason, FinishReason::kLength) << c.error;
+    EXPECT_GT(c.prompt_tokens, 30);
+  }
+}
+
 TEST(EngineApi, ClassifyRanksTheLikelyContinuation) {
   LIGHTBOAT_REQUIRE_FIXTURES();
   auto engine = Engine::open(stories());

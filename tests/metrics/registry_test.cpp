@@ -13,7 +13,9 @@
 namespace lightboat::metrics {
 namespace {
 
-bool contains(const std::string& text, const std::string& line) { return text.find(line) != std::string::npos; }
+bool contains(const std::string& text, const std::string& line) {
+  return text.find(line) != std::string::npos;
+}
 
 // A registry using every feature, shared by the tests and by --dump-exposition (promtool).
 void fill(Registry& r) {
@@ -33,10 +35,11 @@ TEST(Metrics, CountersAndGaugesExposeWithLabels) {
   Registry r;
   fill(r);
   const std::string text = r.expose();
-  EXPECT_TRUE(contains(text, "# HELP inference_requests_total Finished requests by status.\n"
-                             "# TYPE inference_requests_total counter\n"
-                             "inference_requests_total{status=\"error\"} 1\n"
-                             "inference_requests_total{status=\"ok\"} 3\n"))
+  EXPECT_TRUE(contains(text,
+                       "# HELP inference_requests_total Finished requests by status.\n"
+                       "# TYPE inference_requests_total counter\n"
+                       "inference_requests_total{status=\"error\"} 1\n"
+                       "inference_requests_total{status=\"ok\"} 3\n"))
       << text;
   EXPECT_TRUE(contains(text, "# TYPE lightboat_requests_in_flight gauge\nlightboat_requests_in_flight 2\n")) << text;
   EXPECT_TRUE(contains(text, "model_memory_bytes{model=\"a \\\"quoted\\\"\\nname\\\\\",kind=\"weights\"} 1500000000\n"))

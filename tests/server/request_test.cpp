@@ -64,9 +64,9 @@ TEST(ServerRequest, DefaultsAndCompletionPrompts) {
   EXPECT_EQ(r.generate.stop, std::vector<std::string>{"END"});
   EXPECT_EQ(r.generate.priority, Priority::kNormal);
   EXPECT_FALSE(r.stream);
-  const ParsedRequest c = parse_generate(parse_body(R"({"prompt":["Once"],"max_completion_tokens":3,"max_tokens":9})",
-                                                    limits),
-                                         Endpoint::kCompletions, limits, kModels);
+  const ParsedRequest c =
+      parse_generate(parse_body(R"({"prompt":["Once"],"max_completion_tokens":3,"max_tokens":9})", limits),
+                     Endpoint::kCompletions, limits, kModels);
   EXPECT_EQ(c.generate.prompt, "Once");
   EXPECT_EQ(c.generate.max_tokens, 3) << "max_completion_tokens wins";
   EXPECT_EQ(chat(R"({"messages":[{"role":"user","content":"x"}],"max_tokens":5.0})").generate.max_tokens, 5);
