@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -56,6 +57,27 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_->body_limit(static_cast<uint64_t>(ctx_.config.max_body_bytes));
     parser_->header_limit(16 * 1024);
     stream_.expires_after(ctx_.config.idle_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+  }
+
+  // curl sends "Expect: 100-continue" with larger bodies and waits for the go-ahead (a second,
+  // otherwise). A body over the limit never gets it: the header already failed with body_limit.
+  void on_header(beast::error_code ec) {
+    if (ec) return on_read(ec);
+    const auto expect = parser_->get().find(http::field::expect);
+    if (!parser_->is_done() && expect != parser_->get().end() && beast::iequals(expect->value(), "100-continue")) {
+      auto go = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
+      net::async_write(stream_, net::buffer(*go), [self = shared_from_this(), go](beast::error_code wec, size_t) {
+        if (wec) return self->close();
+        self->read_body();
+      });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
   }
