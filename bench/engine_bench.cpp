@@ -5,8 +5,8 @@
 //     at once; aggregate tokens/s = sum of completion tokens / wall time from the first submit
 //     to the last on_done. Target: 8 streams >= 4x one stream.
 //  2. priority: TTFT of high-priority requests alone (unloaded, measured first), then while a
-//     flood of low-priority requests fills the batch and the queue (highs submitted open-loop,
-//     one every --high-gap-ms). Target: loaded p99 <= 2x unloaded p50. Also: every low request
+//     flood of low-priority requests fills the batch and the queue (highs one at a time, each
+//     --high-gap-ms after the previous completed). Target: loaded p99 <= 2x unloaded p50. Also: every low request
 //     completes (no starvation); their completion times are reported.
 //  3. prefix: a ~500-token system prompt followed by one question, then the same system prompt
 //     with another question. Target: TTFT of the second <= 20% of the first
@@ -31,6 +31,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <sys/resource.h>
 
 #include "lightboat/engine.h"
 
@@ -63,13 +65,16 @@ struct Args {
   // concurrency
   std::vector<int> streams{1, 2, 4, 8};
   int64_t tokens = 64;
+  int prompt_words = 8;      // each stream's distinct prompt (about 2.5 tokens a word on SmolLM2's vocabulary)
   // priority
   int unloaded = 8;          // high requests measured alone first
   int highs = 24;            // high requests during the flood
   int lows = 48;             // low requests flooding the queue
+  int high_words = 12;       // a short command (~30 tokens)
+  int low_words = 48;        // a batch job's text (~110 tokens)
   int64_t high_tokens = 8;   // a short answer (a voice command)
   int64_t low_tokens = 64;
-  int high_gap_ms = 250;
+  int high_gap_ms = 100;     // pause between one high's completion and the next high
   // prefix
   int sys_tokens = 500;
 };
@@ -79,9 +84,9 @@ struct Args {
                "engine_bench: %s\n"
                "usage: engine_bench -m MODEL.gguf [-t THREADS] [-c N_CTX] [--kv-mib MIB] [--step-tokens 256]\n"
                "  [--max-running 16] [--reps 3] [--idle SECONDS] [--part all|concurrency|priority|prefix] [--json] [-v]\n"
-               "  concurrency: [--streams 1,2,4,8] [--tokens 64]\n"
+               "  concurrency: [--streams 1,2,4,8] [--tokens 64] [--prompt-words 8]\n"
                "  priority:    [--unloaded 8] [--highs 24] [--lows 48] [--high-tokens 8] [--low-tokens 64]\n"
-               "               [--high-gap-ms 250]\n"
+               "               [--high-gap-ms 100] [--high-words 12] [--low-words 48] [-v]\n"
                "  prefix:      [--sys-tokens 500]\n",
                why);
   std::exit(2);
@@ -122,16 +127,20 @@ Args parse(int argc, char** argv) {
         a.streams.push_back(n);
       }
     } else if (k == "--tokens") a.tokens = number();
+    else if (k == "--prompt-words") a.prompt_words = static_cast<int>(number());
     else if (k == "--unloaded") a.unloaded = static_cast<int>(number());
     else if (k == "--highs") a.highs = static_cast<int>(number());
     else if (k == "--lows") a.lows = static_cast<int>(number());
     else if (k == "--high-tokens") a.high_tokens = number();
+    else if (k == "--high-words") a.high_words = static_cast<int>(number());
+    else if (k == "--low-words") a.low_words = static_cast<int>(number());
     else if (k == "--low-tokens") a.low_tokens = number();
     else if (k == "--high-gap-ms") a.high_gap_ms = static_cast<int>(number());
     else if (k == "--sys-tokens") a.sys_tokens = static_cast<int>(number());
     else usage(("unknown option " + k).c_str());
   }
   if (a.model.empty()) usage("no model (-m)");
+  if (a.threads == 0) a.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (a.part != "all" && a.part != "concurrency" && a.part != "priority" && a.part != "prefix") usage("bad --part");
   if (a.tokens < 1 || a.high_tokens < 1 || a.low_tokens < 1 || a.unloaded < 1 || a.highs < 1) usage("counts must be >= 1");
   return a;
@@ -220,6 +229,36 @@ void idle(const Args& a) {
   if (a.idle_s > 0) std::this_thread::sleep_for(std::chrono::seconds(a.idle_s));
 }
 
+// How much CPU the process got while a measurement ran: CPU seconds over wall seconds, per
+// compute thread. Well under 1 means our threads waited for a CPU (the machine was shared) or
+// idled between steps; the 1-minute load average at the start says how busy the machine was.
+class CpuMeter {
+ public:
+  explicit CpuMeter(int threads) : threads_(std::max(threads, 1)), start_(Clock::now()), cpu_(cpu_s()) {
+    if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+      if (std::fscanf(f, "%lf", &load_) != 1) load_ = -1;
+      std::fclose(f);
+    }
+  }
+  double share() const {
+    const double wall = std::chrono::duration<double>(Clock::now() - start_).count();
+    return wall > 0 ? (cpu_s() - cpu_) / (wall * threads_) : 0;
+  }
+  double load() const { return load_; }
+
+ private:
+  static double cpu_s() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
+    return s(u.ru_utime) + s(u.ru_stime);
+  }
+  int threads_;
+  Clock::time_point start_;
+  double cpu_;
+  double load_ = -1;
+};
+
 uint64_t g_seed = 1;  // a fresh prompt seed for every request of the run
 
 struct Summary {
@@ -259,8 +298,8 @@ std::string json_summary(const Summary& s) {
 
 std::string bench_concurrency(Engine& engine, const Args& a) {
   struct Point {
-    std::vector<double> tps, decode_tps, wall_ms, ttft_ms;
-    int64_t tokens = 0, early = 0, requests = 0;
+    std::vector<double> tps, decode_tps, wall_ms, ttft_ms, cpu_share;
+    int64_t tokens = 0, early = 0, requests = 0, prompt_tokens = 0;
   };
   std::vector<Point> points(a.streams.size());
   // Interleaved (rep outer, stream count inner) so that machine drift hits every point alike.
@@ -269,8 +308,9 @@ std::string bench_concurrency(Engine& engine, const Args& a) {
       idle(a);
       Group group;
       std::vector<std::shared_ptr<Sink>> sinks;
+      const CpuMeter meter(a.threads);
       const Clock::time_point t0 = Clock::now();
-      for (int s = 0; s < a.streams[si]; ++s) sinks.push_back(submit(engine, group, words(g_seed++, 24), a.tokens, Priority::kNormal));
+      for (int s = 0; s < a.streams[si]; ++s) sinks.push_back(submit(engine, group, words(g_seed++, a.prompt_words), a.tokens, Priority::kNormal));
       group.wait();
       Clock::time_point last = t0;
       int64_t tokens = 0;
@@ -280,6 +320,7 @@ std::string bench_concurrency(Engine& engine, const Args& a) {
         tokens += sink->completion.completion_tokens;
         if (sink->completion.finish_reason == FinishReason::kStop) ++p.early;
         p.ttft_ms.push_back(sink->completion.ttft_ms);
+        p.prompt_tokens += sink->completion.prompt_tokens;
         ++p.requests;
       }
       const double wall = ms_between(t0, last);
@@ -294,8 +335,10 @@ std::string bench_concurrency(Engine& engine, const Args& a) {
       }
       p.wall_ms.push_back(wall);
       p.tokens += tokens;
-      std::fprintf(stderr, "  concurrency rep %d: %d stream(s): %lld tokens in %.0f ms = %.1f tok/s\n", rep + 1,
-                   a.streams[si], static_cast<long long>(tokens), wall, p.tps.back());
+      p.cpu_share.push_back(meter.share());
+      std::fprintf(stderr, "  concurrency rep %d: %d stream(s): %lld tokens in %.0f ms = %.1f tok/s (CPU share %.2f, load %.1f)\n",
+                   rep + 1, a.streams[si], static_cast<long long>(tokens), wall, p.tps.back(), p.cpu_share.back(),
+                   meter.load());
     }
   }
   std::string out = "[";
@@ -303,14 +346,16 @@ std::string bench_concurrency(Engine& engine, const Args& a) {
   for (size_t si = 0; si < a.streams.size(); ++si) {
     const Point& p = points[si];
     const Summary tps = summarize(p.tps);
-    char buf[512];
+    char buf[768];
     std::snprintf(buf, sizeof buf,
                   "%s{\"streams\": %d, \"tokens_per_s\": %s, \"speedup\": %.2f, \"decode_tokens_per_s\": %s, "
-                  "\"wall_ms\": %s, \"ttft_ms_p50\": "
-                  "%.1f, \"completion_tokens\": %lld, \"stopped_early\": %lld, \"requests\": %lld}",
+                  "\"cpu_share\": %s, \"wall_ms\": %s, \"ttft_ms_p50\": "
+                  "%.1f, \"prompt_tokens_mean\": %.1f, \"completion_tokens\": %lld, \"stopped_early\": %lld, "
+                  "\"requests\": %lld}",
                   si ? ", " : "", a.streams[si], json_summary(tps).c_str(), base > 0 ? tps.median / base : 0.0,
-                  json_summary(summarize(p.decode_tps)).c_str(),
+                  json_summary(summarize(p.decode_tps)).c_str(), json_summary(summarize(p.cpu_share)).c_str(),
                   json_summary(summarize(p.wall_ms)).c_str(), percentile(p.ttft_ms, 0.5),
+                  static_cast<double>(p.prompt_tokens) / static_cast<double>(p.requests),
                   static_cast<long long>(p.tokens), static_cast<long long>(p.early),
                   static_cast<long long>(p.requests));
     out += buf;
@@ -324,44 +369,49 @@ std::string bench_concurrency(Engine& engine, const Args& a) {
 // --- 2. priority under a low-priority flood -------------------------------------------------
 
 std::string bench_priority(Engine& engine, const Args& a) {
-  std::vector<double> unloaded_p50, loaded_p50, loaded_p99, ratio, low_p50, low_max, flood_ms;
+  std::vector<double> unloaded_p50, loaded_p50, loaded_p99, ratio, low_p50, low_max, flood_ms, cpu_share;
   int64_t lows_done = 0, lows_total = 0, lows_early = 0, highs_loaded = 0, highs_total = 0;
+  int64_t high_prompt = 0, low_prompt = 0;  // tokens, summed over the loaded runs' requests
   for (int rep = 0; rep < a.reps; ++rep) {
     // Unloaded: one high request at a time on an idle engine.
     idle(a);
     std::vector<double> alone;
     for (int i = 0; i < a.unloaded; ++i) {
       Group g;
-      auto s = submit(engine, g, words(g_seed++, 24), a.high_tokens, Priority::kHigh);
+      auto s = submit(engine, g, words(g_seed++, a.high_words), a.high_tokens, Priority::kHigh);
       g.wait();
       alone.push_back(s->completion.ttft_ms);
     }
     const double base = percentile(alone, 0.5);
 
-    // Loaded: all lows at once, then the highs open-loop, one every high_gap_ms.
+    // Loaded: all lows at once, then the highs one at a time, each high_gap_ms after the previous
+    // one completed (closed loop: an occasional high-priority user, so highs never queue behind
+    // highs and what is measured is what the low-priority flood costs them).
     idle(a);
+    const CpuMeter meter(a.threads);
     Group low_group, high_group;
     std::vector<std::shared_ptr<Sink>> lows, highs;
-    std::vector<bool> under_load;
     const Clock::time_point t0 = Clock::now();
-    for (int i = 0; i < a.lows; ++i) lows.push_back(submit(engine, low_group, words(g_seed++, 48), a.low_tokens, Priority::kLow));
+    for (int i = 0; i < a.lows; ++i) lows.push_back(submit(engine, low_group, words(g_seed++, a.low_words), a.low_tokens, Priority::kLow));
     for (int i = 0; i < a.highs; ++i) {
-      std::this_thread::sleep_until(t0 + std::chrono::milliseconds(a.high_gap_ms) * (i + 1));
-      under_load.push_back(low_group.pending() > 0);
-      highs.push_back(submit(engine, high_group, words(g_seed++, 24), a.high_tokens, Priority::kHigh));
+      std::this_thread::sleep_for(std::chrono::milliseconds(a.high_gap_ms));
+      if (low_group.pending() == 0) break;  // the flood is over: later highs would be unloaded
+      highs.push_back(submit(engine, high_group, words(g_seed++, a.high_words), a.high_tokens, Priority::kHigh));
+      high_group.wait();
     }
-    high_group.wait();
     low_group.wait();
     Clock::time_point last_low = t0;
     std::vector<double> low_total, loaded;
     for (const auto& s : lows) {
       last_low = std::max(last_low, s->done_at);
       low_total.push_back(s->completion.total_ms);
+      low_prompt += s->completion.prompt_tokens;
       if (s->completion.finish_reason == FinishReason::kLength || s->completion.finish_reason == FinishReason::kStop) ++lows_done;
       if (s->completion.finish_reason == FinishReason::kStop) ++lows_early;
     }
     for (size_t i = 0; i < highs.size(); ++i) {
-      if (under_load[i]) loaded.push_back(highs[i]->completion.ttft_ms);
+      loaded.push_back(highs[i]->completion.ttft_ms);
+      high_prompt += highs[i]->completion.prompt_tokens;
       if (a.verbose) {
         const Completion& c = highs[i]->completion;
         std::fprintf(stderr, "    high %zu: %lld prompt tokens, queued %.1f ms, TTFT %.1f ms, total %.1f ms\n", i,
@@ -386,24 +436,28 @@ std::string bench_priority(Engine& engine, const Args& a) {
     low_p50.push_back(percentile(low_total, 0.5));
     low_max.push_back(percentile(low_total, 1.0));
     flood_ms.push_back(ms_between(t0, last_low));
+    cpu_share.push_back(meter.share());
     std::fprintf(stderr,
                  "  priority rep %d: unloaded TTFT p50 %.1f ms; loaded (%zu of %d highs under load) p50 %.1f p99 %.1f "
-                 "ms (x%.2f); lows done in p50 %.0f max %.0f ms\n",
+                 "ms (x%.2f); lows done in p50 %.0f max %.0f ms (CPU share %.2f, load %.1f)\n",
                  rep + 1, base, loaded.size(), a.highs, loaded_p50.back(), loaded_p99.back(), ratio.back(),
-                 low_p50.back(), low_max.back());
+                 low_p50.back(), low_max.back(), cpu_share.back(), meter.load());
   }
   char buf[1024];
   std::snprintf(buf, sizeof buf,
                 "{\"unloaded_ttft_ms_p50\": %s, \"loaded_ttft_ms_p50\": %s, \"loaded_ttft_ms_p99\": %s, "
                 "\"p99_over_unloaded\": %s, \"highs_under_load\": %lld, \"highs\": %lld, \"lows_completed\": %lld, "
                 "\"lows\": %lld, \"lows_stopped_early\": %lld, \"low_total_ms_p50\": %s, \"low_total_ms_max\": %s, "
-                "\"flood_ms\": %s}",
+                "\"flood_ms\": %s, \"high_prompt_tokens_mean\": %.1f, \"low_prompt_tokens_mean\": %.1f, \"cpu_share\": %s}",
                 json_summary(summarize(unloaded_p50)).c_str(), json_summary(summarize(loaded_p50)).c_str(),
                 json_summary(summarize(loaded_p99)).c_str(), json_summary(summarize(ratio)).c_str(),
                 static_cast<long long>(highs_loaded), static_cast<long long>(highs_total),
                 static_cast<long long>(lows_done), static_cast<long long>(lows_total),
                 static_cast<long long>(lows_early), json_summary(summarize(low_p50)).c_str(),
-                json_summary(summarize(low_max)).c_str(), json_summary(summarize(flood_ms)).c_str());
+                json_summary(summarize(low_max)).c_str(), json_summary(summarize(flood_ms)).c_str(),
+                static_cast<double>(high_prompt) / static_cast<double>(highs_total),
+                static_cast<double>(low_prompt) / static_cast<double>(lows_total),
+                json_summary(summarize(cpu_share)).c_str());
   const Summary r = summarize(ratio);
   std::fprintf(stderr, "priority: loaded p99 / unloaded p50 = x%.2f (%.2f-%.2f); lows completed %lld/%lld\n", r.median,
                r.min, r.max, static_cast<long long>(lows_done), static_cast<long long>(lows_total));
