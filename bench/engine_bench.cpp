@@ -68,12 +68,12 @@ struct Args {
   int prompt_words = 8;      // each stream's distinct prompt (about 2.5 tokens a word on SmolLM2's vocabulary)
   // priority
   int unloaded = 8;          // high requests measured alone first
-  int highs = 24;            // high requests during the flood
-  int lows = 48;             // low requests flooding the queue
+  int highs = 12;            // high requests during the flood
+  int lows = 24;             // low requests flooding the queue
   int high_words = 12;       // a short command (~30 tokens)
   int low_words = 48;        // a batch job's text (~110 tokens)
   int64_t high_tokens = 8;   // a short answer (a voice command)
-  int64_t low_tokens = 64;
+  int64_t low_tokens = 32;
   int high_gap_ms = 100;     // pause between one high's completion and the next high
   // prefix
   int sys_tokens = 500;
@@ -85,7 +85,7 @@ struct Args {
                "usage: engine_bench -m MODEL.gguf [-t THREADS] [-c N_CTX] [--kv-mib MIB] [--step-tokens 256]\n"
                "  [--max-running 16] [--reps 3] [--idle SECONDS] [--part all|concurrency|priority|prefix] [--json] [-v]\n"
                "  concurrency: [--streams 1,2,4,8] [--tokens 64] [--prompt-words 8]\n"
-               "  priority:    [--unloaded 8] [--highs 24] [--lows 48] [--high-tokens 8] [--low-tokens 64]\n"
+               "  priority:    [--unloaded 8] [--highs 12] [--lows 24] [--high-tokens 8] [--low-tokens 32]\n"
                "               [--high-gap-ms 100] [--high-words 12] [--low-words 48] [-v]\n"
                "  prefix:      [--sys-tokens 500]\n",
                why);
@@ -455,7 +455,7 @@ std::string bench_priority(Engine& engine, const Args& a) {
                 static_cast<long long>(lows_done), static_cast<long long>(lows_total),
                 static_cast<long long>(lows_early), json_summary(summarize(low_p50)).c_str(),
                 json_summary(summarize(low_max)).c_str(), json_summary(summarize(flood_ms)).c_str(),
-                static_cast<double>(high_prompt) / static_cast<double>(highs_total),
+                static_cast<double>(high_prompt) / static_cast<double>(std::max<int64_t>(highs_loaded, 1)),
                 static_cast<double>(low_prompt) / static_cast<double>(lows_total),
                 json_summary(summarize(cpu_share)).c_str());
   const Summary r = summarize(ratio);

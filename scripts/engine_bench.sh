@@ -72,34 +72,36 @@ def name(j):
     return stem[:-5] if stem.endswith(".gguf") else stem
 
 
-print("Aggregate generation tokens/s (greedy, distinct prompts, %d tokens each; wall time from the first "
-      "submit to the last completion; median (min–max) of %d runs):\n" % (runs[0]["tokens"], runs[0]["reps"]))
+print("CPU share: CPU time of the process ÷ (wall time × threads) during a run; about 0.5 with 2 threads means the "
+      "machine gave them one core between them.\n")
 streams = [p["streams"] for p in runs[0]["concurrency"] or []]
 if streams:
+    print("Aggregate generation tokens/s (greedy, distinct prompts, %d tokens each; wall time from the first "
+          "submit to the last completion; median (min–max) of %d runs):\n" % (runs[0]["tokens"], runs[0]["reps"]))
     print("| model | threads | " + " | ".join("%d stream%s" % (s, "" if s == 1 else "s") for s in streams) +
-          " | %d÷1 | steady decode tok/s at %d | stopped early |" % (streams[-1], streams[-1]))
-    print("|---|---:|" + "---:|" * len(streams) + "---:|---:|---:|")
+          " | %d÷1 | steady decode tok/s at %d | CPU share 1 / %d | stopped early |" % (streams[-1], streams[-1], streams[-1]))
+    print("|---|---:|" + "---:|" * len(streams) + "---:|---:|---:|---:|")
     for j in runs:
         c = j["concurrency"]
         early = sum(p["stopped_early"] for p in c)
         total = sum(p["requests"] for p in c)
-        print("| %s | %d | %s | %.2f× | %s | %d of %d |" % (
+        print("| %s | %d | %s | %.2f× | %s | %.2f / %.2f | %d of %d |" % (
             name(j), j["threads"], " | ".join(mm(p["tokens_per_s"]) for p in c), c[-1]["speedup"],
-            mm(c[-1]["decode_tokens_per_s"]), early, total))
+            mm(c[-1]["decode_tokens_per_s"]), c[0]["cpu_share"]["median"], c[-1]["cpu_share"]["median"], early, total))
 
 if runs[0]["priority"]:
     print("\nHigh-priority time to first token while low-priority requests flood the queue (ms; p99 = max of "
           "the high requests submitted while lows were pending):\n")
     print("| model | unloaded p50 | loaded p50 | loaded p99 | p99÷unloaded | lows completed | low completion p50 s | "
-          "low completion max s |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+          "low completion max s | CPU share |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for j in runs:
         p = j["priority"]
         sec = lambda s: {k: s[k] / 1e3 for k in ("median", "min", "max")}
-        print("| %s | %s | %s | %s | %s | %d of %d | %s | %s |" % (
+        print("| %s | %s | %s | %s | %s | %d of %d | %s | %s | %.2f |" % (
             name(j), mm(p["unloaded_ttft_ms_p50"], "%.0f"), mm(p["loaded_ttft_ms_p50"], "%.0f"),
             mm(p["loaded_ttft_ms_p99"], "%.0f"), mm(p["p99_over_unloaded"], "%.2f"), p["lows_completed"], p["lows"],
-            mm(sec(p["low_total_ms_p50"])), mm(sec(p["low_total_ms_max"]))))
+            mm(sec(p["low_total_ms_p50"])), mm(sec(p["low_total_ms_max"])), p["cpu_share"]["median"]))
 
 if runs[0]["prefix"]:
     print("\nPrefix cache: the same system prompt twice, another question each time (TTFT ms):\n")
