@@ -54,41 +54,42 @@ struct Args {
   std::string model;
   int threads = 0;
   int64_t n_ctx = 1024;
-  int64_t kv_mib = 0;        // 0 = the engine's default (room for 4 full sequences)
+  int64_t kv_mib = 0;  // 0 = the engine's default (room for 4 full sequences)
   int64_t step_tokens = 256;
   int64_t max_running = 16;
   int reps = 3;
   int idle_s = 0;
   std::string part = "all";
   bool json = false;
-  bool verbose = false;      // per-request lines of the priority test on stderr
+  bool verbose = false;  // per-request lines of the priority test on stderr
   // concurrency
   std::vector<int> streams{1, 2, 4, 8};
   int64_t tokens = 64;
-  int prompt_words = 8;      // each stream's distinct prompt (about 2.5 tokens a word on SmolLM2's vocabulary)
+  int prompt_words = 8;  // each stream's distinct prompt (about 2.5 tokens a word on SmolLM2's vocabulary)
   // priority
-  int unloaded = 8;          // high requests measured alone first
-  int highs = 12;            // high requests during the flood
-  int lows = 24;             // low requests flooding the queue
-  int high_words = 12;       // a short command (~30 tokens)
-  int low_words = 48;        // a batch job's text (~110 tokens)
-  int64_t high_tokens = 8;   // a short answer (a voice command)
+  int unloaded = 8;         // high requests measured alone first
+  int highs = 12;           // high requests during the flood
+  int lows = 24;            // low requests flooding the queue
+  int high_words = 12;      // a short command (~30 tokens)
+  int low_words = 48;       // a batch job's text (~110 tokens)
+  int64_t high_tokens = 8;  // a short answer (a voice command)
   int64_t low_tokens = 32;
-  int high_gap_ms = 100;     // pause between one high's completion and the next high
+  int high_gap_ms = 100;  // pause between one high's completion and the next high
   // prefix
   int sys_tokens = 500;
 };
 
 [[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "engine_bench: %s\n"
-               "usage: engine_bench -m MODEL.gguf [-t THREADS] [-c N_CTX] [--kv-mib MIB] [--step-tokens 256]\n"
-               "  [--max-running 16] [--reps 3] [--idle SECONDS] [--part all|concurrency|priority|prefix] [--json] [-v]\n"
-               "  concurrency: [--streams 1,2,4,8] [--tokens 64] [--prompt-words 8]\n"
-               "  priority:    [--unloaded 8] [--highs 12] [--lows 24] [--high-tokens 8] [--low-tokens 32]\n"
-               "               [--high-gap-ms 100] [--high-words 12] [--low-words 48] [-v]\n"
-               "  prefix:      [--sys-tokens 500]\n",
-               why);
+  std::fprintf(
+      stderr,
+      "engine_bench: %s\n"
+      "usage: engine_bench -m MODEL.gguf [-t THREADS] [-c N_CTX] [--kv-mib MIB] [--step-tokens 256]\n"
+      "  [--max-running 16] [--reps 3] [--idle SECONDS] [--part all|concurrency|priority|prefix] [--json] [-v]\n"
+      "  concurrency: [--streams 1,2,4,8] [--tokens 64] [--prompt-words 8]\n"
+      "  priority:    [--unloaded 8] [--highs 12] [--lows 24] [--high-tokens 8] [--low-tokens 32]\n"
+      "               [--high-gap-ms 100] [--high-words 12] [--low-words 48] [-v]\n"
+      "  prefix:      [--sys-tokens 500]\n",
+      why);
   std::exit(2);
 }
 
@@ -107,17 +108,28 @@ Args parse(int argc, char** argv) {
       if (end == v.c_str() || *end != '\0' || n < 0) usage(("bad number for " + k + ": " + v).c_str());
       return n;
     };
-    if (k == "-m") a.model = value();
-    else if (k == "-t") a.threads = static_cast<int>(number());
-    else if (k == "-c") a.n_ctx = number();
-    else if (k == "--kv-mib") a.kv_mib = number();
-    else if (k == "--step-tokens") a.step_tokens = number();
-    else if (k == "--max-running") a.max_running = number();
-    else if (k == "--reps") a.reps = std::max<int>(1, static_cast<int>(number()));
-    else if (k == "--idle") a.idle_s = static_cast<int>(number());
-    else if (k == "--part") a.part = value();
-    else if (k == "--json") a.json = true;
-    else if (k == "-v" || k == "--verbose") a.verbose = true;
+    if (k == "-m")
+      a.model = value();
+    else if (k == "-t")
+      a.threads = static_cast<int>(number());
+    else if (k == "-c")
+      a.n_ctx = number();
+    else if (k == "--kv-mib")
+      a.kv_mib = number();
+    else if (k == "--step-tokens")
+      a.step_tokens = number();
+    else if (k == "--max-running")
+      a.max_running = number();
+    else if (k == "--reps")
+      a.reps = std::max<int>(1, static_cast<int>(number()));
+    else if (k == "--idle")
+      a.idle_s = static_cast<int>(number());
+    else if (k == "--part")
+      a.part = value();
+    else if (k == "--json")
+      a.json = true;
+    else if (k == "-v" || k == "--verbose")
+      a.verbose = true;
     else if (k == "--streams") {
       a.streams.clear();
       std::stringstream ss(value());
@@ -126,23 +138,36 @@ Args parse(int argc, char** argv) {
         if (n < 1) usage("bad --streams");
         a.streams.push_back(n);
       }
-    } else if (k == "--tokens") a.tokens = number();
-    else if (k == "--prompt-words") a.prompt_words = static_cast<int>(number());
-    else if (k == "--unloaded") a.unloaded = static_cast<int>(number());
-    else if (k == "--highs") a.highs = static_cast<int>(number());
-    else if (k == "--lows") a.lows = static_cast<int>(number());
-    else if (k == "--high-tokens") a.high_tokens = number();
-    else if (k == "--high-words") a.high_words = static_cast<int>(number());
-    else if (k == "--low-words") a.low_words = static_cast<int>(number());
-    else if (k == "--low-tokens") a.low_tokens = number();
-    else if (k == "--high-gap-ms") a.high_gap_ms = static_cast<int>(number());
-    else if (k == "--sys-tokens") a.sys_tokens = static_cast<int>(number());
-    else usage(("unknown option " + k).c_str());
+    } else if (k == "--tokens")
+      a.tokens = number();
+    else if (k == "--prompt-words")
+      a.prompt_words = static_cast<int>(number());
+    else if (k == "--unloaded")
+      a.unloaded = static_cast<int>(number());
+    else if (k == "--highs")
+      a.highs = static_cast<int>(number());
+    else if (k == "--lows")
+      a.lows = static_cast<int>(number());
+    else if (k == "--high-tokens")
+      a.high_tokens = number();
+    else if (k == "--high-words")
+      a.high_words = static_cast<int>(number());
+    else if (k == "--low-words")
+      a.low_words = static_cast<int>(number());
+    else if (k == "--low-tokens")
+      a.low_tokens = number();
+    else if (k == "--high-gap-ms")
+      a.high_gap_ms = static_cast<int>(number());
+    else if (k == "--sys-tokens")
+      a.sys_tokens = static_cast<int>(number());
+    else
+      usage(("unknown option " + k).c_str());
   }
   if (a.model.empty()) usage("no model (-m)");
   if (a.threads == 0) a.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (a.part != "all" && a.part != "concurrency" && a.part != "priority" && a.part != "prefix") usage("bad --part");
-  if (a.tokens < 1 || a.high_tokens < 1 || a.low_tokens < 1 || a.unloaded < 1 || a.highs < 1) usage("counts must be >= 1");
+  if (a.tokens < 1 || a.high_tokens < 1 || a.low_tokens < 1 || a.unloaded < 1 || a.highs < 1)
+    usage("counts must be >= 1");
   return a;
 }
 
@@ -208,12 +233,12 @@ std::shared_ptr<Sink> submit(Engine& engine, Group& group, std::string prompt, i
 // share a KV page unless meant to).
 std::string words(uint64_t seed, int n) {
   static const char* const kWords[] = {
-      "the",    "river",  "quiet",  "machine", "learns", "under",   "bright", "lamp",   "while",  "seven",
-      "small",  "birds",  "carry",  "old",     "maps",   "across",  "green",  "hills",  "near",   "a",
-      "stone",  "bridge", "where",  "people",  "trade",  "fresh",   "bread",  "and",    "stories", "about",
-      "distant", "cities", "made",  "of",      "glass",  "every",   "morning", "soft",  "rain",   "falls",
-      "on",     "silver", "roofs",  "children", "count", "boats",   "that",   "sail",   "slowly", "toward",
-      "winter", "harbor", "lights", "gather",  "into",   "patterns", "nobody", "expects", "today", "again"};
+      "the",     "river",  "quiet",  "machine",  "learns", "under",    "bright",  "lamp",    "while",   "seven",
+      "small",   "birds",  "carry",  "old",      "maps",   "across",   "green",   "hills",   "near",    "a",
+      "stone",   "bridge", "where",  "people",   "trade",  "fresh",    "bread",   "and",     "stories", "about",
+      "distant", "cities", "made",   "of",       "glass",  "every",    "morning", "soft",    "rain",    "falls",
+      "on",      "silver", "roofs",  "children", "count",  "boats",    "that",    "sail",    "slowly",  "toward",
+      "winter",  "harbor", "lights", "gather",   "into",   "patterns", "nobody",  "expects", "today",   "again"};
   constexpr uint64_t kN = sizeof(kWords) / sizeof(kWords[0]);
   uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
   std::string out = "Note " + std::to_string(seed) + ":";
@@ -310,7 +335,8 @@ std::string bench_concurrency(Engine& engine, const Args& a) {
       std::vector<std::shared_ptr<Sink>> sinks;
       const CpuMeter meter(a.threads);
       const Clock::time_point t0 = Clock::now();
-      for (int s = 0; s < a.streams[si]; ++s) sinks.push_back(submit(engine, group, words(g_seed++, a.prompt_words), a.tokens, Priority::kNormal));
+      for (int s = 0; s < a.streams[si]; ++s)
+        sinks.push_back(submit(engine, group, words(g_seed++, a.prompt_words), a.tokens, Priority::kNormal));
       group.wait();
       Clock::time_point last = t0;
       int64_t tokens = 0;
@@ -336,9 +362,10 @@ std::string bench_concurrency(Engine& engine, const Args& a) {
       p.wall_ms.push_back(wall);
       p.tokens += tokens;
       p.cpu_share.push_back(meter.share());
-      std::fprintf(stderr, "  concurrency rep %d: %d stream(s): %lld tokens in %.0f ms = %.1f tok/s (CPU share %.2f, load %.1f)\n",
-                   rep + 1, a.streams[si], static_cast<long long>(tokens), wall, p.tps.back(), p.cpu_share.back(),
-                   meter.load());
+      std::fprintf(
+          stderr,
+          "  concurrency rep %d: %d stream(s): %lld tokens in %.0f ms = %.1f tok/s (CPU share %.2f, load %.1f)\n",
+          rep + 1, a.streams[si], static_cast<long long>(tokens), wall, p.tps.back(), p.cpu_share.back(), meter.load());
     }
   }
   std::string out = "[";
@@ -359,7 +386,8 @@ std::string bench_concurrency(Engine& engine, const Args& a) {
                   static_cast<long long>(p.tokens), static_cast<long long>(p.early),
                   static_cast<long long>(p.requests));
     out += buf;
-    std::fprintf(stderr, "concurrency: %d stream(s): %.1f tok/s (%.1f-%.1f), x%.2f of one stream; %lld/%lld stopped early\n",
+    std::fprintf(stderr,
+                 "concurrency: %d stream(s): %.1f tok/s (%.1f-%.1f), x%.2f of one stream; %lld/%lld stopped early\n",
                  a.streams[si], tps.median, tps.min, tps.max, base > 0 ? tps.median / base : 0.0,
                  static_cast<long long>(p.early), static_cast<long long>(p.requests));
   }
@@ -392,7 +420,8 @@ std::string bench_priority(Engine& engine, const Args& a) {
     Group low_group, high_group;
     std::vector<std::shared_ptr<Sink>> lows, highs;
     const Clock::time_point t0 = Clock::now();
-    for (int i = 0; i < a.lows; ++i) lows.push_back(submit(engine, low_group, words(g_seed++, a.low_words), a.low_tokens, Priority::kLow));
+    for (int i = 0; i < a.lows; ++i)
+      lows.push_back(submit(engine, low_group, words(g_seed++, a.low_words), a.low_tokens, Priority::kLow));
     for (int i = 0; i < a.highs; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(a.high_gap_ms));
       if (low_group.pending() == 0) break;  // the flood is over: later highs would be unloaded
@@ -406,7 +435,8 @@ std::string bench_priority(Engine& engine, const Args& a) {
       last_low = std::max(last_low, s->done_at);
       low_total.push_back(s->completion.total_ms);
       low_prompt += s->completion.prompt_tokens;
-      if (s->completion.finish_reason == FinishReason::kLength || s->completion.finish_reason == FinishReason::kStop) ++lows_done;
+      if (s->completion.finish_reason == FinishReason::kLength || s->completion.finish_reason == FinishReason::kStop)
+        ++lows_done;
       if (s->completion.finish_reason == FinishReason::kStop) ++lows_early;
     }
     for (size_t i = 0; i < highs.size(); ++i) {
@@ -444,20 +474,19 @@ std::string bench_priority(Engine& engine, const Args& a) {
                  low_p50.back(), low_max.back(), cpu_share.back(), meter.load());
   }
   char buf[1024];
-  std::snprintf(buf, sizeof buf,
-                "{\"unloaded_ttft_ms_p50\": %s, \"loaded_ttft_ms_p50\": %s, \"loaded_ttft_ms_p99\": %s, "
-                "\"p99_over_unloaded\": %s, \"highs_under_load\": %lld, \"highs\": %lld, \"lows_completed\": %lld, "
-                "\"lows\": %lld, \"lows_stopped_early\": %lld, \"low_total_ms_p50\": %s, \"low_total_ms_max\": %s, "
-                "\"flood_ms\": %s, \"high_prompt_tokens_mean\": %.1f, \"low_prompt_tokens_mean\": %.1f, \"cpu_share\": %s}",
-                json_summary(summarize(unloaded_p50)).c_str(), json_summary(summarize(loaded_p50)).c_str(),
-                json_summary(summarize(loaded_p99)).c_str(), json_summary(summarize(ratio)).c_str(),
-                static_cast<long long>(highs_loaded), static_cast<long long>(highs_total),
-                static_cast<long long>(lows_done), static_cast<long long>(lows_total),
-                static_cast<long long>(lows_early), json_summary(summarize(low_p50)).c_str(),
-                json_summary(summarize(low_max)).c_str(), json_summary(summarize(flood_ms)).c_str(),
-                static_cast<double>(high_prompt) / static_cast<double>(std::max<int64_t>(highs_loaded, 1)),
-                static_cast<double>(low_prompt) / static_cast<double>(lows_total),
-                json_summary(summarize(cpu_share)).c_str());
+  std::snprintf(
+      buf, sizeof buf,
+      "{\"unloaded_ttft_ms_p50\": %s, \"loaded_ttft_ms_p50\": %s, \"loaded_ttft_ms_p99\": %s, "
+      "\"p99_over_unloaded\": %s, \"highs_under_load\": %lld, \"highs\": %lld, \"lows_completed\": %lld, "
+      "\"lows\": %lld, \"lows_stopped_early\": %lld, \"low_total_ms_p50\": %s, \"low_total_ms_max\": %s, "
+      "\"flood_ms\": %s, \"high_prompt_tokens_mean\": %.1f, \"low_prompt_tokens_mean\": %.1f, \"cpu_share\": %s}",
+      json_summary(summarize(unloaded_p50)).c_str(), json_summary(summarize(loaded_p50)).c_str(),
+      json_summary(summarize(loaded_p99)).c_str(), json_summary(summarize(ratio)).c_str(),
+      static_cast<long long>(highs_loaded), static_cast<long long>(highs_total), static_cast<long long>(lows_done),
+      static_cast<long long>(lows_total), static_cast<long long>(lows_early), json_summary(summarize(low_p50)).c_str(),
+      json_summary(summarize(low_max)).c_str(), json_summary(summarize(flood_ms)).c_str(),
+      static_cast<double>(high_prompt) / static_cast<double>(std::max<int64_t>(highs_loaded, 1)),
+      static_cast<double>(low_prompt) / static_cast<double>(lows_total), json_summary(summarize(cpu_share)).c_str());
   const Summary r = summarize(ratio);
   std::fprintf(stderr, "priority: loaded p99 / unloaded p50 = x%.2f (%.2f-%.2f); lows completed %lld/%lld\n", r.median,
                r.min, r.max, static_cast<long long>(lows_done), static_cast<long long>(lows_total));
@@ -544,11 +573,11 @@ int main(int argc, char** argv) {
         "\"max_running\": %lld, \"kv_cache_bytes\": %lld, \"reps\": %d, \"idle_s\": %d, \"tokens\": %lld, "
         "\"high_tokens\": %lld, \"low_tokens\": %lld, \"high_gap_ms\": %d,\n \"concurrency\": %s,\n \"priority\": "
         "%s,\n \"prefix\": %s,\n \"engine_steps\": %lld, \"requests_refused\": %lld}\n",
-        json_string(engine->model_name()).c_str(), json_string(a.model).c_str(), engine->quantization().c_str(), a.threads, static_cast<long long>(engine->n_ctx()),
-        static_cast<long long>(a.step_tokens), static_cast<long long>(a.max_running),
-        static_cast<long long>(st.kv_cache_bytes), a.reps, a.idle_s, static_cast<long long>(a.tokens),
-        static_cast<long long>(a.high_tokens), static_cast<long long>(a.low_tokens), a.high_gap_ms,
-        concurrency.c_str(), priority.c_str(), prefix.c_str(), static_cast<long long>(st.steps),
+        json_string(engine->model_name()).c_str(), json_string(a.model).c_str(), engine->quantization().c_str(),
+        a.threads, static_cast<long long>(engine->n_ctx()), static_cast<long long>(a.step_tokens),
+        static_cast<long long>(a.max_running), static_cast<long long>(st.kv_cache_bytes), a.reps, a.idle_s,
+        static_cast<long long>(a.tokens), static_cast<long long>(a.high_tokens), static_cast<long long>(a.low_tokens),
+        a.high_gap_ms, concurrency.c_str(), priority.c_str(), prefix.c_str(), static_cast<long long>(st.steps),
         static_cast<long long>(st.requests_refused));
   }
   return 0;
