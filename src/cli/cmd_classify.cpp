@@ -36,8 +36,7 @@ std::vector<std::string> split_labels(const std::string& list) {
 
 int classify(const ClassifyOptions& o) {
   const std::vector<std::string> labels = split_labels(o.labels);
-  check(!o.model.path.empty(), ErrorKind::kInvalidArgument,
-        "no model given: pass -m FILE.gguf (there is no built-in default model in this build yet)");
+  require_model(o.model);
   auto engine = Engine::open({.model_path = o.model.path,
                               .use_mmap = !o.model.no_mmap,
                               .threads = o.model.n_threads,

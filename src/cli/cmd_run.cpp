@@ -124,8 +124,7 @@ SamplingOptions to_options(const sampling::SamplingParams& p) {
 // One prompt through the public engine API, as every other client runs it (one sequence).
 int run(const RunOptions& o) {
   if (o.chat) return run_chat(o);
-  check(!o.model.path.empty(), ErrorKind::kInvalidArgument,
-        "no model given: pass -m FILE.gguf (there is no built-in default model in this build yet)");
+  require_model(o.model);
   o.sampling.validate();
   const std::string prompt = o.prompt_file.empty() ? o.prompt : read_file(o.prompt_file);
   const int threads = resolve_threads(o.model.n_threads);

@@ -29,8 +29,7 @@ struct ServeOptions {
 };
 
 int serve(ServeOptions& o) {
-  check(!o.model.path.empty(), ErrorKind::kInvalidArgument,
-        "no model given: pass -m FILE.gguf (there is no built-in default model in this build yet)");
+  require_model(o.model);
   if (const char* env = std::getenv("LIGHTBOAT_API_KEY"); env && *env) o.server.api_keys.emplace_back(env);
   server::ServerConfig& c = o.server;
   c.port = static_cast<uint16_t>(o.port);

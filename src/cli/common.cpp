@@ -5,9 +5,13 @@
 
 namespace lightboat::cli {
 
-Loaded load(const ModelOptions& opts, bool with_model) {
+void require_model(const ModelOptions& opts) {
   check(!opts.path.empty(), ErrorKind::kInvalidArgument,
         "no model given: pass -m FILE.gguf (there is no built-in default model in this build yet)");
+}
+
+Loaded load(const ModelOptions& opts, bool with_model) {
+  require_model(opts);
   const auto start = std::chrono::steady_clock::now();
   Loaded out;
   out.reader = gguf::Reader::open(opts.path, opts.no_mmap ? LoadMode::kRead : LoadMode::kMmap);

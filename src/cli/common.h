@@ -39,6 +39,9 @@ struct Loaded {
 // Without -m: there is no built-in default model yet, so this throws a clear error.
 Loaded load(const ModelOptions& opts, bool with_model);
 
+// Throws the one "no model given" error when -m is missing.
+void require_model(const ModelOptions& opts);
+
 int resolve_threads(int requested);
 
 double ms_since(std::chrono::steady_clock::time_point start);

@@ -76,8 +76,7 @@ EngineLoop::EngineLoop(const EngineConfig& config)
   chat_ = std::make_unique<tokenizer::ChatTemplate>(tokenizer::ChatTemplate::from_gguf(*reader_, *tokenizer_));
 
   const SchedulerConfig& sc = config.scheduler;
-  // Size the KV pool from the byte budget; probe the model's per-token size with a tiny load
-  // first would cost a second load, so compute it from the hyper-parameters the model reports.
+  // Size the KV pool from the byte budget, using the hyper-parameters (no second load).
   model::ModelSettings ms{.n_ctx = config.n_ctx,
                           .max_batch = std::max<int64_t>(sc.max_step_tokens, sc.max_running),
                           .kv_page_size = config.kv_page_size,
