@@ -151,7 +151,7 @@ int bench(const BenchOptions& o) {
   }
 
   // Fail on a missing or malformed file now, not after a second of bandwidth measurement.
-  check(!mopts.path.empty(), ErrorKind::kInvalidArgument, "no model given: pass -m FILE.gguf");
+  resolve_model(mopts);
   gguf::Reader::open(mopts.path, LoadMode::kMmap);  // maps, reads only the header
 
   ThreadPool pool(resolve_threads(mopts.n_threads));

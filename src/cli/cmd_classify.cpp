@@ -34,9 +34,9 @@ std::vector<std::string> split_labels(const std::string& list) {
   return out;
 }
 
-int classify(const ClassifyOptions& o) {
+int classify(ClassifyOptions& o) {
   const std::vector<std::string> labels = split_labels(o.labels);
-  require_model(o.model);
+  resolve_model(o.model);
   auto engine = Engine::open({.model_path = o.model.path,
                               .use_mmap = !o.model.no_mmap,
                               .threads = o.model.n_threads,

@@ -10,6 +10,7 @@
 #include "base/error.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/model_path.h"
 #include "tokenizer/chat_template.h"
 
 namespace lightboat::cli {
@@ -173,8 +174,7 @@ void print_human(const nlohmann::json& j) {
 }
 
 int info(const InfoOptions& o) {
-  check(!o.path.empty(), ErrorKind::kInvalidArgument, "no model given: lightboat info MODEL.gguf");
-  const nlohmann::json j = collect(o.path);
+  const nlohmann::json j = collect(resolve_model_path(o.path).path);
   if (o.json) {
     std::printf("%s\n", dump_json(j).c_str());
   } else {

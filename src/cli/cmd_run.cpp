@@ -43,7 +43,7 @@ std::string read_file(const std::string& path) {
 
 // --chat: the prompt (if any) is the first user message, then one message per line of stdin
 // until EOF. Answers stream to stdout, each ended by a newline; turn statistics go to stderr.
-int run_chat(const RunOptions& o) {
+int run_chat(RunOptions& o) {
   Loaded m = load(o.model, true);
   ThreadPool pool(resolve_threads(o.model.n_threads));
   const tokenizer::ChatTemplate chat = tokenizer::ChatTemplate::from_gguf(*m.reader, *m.tokenizer);
@@ -122,9 +122,9 @@ SamplingOptions to_options(const sampling::SamplingParams& p) {
 }
 
 // One prompt through the public engine API, as every other client runs it (one sequence).
-int run(const RunOptions& o) {
+int run(RunOptions& o) {
   if (o.chat) return run_chat(o);
-  require_model(o.model);
+  resolve_model(o.model);
   o.sampling.validate();
   const std::string prompt = o.prompt_file.empty() ? o.prompt : read_file(o.prompt_file);
   const int threads = resolve_threads(o.model.n_threads);

@@ -29,7 +29,7 @@ struct ServeOptions {
 };
 
 int serve(ServeOptions& o) {
-  require_model(o.model);
+  resolve_model(o.model);
   if (const char* env = std::getenv("LIGHTBOAT_API_KEY"); env && *env) o.server.api_keys.emplace_back(env);
   server::ServerConfig& c = o.server;
   c.port = static_cast<uint16_t>(o.port);

@@ -2,16 +2,19 @@
 
 #include "base/error.h"
 #include "base/thread_pool.h"
+#include "cli/model_path.h"
 
 namespace lightboat::cli {
 
-void require_model(const ModelOptions& opts) {
-  check(!opts.path.empty(), ErrorKind::kInvalidArgument,
-        "no model given: pass -m FILE.gguf (there is no built-in default model in this build yet)");
+void resolve_model(ModelOptions& opts) {
+  const ResolvedModel r = resolve_model_path(opts.path);
+  opts.path = r.path;
+  opts.builtin = r.builtin;
 }
 
-Loaded load(const ModelOptions& opts, bool with_model) {
-  require_model(opts);
+Loaded load(const ModelOptions& given, bool with_model) {
+  ModelOptions opts = given;
+  resolve_model(opts);
   const auto start = std::chrono::steady_clock::now();
   Loaded out;
   out.reader = gguf::Reader::open(opts.path, opts.no_mmap ? LoadMode::kRead : LoadMode::kMmap);

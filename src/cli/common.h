@@ -26,6 +26,7 @@ struct ModelOptions {
   int n_threads = 0;    // -t; 0 = all hardware threads
   bool no_mmap = false; // --no-mmap
   int64_t max_batch = 512;
+  bool builtin = false;  // set by resolve_model(): -m was absent and the built-in default model is used
 };
 
 struct Loaded {
@@ -35,12 +36,13 @@ struct Loaded {
   double load_ms = 0;
 };
 
-// Opens the GGUF at opts.path and builds its tokenizer, and the model when with_model.
-// Without -m: there is no built-in default model yet, so this throws a clear error.
+// Opens the GGUF named by opts.path (through resolve_model: empty = the built-in default model)
+// and builds its tokenizer, and the model when with_model.
 Loaded load(const ModelOptions& opts, bool with_model);
 
-// Throws the one "no model given" error when -m is missing.
-void require_model(const ModelOptions& opts);
+// Replaces opts.path by the file it names (cli/model_path.h): the built-in default model when -m
+// is absent (sets opts.builtin). Throws kNotFound naming the places looked in.
+void resolve_model(ModelOptions& opts);
 
 int resolve_threads(int requested);
 

@@ -16,13 +16,13 @@ STORIES = os.path.join(SHARED, "fixtures", "stories260K")
 failures = []
 
 
-def run(args, timeout=60):
-    p = subprocess.run([BIN] + args, capture_output=True, timeout=timeout)
+def run(args, timeout=60, env=None):
+    p = subprocess.run([BIN] + args, capture_output=True, timeout=timeout, env=env)
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
 
 
-def expect_error(name, args, code, needle):
-    rc, _out, err = run(args)
+def expect_error(name, args, code, needle, env=None):
+    rc, _out, err = run(args, env=env)
     lines = [l for l in err.splitlines() if l.strip()]
     if rc != code or len(lines) != 1 or needle not in err:
         failures.append("%s: rc=%d (want %d), stderr=%r (want one line containing %r)" % (name, rc, code, err, needle))
@@ -54,7 +54,11 @@ with tempfile.TemporaryDirectory() as tmp:
         with open(truncated, "wb") as f:
             f.write(head)
         expect_error("truncated gguf", ["run", "-m", truncated, "-p", "x"], 4, "truncated.gguf")
-        expect_error("no model flag", ["run", "-p", "x"], 2, "-m")
+        # Without -m the built-in default model is used; when it is missing, the error says where
+        # it looked and how to name a model instead.
+        no_default = dict(os.environ, LIGHTBOAT_DEFAULT_MODEL=os.path.join(tmp, "absent.gguf"))
+        expect_error("no model flag, no default model", ["run", "-p", "x"], 3, "absent.gguf", env=no_default)
+        expect_error("no model flag message", ["run", "-p", "x"], 3, "-m FILE.gguf", env=no_default)
         expect_error("context too small", ["run", "-m", f32, "-p", "Once upon a time", "-c", "2"], 2, "context")
         expect_error("bad temperature", ["run", "-m", f32, "-p", "x", "--temp", "-1"], 2, "temperature")
 
