@@ -20,6 +20,7 @@ class Gemma2Model final : public Transformer {
     check(final_softcap_ > 0.0f && attn_softcap > 0.0f && window_ > 0, ErrorKind::kFormat,
           "metadata: gemma2 soft-capping values and attention.sliding_window must be positive");
     configure_attention({.rope_mode = kernels::RopeMode::kNeox, .softcap = attn_softcap});
+    output_softcap_ = final_softcap_;
 
     layers_.resize(static_cast<size_t>(hparams_.n_layer));
     for (int il = 0; il < hparams_.n_layer; ++il) {
@@ -60,7 +61,7 @@ class Gemma2Model final : public Transformer {
       norm(tmp_.data(), l.post_ffn_norm, tmp_.data(), n);
       kernels::add(x_.data(), tmp_.data(), width);
     }
-    output(batch, logits, final_softcap_);
+    output(batch, logits);
   }
 
   std::vector<Layer> layers_;

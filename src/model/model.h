@@ -40,6 +40,11 @@ struct Batch {
   std::span<const int32_t> seq;                       // [n] index into page_tables
   std::span<const std::span<const int32_t>> page_tables;  // per sequence: its KV page ids
   std::span<const int32_t> logit_rows;                // ascending indices into tokens whose logits are wanted
+  // Ascending indices into tokens whose final hidden states (after the output norm: the rows the
+  // output head reads) are wanted, for embeddings and for scoring in bounded chunks; they are
+  // written to `hidden` ([hidden_rows.size(), n_embd], fp32), which must be set when any are.
+  std::span<const int32_t> hidden_rows;
+  float* hidden = nullptr;
 };
 
 class Model {
@@ -57,6 +62,10 @@ class Model {
   // The step: writes the K/V of every batch token into its page slot, and the logits of the
   // logit_rows tokens to logits ([logit_rows.size(), n_vocab], fp32). At most max_batch() tokens.
   virtual void forward_batch(const Batch& batch, float* logits, ThreadPool& pool) = 0;
+  // The output head alone: logits [n_rows, n_vocab] of final hidden states [n_rows, n_embd] as
+  // Batch::hidden returns them. Lets a caller score many positions without a logits buffer of
+  // [tokens, n_vocab]: hidden rows in the step, then the head over a few rows at a time.
+  virtual void logits_from_hidden(const float* hidden, int64_t n_rows, float* logits, ThreadPool& pool) = 0;
 
   // ---- Single-sequence convenience over pages 0, 1, 2 … (do not mix with forward_batch) ----
 

@@ -85,6 +85,13 @@ void Transformer::validate(const Batch& batch) const {
   check(batch.positions.size() == n && batch.seq.size() == n, ErrorKind::kInvalidArgument,
         "forward: tokens, positions and seq differ in length");
   check(batch.logit_rows.size() <= n, ErrorKind::kInvalidArgument, "forward: more logit rows than tokens");
+  check(batch.hidden_rows.size() <= n && (batch.hidden_rows.empty() || batch.hidden != nullptr),
+        ErrorKind::kInvalidArgument, "forward: more hidden rows than tokens, or no hidden output buffer");
+  for (size_t i = 0; i < batch.hidden_rows.size(); ++i) {
+    const int32_t r = batch.hidden_rows[i];
+    check(r >= 0 && static_cast<size_t>(r) < n && (i == 0 || r > batch.hidden_rows[i - 1]),
+          ErrorKind::kInvalidArgument, "forward: hidden_rows must be ascending indices into the batch");
+  }
   for (size_t i = 0; i < batch.logit_rows.size(); ++i) {
     const int32_t r = batch.logit_rows[i];
     check(r >= 0 && static_cast<size_t>(r) < n && (i == 0 || r > batch.logit_rows[i - 1]), ErrorKind::kInvalidArgument,
@@ -263,8 +270,13 @@ void Transformer::ffn(const FfnWeights& w, const float* xn, float* out, int64_t 
   kernels::matmul(w.down, gate_.data(), stride, n, out, h.n_embd, matmul_scratch_, *pool_);
 }
 
-void Transformer::output(const Batch& batch, float* logits, float final_softcap) {
+void Transformer::output(const Batch& batch, float* logits) {
   const Hparams& h = hparams_;
+  for (size_t i = 0; i < batch.hidden_rows.size(); ++i) {
+    const int64_t t = batch.hidden_rows[i];
+    kernels::rms_norm(&x_[t * h.n_embd], output_norm_.data(), h.n_embd, h.rms_eps,
+                      batch.hidden + static_cast<int64_t>(i) * h.n_embd);
+  }
   const auto n_rows = static_cast<int64_t>(batch.logit_rows.size());
   if (n_rows == 0) return;
   for (int64_t i = 0; i < n_rows; ++i) {
@@ -272,7 +284,16 @@ void Transformer::output(const Batch& batch, float* logits, float final_softcap)
     kernels::rms_norm(&x_[t * h.n_embd], output_norm_.data(), h.n_embd, h.rms_eps, &out_rows_[i * h.n_embd]);
   }
   kernels::matmul(output_, out_rows_.data(), h.n_embd, n_rows, logits, h.n_vocab, matmul_scratch_, *pool_);
-  if (final_softcap > 0.0f) kernels::softcap(logits, n_rows * h.n_vocab, final_softcap);
+  if (output_softcap_ > 0.0f) kernels::softcap(logits, n_rows * h.n_vocab, output_softcap_);
+}
+
+void Transformer::logits_from_hidden(const float* hidden, int64_t n_rows, float* logits, ThreadPool& pool) {
+  const Hparams& h = hparams_;
+  check(n_rows >= 0 && n_rows <= max_batch_, ErrorKind::kInvalidArgument,
+        "logits_from_hidden: 0 to " + std::to_string(max_batch_) + " rows, not " + std::to_string(n_rows));
+  if (n_rows == 0) return;
+  kernels::matmul(output_, hidden, h.n_embd, n_rows, logits, h.n_vocab, matmul_scratch_, pool);
+  if (output_softcap_ > 0.0f) kernels::softcap(logits, n_rows * h.n_vocab, output_softcap_);
 }
 
 }  // namespace lightboat::model

@@ -47,6 +47,7 @@ struct AttentionConfig {
 class Transformer : public Model {
  public:
   void forward_batch(const Batch& batch, float* logits, ThreadPool& pool) final;
+  void logits_from_hidden(const float* hidden, int64_t n_rows, float* logits, ThreadPool& pool) final;
 
   // How attention runs (RoPE pairing and factors, scaling, soft-cap): set once by the
   // architecture's loader right after construction, before the first forward().
@@ -80,9 +81,9 @@ class Transformer : public Model {
                  int64_t window = 0);
   // out = down(act(gate(xn)) · up(xn)).
   void ffn(const FfnWeights& w, const float* xn, float* out, int64_t n, FfnActivation act);
-  // Final norm over the batch's logit_rows of x_, then the output head into logits;
-  // final_softcap > 0 soft-caps the logits (Gemma 2).
-  void output(const Batch& batch, float* logits, float final_softcap = 0.0f);
+  // Final norm over the batch's logit_rows of x_, then the output head into logits (soft-capped
+  // by output_softcap_ when > 0); the final norm of its hidden_rows into batch.hidden.
+  void output(const Batch& batch, float* logits);
 
   std::shared_ptr<const gguf::Reader> reader_;  // keeps the mapped weights alive
   WeightBinder weights_;
@@ -91,6 +92,7 @@ class Transformer : public Model {
   tensor::MatrixView token_embd_;    // [n_vocab rows of n_embd]
   std::vector<float> output_norm_;   // [n_embd]
   tensor::MatrixView output_;        // [n_vocab rows of n_embd]; token_embd_ when tied
+  float output_softcap_ = 0.0f;      // > 0: soft-caps the logits (Gemma 2); set by the loader
 
   // Scratch, sized at load for max_batch_ tokens.
   std::vector<float> x_;    // [max_batch, n_embd] residual stream
