@@ -79,6 +79,11 @@ Scheduler::Scheduler(const SchedulerConfig& config, const Clock& clock, KvPort& 
   require(config.max_step_tokens >= 2, "max_step_tokens must be >= 2");
   require(config.max_running >= 1 && config.max_running < config.max_step_tokens,
           "max_running must be in [1, max_step_tokens), got " + std::to_string(config.max_running));
+  for (int c = 0; c < kNumPriorities; ++c) {
+    require(config.class_step_tokens[c] == 0 || config.class_step_tokens[c] >= 2,
+            "class_step_tokens[" + std::string(priority_name(static_cast<Priority>(c))) + "] must be 0 or >= 2");
+  }
+  require(config.max_deferred_steps >= 0, "max_deferred_steps must be >= 0");
   require(config.admission_headroom_pages >= 0, "admission_headroom_pages must be >= 0");
   require(config.rate_alpha > 0.0 && config.rate_alpha <= 1.0, "rate_alpha must be in (0, 1]");
   require(config.prior_prefill_tokens_per_s >= 0.0 && config.prior_decode_interval_s >= 0.0,
@@ -207,6 +212,13 @@ const StepPlan& Scheduler::plan() {
   sweep(now);
   std::sort(running_.begin(), running_.end(),
             [&](RequestId a, RequestId b) { return ranks_before(entries_.at(a), entries_.at(b)); });
+  top_class_ = running_.empty() ? kNumPriorities - 1 : cls(entries_.at(running_.front()));
+  for (int c = 0; c < top_class_; ++c) {
+    if (!queues_[c].empty()) {
+      top_class_ = c;
+      break;
+    }
+  }
   grow_decodes();
   admit();
   build_batch();
@@ -301,10 +313,17 @@ void Scheduler::grow_decodes() {
   }
 }
 
-int32_t Scheduler::prefill_budget() const {
-  int32_t n_decode = 0;
-  for (RequestId id : running_) n_decode += entries_.at(id).pending() == 1 ? 1 : 0;
-  return config_.max_step_tokens - n_decode;
+int32_t Scheduler::step_tokens() const {
+  const int32_t cap = config_.class_step_tokens[top_class_];
+  return cap > 0 ? std::min(cap, config_.max_step_tokens) : config_.max_step_tokens;
+}
+
+int32_t Scheduler::prefill_budget(int32_t n_decode) const {
+  const int32_t cap = step_tokens();
+  // A cap below max_step_tokens must not let decodes crowd prefill out for good; max_step_tokens
+  // itself is a hard limit (max_running < max_step_tokens leaves prefill at least one token).
+  const int32_t floor = cap < config_.max_step_tokens ? std::max(1, cap / 4) : 0;
+  return std::min(std::max(cap - n_decode, floor), config_.max_step_tokens - n_decode);
 }
 
 void Scheduler::admit() {
@@ -327,7 +346,9 @@ void Scheduler::admit() {
     if (pick < 0) return;
 
     // Prefill budget left for this class: chunks of equal or higher classes are served first.
-    int32_t budget = prefill_budget();
+    int32_t n_decode = 0;  // an upper bound: some may sit out (step 4)
+    for (RequestId id : running_) n_decode += entries_.at(id).pending() == 1 ? 1 : 0;
+    int32_t budget = prefill_budget(n_decode);
     for (RequestId id : running_) {
       const Entry& r = entries_.at(id);
       if (r.pending() > 1 && cls(r) <= pick) budget -= r.pending();
@@ -398,20 +419,35 @@ bool Scheduler::try_admit(Entry& e) {
 }
 
 void Scheduler::build_batch() {
+  // The highest class prefilling in this step: lower classes sit it out (within their limit).
+  int urgent = kNumPriorities;
+  for (RequestId id : running_) {
+    const Entry& e = entries_.at(id);
+    if (e.pending() > 1) urgent = std::min(urgent, cls(e));
+  }
+  const auto sits_out = [&](Entry& e) {
+    if (cls(e) > urgent && e.deferred < config_.max_deferred_steps) {
+      ++e.deferred;
+      return true;
+    }
+    e.deferred = 0;
+    return false;
+  };
+  // Decoders have their room for one token already (grow_decodes): one that sits out keeps it.
   for (RequestId id : running_) {
     Entry& e = entries_.at(id);
-    if (e.pending() != 1) continue;
+    if (e.pending() != 1 || sits_out(e)) continue;
     plan_.items.push_back({.id = id, .pos = e.computed, .n_tokens = 1, .samples = true});
     ++e.computed;
     ++e.generated;
     ++plan_.n_decode_tokens;
   }
-  int32_t budget = config_.max_step_tokens - plan_.n_decode_tokens;
+  int32_t budget = prefill_budget(plan_.n_decode_tokens);
   for (RequestId id : running_) {
     if (budget <= 0) break;
     Entry& e = entries_.at(id);
     const int32_t pending = e.pending();
-    if (pending <= 1) continue;  // decoding (its token is planned above)
+    if (pending <= 1 || sits_out(e)) continue;  // decoding (its token is planned above)
     const int32_t n = std::min(pending, budget);
     const bool samples = n == pending;
     plan_.items.push_back({.id = id, .pos = e.computed, .n_tokens = n, .samples = samples});

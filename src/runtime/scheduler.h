@@ -38,6 +38,16 @@
 //     under the per-step budget: max_step_tokens minus the decodes (chunked prefill: a long
 //     prompt never freezes the running streams). Admission in 3 only happens when the request's
 //     class would get prefill budget in this step.
+//     Latency of higher classes (a step in flight cannot be interrupted, so two things bound the
+//     wait of a request that arrives during a flood of lower-class work):
+//     - While a request of class c is prefilling, requests of lower classes sit the step out
+//       (no decode token, no prefill chunk), so c's first token costs what it costs on an idle
+//       engine. Each waits at most max_deferred_steps steps in a row, then rides along: a
+//       stream of higher-class prompts slows lower classes but never stops them.
+//     - A step whose highest class with work (running or queued) is c holds at most
+//       class_step_tokens[c] tokens (0: max_step_tokens), so the step a high request arrives
+//       during is short when only background work was running. Decodes are never cut; prefill
+//       keeps at least a quarter of the cap so that it always advances.
 //
 // Refusals at submit() (statuses, not exceptions: they are normal under load):
 //  - kOverloaded: the request's class queue holds max_queued[class] requests; retry_after is
@@ -145,6 +155,14 @@ struct SchedulerConfig {
   // Waiting requests per class beyond which submit() answers kOverloaded (each >= 1). Separate
   // bounds so that a flood of low-priority work cannot lock high priority out of the queue.
   std::array<int32_t, kNumPriorities> max_queued{256, 256, 256};
+  // Tokens per step when the class is the highest with work (see step 4); 0 (or anything above
+  // max_step_tokens) = max_step_tokens.
+  // Small steps for low priority bound how long a high-priority arrival waits for the step in
+  // flight; on a compute-bound CPU they cost little throughput (the step's fixed cost, one pass
+  // over the weights, is small next to the per-token cost).
+  std::array<int32_t, kNumPriorities> class_step_tokens{0, 0, 32};
+  // Consecutive steps a lower-class request may sit out while a higher class prefills; 0 = never.
+  int32_t max_deferred_steps = 4;
   int32_t admission_headroom_pages = 0;  // pages admission leaves free for decodes to grow into
   double rate_alpha = 0.2;               // EMA weight of the newest observation, in (0, 1]
   // Rates assumed before the first observation; 0 = unknown (no deadline estimate yet).
@@ -225,6 +243,7 @@ class Scheduler {
     int32_t generated = 0;
     int32_t preemptions = 0;
     bool protected_turn = false;  // admitted while a higher class waited: see step 3 above
+    int32_t deferred = 0;         // consecutive steps sat out for a higher class: see step 4
     int32_t known() const { return info.prompt_len + generated; }
     int32_t pending() const { return known() - computed; }
   };
@@ -246,7 +265,8 @@ class Scheduler {
   void preempt(RequestId id);
   void build_batch();
   void remove_running(RequestId id);
-  int32_t prefill_budget() const;  // max_step_tokens minus this step's decodes
+  int32_t step_tokens() const;     // this step's token cap (class_step_tokens of top_class_)
+  int32_t prefill_budget(int32_t n_decode) const;  // step_tokens() minus decodes (at least a quarter)
   double admission_interval_s() const;
 
   SchedulerConfig config_;
@@ -260,6 +280,7 @@ class Scheduler {
   uint64_t next_arrival_ = 0;
   int32_t n_cancelled_queued_ = 0;   // cancelled while queued, not yet swept
   int block_from_ = kNumPriorities;  // during plan(): classes >= this admit no more this step
+  int top_class_ = 0;                // during plan(): the highest class running or queued
   StepPlan plan_;
 
   // Rates (EMAs) and the admission-rate measurement: decayed sums of backlogged time and of the

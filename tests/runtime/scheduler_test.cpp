@@ -3,6 +3,8 @@
 // Preemption and the real KvPages are in scheduler_kv_test.cpp.
 #include "runtime/scheduler.h"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include "base/error.h"
@@ -22,6 +24,14 @@ constexpr Priority kLow = Priority::kLow;
 // One admission per step: one slot, and every request is a single sampled token.
 SchedulerConfig one_at_a_time() {
   return {.max_running = 1, .max_queued = {4000, 4000, 4000}};
+}
+
+// The policy without its latency shaping (step 4 of scheduler.h): every running request is in
+// every step, and every step may hold max_step_tokens. For tests of the other rules.
+SchedulerConfig unshaped(SchedulerConfig c = {}) {
+  c.class_step_tokens = {0, 0, 0};
+  c.max_deferred_steps = 0;
+  return c;
 }
 
 std::vector<RequestId> admission_order(Harness& h, int steps) {
@@ -45,7 +55,7 @@ TEST(Scheduler, HigherClassesAreAdmittedFirst) {
 }
 
 TEST(Scheduler, BatchItemsFollowRank) {
-  Harness h(SchedulerConfig{});
+  Harness h(unshaped());
   h.submit(1, kLow, 10, 5);
   h.submit(2, kNormal, 10, 5);
   h.submit(3, kHigh, 10, 5);
@@ -156,7 +166,7 @@ TEST(Scheduler, ChunkedPrefillRespectsTheBudgetAndKeepsDecodesInEveryStep) {
 }
 
 TEST(Scheduler, PrefillBudgetGoesToHigherClassesFirst) {
-  Harness h(SchedulerConfig{.max_step_tokens = 256});
+  Harness h(unshaped({.max_step_tokens = 256}));
   h.submit(1, kLow, 1000, 4);
   EXPECT_EQ(h.step().n_prefill_tokens, 256);
   h.submit(2, kHigh, 100, 4);
@@ -167,6 +177,68 @@ TEST(Scheduler, PrefillBudgetGoesToHigherClassesFirst) {
   EXPECT_EQ(p.items[1].id, 1u);
   EXPECT_EQ(p.items[1].pos, 256);
   EXPECT_EQ(p.items[1].n_tokens, 156);
+}
+
+TEST(SchedulerLatency, LowerClassesSitOutWhileAHigherClassPrefills) {
+  Harness h(SchedulerConfig{.max_step_tokens = 256});
+  h.submit(1, kLow, 10, 100);
+  h.submit(2, kLow, 10, 100);
+  h.step();  // both prefill
+  EXPECT_EQ(h.step().n_decode_tokens, 2);
+  h.submit(3, kHigh, 100, 4);
+  const StepPlan& p = h.step();  // the high's prefill runs alone: as fast as on an idle engine
+  ASSERT_EQ(p.items.size(), 1u);
+  EXPECT_EQ(p.items[0].id, 3u);
+  EXPECT_EQ(p.items[0].n_tokens, 100);
+  EXPECT_EQ(p.n_decode_tokens, 0);
+  EXPECT_EQ(h.step().n_decode_tokens, 3);  // then everyone decodes together again
+  EXPECT_EQ(h.sched.find(1)->n_generated, 3);
+}
+
+TEST(SchedulerLatency, SittingOutIsBoundedSoLowerClassesKeepMoving) {
+  // A 1000-token high prompt in 64-token chunks: 16 steps of prefill. The lows (one decoding,
+  // one prefilling) sit out at most 2 steps in a row, then ride along.
+  Harness h(SchedulerConfig{.max_step_tokens = 64, .max_running = 8, .max_deferred_steps = 2});
+  h.submit(1, kLow, 8, 100);
+  h.step();
+  h.submit(2, kHigh, 1000, 1);
+  h.submit(3, kLow, 200, 1);
+  int since_decode = 0, since_prefill = 0, high_steps = 0;
+  while (h.sched.find(2)) {
+    const StepPlan& p = h.step();
+    ++high_steps;
+    ASSERT_LT(high_steps, 40);
+    const bool low_decoded = std::any_of(p.items.begin(), p.items.end(), [](const PlanItem& i) { return i.id == 1; });
+    const bool low_prefilled = std::any_of(p.items.begin(), p.items.end(), [](const PlanItem& i) { return i.id == 3; });
+    since_decode = low_decoded ? 0 : since_decode + 1;
+    const bool low_running = h.sched.find(3) && h.sched.find(3)->phase == RequestPhase::kRunning;
+    since_prefill = low_prefilled || !low_running ? 0 : since_prefill + 1;
+    EXPECT_LE(since_decode, 2) << "step " << high_steps;
+    EXPECT_LE(since_prefill, 2) << "step " << high_steps;
+  }
+  EXPECT_GE(high_steps, 16);
+  EXPECT_LE(high_steps, 20);  // riding along costs the high a few tokens of budget, no more
+}
+
+TEST(SchedulerLatency, StepsOfOnlyLowPriorityWorkAreSmall) {
+  Harness h(SchedulerConfig{.max_step_tokens = 256, .class_step_tokens = {0, 0, 32}});
+  h.submit(1, kLow, 1000, 4);
+  EXPECT_EQ(h.step().n_prefill_tokens, 32);  // background: a high arriving now waits little
+  h.submit(2, kNormal, 1000, 4);
+  const StepPlan& p = h.step();  // normal work present: full steps, normal first
+  EXPECT_EQ(p.n_prefill_tokens, 256);
+  ASSERT_EQ(p.items.size(), 1u);
+  EXPECT_EQ(p.items[0].id, 2u);
+}
+
+TEST(SchedulerLatency, DecodesAreNeverCutAndPrefillKeepsAQuarterOfTheCap) {
+  Harness h(SchedulerConfig{.max_step_tokens = 256, .max_running = 48, .class_step_tokens = {0, 0, 32}});
+  for (RequestId id = 1; id <= 40; ++id) h.submit(id, kLow, 1, 100);
+  h.step();  // 40 one-token prompts in one step (their sampled tokens come from the prefill)
+  h.submit(100, kLow, 500, 4);
+  const StepPlan& p = h.step();
+  EXPECT_EQ(p.n_decode_tokens, 40);
+  EXPECT_EQ(p.n_prefill_tokens, 8);  // 32 / 4
 }
 
 TEST(Scheduler, RefusesDeadlinesThatCannotBeMet) {
@@ -203,7 +275,7 @@ TEST(Scheduler, RatesAreExponentialMovingAverages) {
 }
 
 TEST(Scheduler, RunningRequestPastItsDeadlineEndsAndFreesItsPages) {
-  Harness h(SchedulerConfig{});
+  Harness h(unshaped());
   h.submit(1, kHigh, 10, 100, h.clock.now() + 1s);
   h.submit(2, kNormal, 10, 100);
   h.step();
