@@ -37,11 +37,14 @@ struct EngineLoop::Live {
   int64_t cached_prompt_tokens = 0;
   int64_t generated = 0;
   std::vector<double> score_at;  // scoring jobs: log p(known[i]) at index i (recompute overwrites)
+  std::vector<double> embed_sum;  // embedding jobs: [n_embd] sum of the hidden rows seen
+  std::vector<TokenLogprobs> logprobs;  // with job.top_logprobs
 
-  Live(RequestId rid, Job j, int32_t n_vocab, TimePoint now)
+  Live(RequestId rid, Job j, int32_t n_vocab, int64_t n_embd, TimePoint now)
       : id(rid), job(std::move(j)), sampler(job.sampling, n_vocab), stop(job.stop), submitted(now) {
     known = job.prompt;
     if (job.score_from) score_at.assign(job.prompt.size(), 0.0);
+    if (job.embed) embed_sum.assign(static_cast<size_t>(n_embd), 0.0);
     for (int32_t t : job.prompt) sampler.accept(t);  // penalties see the prompt, as llama.cpp's do
   }
 };
@@ -50,6 +53,8 @@ struct EngineLoop::Live {
 struct EngineLoop::Event {
   std::function<void(std::string_view, int32_t)> on_text;
   std::function<void(const JobResult&)> on_done;
+  std::function<void(const TokenLogprobs&)> on_logprob;
+  std::optional<TokenLogprobs> logprob;
   std::string text;
   int32_t token = 0;
   JobResult result;
@@ -101,7 +106,9 @@ EngineLoop::EngineLoop(const EngineConfig& config)
       *kv_, [this](RequestId id) -> std::span<const TokenId> { return live_.at(id)->known; },
       [this](RequestId id) -> int32_t {
         // A scoring job computes every position it scores: reuse the cache only before them.
+        // An embedding job needs every position's hidden state: no reuse.
         const Live& live = *live_.at(id);
+        if (live.job.embed) return 0;
         return live.job.score_from ? *live.job.score_from - 1 : static_cast<int32_t>(live.known.size());
       });
   // The model caps its batch at the context size (a 128-token model takes 128 tokens a step):
@@ -112,8 +119,15 @@ EngineLoop::EngineLoop(const EngineConfig& config)
         "max_running (" + std::to_string(sc.max_running) + ") must be below the tokens of one step, which the " +
             std::to_string(model_->n_ctx()) + "-token context caps at " + std::to_string(model_->max_batch()));
   scheduler_ = std::make_unique<Scheduler>(step_sc, clock_, *port_);
-  logits_.resize(static_cast<size_t>(sc.max_running) * static_cast<size_t>(model_->hparams().n_vocab));
-  row_target_.reserve(static_cast<size_t>(sc.max_step_tokens));
+  const auto n_vocab = static_cast<size_t>(model_->hparams().n_vocab);
+  const auto n_embd = static_cast<size_t>(model_->hparams().n_embd);
+  logits_.resize(static_cast<size_t>(step_sc.max_running) * n_vocab);
+  score_logits_.resize(static_cast<size_t>(kScoreChunkRows) * n_vocab);
+  hidden_.resize(static_cast<size_t>(step_sc.max_step_tokens) * n_embd);
+  hidden_rows_.reserve(static_cast<size_t>(step_sc.max_step_tokens));
+  hidden_owner_.reserve(static_cast<size_t>(step_sc.max_step_tokens));
+  hidden_target_.reserve(static_cast<size_t>(step_sc.max_step_tokens));
+  hidden_index_.reserve(static_cast<size_t>(step_sc.max_step_tokens));
   thread_ = std::thread([this] { run(); });
 }
 
@@ -135,6 +149,10 @@ std::vector<int32_t> EngineLoop::tokenize(std::string_view text) const {
   return tokenizer_->encode(text, /*add_special=*/true, /*parse_special=*/true);
 }
 
+std::string EngineLoop::token_piece(int32_t token) const {
+  return std::string(tokenizer_->token_to_piece(token));
+}
+
 tokenizer::ChatPrompt EngineLoop::format_chat(std::span<const tokenizer::ChatMessage> messages) const {
   return chat_->apply(messages);
 }
@@ -149,10 +167,17 @@ JobSubmit EngineLoop::submit(Job job) {
           "token id " + std::to_string(t) + " is outside the vocabulary");
   }
   check(job.max_tokens >= 1, ErrorKind::kInvalidArgument, "max_tokens must be at least 1");
+  check(!(job.score_from && job.embed), ErrorKind::kInvalidArgument, "a job either scores or embeds");
   if (job.score_from) {
     check(*job.score_from >= 1 && *job.score_from <= n_prompt, ErrorKind::kInvalidArgument,
           "score_from is outside the prompt");
+  }
+  if (job.score_from || job.embed) {
     job.max_tokens = 1;  // the scheduler's view: one step past the prompt, which is never sampled
+  }
+  if (job.top_logprobs) {
+    check(*job.top_logprobs >= 0 && *job.top_logprobs <= 20 && *job.top_logprobs <= model_->hparams().n_vocab,
+          ErrorKind::kInvalidArgument, "top_logprobs must be in [0, 20]");
   }
   job.sampling.validate();
   job.max_tokens = static_cast<int32_t>(std::min<int64_t>(job.max_tokens, model_->n_ctx() - n_prompt));
@@ -165,7 +190,8 @@ JobSubmit EngineLoop::submit(Job job) {
                    .deadline = job.deadline ? std::optional<TimePoint>(now + *job.deadline) : std::nullopt,
                    .prompt_len = static_cast<int32_t>(n_prompt),
                    .max_new_tokens = job.max_tokens};
-  auto live = std::make_unique<Live>(id, std::move(job), static_cast<int32_t>(model_->hparams().n_vocab), now);
+  auto live = std::make_unique<Live>(id, std::move(job), static_cast<int32_t>(model_->hparams().n_vocab),
+                                     model_->hparams().n_embd, now);
   live_.emplace(id, std::move(live));
   const SubmitResult r = scheduler_->submit(info);
   if (r.status != SubmitStatus::kAccepted) {
@@ -193,6 +219,8 @@ EngineCounters EngineLoop::counters() const {
   EngineCounters c = counters_;
   c.scheduler = scheduler_->stats();
   c.kv = kv_->stats();
+  const auto n_vocab = static_cast<size_t>(model_->hparams().n_vocab);
+  c.logits_buffer_rows = static_cast<int64_t>((logits_.size() + score_logits_.size()) / n_vocab);
   return c;
 }
 
@@ -227,6 +255,12 @@ void EngineLoop::finish(Live& live, JobEnd end, std::vector<Event>& events, cons
   r.total_ms = ms(now - live.submitted);
   r.error = error;
   for (double v : live.score_at) r.score_logprob += v;
+  if (live.job.embed && end == JobEnd::kStop) {
+    const double n = static_cast<double>(live.job.prompt.size());
+    r.embedding.reserve(live.embed_sum.size());
+    for (double v : live.embed_sum) r.embedding.push_back(static_cast<float>(v / n));
+  }
+  r.logprobs = std::move(live.logprobs);
   r.prompt_ids = live.job.prompt;
   r.generated.assign(live.known.begin() + static_cast<std::ptrdiff_t>(live.job.prompt.size()), live.known.end());
   ++counters_.completed;
@@ -237,6 +271,14 @@ void EngineLoop::finish(Live& live, JobEnd end, std::vector<Event>& events, cons
 void EngineLoop::sample_row(Live& live, const float* logits, std::vector<Event>& events) {
   const int64_t n_vocab = model_->hparams().n_vocab;
   const int32_t token = live.sampler.sample(std::span(logits, static_cast<size_t>(n_vocab)));
+  if (live.job.top_logprobs && !tokenizer_->is_eog(token)) {
+    // The sampler read the row without changing it: these are the raw logits.
+    TokenLogprobs lp{.token = token};
+    lp.top.resize(static_cast<size_t>(*live.job.top_logprobs));
+    lp.logprob = sampling::log_softmax_top(std::span(logits, static_cast<size_t>(n_vocab)), token, lp.top);
+    live.logprobs.push_back(lp);
+    if (live.job.on_logprob) events.push_back({.on_logprob = live.job.on_logprob, .logprob = std::move(lp)});
+  }
   live.sampler.accept(token);
   live.known.push_back(token);
   ++live.generated;
@@ -289,8 +331,10 @@ void EngineLoop::step(std::unique_lock<std::mutex>& lock) {
   seq_.clear();
   rows_.clear();
   row_owner_.clear();
-  row_target_.clear();
-  row_index_.clear();
+  hidden_rows_.clear();
+  hidden_owner_.clear();
+  hidden_target_.clear();
+  hidden_index_.clear();
   tables_.resize(std::max(tables_.size(), plan.items.size()));
   table_spans_.clear();
   std::vector<std::pair<Live*, PlanItem>> items;
@@ -314,21 +358,33 @@ void EngineLoop::step(std::unique_lock<std::mutex>& lock) {
       for (int32_t j = 0; j < item.n_tokens; ++j) {
         const int32_t p = item.pos + j;
         if (p + 1 >= *live->job.score_from && p + 1 < n_known) {
-          rows_.push_back(static_cast<int32_t>(first_row + static_cast<size_t>(j)));
-          row_owner_.push_back(live);
-          row_target_.push_back(live->known[static_cast<size_t>(p + 1)]);
-          row_index_.push_back(p + 1);
+          hidden_rows_.push_back(static_cast<int32_t>(first_row + static_cast<size_t>(j)));
+          hidden_owner_.push_back(live);
+          hidden_target_.push_back(live->known[static_cast<size_t>(p + 1)]);
+          hidden_index_.push_back(p + 1);
         }
+      }
+    } else if (live->job.embed) {
+      // Position 0 again (first admission, or recomputed after preemption): start the sum over.
+      if (item.pos == 0) std::fill(live->embed_sum.begin(), live->embed_sum.end(), 0.0);
+      const auto first_row = tokens_.size() - static_cast<size_t>(item.n_tokens);
+      for (int32_t j = 0; j < item.n_tokens; ++j) {
+        hidden_rows_.push_back(static_cast<int32_t>(first_row + static_cast<size_t>(j)));
+        hidden_owner_.push_back(live);
+        hidden_target_.push_back(-1);
+        hidden_index_.push_back(item.pos + j);
       }
     } else if (item.samples) {
       rows_.push_back(static_cast<int32_t>(tokens_.size() - 1));
       row_owner_.push_back(live);
-      row_target_.push_back(-1);
-      row_index_.push_back(-1);
     }
   }
+  // One sampled row per running sequence: the buffer sized at open holds them (grown only if a
+  // plan ever held more sequences than max_running, which the scheduler does not do).
   const size_t need = rows_.size() * static_cast<size_t>(model_->hparams().n_vocab);
   if (logits_.size() < need) logits_.resize(need);
+  const size_t need_hidden = hidden_rows_.size() * static_cast<size_t>(model_->hparams().n_embd);
+  if (hidden_.size() < need_hidden) hidden_.resize(need_hidden);
   const int32_t n_prefill = plan.n_prefill_tokens, n_decode = plan.n_decode_tokens;
   if (items.empty()) {
     // Nothing runnable (e.g. waiting for pages): let time pass for deadlines and cancels.
@@ -341,27 +397,21 @@ void EngineLoop::step(std::unique_lock<std::mutex>& lock) {
   std::string error;
   lock.unlock();
   try {
-    model_->forward_batch({.tokens = tokens_, .positions = positions_, .seq = seq_, .page_tables = table_spans_,
-                           .logit_rows = rows_},
+    model_->forward_batch({.tokens = tokens_,
+                           .positions = positions_,
+                           .seq = seq_,
+                           .page_tables = table_spans_,
+                           .logit_rows = rows_,
+                           .hidden_rows = hidden_rows_,
+                           .hidden = hidden_.data()},
                           logits_.data(), pool_);
+    consume_hidden();
   } catch (const std::exception& e) {
     error = e.what();
   }
   lock.lock();
 
   const int64_t n_vocab = model_->hparams().n_vocab;
-  if (error.empty()) {
-    // Scores first: they only read the logits of their rows.
-    for (size_t r = 0; r < rows_.size(); ++r) {
-      if (row_target_[r] < 0) continue;
-      const float* row = &logits_[r * static_cast<size_t>(n_vocab)];
-      const float max = *std::max_element(row, row + n_vocab);
-      double sum = 0;
-      for (int64_t v = 0; v < n_vocab; ++v) sum += std::exp(static_cast<double>(row[v] - max));
-      row_owner_[r]->score_at[static_cast<size_t>(row_index_[r])] =
-          static_cast<double>(row[row_target_[r]] - max) - std::log(sum);
-    }
-  }
   size_t row = 0;
   for (auto& [live, item] : items) {
     if (!error.empty()) {
@@ -372,9 +422,8 @@ void EngineLoop::step(std::unique_lock<std::mutex>& lock) {
     }
     kv_->commit(port_->seq(item.id), std::span(live->known).subspan(static_cast<size_t>(item.pos),
                                                                      static_cast<size_t>(item.n_tokens)));
-    if (live->job.score_from) {
-      while (row < rows_.size() && row_owner_[row] == live) ++row;
-      if (item.samples) {  // the prompt is done: so is the score
+    if (live->job.score_from || live->job.embed) {
+      if (item.samples) {  // the prompt is done: so is the score or the embedding
         scheduler_->finish(item.id);
         finish(*live, JobEnd::kStop, events);
         live_.erase(item.id);
@@ -388,12 +437,43 @@ void EngineLoop::step(std::unique_lock<std::mutex>& lock) {
   dispatch(lock, events);
 }
 
+void EngineLoop::consume_hidden() {
+  const int64_t n_vocab = model_->hparams().n_vocab;
+  const auto n_embd = static_cast<size_t>(model_->hparams().n_embd);
+  const size_t n = hidden_rows_.size();
+  for (size_t i = 0; i < n;) {
+    if (hidden_target_[i] < 0) {  // an embedding row: add it to its job's sum
+      const float* h = &hidden_[i * n_embd];
+      std::vector<double>& sum = hidden_owner_[i]->embed_sum;
+      for (size_t k = 0; k < n_embd; ++k) sum[k] += static_cast<double>(h[k]);
+      ++i;
+      continue;
+    }
+    // A run of scoring rows, at most kScoreChunkRows: the head over their hidden states, then
+    // log p(target) = logit - logsumexp.
+    size_t end = i;
+    while (end < n && end - i < static_cast<size_t>(kScoreChunkRows) && hidden_target_[end] >= 0) ++end;
+    model_->logits_from_hidden(&hidden_[i * n_embd], static_cast<int64_t>(end - i), score_logits_.data(), pool_);
+    for (size_t r = i; r < end; ++r) {
+      const float* row = &score_logits_[(r - i) * static_cast<size_t>(n_vocab)];
+      const float max = *std::max_element(row, row + n_vocab);
+      double sum = 0;
+      for (int64_t v = 0; v < n_vocab; ++v) sum += std::exp(static_cast<double>(row[v] - max));
+      hidden_owner_[r]->score_at[static_cast<size_t>(hidden_index_[r])] =
+          static_cast<double>(row[hidden_target_[r]] - max) - std::log(sum);
+    }
+    i = end;
+  }
+}
+
 void EngineLoop::dispatch(std::unique_lock<std::mutex>& lock, std::vector<Event>& events) {
   if (events.empty()) return;
   lock.unlock();
   for (Event& e : events) {
     if (e.done) {
       if (e.on_done) e.on_done(e.result);
+    } else if (e.logprob) {
+      if (e.on_logprob) e.on_logprob(*e.logprob);
     } else if (e.on_text) {
       e.on_text(e.text, e.token);
     }

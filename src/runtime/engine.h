@@ -26,6 +26,7 @@
 #include "runtime/kv_pages.h"
 #include "runtime/kv_port.h"
 #include "runtime/scheduler.h"
+#include "sampling/logprobs.h"
 #include "sampling/params.h"
 #include "sampling/sampler.h"
 #include "sampling/stop.h"
@@ -48,6 +49,14 @@ struct EngineConfig {
 enum class JobEnd { kStop, kLength, kCancelled, kDeadlineExceeded, kError };
 const char* job_end_name(JobEnd end);
 
+// A generated token's log-probability and its most likely alternatives, from the step's raw
+// logits (log-softmax before penalties, filters and temperature, as OpenAI reports them).
+struct TokenLogprobs {
+  int32_t token = 0;
+  float logprob = 0;                         // natural log
+  std::vector<sampling::TokenLogprob> top;   // Job::top_logprobs entries, most likely first
+};
+
 struct JobResult {
   JobEnd end = JobEnd::kStop;
   std::string text;
@@ -59,6 +68,8 @@ struct JobResult {
   std::vector<int32_t> prompt_ids;  // the job's prompt
   std::vector<int32_t> generated;   // sampled ids, an EOG token that ended it included
   double score_logprob = 0;  // scoring jobs: sum of log p(token) over the scored tokens
+  std::vector<float> embedding;  // embedding jobs: [n_embd] mean of the prompt's final hidden states
+  std::vector<TokenLogprobs> logprobs;  // with Job::top_logprobs: one per generated non-EOG token
 };
 
 struct Job {
@@ -72,7 +83,15 @@ struct Job {
   // log-probabilities of prompt tokens [score_from, size) given what precedes them are summed
   // into JobResult::score_logprob; nothing is sampled. score_from >= 1; == size scores nothing.
   std::optional<int32_t> score_from;
+  // An embedding job: the prompt is evaluated (no prefix-cache reuse: every position is
+  // computed) and the mean of its tokens' final hidden states (after the output norm) is
+  // JobResult::embedding; nothing is sampled. Exclusive with score_from.
+  bool embed = false;
+  // Generation: report each token's logprob and this many alternatives (0 .. 20); none when absent.
+  std::optional<int32_t> top_logprobs;
   std::function<void(std::string_view text, int32_t token)> on_text;  // engine thread
+  // With top_logprobs: each generated non-EOG token, before the on_text that carries its text.
+  std::function<void(const TokenLogprobs&)> on_logprob;
   std::function<void(const JobResult&)> on_done;                      // engine thread, once, last
 };
 
@@ -89,6 +108,9 @@ struct EngineCounters {
   int64_t prompt_tokens = 0;
   int64_t generated_tokens = 0;
   int64_t steps = 0;
+  // Rows of n_vocab logits the step buffers hold (sampling rows + one scoring chunk): bounded by
+  // max_running + kScoreChunkRows whatever the prompts scored.
+  int64_t logits_buffer_rows = 0;
 };
 
 class EngineLoop {
@@ -99,8 +121,14 @@ class EngineLoop {
   EngineLoop(const EngineLoop&) = delete;
   EngineLoop& operator=(const EngineLoop&) = delete;
 
+  // Scoring positions whose logits are computed at once after a step (the rest wait for the
+  // next chunk): bounds the scoring logits buffer to [kScoreChunkRows, n_vocab].
+  static constexpr int32_t kScoreChunkRows = 8;
+
   // Text to ids (BOS as the model says, special tokens parsed). Thread-safe.
   std::vector<int32_t> tokenize(std::string_view text) const;
+  // The text of one token (raw bytes: a byte-fallback token may be part of a UTF-8 sequence).
+  std::string token_piece(int32_t token) const;
   // A conversation to a prompt with the model's chat template; warning set when it fell back.
   tokenizer::ChatPrompt format_chat(std::span<const tokenizer::ChatMessage> messages) const;
 
@@ -126,6 +154,10 @@ class EngineLoop {
   void step(std::unique_lock<std::mutex>& lock);
   void finish(Live& live, JobEnd end, std::vector<Event>& events, const std::string& error = {});
   void sample_row(Live& live, const float* logits, std::vector<Event>& events);
+  // After the forward pass: scores of the scoring rows (output head over their hidden states,
+  // kScoreChunkRows at a time) and the embedding jobs' sums. Runs unlocked; only the engine
+  // thread touches these Live fields.
+  void consume_hidden();
   // Calls the sinks of `events` with the mutex released.
   void dispatch(std::unique_lock<std::mutex>& lock, std::vector<Event>& events);
 
@@ -155,9 +187,15 @@ class EngineLoop {
   std::vector<std::vector<int32_t>> tables_;
   std::vector<std::span<const int32_t>> table_spans_;
   std::vector<Live*> row_owner_;  // per logit row: its request
-  std::vector<int32_t> row_target_;  // per logit row: the token to score, or -1 to sample
-  std::vector<int32_t> row_index_;   // per scoring row: the position of its target token
-  std::vector<float> logits_;  // [rows, n_vocab]; grows (rarely) when scoring needs more rows
+  std::vector<float> logits_;  // [rows, n_vocab] of the sampled rows: one per running sequence
+  // Hidden rows: scoring positions (target >= 0: the token scored, index: its position) and
+  // embedding rows (target -1), in batch order.
+  std::vector<int32_t> hidden_rows_;
+  std::vector<Live*> hidden_owner_;
+  std::vector<int32_t> hidden_target_;
+  std::vector<int32_t> hidden_index_;
+  std::vector<float> hidden_;        // [max_step_tokens, n_embd] final hidden states of hidden_rows_
+  std::vector<float> score_logits_;  // [kScoreChunkRows, n_vocab]
 
   std::thread thread_;  // last: starts after everything above exists
 };
