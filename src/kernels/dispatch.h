@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "kernels/attention.h"
 #include "tensor/dtype.h"
 
 namespace lightboat::kernels {
@@ -45,6 +46,8 @@ struct KernelTable {
   // Indexed by dtype_slot(weight type).
   VecDotFn vec_dot[kDTypeSlots] = {};
   GemmFn gemm[kDTypeSlots] = {};
+  // Paged attention (kernels/attention.h), indexed by dtype_slot(KV element type): F32, F16.
+  AttentionFn attention[kDTypeSlots] = {};
 };
 
 // The table of `isa`; throws kUnsupported when that ISA was not compiled in or the CPU lacks it.

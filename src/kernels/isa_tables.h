@@ -16,11 +16,14 @@ const KernelTable& scalar_table();
 #define LIGHTBOAT_KERNELS_X86 1
 const KernelTable& avx2_table();    // x86/avx2.cpp: AVX2 + FMA + F16C
 const KernelTable& avx512_table();  // x86/avx512.cpp: AVX-512 F/BW/VL + VNNI (AVX2 elsewhere)
+void add_avx2_attention(KernelTable& t);    // x86/avx2_attention.cpp
+void add_avx512_attention(KernelTable& t);  // x86/avx512_attention.cpp
 #endif
 
 #if defined(__aarch64__)
 #define LIGHTBOAT_KERNELS_ARM 1
 const KernelTable& neon_table();  // arm/neon.cpp: ARMv8.2-A NEON + dotprod + fp16
+void add_neon_attention(KernelTable& t);  // arm/neon_attention.cpp
 #endif
 
 }  // namespace lightboat::kernels::detail

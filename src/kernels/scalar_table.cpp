@@ -1,6 +1,7 @@
 // The scalar kernel table: the reference kernels themselves, plus a gemm that calls the reference
 // dot product per (row, token) in row chunks (so a chunk of weight rows stays in cache while every
 // token passes over it).
+#include "kernels/attention.h"
 #include "kernels/isa_tables.h"
 #include "kernels/reference/reference.h"
 
@@ -58,6 +59,8 @@ KernelTable make_table() {
   set_weight<DType::kQ4_K>(t);
   set_weight<DType::kQ5_K>(t);
   set_weight<DType::kQ6_K>(t);
+  t.attention[dtype_slot(DType::kF32)] = reference::attention;
+  t.attention[dtype_slot(DType::kF16)] = reference::attention;
   return t;
 }
 

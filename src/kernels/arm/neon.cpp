@@ -307,6 +307,7 @@ KernelTable make_table() {
   set_weight<dot_q6_k>(t, DType::kQ6_K);
   set_weight<dot_f32>(t, DType::kF32);
   set_weight<dot_f16>(t, DType::kF16);
+  add_neon_attention(t);
   return t;
 }
 

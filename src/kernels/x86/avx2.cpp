@@ -244,6 +244,7 @@ KernelTable make_table() {
   set_weight<DenseKernel<F16Elems>>(t, DType::kF16);
   set_weight<DenseKernel<BF16Elems>>(t, DType::kBF16);
   add_avx2_k_quants(t);
+  add_avx2_attention(t);
   return t;
 }
 

@@ -75,6 +75,7 @@ KernelTable make_table() {
   t.isa = Isa::kAvx512;
   set_weight<VnniKernel<Q8_0Biased>>(t, DType::kQ8_0);
   set_weight<VnniKernel<Q4_0Biased>>(t, DType::kQ4_0);
+  add_avx512_attention(t);
   return t;
 }
 

@@ -1,0 +1,37 @@
+// Paged attention on ARMv8.2-A NEON with fp16 conversions (kernels/attention_driver.h over
+// 4-float vectors).
+#include <arm_neon.h>
+
+#include "kernels/attention_driver.h"
+#include "kernels/isa_tables.h"
+
+namespace lightboat::kernels::detail {
+namespace {
+
+struct NeonOps {
+  using V = float32x4_t;
+  static constexpr int kLanes = 4;
+  static V zero() { return vdupq_n_f32(0.0f); }
+  static V set1(float x) { return vdupq_n_f32(x); }
+  static V load(const float* p) { return vld1q_f32(p); }
+  static V load(const uint16_t* p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+  static void store(float* p, V x) { vst1q_f32(p, x); }
+  static V add(V a, V b) { return vaddq_f32(a, b); }
+  static V sub(V a, V b) { return vsubq_f32(a, b); }
+  static V mul(V a, V b) { return vmulq_f32(a, b); }
+  static V fmadd(V a, V b, V c) { return vfmaq_f32(c, a, b); }
+  static V max(V a, V b) { return vmaxq_f32(a, b); }
+  static V round(V x) { return vrndnq_f32(x); }
+  static V scale_pow2(V p, V n) {
+    const int32x4_t bits = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+    return vmulq_f32(p, vreinterpretq_f32_s32(bits));
+  }
+  static float reduce_add(V x) { return vaddvq_f32(x); }
+  static float half(uint16_t h) { return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0); }
+};
+
+}  // namespace
+
+void add_neon_attention(KernelTable& t) { set_attention<NeonOps>(t); }
+
+}  // namespace lightboat::kernels::detail

@@ -1,0 +1,35 @@
+// Paged attention on AVX2 + FMA + F16C (kernels/attention_driver.h over 8-float vectors).
+#include "kernels/attention_driver.h"
+#include "kernels/isa_tables.h"
+#include "kernels/x86/x86_common.h"
+
+namespace lightboat::kernels::detail {
+namespace {
+
+struct Avx2Ops {
+  using V = __m256;
+  static constexpr int kLanes = 8;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V set1(float x) { return _mm256_set1_ps(x); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static V load(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static void store(float* p, V x) { _mm256_storeu_ps(p, x); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V max(V a, V b) { return _mm256_max_ps(a, b); }
+  static V round(V x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static V scale_pow2(V p, V n) {
+    const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+  }
+  static float reduce_add(V x) { return hsum(x); }
+  static float half(uint16_t h) { return _cvtsh_ss(h); }
+};
+
+}  // namespace
+
+void add_avx2_attention(KernelTable& t) { set_attention<Avx2Ops>(t); }
+
+}  // namespace lightboat::kernels::detail
