@@ -1,0 +1,413 @@
+#include "lightboat/model_manager.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "base/error.h"
+
+namespace lightboat {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// One loaded version of a model. Destroying it stops its engine loop and releases its memory.
+struct ModelLease::Loaded {
+  std::string name;
+  std::string version;
+  std::unique_ptr<Engine> engine;
+  int64_t memory_bytes = 0;
+  std::atomic<int64_t> last_release_ns{0};  // steady clock: when the last lease ended
+  std::atomic<int64_t> in_use{0};           // acquisitions whose leases are alive
+};
+
+namespace {
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now().time_since_epoch()).count();
+}
+
+// One acquisition. Ends when its lease and every copy of it are gone; stamps the version's last
+// use then, so keep_alive counts idle time from the end of the last request, not its start. A
+// raw pointer: every lease copy holding the Use also holds the version, destroyed after it.
+struct Use {
+  ModelLease::Loaded* loaded;
+  ~Use() {
+    loaded->last_release_ns.store(now_ns(), std::memory_order_relaxed);
+    loaded->in_use.fetch_sub(1, std::memory_order_relaxed);
+  }
+};
+
+// Receives the warm-up generation's end.
+class WarmSink final : public TokenSink {
+ public:
+  void on_text(const std::string&, int32_t) override {}
+  void on_done(const Completion& c) override { done_.set_value(c); }
+  std::future<Completion> future() { return done_.get_future(); }
+
+ private:
+  std::promise<Completion> done_;
+};
+
+int64_t file_size(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : 0;
+}
+
+}  // namespace
+
+Engine& ModelLease::engine() const {
+  return *loaded_->engine;
+}
+const std::string& ModelLease::name() const {
+  return loaded_->name;
+}
+const std::string& ModelLease::version() const {
+  return loaded_->version;
+}
+
+const char* model_state_name(ModelState s) {
+  switch (s) {
+    case ModelState::kLoading:
+      return "loading";
+    case ModelState::kReady:
+      return "ready";
+    case ModelState::kFailed:
+      return "failed";
+    case ModelState::kUnloaded:
+      return "unloaded";
+  }
+  return "?";
+}
+
+struct ModelManager::Impl {
+  using LoadedPtr = std::shared_ptr<ModelLease::Loaded>;
+
+  struct Entry {
+    LoadedPtr current;                                       // what acquire() hands out; null when not loaded
+    std::vector<std::weak_ptr<ModelLease::Loaded>> retired;  // old versions, alive while leased
+    bool loading = false;                                    // a first load or an update is running
+    std::string error;
+    int64_t loads = 0;
+    int64_t known_bytes = 0;  // memory of the last version loaded: the next estimate
+  };
+
+  explicit Impl(ModelManagerOptions o) : options(std::move(o)) {
+    check(static_cast<bool>(options.resolver), ErrorKind::kInvalidArgument, "ModelManager: no resolver");
+    check(options.memory_budget_bytes >= 0, ErrorKind::kInvalidArgument, "ModelManager: negative memory budget");
+    if (options.keep_alive.count() > 0) reaper = std::thread([this] { reap(); });
+  }
+
+  ~Impl() {
+    {
+      std::lock_guard lk(mu);
+      stopping = true;
+    }
+    cv.notify_all();
+    if (reaper.joinable()) reaper.join();
+  }
+
+  static int64_t leases(const LoadedPtr& p) { return p ? p->in_use.load(std::memory_order_relaxed) : 0; }
+
+  int64_t memory_in_use() const {  // under mu
+    int64_t total = reserved;
+    for (const auto& [name, e] : entries) {
+      if (e.current) total += e.current->memory_bytes;
+      for (const auto& w : e.retired) {
+        if (auto p = w.lock()) total += p->memory_bytes;
+      }
+    }
+    return total;
+  }
+
+  // Evicts least-recently-used idle models (never `keep`) until `bytes` more fit the budget.
+  // Under mu; the evicted versions are moved to `dead` so they are destroyed after the unlock.
+  bool make_room(int64_t bytes, const std::string& keep, std::vector<LoadedPtr>& dead) {
+    if (options.memory_budget_bytes == 0) return true;
+    while (memory_in_use() + bytes > options.memory_budget_bytes) {
+      Entry* victim = nullptr;
+      int64_t oldest = 0;
+      for (auto& [name, e] : entries) {
+        if (name == keep || !e.current || e.loading || leases(e.current) > 0) continue;
+        const int64_t used = e.current->last_release_ns.load(std::memory_order_relaxed);
+        if (!victim || used < oldest) {
+          victim = &e;
+          oldest = used;
+        }
+      }
+      if (!victim) return false;
+      dead.push_back(std::move(victim->current));
+      ++stats.evictions;
+    }
+    return true;
+  }
+
+  // Resolves, opens and warms one version of `name`, on the calling thread, with mu NOT held.
+  // Its memory stays counted in `reserved` (reserved_bytes) until the caller installs it under
+  // mu and subtracts that; on a throw the reservation is already gone.
+  LoadedPtr load_version(const std::string& name, int64_t& reserved_bytes) {
+    const ModelSource src = options.resolver(name);
+    std::vector<LoadedPtr> dead;
+    int64_t estimate = 0;
+    {
+      std::lock_guard lk(mu);
+      const Entry& e = entries[name];
+      estimate = e.known_bytes > 0 ? e.known_bytes : file_size(src.path) + options.engine.kv_cache_bytes;
+      if (!make_room(estimate, name, dead)) {
+        throw Error(ErrorKind::kInvalidArgument, "model " + name + " (about " + std::to_string(estimate >> 20) +
+                                                     " MiB) does not fit the memory budget of " +
+                                                     std::to_string(options.memory_budget_bytes >> 20) +
+                                                     " MiB beside the models in use");
+      }
+      reserved += estimate;
+    }
+    dead.clear();  // evicted engines stop here, outside the lock
+    reserved_bytes = estimate;
+    try {
+      auto loaded = std::make_shared<ModelLease::Loaded>();
+      loaded->name = name;
+      loaded->version = src.version;
+      EngineOptions eo = options.engine;
+      eo.model_path = src.path;
+      loaded->engine = Engine::open(eo);
+      const EngineStats st = loaded->engine->stats();
+      loaded->memory_bytes = st.weight_bytes + st.kv_cache_bytes;
+      loaded->last_release_ns.store(now_ns(), std::memory_order_relaxed);
+      if (loaded->memory_bytes > estimate) {  // the estimate was low (KV sized from the context)
+        std::lock_guard lk(mu);
+        const bool fits = make_room(loaded->memory_bytes - estimate, name, dead);
+        if (fits) {
+          reserved += loaded->memory_bytes - estimate;
+          reserved_bytes = loaded->memory_bytes;
+        }
+        check(fits, ErrorKind::kInvalidArgument,
+              "model " + name + " (" + std::to_string(loaded->memory_bytes >> 20) +
+                  " MiB) does not fit the memory budget of " + std::to_string(options.memory_budget_bytes >> 20) +
+                  " MiB beside the models in use");
+      }
+      dead.clear();
+      if (options.warm_up) warm(*loaded);
+      return loaded;
+    } catch (...) {
+      std::lock_guard lk(mu);
+      reserved -= reserved_bytes;
+      reserved_bytes = 0;
+      throw;
+    }
+  }
+
+  // One greedy token: pages, scratch and rate estimates are warm, and a file whose weights load
+  // but do not run (a broken update) fails here, before it takes requests.
+  static void warm(ModelLease::Loaded& l) {
+    GenerateRequest r{.prompt = "Hello", .max_tokens = 1};
+    r.sampling.temperature = 0.0f;
+    auto sink = std::make_shared<WarmSink>();
+    auto done = sink->future();
+    const SubmitResult s = l.engine->submit(std::move(r), sink);
+    check(s.status == SubmitStatus::kAccepted, ErrorKind::kInternal,
+          "model " + l.name + ": warm-up refused: " + s.message);
+    const Completion c = done.get();
+    check(c.finish_reason != FinishReason::kError, ErrorKind::kFormat,
+          "model " + l.name + " version " + l.version + " failed its warm-up: " + c.error);
+  }
+
+  // keep_alive: unloads versions idle for longer than it.
+  void reap() {
+    const auto period = std::clamp<std::chrono::milliseconds>(options.keep_alive / 4, std::chrono::milliseconds(10),
+                                                              std::chrono::milliseconds(1000));
+    std::unique_lock lk(mu);
+    while (!stopping) {
+      cv.wait_for(lk, period);
+      if (stopping) break;
+      const int64_t limit = now_ns() - std::chrono::duration_cast<std::chrono::nanoseconds>(options.keep_alive).count();
+      std::vector<LoadedPtr> dead;
+      for (auto& [name, e] : entries) {
+        if (!e.current || e.loading || leases(e.current) > 0) continue;
+        if (e.current->last_release_ns.load(std::memory_order_relaxed) > limit) continue;
+        dead.push_back(std::move(e.current));
+        ++stats.expirations;
+      }
+      if (dead.empty()) continue;
+      lk.unlock();
+      dead.clear();
+      lk.lock();
+    }
+  }
+
+  static ModelLease lease(const LoadedPtr& p) {
+    ModelLease l;
+    p->in_use.fetch_add(1, std::memory_order_relaxed);
+    l.loaded_ = p;
+    l.use_ = std::make_shared<Use>(p.get());
+    return l;
+  }
+
+  ModelManagerOptions options;
+  mutable std::mutex mu;
+  std::condition_variable cv;            // a load finished; or the reaper should stop
+  std::map<std::string, Entry> entries;  // never erased: references stay valid across unlocks
+  int64_t reserved = 0;                  // estimates of the loads running now
+  ModelManagerStats stats;
+  bool stopping = false;
+  std::thread reaper;
+};
+
+ModelManager::ModelManager(ModelManagerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+ModelManager::~ModelManager() = default;
+
+ModelLease ModelManager::acquire(const std::string& name) {
+  Impl& m = *impl_;
+  std::unique_lock lk(m.mu);
+  Impl::Entry& e = m.entries[name];
+  bool waited = false;
+  while (!e.current && e.loading) {
+    m.cv.wait(lk);
+    waited = true;
+  }
+  if (e.current) return m.lease(e.current);
+  // A load this caller waited for failed: report that failure rather than retry at once.
+  if (waited && !e.error.empty()) throw Error(ErrorKind::kInvalidArgument, e.error);
+  e.loading = true;
+  lk.unlock();
+  Impl::LoadedPtr loaded;
+  int64_t reserved = 0;
+  try {
+    loaded = m.load_version(name, reserved);
+  } catch (const std::exception& ex) {
+    lk.lock();
+    e.loading = false;
+    e.error = ex.what();
+    ++m.stats.load_failures;
+    m.cv.notify_all();
+    throw;
+  }
+  lk.lock();
+  m.reserved -= reserved;
+  e.current = loaded;
+  e.loading = false;
+  e.error.clear();
+  e.known_bytes = loaded->memory_bytes;
+  ++e.loads;
+  ++m.stats.loads;
+  m.cv.notify_all();
+  return m.lease(e.current);
+}
+
+void ModelManager::reload(const std::string& name) {
+  Impl& m = *impl_;
+  std::unique_lock lk(m.mu);
+  Impl::Entry& e = m.entries[name];
+  while (e.loading) m.cv.wait(lk);  // one load of a model at a time
+  if (!e.current) {
+    lk.unlock();
+    acquire(name);
+    return;
+  }
+  e.loading = true;
+  lk.unlock();
+  Impl::LoadedPtr fresh;
+  int64_t reserved = 0;
+  try {
+    fresh = m.load_version(name, reserved);
+  } catch (const std::exception& ex) {
+    lk.lock();
+    e.loading = false;
+    e.error = std::string("update failed, previous version kept: ") + ex.what();
+    ++m.stats.update_failures;
+    m.cv.notify_all();
+    throw;
+  }
+  lk.lock();
+  m.reserved -= reserved;
+  Impl::LoadedPtr old = std::move(e.current);
+  e.current = std::move(fresh);
+  e.retired.erase(std::remove_if(e.retired.begin(), e.retired.end(), [](const auto& w) { return w.expired(); }),
+                  e.retired.end());
+  e.retired.push_back(old);
+  e.loading = false;
+  e.error.clear();
+  e.known_bytes = e.current->memory_bytes;
+  ++e.loads;
+  ++m.stats.loads;
+  ++m.stats.updates;
+  m.cv.notify_all();
+  lk.unlock();
+  old.reset();  // the old version goes when its last lease (a request in flight) ends
+}
+
+int ModelManager::refresh() {
+  Impl& m = *impl_;
+  std::vector<std::pair<std::string, std::string>> loaded;  // name, version
+  {
+    std::lock_guard lk(m.mu);
+    for (const auto& [name, e] : m.entries) {
+      if (e.current && !e.loading) loaded.emplace_back(name, e.current->version);
+    }
+  }
+  int switched = 0;
+  for (const auto& [name, version] : loaded) {
+    try {
+      if (m.options.resolver(name).version == version) continue;
+      reload(name);
+      ++switched;
+    } catch (const std::exception& ex) {
+      std::lock_guard lk(m.mu);
+      m.entries[name].error = std::string("update failed, previous version kept: ") + ex.what();
+    }
+  }
+  return switched;
+}
+
+bool ModelManager::unload(const std::string& name) {
+  Impl& m = *impl_;
+  Impl::LoadedPtr dead;
+  {
+    std::lock_guard lk(m.mu);
+    auto it = m.entries.find(name);
+    if (it == m.entries.end() || !it->second.current || it->second.loading) return false;
+    if (Impl::leases(it->second.current) > 0) return false;
+    dead = std::move(it->second.current);
+  }
+  return true;  // `dead` stops its engine here, outside the lock
+}
+
+std::vector<ModelStatus> ModelManager::list() const {
+  const Impl& m = *impl_;
+  std::lock_guard lk(m.mu);
+  std::vector<ModelStatus> out;
+  for (const auto& [name, e] : m.entries) {
+    ModelStatus s{.name = name, .loads = e.loads, .error = e.error};
+    if (e.current) {
+      s.version = e.current->version;
+      s.state = ModelState::kReady;
+      s.memory_bytes = e.current->memory_bytes;
+      s.in_use = Impl::leases(e.current);
+    } else {
+      s.state = e.loading ? ModelState::kLoading : (e.error.empty() ? ModelState::kUnloaded : ModelState::kFailed);
+    }
+    for (const auto& w : e.retired) {
+      if (auto p = w.lock()) {
+        s.memory_bytes += p->memory_bytes;
+        s.in_use += Impl::leases(p);
+      }
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+ModelManagerStats ModelManager::stats() const {
+  const Impl& m = *impl_;
+  std::lock_guard lk(m.mu);
+  ModelManagerStats st = m.stats;
+  st.memory_bytes = m.memory_in_use() - m.reserved;
+  return st;
+}
+
+}  // namespace lightboat
