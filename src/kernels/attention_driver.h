@@ -3,8 +3,8 @@
 // kernels/attention.h for the contract and reference/attention.cpp for the specification.
 //
 // For G query heads sharing a KV head (G <= 8, a template argument so the accumulators live in
-// registers), the visible positions are walked in chunks that never straddle a page (the rows
-// of a chunk are then `row_stride` apart in one page) of at most kAttnChunk positions:
+// registers), the visible positions are walked in chunks of at most kAttnChunk positions (the
+// addresses of a chunk's rows are looked up in the page table first):
 //   1. scores s[g][c] = scale · q_g·k_c: each K row is loaded once and multiplied with all G
 //      query heads;
 //   2. optional soft-cap; per head, when the chunk's maximum exceeds the running maximum m, the
@@ -32,10 +32,6 @@
 namespace lightboat::kernels::detail {
 namespace {
 
-inline int64_t min3(int64_t a, int64_t b, int64_t c) {
-  const int64_t ab = a < b ? a : b;
-  return ab < c ? ab : c;
-}
 
 constexpr int64_t kAttnChunk = 64;  // positions per chunk: G·64 scores stay in L1 (2 KiB at G=8)
 
@@ -113,17 +109,28 @@ void attend_group(const PagedKv& kv, const AttentionQuery& a, const float* q, fl
   }
   std::memset(out, 0, sizeof(float) * static_cast<size_t>(G * hd));
 
+  // The page of the next row and its slot in it, advanced row by row (no division per row).
+  int64_t page = a.first / kv.page_size;
+  int64_t in_page = a.first % kv.page_size;
+  const T* k_row[kAttnChunk];  // the chunk's rows, already offset to the KV head
+  const T* v_row[kAttnChunk];
   for (int64_t j = 0; j < a.n;) {
-    const int64_t pos = a.first + j;
-    const int64_t in_page = pos % kv.page_size;
-    const int64_t len = min3(a.n - j, kv.page_size - in_page, kAttnChunk);
-    const int64_t slot = static_cast<int64_t>(kv.pages[pos / kv.page_size]) * kv.page_size + in_page;
-    const T* k0 = k_cache + slot * kv.row_stride + a.kv_offset;  // row c at k0 + c·row_stride
-    const T* v0 = v_cache + slot * kv.row_stride + a.kv_offset;
+    // Chunks are counted from `first`, whatever the page size, so the result of a sequence does
+    // not depend on how its positions are paged (a batch gives each sequence what it gets alone).
+    const int64_t len = a.n - j < kAttnChunk ? a.n - j : kAttnChunk;
+    for (int64_t c = 0; c < len; ++c) {
+      const int64_t off = (static_cast<int64_t>(kv.pages[page]) * kv.page_size + in_page) * kv.row_stride + a.kv_offset;
+      k_row[c] = k_cache + off;
+      v_row[c] = v_cache + off;
+      if (++in_page == kv.page_size) {
+        in_page = 0;
+        ++page;
+      }
+    }
 
     // 1. Scores.
     for (int64_t c = 0; c < len; ++c) {
-      const T* kr = k0 + c * kv.row_stride;
+      const T* kr = k_row[c];
       V acc[G];
       for (int g = 0; g < G; ++g) acc[g] = Ops::zero();
       int64_t d = 0;
@@ -161,7 +168,7 @@ void attend_group(const PagedKv& kv, const AttentionQuery& a, const float* q, fl
       V acc[G];
       for (int g = 0; g < G; ++g) acc[g] = Ops::load(out + g * hd + d);
       for (int64_t c = 0; c < len; ++c) {
-        const V vv = Ops::load(v0 + c * kv.row_stride + d);
+        const V vv = Ops::load(v_row[c] + d);
         for (int g = 0; g < G; ++g) acc[g] = Ops::fmadd(Ops::set1(s[g][c]), vv, acc[g]);
       }
       for (int g = 0; g < G; ++g) Ops::store(out + g * hd + d, acc[g]);
@@ -169,7 +176,7 @@ void attend_group(const PagedKv& kv, const AttentionQuery& a, const float* q, fl
     for (; d < hd; ++d) {
       for (int g = 0; g < G; ++g) {
         float acc = out[g * hd + d];
-        for (int64_t c = 0; c < len; ++c) acc += s[g][c] * to_float<Ops>(v0[c * kv.row_stride + d]);
+        for (int64_t c = 0; c < len; ++c) acc += s[g][c] * to_float<Ops>(v_row[c][d]);
         out[g * hd + d] = acc;
       }
     }

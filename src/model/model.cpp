@@ -38,6 +38,10 @@ Model::Model(Hparams hparams, const ModelSettings& settings) : hparams_(std::mov
         "KV page size " + std::to_string(settings.kv_page_size) + " is out of range (1 .. 4096)");
   check(settings.kv_pages >= 0 && settings.kv_pages <= (int64_t{1} << 24), ErrorKind::kInvalidArgument,
         "KV page count " + std::to_string(settings.kv_pages) + " is out of range");
+  check(settings.kv_type == tensor::DType::kF16 || settings.kv_type == tensor::DType::kF32,
+        ErrorKind::kInvalidArgument,
+        "KV cache type " + std::string(tensor::dtype_name(settings.kv_type)) + " is not supported (f16 or f32)");
+  kv_type_ = settings.kv_type;
   n_ctx_ = settings.n_ctx > 0 ? settings.n_ctx : std::min<int64_t>(hparams_.n_ctx_train, 4096);
   max_batch_ = std::min(settings.max_batch, n_ctx_);
   kv_page_size_ = settings.kv_page_size;

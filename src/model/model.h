@@ -17,6 +17,7 @@
 #include "base/thread_pool.h"
 #include "gguf/reader.h"
 #include "model/hparams.h"
+#include "tensor/dtype.h"
 
 namespace lightboat::model {
 
@@ -26,7 +27,17 @@ struct ModelSettings {
   int64_t max_batch = 512;   // tokens per forward step; scratch memory is sized for this
   int64_t kv_page_size = 16; // token slots per KV page
   int64_t kv_pages = 0;      // pages in the pool; 0 = enough for one sequence of n_ctx tokens
+  // KV cache elements: kF32, or kF16 (half the memory and bandwidth). F32 by default for now:
+  // the llama.cpp references of the conformance checks were made with an F32 cache, and fp16
+  // rounding of K/V moves quantized fixtures' logits past their tolerance (docs/performance.md).
+  tensor::DType kv_type = tensor::DType::kF32;
 };
+
+// Bytes of KV cache per token slot (K and V, all layers) with elements of kv_type (F16 or F32):
+// what a pool budget divides by before a model is loaded.
+inline int64_t kv_bytes_per_token(const Hparams& h, tensor::DType kv_type) {
+  return 2 * h.n_layer * h.n_embd_kv() * (kv_type == tensor::DType::kF32 ? 4 : 2);
+}
 
 // Names the architectures this build runs ("llama", ...), for error messages and `info`.
 std::vector<std::string> supported_architectures();
@@ -57,7 +68,8 @@ class Model {
   int64_t kv_page_size() const { return kv_page_size_; }
   int64_t kv_pages() const { return kv_pages_; }
   // Bytes of KV cache per token slot (K and V, all layers).
-  int64_t kv_bytes_per_token() const { return 2 * hparams_.n_layer * hparams_.n_embd_kv() * int64_t{sizeof(float)}; }
+  tensor::DType kv_type() const { return kv_type_; }
+  int64_t kv_bytes_per_token() const { return model::kv_bytes_per_token(hparams_, kv_type_); }
 
   // The step: writes the K/V of every batch token into its page slot, and the logits of the
   // logit_rows tokens to logits ([logit_rows.size(), n_vocab], fp32). At most max_batch() tokens.
@@ -86,6 +98,7 @@ class Model {
   int64_t max_batch_ = 0;
   int64_t kv_page_size_ = 0;
   int64_t kv_pages_ = 0;
+  tensor::DType kv_type_ = tensor::DType::kF16;
 
  private:
   int64_t n_past_ = 0;

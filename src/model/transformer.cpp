@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <new>
 
 #include "base/error.h"
 #include "kernels/activations.h"
@@ -29,9 +30,15 @@ Transformer::Transformer(std::shared_ptr<const gguf::Reader> reader, const std::
   output_ = tied_only ? tensor::MatrixView{} : weights_.optional_matrix("output.weight", h.n_embd, h.n_vocab);
   if (output_.data == nullptr) output_ = token_embd_;  // tied embeddings
 
-  const auto kv_floats = static_cast<size_t>(kv_pages_ * kv_page_size_ * h.n_embd_kv());
-  k_cache_.assign(static_cast<size_t>(h.n_layer), std::vector<float>(kv_floats));
-  v_cache_.assign(static_cast<size_t>(h.n_layer), std::vector<float>(kv_floats));
+  const kernels::KernelTable& isa = kernels::active_kernels();
+  kv_elem_bytes_ = kv_type_ == tensor::DType::kF32 ? 4 : 2;
+  kv_store_ = kv_type_ == tensor::DType::kF32 ? nullptr : kernels::quantize_row_fn(isa, kv_type_);
+  attend_ = kernels::attention_fn(isa, kv_type_);
+  const auto kv_bytes = static_cast<size_t>(kv_pages_ * kv_page_size_ * h.n_embd_kv() * kv_elem_bytes_);
+  for (int64_t il = 0; il < h.n_layer; ++il) {
+    k_cache_.emplace_back(static_cast<std::byte*>(::operator new(kv_bytes, std::align_val_t{64})));
+    v_cache_.emplace_back(static_cast<std::byte*>(::operator new(kv_bytes, std::align_val_t{64})));
+  }
 
   const auto b = static_cast<size_t>(max_batch_);
   x_.resize(b * h.n_embd);
@@ -45,11 +52,12 @@ Transformer::Transformer(std::shared_ptr<const gguf::Reader> reader, const std::
   attn_.resize(b * h.n_embd_q());
   gate_.resize(b * 2 * h.n_ff);
   up_.resize(b * h.n_ff);
-  scores_.resize(static_cast<size_t>(h.n_head * n_ctx_));
   rope_cos_.resize(b * h.n_rot / 2);
   rope_sin_.resize(b * h.n_rot / 2);
   matmul_scratch_.reserve(max_batch_, std::max({h.n_embd, 2 * h.n_ff, h.n_embd_q()}));
 }
+
+void Transformer::AlignedDelete::operator()(std::byte* p) const { ::operator delete(p, std::align_val_t{64}); }
 
 AttentionWeights Transformer::bind_attention(int il) const {
   const Hparams& h = hparams_;
@@ -182,12 +190,14 @@ void Transformer::attention(int il, const AttentionWeights& w, const Batch& batc
   const Hparams& h = hparams_;
   const auto n = static_cast<int64_t>(batch.tokens.size());
   const int64_t nq = h.n_embd_q(), nkv = h.n_embd_kv(), hd = h.head_dim;
-  float* k_cache = k_cache_[static_cast<size_t>(il)].data();  // [kv_pages · page_size, n_embd_kv]
-  float* v_cache = v_cache_[static_cast<size_t>(il)].data();
+  std::byte* k_cache = k_cache_[static_cast<size_t>(il)].get();  // [kv_pages · page_size, n_embd_kv] of kv_type
+  std::byte* v_cache = v_cache_[static_cast<size_t>(il)].get();
   project_qkv(w, xn, n);
 
-  // Per-head RMSNorm of Q and K (Qwen3), RoPE, then K and V to their page slots.
+  // Per-head RMSNorm of Q and K (Qwen3), RoPE, then K and V to their page slots (as fp16 unless
+  // the cache is fp32).
   const int64_t half_rot = h.n_rot / 2;
+  const auto row_bytes = static_cast<size_t>(nkv * kv_elem_bytes_);
   for (int64_t t = 0; t < n; ++t) {
     float* q = &q_[t * nq];
     float* k = &k_[t * nkv];
@@ -206,43 +216,72 @@ void Transformer::attention(int il, const AttentionWeights& w, const Batch& batc
     kernels::rope_apply(k, static_cast<int>(h.n_head_kv), static_cast<int>(hd), static_cast<int>(h.n_rot), c, s,
                         attention_.rope_mode);
     const int64_t at = slot(batch.page_tables[static_cast<size_t>(batch.seq[static_cast<size_t>(t)])],
-                            batch.positions[static_cast<size_t>(t)]);
-    std::memcpy(k_cache + at, k, sizeof(float) * nkv);
-    std::memcpy(v_cache + at, &v_[t * nkv], sizeof(float) * nkv);
+                            batch.positions[static_cast<size_t>(t)]) * kv_elem_bytes_;  // bytes
+    if (kv_store_ != nullptr) {
+      kv_store_(k, k_cache + at, nkv);
+      kv_store_(&v_[t * nkv], v_cache + at, nkv);
+    } else {
+      std::memcpy(k_cache + at, k, row_bytes);
+      std::memcpy(v_cache + at, &v_[t * nkv], row_bytes);
+    }
   }
 
+  // Visible keys of a token at pos: causal, and within the sliding window when there is one
+  // (pos-window+1 .. pos).
+  auto first_visible = [&](int64_t t) {
+    const int64_t pos = batch.positions[static_cast<size_t>(t)];
+    return window > 0 ? std::max<int64_t>(0, pos - window + 1) : int64_t{0};
+  };
+  // K and V bytes the batch reads: small ones run on this thread (waking the pool costs more).
+  int64_t kv_read = 0;
+  for (int64_t t = 0; t < n; ++t) kv_read += batch.positions[static_cast<size_t>(t)] + 1 - first_visible(t);
+  kv_read *= 2 * nkv * kv_elem_bytes_;
+  constexpr int64_t kInlineBytes = int64_t{64} << 10;
+
+  // Work items: (token, KV head, slice of the KV head's query heads). A whole group per item
+  // reads each K/V row once for all its heads; only when there are too few items to keep the
+  // threads busy (a decode step over few KV heads) are groups sliced, trading a second read of
+  // some rows (from cache) for balance.
   const int64_t group = h.n_head / h.n_head_kv;  // consecutive query heads share a KV head
+  const int64_t threads = pool_->size();
+  int64_t per_item = group;
+  if (kv_read >= kInlineBytes && threads > 1 && n * h.n_head_kv < 2 * threads) {
+    const int64_t slices = std::min(group, (2 * threads + n * h.n_head_kv - 1) / (n * h.n_head_kv));
+    per_item = (group + slices - 1) / slices;
+  }
+  const int64_t n_slices = (group + per_item - 1) / per_item;
+  const int64_t n_items = n * h.n_head_kv * n_slices;
   const float scale = attention_.q_scale != 0.0f ? attention_.q_scale : 1.0f / std::sqrt(static_cast<float>(hd));
-  const float cap = attention_.softcap;
-  pool_->parallel_for(h.n_head, 1, [&](int64_t h0, int64_t h1) {
-    for (int64_t head = h0; head < h1; ++head) {
-      const int64_t kv_off = (head / group) * hd;
-      float* scores = &scores_[head * n_ctx_];  // [n_ctx]
-      for (int64_t t = 0; t < n; ++t) {
-        const int64_t pos = batch.positions[static_cast<size_t>(t)];
-        const std::span<const int32_t> pages = batch.page_tables[static_cast<size_t>(batch.seq[static_cast<size_t>(t)])];
-        // Causal, and within the sliding window when there is one: keys pos-window+1 .. pos.
-        const int64_t first = window > 0 ? std::max<int64_t>(0, pos - window + 1) : 0;
-        const int64_t n_visible = pos + 1 - first;
-        const float* q = &q_[t * nq + head * hd];
-        for (int64_t j = 0; j < n_visible; ++j) {
-          const float* k = k_cache + slot(pages, first + j) + kv_off;
-          float dot = 0.0f;
-          for (int64_t d = 0; d < hd; ++d) dot += q[d] * k[d];
-          scores[j] = dot * scale;
-        }
-        if (cap > 0.0f) kernels::softcap(scores, n_visible, cap);
-        kernels::softmax(scores, n_visible);
-        float* o = &attn_[t * nq + head * hd];
-        std::fill(o, o + hd, 0.0f);
-        for (int64_t j = 0; j < n_visible; ++j) {
-          const float* v = v_cache + slot(pages, first + j) + kv_off;
-          const float p = scores[j];
-          for (int64_t d = 0; d < hd; ++d) o[d] += p * v[d];
-        }
-      }
+  auto run = [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t t = i / (h.n_head_kv * n_slices);
+      const int64_t kv_head = (i / n_slices) % h.n_head_kv;
+      const int64_t g0 = (i % n_slices) * per_item;
+      const int64_t head = kv_head * group + g0;  // first query head of the item
+      const int64_t first = first_visible(t);
+      const kernels::PagedKv kv{
+          .k = k_cache,
+          .v = v_cache,
+          .type = kv_type_,
+          .row_stride = nkv,
+          .page_size = kv_page_size_,
+          .pages = batch.page_tables[static_cast<size_t>(batch.seq[static_cast<size_t>(t)])].data()};
+      attend_(kv, {.q = &q_[t * nq + head * hd],
+                   .out = &attn_[t * nq + head * hd],
+                   .n_q = std::min(per_item, group - g0),
+                   .head_dim = hd,
+                   .kv_offset = kv_head * hd,
+                   .first = first,
+                   .n = batch.positions[static_cast<size_t>(t)] + 1 - first,
+                   .scale = scale,
+                   .softcap = attention_.softcap});
     }
-  });
+  };
+  if (kv_read < kInlineBytes) {
+    run(0, n_items);
+  } else {
+    pool_->parallel_for(n_items, 1, run);
+  }
   kernels::matmul(w.wo, attn_.data(), nq, n, out, h.n_embd, matmul_scratch_, *pool_);
 }
 

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/attention.h"
+#include "kernels/dispatch.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "model/model.h"
@@ -102,16 +104,25 @@ class Transformer : public Model {
  private:
   void project_qkv(const AttentionWeights& w, const float* xn, int64_t n);
   void validate(const Batch& batch) const;
-  // Address of the K (or V) slot of a token at `pos` of a sequence with page table `pages`.
+  // Element offset of the K (or V) slot of a token at `pos` of a sequence with page table `pages`.
   int64_t slot(std::span<const int32_t> pages, int64_t pos) const {
     return (static_cast<int64_t>(pages[static_cast<size_t>(pos / kv_page_size_)]) * kv_page_size_ +
             pos % kv_page_size_) * hparams_.n_embd_kv();
   }
 
   AttentionConfig attention_;
-  // KV cache, fp32: per layer [kv_pages · kv_page_size slots, n_embd_kv].
-  std::vector<std::vector<float>> k_cache_;
-  std::vector<std::vector<float>> v_cache_;
+  // KV cache: per layer [kv_pages · kv_page_size slots, n_embd_kv] elements of kv_type_ (fp16
+  // by default), 64-byte aligned and left untouched until written, so RSS grows with the slots
+  // used rather than the pool's size.
+  struct AlignedDelete {
+    void operator()(std::byte* p) const;
+  };
+  using KvBuffer = std::unique_ptr<std::byte[], AlignedDelete>;
+  std::vector<KvBuffer> k_cache_;
+  std::vector<KvBuffer> v_cache_;
+  int64_t kv_elem_bytes_ = 0;                  // 2 (F16) or 4 (F32)
+  kernels::QuantizeRowFn kv_store_ = nullptr;  // fp32 row -> fp16 slot; null for F32 (memcpy)
+  kernels::AttentionFn attend_ = nullptr;      // the paged attention kernel for kv_type_
 
   std::vector<float> q_;         // [max_batch, n_embd_q]
   std::vector<float> k_;         // [max_batch, n_embd_kv] K of the batch before it goes to its slots
@@ -121,7 +132,6 @@ class Transformer : public Model {
   std::vector<float> attn_;      // [max_batch, n_embd_q] attention output before wo
   std::vector<float> gate_;      // [max_batch, 2·n_ff] (fused gate+up needs both halves)
   std::vector<float> up_;        // [max_batch, n_ff]
-  std::vector<float> scores_;    // [n_head, n_ctx] attention weights, one row per head
   std::vector<float> rope_cos_;  // [max_batch, n_rot/2]
   std::vector<float> rope_sin_;  // [max_batch, n_rot/2]
   kernels::MatmulScratch matmul_scratch_;
