@@ -7,6 +7,7 @@ packages=(
   libpcre2-dev nlohmann-json3-dev libcli11-dev
   g++-aarch64-linux-gnu qemu-user  # ARM NEON kernels: cross build + tests under qemu
   libboost-dev prometheus wrk  # server: Beast/Asio headers; promtool for /metrics; wrk for load tests
+  libcurl4-openssl-dev libssl-dev  # store: lightboat pull (libcurl), SHA-256 (libcrypto)
 )
 # The server's client tests use node + npm (the official openai package, ws); any node >= 20 will
 # do, so Debian's are installed only when none is on the PATH (a NodeSource node bundles npm).

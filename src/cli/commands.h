@@ -18,5 +18,10 @@ Runner add_quantize_command(CLI::App& app);
 Runner add_bench_command(CLI::App& app);
 Runner add_classify_command(CLI::App& app);
 Runner add_serve_command(CLI::App& app);
+Runner add_pull_command(CLI::App& app);
+Runner add_models_command(CLI::App& app);
+Runner add_show_command(CLI::App& app);
+Runner add_rm_command(CLI::App& app);
+Runner add_tag_command(CLI::App& app);
 
 }  // namespace lightboat::cli

@@ -42,6 +42,11 @@ int main(int argc, char** argv) {
   add(&lightboat::cli::add_bench_command);
   add(&lightboat::cli::add_classify_command);
   add(&lightboat::cli::add_serve_command);
+  add(&lightboat::cli::add_pull_command);
+  add(&lightboat::cli::add_models_command);
+  add(&lightboat::cli::add_show_command);
+  add(&lightboat::cli::add_rm_command);
+  add(&lightboat::cli::add_tag_command);
 
   try {
     app.parse(argc, argv);

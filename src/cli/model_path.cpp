@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "base/error.h"
+#include "store/names.h"
+#include "store/store.h"
 
 namespace lightboat::cli {
 namespace {
@@ -30,7 +32,7 @@ std::vector<fs::path> candidates() {
   }
   const std::string file = std::string(kDefaultModelName) + ".gguf";
   if (const fs::path dir = exe_dir(); !dir.empty()) {
-    out.push_back(dir / ".." / "models" / file);                       // build/lightboat in the source tree
+    out.push_back(dir / ".." / "models" / file);                          // build/lightboat in the source tree
     out.push_back(dir / ".." / "share" / "lightboat" / "models" / file);  // an installed prefix
   }
 #ifdef LIGHTBOAT_SOURCE_DIR
@@ -48,7 +50,15 @@ std::string default_model_candidates() {
 }
 
 ResolvedModel resolve_model_path(const std::string& given) {
-  if (!given.empty()) return {.path = given, .builtin = false};
+  if (!given.empty()) {
+    std::error_code ec;
+    if (fs::exists(given, ec)) return {.path = given};
+    const std::optional<store::ModelRef> ref = store::try_parse_ref(given);
+    if (!ref || given.ends_with(".gguf")) return {.path = given};  // a missing file: the loader says so
+    const store::Store st(store::Store::default_root());
+    const store::Resolved r = st.resolve(*ref);  // kNotFound naming the model, pull and models
+    return {.path = r.path, .store_ref = ref->str(), .digest = r.manifest.digest};
+  }
   for (const fs::path& p : candidates()) {
     std::error_code ec;
     if (fs::is_regular_file(p, ec)) return {.path = p.lexically_normal().string(), .builtin = true};

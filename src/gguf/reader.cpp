@@ -3,10 +3,15 @@
 // encoding of one item) before anything is reserved, so a hostile count fails fast instead of
 // allocating. Memory use is bounded by a small constant times the file size (a one-byte array
 // element becomes one Value).
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <array>
 #include <bit>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -325,8 +330,67 @@ class Parser {
   std::vector<uint64_t> offset_offsets_;  // per tensor: where its offset field is
 };
 
+namespace {
+
+// The process-wide table of open files behind Reader::open: a file is identified by device and
+// inode, with size and modification/change times (ns) so a file rewritten in place is a new
+// entry. Entries are weak: the Reader (and its mapping) dies with its last user.
+struct OpenKey {
+  uint64_t dev = 0, ino = 0, size = 0;
+  int64_t mtime_ns = 0, ctime_ns = 0;
+  LoadMode mode = LoadMode::kMmap;
+  auto operator<=>(const OpenKey&) const = default;
+};
+
+struct OpenFiles {
+  std::mutex mu;
+  std::map<OpenKey, std::weak_ptr<const Reader>> readers;
+};
+
+OpenFiles& open_files() {
+  static OpenFiles files;
+  return files;
+}
+
+std::optional<OpenKey> key_of(const std::string& path, LoadMode mode) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;  // open() reports it
+  return OpenKey{.dev = static_cast<uint64_t>(st.st_dev), .ino = static_cast<uint64_t>(st.st_ino),
+                 .size = static_cast<uint64_t>(st.st_size),
+                 .mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec,
+                 .ctime_ns = int64_t{st.st_ctim.tv_sec} * 1'000'000'000 + st.st_ctim.tv_nsec, .mode = mode};
+}
+
+}  // namespace
+
 std::shared_ptr<const Reader> Reader::open(const std::string& path, LoadMode mode) {
-  return parse(FileBytes::open(path, mode));
+  const std::optional<OpenKey> key = key_of(path, mode);
+  if (!key) return parse(FileBytes::open(path, mode));
+  OpenFiles& files = open_files();
+  {
+    std::lock_guard<std::mutex> g(files.mu);
+    if (auto it = files.readers.find(*key); it != files.readers.end()) {
+      if (auto shared = it->second.lock()) return shared;
+    }
+  }
+  // Parsed outside the lock (a large file takes a while); a racing open of the same file keeps
+  // whichever Reader was registered first.
+  std::shared_ptr<const Reader> fresh = parse(FileBytes::open(path, mode));
+  std::lock_guard<std::mutex> g(files.mu);
+  std::erase_if(files.readers, [](const auto& kv) { return kv.second.expired(); });
+  auto [it, inserted] = files.readers.try_emplace(*key, fresh);
+  if (!inserted) {
+    if (auto shared = it->second.lock()) return shared;
+    it->second = fresh;
+  }
+  return fresh;
+}
+
+size_t Reader::open_count() {
+  OpenFiles& files = open_files();
+  std::lock_guard<std::mutex> g(files.mu);
+  return static_cast<size_t>(
+      std::count_if(files.readers.begin(), files.readers.end(), [](const auto& kv) { return !kv.second.expired(); }));
 }
 
 std::shared_ptr<const Reader> Reader::parse(FileBytes bytes) { return Parser(std::move(bytes)).run(); }

@@ -68,7 +68,12 @@ struct MetadataEntry {
 class Reader {
  public:
   // Opens and parses `path`. Throws Error(kNotFound/kIo) for OS failures, kFormat for bad content.
+  // Shared weights: inside one process, opening a file that is open already (same device and
+  // inode, size, modification and change times, and mode) returns the same Reader, so the file
+  // is mapped once however many models use it; the mapping goes with the last shared_ptr.
   static std::shared_ptr<const Reader> open(const std::string& path, LoadMode mode = LoadMode::kMmap);
+  // The number of distinct files held open through open() now (tests, diagnostics).
+  static size_t open_count();
   // Parses bytes already held (tests, fuzzing).
   static std::shared_ptr<const Reader> parse(FileBytes bytes);
 

@@ -21,7 +21,7 @@ ALLOWED = {
     "store": {"runtime", "gguf", "metrics", "base"},
     "api": {"store", "runtime", "metrics", "base", "lightboat"},
     "server": {"lightboat", "metrics", "base"},
-    "cli": {"lightboat", "server", "gguf", "tokenizer", "model", "kernels", "sampling", "tensor", "base"},
+    "cli": {"lightboat", "server", "store", "gguf", "tokenizer", "model", "kernels", "sampling", "tensor", "base"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"/]+)/')
 
