@@ -1,6 +1,6 @@
 // Kernel micro-benchmarks, per ISA this machine runs: vec_dot per weight type, the activation
 // quantizers, matmul at real model shapes for decode (1 token) and prefill (64 tokens), and the
-// thread pool's per-call overhead. Rates: weights_B/s is weight bytes read per second (the
+// thread pool's per-call overhead; paged attention of one decode token over one layer's cache. Rates: weights_B/s is weight bytes read per second (the
 // decode roofline's unit), FLOP/s counts 2 per multiply-add.
 //
 //   build/bench/kernels_bench --benchmark_filter='Matmul/.*/tokens:1/' --benchmark_min_time=0.5
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "kernels/attention.h"
 #include "kernels/dispatch.h"
 #include "kernels/matmul.h"
 #include "kernels/reference/reference.h"
@@ -115,6 +116,44 @@ void bm_matmul(benchmark::State& state, kernels::Isa isa, DType type, int64_t n_
                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// One decode token's attention over one layer: n_head_kv KV heads of `group` query heads each,
+// head_dim 64, n_ctx cached positions in 16-slot pages (page table reversed, so pages are not
+// adjacent), on one thread. KV_B/s counts the K and V bytes read.
+void bm_attention(benchmark::State& state, kernels::Isa isa, DType kv_type, int64_t n_head_kv, int64_t group,
+                  int64_t n_ctx) {
+  constexpr int64_t kHeadDim = 64, kPage = 16;
+  const int64_t row = n_head_kv * kHeadDim;  // elements per slot
+  const int64_t n_pages = (n_ctx + kPage - 1) / kPage;
+  const size_t elem = kv_type == DType::kF16 ? 2 : 4;
+  const auto cells = static_cast<size_t>(n_pages * kPage * row);
+  std::vector<std::byte> k(cells * elem), v(cells * elem);
+  const auto values = random_floats(static_cast<int64_t>(cells), 3);
+  kernels::reference::quantize_row(kv_type, values.data(), k.data(), static_cast<int64_t>(cells));
+  kernels::reference::quantize_row(kv_type, values.data(), v.data(), static_cast<int64_t>(cells));
+  std::vector<int32_t> pages(static_cast<size_t>(n_pages));
+  for (int64_t p = 0; p < n_pages; ++p) pages[static_cast<size_t>(p)] = static_cast<int32_t>(n_pages - 1 - p);
+  const auto q = random_floats(n_head_kv * group * kHeadDim, 4);
+  std::vector<float> out(q.size());
+  const kernels::AttentionFn attend = kernels::attention_fn(kernels::kernel_table(isa), kv_type);
+  const kernels::PagedKv kv{.k = k.data(), .v = v.data(), .type = kv_type, .row_stride = row, .page_size = kPage,
+                            .pages = pages.data()};
+  for (auto _ : state) {
+    for (int64_t h = 0; h < n_head_kv; ++h) {
+      attend(kv, {.q = &q[static_cast<size_t>(h * group * kHeadDim)],
+                  .out = &out[static_cast<size_t>(h * group * kHeadDim)],
+                  .n_q = group,
+                  .head_dim = kHeadDim,
+                  .kv_offset = h * kHeadDim,
+                  .first = 0,
+                  .n = n_ctx,
+                  .scale = 0.125f});
+    }
+    benchmark::ClobberMemory();
+  }
+  state.counters["KV_B/s"] = benchmark::Counter(2.0 * static_cast<double>(n_ctx * row * static_cast<int64_t>(elem)),
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void bm_parallel_for(benchmark::State& state, int threads) {
   lb::ThreadPool pool(threads);
   std::vector<int64_t> sink(static_cast<size_t>(threads) * 16);
@@ -136,6 +175,17 @@ void register_all() {
     for (DType t : kDotTypes) benchmark::RegisterBenchmark(("VecDot/" + name(t) + "/" + i).c_str(), bm_vec_dot, isa, t);
     for (DType t : {DType::kQ8_0, DType::kQ8_K, DType::kF16}) {
       benchmark::RegisterBenchmark(("QuantizeRow/" + name(t) + "/" + i).c_str(), bm_quantize, isa, t);
+    }
+    // SmolLM2-135M (3 KV heads x 3) and Llama-3.2-1B (8 KV heads x 4) layers.
+    for (auto [kv_heads, group] : {std::pair<int64_t, int64_t>{3, 3}, {8, 4}}) {
+      for (DType t : {DType::kF16, DType::kF32}) {
+        for (int64_t ctx : {64, 512, 4096}) {
+          const std::string n = "Attention/" + name(t) + "/kv_heads:" + std::to_string(kv_heads) +
+                                "/group:" + std::to_string(group) + "/ctx:" + std::to_string(ctx) + "/" + i;
+          benchmark::RegisterBenchmark(n.c_str(), bm_attention, isa, t, kv_heads, group, ctx)
+              ->Unit(benchmark::kMicrosecond);
+        }
+      }
     }
     for (DType t : kMatmulTypes) {
       for (auto [rows, cols] : kShapes) {

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -36,12 +37,14 @@ struct BenchOptions {
   int64_t bw_mib = 1024;  // MiB of the bandwidth buffer
   int bw_passes = 5;
   bool json = false;
+  int64_t depth = 0;  // -d: tg tests decode after this many prompt tokens (untimed prefill)
 };
 
 struct TestResult {
   std::string name;  // "pp512", "tg64"
   bool generation = false;
   int64_t n_tokens = 0;
+  int64_t depth = 0;        // tg: KV positions filled before the timed decode
   std::vector<double> tps;  // tokens/s of each timed repetition
   double median = 0, min = 0, max = 0;
 };
@@ -84,16 +87,21 @@ using Clock = std::chrono::steady_clock;
 // One timed pass of a test from an empty KV cache; returns tokens/s.
 //  ppN: the first N tokens of `prompt` in one forward call (chunked by -b), logits of the last.
 //  tgN: N single-token forward calls, starting from prompt[0] (BOS), each next token the greedy
-//       argmax over the vocabulary (real decoding pays that scan, so it is timed too).
+//       argmax over the vocabulary (real decoding pays that scan, so it is timed too). At depth
+//       d (-d) the first d prompt tokens are evaluated first, untimed, and decoding starts from
+//       prompt[d]: each step's attention then reads d + i cached positions.
 double run_once(model::Model& m, const TestResult& t, const std::vector<int32_t>& prompt, std::vector<float>& logits,
                 ThreadPool& pool) {
   m.truncate(0);
   const int64_t n_vocab = m.hparams().n_vocab;
+  if (t.generation && t.depth > 0) {
+    m.forward(std::span(prompt.data(), static_cast<size_t>(t.depth)), 1, logits.data(), pool);
+  }
   const auto start = Clock::now();
   if (!t.generation) {
     m.forward(std::span(prompt.data(), static_cast<size_t>(t.n_tokens)), 1, logits.data(), pool);
   } else {
-    int32_t token = prompt[0];
+    int32_t token = prompt[static_cast<size_t>(t.depth)];
     for (int64_t i = 0; i < t.n_tokens; ++i) {
       m.forward(std::span(&token, 1), 1, logits.data(), pool);
       token = argmax(logits.data(), n_vocab);
@@ -140,7 +148,7 @@ int bench(const BenchOptions& o) {
   check(!pp.empty() || !tg.empty(), ErrorKind::kInvalidArgument, "-p none and -n none leave nothing to measure");
   int64_t needed = 0;  // KV positions of the largest test (each starts from an empty cache)
   for (int64_t n : pp) needed = std::max(needed, n);
-  for (int64_t n : tg) needed = std::max(needed, n);
+  for (int64_t n : tg) needed = std::max(needed, o.depth + n);
   ModelOptions mopts = o.model;
   if (mopts.n_ctx == 0) {
     mopts.n_ctx = (needed + kCtxRound - 1) / kCtxRound * kCtxRound;
@@ -174,7 +182,7 @@ int bench(const BenchOptions& o) {
 
   // The prompt: BOS (when the vocabulary has one) then random valid ids, fixed seed.
   const int64_t n_vocab = m.model->hparams().n_vocab;
-  std::vector<int32_t> prompt(static_cast<size_t>(std::max<int64_t>(needed, 1)));
+  std::vector<int32_t> prompt(static_cast<size_t>(std::max<int64_t>(needed, 1) + 1));
   std::mt19937 rng(kTokenSeed);
   std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(n_vocab - 1));
   for (auto& id : prompt) id = pick(rng);
@@ -185,6 +193,10 @@ int bench(const BenchOptions& o) {
   auto add_test = [&](const char* kind, int64_t n, bool generation) {
     TestResult t;
     t.name = kind + std::to_string(n);
+    if (generation && o.depth > 0) {
+      t.depth = o.depth;
+      t.name += "@d" + std::to_string(o.depth);
+    }
     t.generation = generation;
     t.n_tokens = n;
     tests.push_back(std::move(t));
@@ -215,6 +227,7 @@ int bench(const BenchOptions& o) {
                       {"n_tokens", t.n_tokens}, {"reps", t.tps.size()},
                       {"median_tps", t.median}, {"min_tps", t.min},
                       {"max_tps", t.max},       {"samples_tps", t.tps}};
+    if (t.depth > 0) jt["depth"] = t.depth;
     if (t.generation) {
       jt["roofline_fraction"] = t.median / roofline_tps;
       if (roofline_fraction.is_null()) roofline_fraction = t.median / roofline_tps;
@@ -237,6 +250,7 @@ int bench(const BenchOptions& o) {
         {"n_ctx", m.model->n_ctx()},
         {"batch", mopts.max_batch},
         {"threads", pool.size()},
+        {"kv_type", m.model->kv_type() == tensor::DType::kF16 ? "f16" : "f32"},
         {"load_ms", m.load_ms},
         {"peak_rss_bytes", peak_rss},
         {"peak_rss_reset", rss_reset},
@@ -310,6 +324,12 @@ Runner add_bench_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--bw-passes", o->bw_passes, "Passes over the bandwidth buffer (the best counts)")
       ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  cmd->add_option("-d,--depth", o->depth, "tg tests decode after this many prompt tokens in the KV cache")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  cmd->add_option("--kv-type", o->model.kv_type, "KV cache element type: f32 or f16")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, tensor::DType>{{"f32", tensor::DType::kF32},
+                                                                               {"f16", tensor::DType::kF16}}))
       ->capture_default_str();
   cmd->add_flag("--json", o->json, "Print one JSON object with every figure");
   return [o] { return bench(*o); };

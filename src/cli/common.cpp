@@ -20,7 +20,7 @@ Loaded load(const ModelOptions& given, bool with_model) {
   out.reader = gguf::Reader::open(opts.path, opts.no_mmap ? LoadMode::kRead : LoadMode::kMmap);
   out.tokenizer = std::make_unique<tokenizer::Tokenizer>(tokenizer::Tokenizer::from_gguf(*out.reader));
   if (with_model) {
-    out.model = model::load_model(out.reader, {.n_ctx = opts.n_ctx, .max_batch = opts.max_batch});
+    out.model = model::load_model(out.reader, {.n_ctx = opts.n_ctx, .max_batch = opts.max_batch, .kv_type = opts.kv_type});
   }
   out.load_ms = ms_since(start);
   return out;

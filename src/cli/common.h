@@ -26,6 +26,7 @@ struct ModelOptions {
   int n_threads = 0;    // -t; 0 = all hardware threads
   bool no_mmap = false; // --no-mmap
   int64_t max_batch = 512;
+  tensor::DType kv_type = tensor::DType::kF32;  // --kv-type (bench): KV cache elements
   bool builtin = false;  // set by resolve_model(): -m was absent and the built-in default model is used
 };
 
