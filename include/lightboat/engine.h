@@ -3,9 +3,9 @@
 // statistics. This header is all a server, a CLI or an embedding application needs; it exposes
 // no model, kernel or tokenizer types.
 //
-// Threading: an Engine runs one engine loop thread per instance. submit(), cancel(), classify()
-// and stats() are thread-safe and never run model code on the caller's thread (classify() blocks
-// the caller until its result is ready). Sinks are called on
+// Threading: an Engine runs one engine loop thread per instance. Every method is thread-safe and
+// never runs model code on the caller's thread (embed() and classify() block the caller until
+// their result is ready; submit_embed() and submit_classify() do not). Sinks are called on
 // the engine loop thread, so they must be quick (append to a buffer, write to a socket queue)
 // and must not call back into the Engine synchronously except cancel().
 #pragma once
@@ -29,22 +29,22 @@ std::optional<Priority> parse_priority(const std::string& text);
 
 // How an instance is opened: process-level choices, resolved once.
 struct EngineOptions {
-  std::string model_path;            // GGUF file
-  bool use_mmap = true;              // false: read the file into memory
-  int threads = 0;                   // compute threads; 0 = one per hardware thread
-  int64_t n_ctx = 0;                 // max tokens per sequence; 0 = the model's, capped at 4096
-  int64_t kv_cache_bytes = 0;        // KV pool size in bytes; 0 = room for kv_sequences full sequences
-  int64_t kv_sequences = 4;          // with kv_cache_bytes == 0: full-length sequences the pool holds
-  int64_t kv_page_size = 16;         // tokens per KV page
-  int64_t step_tokens = 256;         // token budget of one engine step (decode + prefill chunk)
-  int64_t max_running = 16;          // sequences decoded together (continuous batching)
-  int64_t max_queue = 256;           // queued requests per class before submit() answers kOverloaded
+  std::string model_path;      // GGUF file
+  bool use_mmap = true;        // false: read the file into memory
+  int threads = 0;             // compute threads; 0 = one per hardware thread
+  int64_t n_ctx = 0;           // max tokens per sequence; 0 = the model's, capped at 4096
+  int64_t kv_cache_bytes = 0;  // KV pool size in bytes; 0 = room for kv_sequences full sequences
+  int64_t kv_sequences = 4;    // with kv_cache_bytes == 0: full-length sequences the pool holds
+  int64_t kv_page_size = 16;   // tokens per KV page
+  int64_t step_tokens = 256;   // token budget of one engine step (decode + prefill chunk)
+  int64_t max_running = 16;    // sequences decoded together (continuous batching)
+  int64_t max_queue = 256;     // queued requests per class before submit() answers kOverloaded
   // Admission weights of the high, normal and low classes (weighted round-robin).
   int weight_high = 8, weight_normal = 4, weight_low = 1;
 };
 
 struct ChatMessage {
-  std::string role;     // "system" | "user" | "assistant"
+  std::string role;  // "system" | "user" | "assistant"
   std::string content;
 };
 
@@ -61,13 +61,29 @@ struct SamplingOptions {
 };
 
 struct GenerateRequest {
-  std::string prompt;                  // raw text (BOS added as the model says; special tokens parsed)
-  std::vector<ChatMessage> messages;   // or a conversation, formatted with the model's chat template
+  std::string prompt;                 // raw text (BOS added as the model says; special tokens parsed)
+  std::vector<ChatMessage> messages;  // or a conversation, formatted with the model's chat template
   SamplingOptions sampling;
-  int64_t max_tokens = 256;            // generated tokens at most; < 0 = until EOG or the context is full
-  std::vector<std::string> stop;       // stop strings (not included in the output)
+  int64_t max_tokens = 256;       // generated tokens at most; < 0 = until EOG or the context is full
+  std::vector<std::string> stop;  // stop strings (not included in the output)
   Priority priority = Priority::kNormal;
   std::optional<std::chrono::milliseconds> deadline;  // time budget from submission
+  // -1: no logprobs. 0 .. 20: each generated token's log-probability and this many most likely
+  // alternatives, from the model's raw distribution (before penalties, filters, temperature).
+  int32_t top_logprobs = -1;
+};
+
+struct TokenAlternative {
+  std::string token;  // the token's text as raw bytes (may be part of a UTF-8 sequence)
+  int32_t id = 0;
+  double logprob = 0;  // natural log
+};
+
+struct TokenLogprob {
+  std::string token;  // raw bytes, as TokenAlternative::token
+  int32_t id = 0;
+  double logprob = 0;
+  std::vector<TokenAlternative> top;  // GenerateRequest::top_logprobs entries, most likely first
 };
 
 enum class FinishReason {
@@ -82,16 +98,17 @@ const char* finish_reason_name(FinishReason r);
 
 struct Completion {
   FinishReason finish_reason = FinishReason::kStop;
-  std::string text;           // the whole generated text
+  std::string text;  // the whole generated text
   int64_t prompt_tokens = 0;
   int64_t cached_prompt_tokens = 0;  // prompt tokens reused from the prefix cache
   int64_t completion_tokens = 0;
-  double queue_ms = 0;        // submission to admission
-  double ttft_ms = 0;         // submission to first token
-  double total_ms = 0;        // submission to completion
-  std::string error;          // set when finish_reason == kError
+  double queue_ms = 0;                    // submission to admission
+  double ttft_ms = 0;                     // submission to first token
+  double total_ms = 0;                    // submission to completion
+  std::string error;                      // set when finish_reason == kError
   std::vector<int32_t> prompt_token_ids;  // the prompt as evaluated (BOS included)
   std::vector<int32_t> token_ids;         // generated ids, an end-of-generation token included
+  std::vector<TokenLogprob> logprobs;     // with top_logprobs >= 0: one per generated non-EOG token
 };
 
 // Receives one request's output on the engine thread.
@@ -100,6 +117,9 @@ class TokenSink {
   virtual ~TokenSink() = default;
   // A piece of generated text, valid UTF-8, clear of stop strings; token is the id that ended it.
   virtual void on_text(const std::string& text, int32_t token) = 0;
+  // With top_logprobs >= 0: each generated token (EOG excluded), before the on_text that carries
+  // its text (a stop string may hold text back, so one on_text can follow several of these).
+  virtual void on_logprob(const TokenLogprob&) {}
   // Exactly once, last.
   virtual void on_done(const Completion& completion) = 0;
 };
@@ -127,6 +147,7 @@ struct ClassifyRequest {
   // continuation of this prompt. Empty: "{text}\nLabel: ".
   std::string prompt_template;
   Priority priority = Priority::kNormal;
+  std::optional<std::chrono::milliseconds> deadline;  // time budget from submission
 };
 
 struct LabelScore {
@@ -135,13 +156,37 @@ struct LabelScore {
   double probability = 0;  // softmax of logprob over the labels
 };
 
+// How a classification ended: finish_reason kStop with scores (in the labels' order), or the
+// reason it did not (cancelled, deadline exceeded, error with a message).
+struct ClassifyOutcome {
+  FinishReason finish_reason = FinishReason::kStop;
+  std::string error;
+  std::vector<LabelScore> scores;
+  int64_t prompt_tokens = 0;  // tokens evaluated: the prompt once, then each label's job
+};
+
+struct EmbedRequest {
+  std::vector<std::string> texts;  // 1 .. 256 non-empty texts, each embedded on its own
+  Priority priority = Priority::kNormal;
+  std::optional<std::chrono::milliseconds> deadline;  // time budget from submission
+};
+
+// Per text: the mean over its tokens (BOS included) of the final hidden states (after the output
+// norm), L2-normalised, [n_embd] fp32.
+struct EmbedOutcome {
+  FinishReason finish_reason = FinishReason::kStop;
+  std::string error;
+  std::vector<std::vector<float>> embeddings;
+  std::vector<int64_t> prompt_tokens;  // per text
+};
+
 struct EngineStats {
   int64_t requests_queued = 0;
   int64_t requests_running = 0;
   int64_t requests_completed = 0;
   int64_t requests_refused = 0;
   int64_t kv_pages_total = 0;
-  int64_t kv_pages_free = 0;    // free or holding only reusable cached prefixes
+  int64_t kv_pages_free = 0;  // free or holding only reusable cached prefixes
   int64_t prefix_cache_hit_tokens = 0;
   int64_t prompt_tokens = 0;
   int64_t generated_tokens = 0;
@@ -173,6 +218,14 @@ class Engine {
   // scored together in the same engine steps, alongside other requests. Blocks the caller until
   // done; throws lightboat::Error for bad input or a refusal.
   virtual std::vector<LabelScore> classify(const ClassifyRequest& request) = 0;
+  // The same without blocking: `done` is called once, on the engine thread, when accepted. The id
+  // names the whole classification for cancel() and reprioritize(). Refusals as submit().
+  virtual SubmitResult submit_classify(const ClassifyRequest& request, std::function<void(ClassifyOutcome)> done) = 0;
+  // Embeddings of several texts, scored together in the same engine steps (prefill only, nothing
+  // sampled). Blocks; throws lightboat::Error for bad input, a refusal or a failure.
+  virtual std::vector<std::vector<float>> embed(const EmbedRequest& request) = 0;
+  // The same without blocking, as submit_classify().
+  virtual SubmitResult submit_embed(const EmbedRequest& request, std::function<void(EmbedOutcome)> done) = 0;
   virtual EngineStats stats() const = 0;
 
   // Model facts for clients (name for /v1/models, context size).

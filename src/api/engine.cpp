@@ -6,6 +6,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <mutex>
+#include <unordered_map>
 
 #include "base/error.h"
 #include "runtime/engine.h"
@@ -15,20 +16,28 @@ namespace {
 
 runtime::Priority to_runtime(Priority p) {
   switch (p) {
-    case Priority::kHigh: return runtime::Priority::kHigh;
-    case Priority::kNormal: return runtime::Priority::kNormal;
-    case Priority::kLow: return runtime::Priority::kLow;
+    case Priority::kHigh:
+      return runtime::Priority::kHigh;
+    case Priority::kNormal:
+      return runtime::Priority::kNormal;
+    case Priority::kLow:
+      return runtime::Priority::kLow;
   }
   return runtime::Priority::kNormal;
 }
 
 FinishReason to_public(runtime::JobEnd end) {
   switch (end) {
-    case runtime::JobEnd::kStop: return FinishReason::kStop;
-    case runtime::JobEnd::kLength: return FinishReason::kLength;
-    case runtime::JobEnd::kCancelled: return FinishReason::kCancelled;
-    case runtime::JobEnd::kDeadlineExceeded: return FinishReason::kDeadlineExceeded;
-    case runtime::JobEnd::kError: return FinishReason::kError;
+    case runtime::JobEnd::kStop:
+      return FinishReason::kStop;
+    case runtime::JobEnd::kLength:
+      return FinishReason::kLength;
+    case runtime::JobEnd::kCancelled:
+      return FinishReason::kCancelled;
+    case runtime::JobEnd::kDeadlineExceeded:
+      return FinishReason::kDeadlineExceeded;
+    case runtime::JobEnd::kError:
+      return FinishReason::kError;
   }
   return FinishReason::kError;
 }
@@ -46,6 +55,44 @@ sampling::SamplingParams to_runtime(const SamplingOptions& o) {
   p.seed = o.seed.value_or(sampling::kRandomSeed);
   return p;
 }
+
+SubmitResult to_public(const runtime::JobSubmit& s) {
+  SubmitResult out;
+  out.id = s.id;
+  switch (s.status) {
+    case runtime::SubmitStatus::kAccepted:
+      out.status = SubmitStatus::kAccepted;
+      break;
+    case runtime::SubmitStatus::kOverloaded:
+      out.status = SubmitStatus::kOverloaded;
+      out.retry_after = std::chrono::duration_cast<std::chrono::milliseconds>(s.retry_after);
+      out.message = "the queue of this priority class is full";
+      break;
+    case runtime::SubmitStatus::kDeadlineUnmeetable:
+      out.status = SubmitStatus::kDeadlineUnmeetable;
+      out.message = "the deadline cannot be met at the measured prefill and decode rates";
+      break;
+    case runtime::SubmitStatus::kTooLarge:
+      out.status = SubmitStatus::kInvalid;
+      out.message = "prompt plus max_tokens needs more KV cache than the whole pool holds";
+      break;
+  }
+  return out;
+}
+
+// Several engine jobs that answer one call (the texts of an embedding request, the labels of a
+// classification). Its id, drawn apart from the engine's job ids, names them all for cancel()
+// and reprioritize().
+struct JobGroup {
+  std::mutex mutex;
+  std::vector<runtime::RequestId> ids;  // the jobs of the current phase
+  bool cancelled = false;
+  std::optional<Priority> priority;  // set by reprioritize(): applies to later phases too
+  size_t phases = 0;                 // phases started (a finished phase that started none ends the group)
+};
+
+// Every group id has this bit set; the engine's ids count up from 1 and never reach it.
+constexpr RequestId kGroupBit = RequestId{1} << 63;
 
 class EngineImpl final : public Engine {
  public:
@@ -74,7 +121,11 @@ class EngineImpl final : public Engine {
       job.priority = to_runtime(request.priority);
       if (request.deadline) job.deadline = *request.deadline;
       job.on_text = [sink](std::string_view text, int32_t token) { sink->on_text(std::string(text), token); };
-      job.on_done = [sink](const runtime::JobResult& r) {
+      if (request.top_logprobs >= 0) {
+        job.top_logprobs = request.top_logprobs;
+        job.on_logprob = [this, sink](const runtime::TokenLogprobs& lp) { sink->on_logprob(logprob_public(lp)); };
+      }
+      job.on_done = [this, sink](const runtime::JobResult& r) {
         Completion c;
         c.finish_reason = to_public(r.end);
         c.text = r.text;
@@ -87,26 +138,10 @@ class EngineImpl final : public Engine {
         c.error = r.error;
         c.prompt_token_ids = r.prompt_ids;
         c.token_ids = r.generated;
+        for (const runtime::TokenLogprobs& lp : r.logprobs) c.logprobs.push_back(logprob_public(lp));
         sink->on_done(c);
       };
-      const runtime::JobSubmit s = loop_.submit(std::move(job));
-      out.id = s.id;
-      switch (s.status) {
-        case runtime::SubmitStatus::kAccepted: out.status = SubmitStatus::kAccepted; break;
-        case runtime::SubmitStatus::kOverloaded:
-          out.status = SubmitStatus::kOverloaded;
-          out.retry_after = std::chrono::duration_cast<std::chrono::milliseconds>(s.retry_after);
-          out.message = "the queue of this priority class is full";
-          break;
-        case runtime::SubmitStatus::kDeadlineUnmeetable:
-          out.status = SubmitStatus::kDeadlineUnmeetable;
-          out.message = "the deadline cannot be met at the measured prefill and decode rates";
-          break;
-        case runtime::SubmitStatus::kTooLarge:
-          out.status = SubmitStatus::kInvalid;
-          out.message = "prompt plus max_tokens needs more KV cache than the whole pool holds";
-          break;
-      }
+      out = to_public(loop_.submit(std::move(job)));
     } catch (const Error& e) {
       out.status = SubmitStatus::kInvalid;
       out.message = e.what();
@@ -114,54 +149,120 @@ class EngineImpl final : public Engine {
     return out;
   }
 
-  bool cancel(RequestId id) override { return loop_.cancel(id); }
-  bool reprioritize(RequestId id, Priority priority) override { return loop_.reprioritize(id, to_runtime(priority)); }
+  bool cancel(RequestId id) override {
+    if ((id & kGroupBit) == 0) return loop_.cancel(id);
+    const std::shared_ptr<JobGroup> g = group(id);
+    if (!g) return false;
+    std::lock_guard<std::mutex> lock(g->mutex);
+    g->cancelled = true;
+    for (runtime::RequestId j : g->ids) loop_.cancel(j);
+    return true;
+  }
+
+  bool reprioritize(RequestId id, Priority priority) override {
+    if ((id & kGroupBit) == 0) return loop_.reprioritize(id, to_runtime(priority));
+    const std::shared_ptr<JobGroup> g = group(id);
+    if (!g) return false;
+    std::lock_guard<std::mutex> lock(g->mutex);
+    g->priority = priority;
+    for (runtime::RequestId j : g->ids) loop_.reprioritize(j, to_runtime(priority));
+    return true;
+  }
 
   std::vector<LabelScore> classify(const ClassifyRequest& request) override {
-    check(!request.labels.empty() && request.labels.size() <= 256, ErrorKind::kInvalidArgument,
-          "classify: give 1 to 256 labels");
-    std::string prompt = request.prompt_template.empty() ? "{text}\nLabel: " : request.prompt_template;
-    const size_t at = prompt.find("{text}");
-    check(at != std::string::npos, ErrorKind::kInvalidArgument, "classify: the template has no {text}");
-    prompt.replace(at, 6, request.text);
-    const std::vector<int32_t> prompt_ids = loop_.tokenize(prompt);
+    return wait_for<ClassifyOutcome>("classify", [&](auto done) { return submit_classify(request, done); }).scores;
+  }
 
-    // One scoring job per label: the prompt's tokens, then the label's. Where the tokenizer
-    // merges across the boundary, scoring starts at the first token that differs.
+  SubmitResult submit_classify(const ClassifyRequest& request, std::function<void(ClassifyOutcome)> done) override {
     std::vector<runtime::Job> jobs;
-    for (const std::string& label : request.labels) {
-      check(!label.empty(), ErrorKind::kInvalidArgument, "classify: a label is empty");
-      runtime::Job job;
-      job.prompt = loop_.tokenize(prompt + label);
-      size_t common = 0;
-      while (common < prompt_ids.size() && common < job.prompt.size() && prompt_ids[common] == job.prompt[common]) {
-        ++common;
-      }
-      check(common < job.prompt.size() && common >= 1, ErrorKind::kInvalidArgument,
-            "classify: label '" + label + "' adds no token to the prompt");
-      job.score_from = static_cast<int32_t>(common);
-      job.priority = to_runtime(request.priority);
-      job.sampling.temperature = 0.0f;
-      jobs.push_back(std::move(job));
+    try {
+      jobs = label_jobs(request);
+    } catch (const Error& e) {
+      return {.status = SubmitStatus::kInvalid, .message = e.what()};
     }
-    // The longest shared start is computed once, first; the labels then reuse its KV pages.
+    // The longest shared start is computed first, alone; the labels then reuse its KV pages
+    // through the prefix cache, all scored together in the same steps.
     runtime::Job warm = jobs.front();
-    warm.prompt.resize(static_cast<size_t>(*std::min_element(
-        jobs.begin(), jobs.end(), [](const auto& a, const auto& b) { return *a.score_from < *b.score_from; })->score_from));
+    warm.prompt.resize(
+        static_cast<size_t>(*std::min_element(jobs.begin(), jobs.end(), [](const auto& a, const auto& b) {
+                               return *a.score_from < *b.score_from;
+                             })->score_from));
     warm.score_from = static_cast<int32_t>(warm.prompt.size());
-    run_jobs({std::move(warm)});
-    const std::vector<runtime::JobResult> results = run_jobs(std::move(jobs));
+    const auto started = std::chrono::steady_clock::now();
+    const std::optional<std::chrono::milliseconds> deadline = request.deadline;
+    auto labels = std::make_shared<std::vector<std::string>>(request.labels);
+    auto label_jobs_left = std::make_shared<std::vector<runtime::Job>>(std::move(jobs));
+    const RequestId gid = new_group();
+    std::vector<runtime::Job> first;
+    first.push_back(std::move(warm));
+    auto on_warm = [this, gid, started, deadline, labels, label_jobs_left, done](std::vector<runtime::JobResult> w) {
+      ClassifyOutcome out;
+      if (!failed(w, out.finish_reason, out.error)) {
+        // Phase two from the engine thread (outside its lock): the deadline budget left.
+        if (deadline) {
+          const auto left = *deadline - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            std::chrono::steady_clock::now() - started);
+          for (runtime::Job& j : *label_jobs_left) j.deadline = std::max(left, std::chrono::milliseconds(1));
+        }
+        const int64_t warm_tokens = w.front().prompt_tokens;
+        const SubmitResult r = start_phase(gid, std::move(*label_jobs_left),
+                                           [labels, warm_tokens, done](std::vector<runtime::JobResult> res) {
+                                             ClassifyOutcome o;
+                                             o.prompt_tokens = warm_tokens;
+                                             if (!failed(res, o.finish_reason, o.error))
+                                               o.scores = softmax(*labels, res);
+                                             for (const auto& jr : res) o.prompt_tokens += jr.prompt_tokens;
+                                             done(std::move(o));
+                                           });
+        if (r.status == SubmitStatus::kAccepted) return;
+        out.finish_reason = FinishReason::kError;
+        out.error = "classify: the engine refused the labels: " + r.message;
+      }
+      done(std::move(out));
+    };
+    SubmitResult r = start_phase(gid, std::move(first), std::move(on_warm));
+    if (r.status == SubmitStatus::kAccepted) r.id = gid;
+    return r;
+  }
 
-    std::vector<LabelScore> scores;
-    double max = -1e300;
-    for (size_t i = 0; i < results.size(); ++i) {
-      scores.push_back({.label = request.labels[i], .logprob = results[i].score_logprob});
-      max = std::max(max, results[i].score_logprob);
+  std::vector<std::vector<float>> embed(const EmbedRequest& request) override {
+    return wait_for<EmbedOutcome>("embed", [&](auto done) { return submit_embed(request, done); }).embeddings;
+  }
+
+  SubmitResult submit_embed(const EmbedRequest& request, std::function<void(EmbedOutcome)> done) override {
+    std::vector<runtime::Job> jobs;
+    try {
+      check(!request.texts.empty() && request.texts.size() <= 256, ErrorKind::kInvalidArgument,
+            "embed: give 1 to 256 texts");
+      for (const std::string& text : request.texts) {
+        check(!text.empty(), ErrorKind::kInvalidArgument, "embed: a text is empty");
+        runtime::Job job;
+        job.prompt = loop_.tokenize(text);
+        job.embed = true;
+        job.priority = to_runtime(request.priority);
+        if (request.deadline) job.deadline = *request.deadline;
+        jobs.push_back(std::move(job));
+      }
+    } catch (const Error& e) {
+      return {.status = SubmitStatus::kInvalid, .message = e.what()};
     }
-    double sum = 0;
-    for (const LabelScore& s : scores) sum += std::exp(s.logprob - max);
-    for (LabelScore& s : scores) s.probability = std::exp(s.logprob - max) / sum;
-    return scores;
+    const RequestId gid = new_group();
+    SubmitResult r = start_phase(gid, std::move(jobs), [done](std::vector<runtime::JobResult> res) {
+      EmbedOutcome out;
+      if (!failed(res, out.finish_reason, out.error)) {
+        for (runtime::JobResult& jr : res) {
+          double norm = 0;
+          for (float v : jr.embedding) norm += static_cast<double>(v) * v;
+          const double scale = norm > 0 ? 1.0 / std::sqrt(norm) : 0.0;
+          for (float& v : jr.embedding) v = static_cast<float>(v * scale);
+          out.embeddings.push_back(std::move(jr.embedding));
+          out.prompt_tokens.push_back(jr.prompt_tokens);
+        }
+      }
+      done(std::move(out));
+    });
+    if (r.status == SubmitStatus::kAccepted) r.id = gid;
+    return r;
   }
 
   EngineStats stats() const override {
@@ -192,43 +293,181 @@ class EngineImpl final : public Engine {
   std::string quantization() const override { return loop_.quantization(); }
 
  private:
-  // Submits the jobs, waits for all, and throws if any was refused or did not complete.
-  std::vector<runtime::JobResult> run_jobs(std::vector<runtime::Job> jobs) {
+  TokenLogprob logprob_public(const runtime::TokenLogprobs& lp) const {
+    TokenLogprob out{.token = loop_.token_piece(lp.token), .id = lp.token, .logprob = lp.logprob, .top = {}};
+    for (const sampling::TokenLogprob& t : lp.top) {
+      out.top.push_back({.token = loop_.token_piece(t.token), .id = t.token, .logprob = t.logprob});
+    }
+    return out;
+  }
+
+  // One scoring job per label: the prompt's tokens, then the label's. Where the tokenizer merges
+  // across the boundary, scoring starts at the first token that differs.
+  std::vector<runtime::Job> label_jobs(const ClassifyRequest& request) const {
+    check(!request.labels.empty() && request.labels.size() <= 256, ErrorKind::kInvalidArgument,
+          "classify: give 1 to 256 labels");
+    std::string prompt = request.prompt_template.empty() ? "{text}\nLabel: " : request.prompt_template;
+    const size_t at = prompt.find("{text}");
+    check(at != std::string::npos, ErrorKind::kInvalidArgument, "classify: the template has no {text}");
+    prompt.replace(at, 6, request.text);
+    const std::vector<int32_t> prompt_ids = loop_.tokenize(prompt);
+    std::vector<runtime::Job> jobs;
+    for (const std::string& label : request.labels) {
+      check(!label.empty(), ErrorKind::kInvalidArgument, "classify: a label is empty");
+      runtime::Job job;
+      job.prompt = loop_.tokenize(prompt + label);
+      size_t common = 0;
+      while (common < prompt_ids.size() && common < job.prompt.size() && prompt_ids[common] == job.prompt[common]) {
+        ++common;
+      }
+      check(common < job.prompt.size() && common >= 1, ErrorKind::kInvalidArgument,
+            "classify: label '" + label + "' adds no token to the prompt");
+      job.score_from = static_cast<int32_t>(common);
+      job.priority = to_runtime(request.priority);
+      if (request.deadline) job.deadline = *request.deadline;
+      job.sampling.temperature = 0.0f;
+      jobs.push_back(std::move(job));
+    }
+    return jobs;
+  }
+
+  static std::vector<LabelScore> softmax(const std::vector<std::string>& labels,
+                                         const std::vector<runtime::JobResult>& results) {
+    std::vector<LabelScore> scores;
+    double max = -1e300;
+    for (size_t i = 0; i < results.size(); ++i) {
+      scores.push_back({.label = labels[i], .logprob = results[i].score_logprob});
+      max = std::max(max, results[i].score_logprob);
+    }
+    double sum = 0;
+    for (const LabelScore& s : scores) sum += std::exp(s.logprob - max);
+    for (LabelScore& s : scores) s.probability = std::exp(s.logprob - max) / sum;
+    return scores;
+  }
+
+  // True (and the reason) when a job of the phase did not complete.
+  static bool failed(const std::vector<runtime::JobResult>& results, FinishReason& reason, std::string& error) {
+    for (const runtime::JobResult& r : results) {
+      if (r.end == runtime::JobEnd::kStop) continue;
+      reason = to_public(r.end);
+      error = r.error;
+      return true;
+    }
+    return false;
+  }
+
+  RequestId new_group() {
+    std::lock_guard<std::mutex> lock(groups_mutex_);
+    const RequestId id = kGroupBit | next_group_++;
+    groups_.emplace(id, std::make_shared<JobGroup>());
+    return id;
+  }
+
+  std::shared_ptr<JobGroup> group(RequestId id) {
+    std::lock_guard<std::mutex> lock(groups_mutex_);
+    const auto it = groups_.find(id);
+    return it == groups_.end() ? nullptr : it->second;
+  }
+
+  void drop_group(RequestId id) {
+    std::lock_guard<std::mutex> lock(groups_mutex_);
+    groups_.erase(id);
+  }
+
+  // Submits one phase's jobs as group `gid`; `all_done` gets their results (in order) on the
+  // engine thread once every one ended. A refusal cancels the jobs already submitted, drops the
+  // group and is returned; all_done is then never called. The group is dropped after all_done
+  // unless all_done started another phase.
+  SubmitResult start_phase(RequestId gid, std::vector<runtime::Job> jobs,
+                           std::function<void(std::vector<runtime::JobResult>)> all_done) {
+    struct Phase {
+      std::mutex mutex;
+      std::vector<runtime::JobResult> results;
+      size_t left = 0;
+      bool refused = false;
+    };
+    const std::shared_ptr<JobGroup> g = group(gid);
+    auto phase = std::make_shared<Phase>();
+    phase->results.resize(jobs.size());
+    phase->left = jobs.size();
+    auto finish = std::make_shared<std::function<void(std::vector<runtime::JobResult>)>>(std::move(all_done));
+    std::unique_lock<std::mutex> glock(g->mutex);
+    g->ids.clear();
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      if (g->priority) jobs[i].priority = to_runtime(*g->priority);
+      jobs[i].on_done = [this, gid, phase, finish, i](const runtime::JobResult& r) {
+        std::vector<runtime::JobResult> results;
+        {
+          std::lock_guard<std::mutex> lock(phase->mutex);
+          phase->results[i] = r;
+          if (--phase->left > 0 || phase->refused) return;
+          results = std::move(phase->results);
+        }
+        const size_t phases_before = group_phases(gid);
+        (*finish)(std::move(results));
+        if (group_phases(gid) == phases_before) drop_group(gid);
+      };
+      runtime::JobSubmit s;
+      try {
+        s = loop_.submit(std::move(jobs[i]));
+      } catch (const Error& e) {
+        refuse(*g, *phase);
+        glock.unlock();
+        drop_group(gid);
+        return {.status = SubmitStatus::kInvalid, .message = e.what()};
+      }
+      if (s.status != runtime::SubmitStatus::kAccepted) {
+        refuse(*g, *phase);
+        glock.unlock();
+        drop_group(gid);
+        return to_public(s);
+      }
+      g->ids.push_back(s.id);
+      if (g->cancelled) loop_.cancel(s.id);
+    }
+    ++g->phases;
+    return {.status = SubmitStatus::kAccepted};
+  }
+
+  template <typename Phase>
+  void refuse(JobGroup& g, Phase& phase) {
+    {
+      std::lock_guard<std::mutex> lock(phase.mutex);
+      phase.refused = true;
+    }
+    for (runtime::RequestId j : g.ids) loop_.cancel(j);
+  }
+
+  size_t group_phases(RequestId gid) {
+    const std::shared_ptr<JobGroup> g = group(gid);
+    if (!g) return 0;
+    std::lock_guard<std::mutex> lock(g->mutex);
+    return g->phases;
+  }
+
+  // The blocking form of an asynchronous call: throws for a refusal or an unfinished outcome.
+  template <typename Outcome, typename Submit>
+  static Outcome wait_for(const char* what, Submit submit) {
     struct Shared {
       std::mutex mutex;
       std::condition_variable cv;
-      std::vector<std::optional<runtime::JobResult>> results;
-      size_t done = 0;
+      std::optional<Outcome> outcome;
     };
     auto shared = std::make_shared<Shared>();
-    shared->results.resize(jobs.size());
-    std::vector<runtime::RequestId> ids;
-    for (size_t i = 0; i < jobs.size(); ++i) {
-      jobs[i].on_done = [shared, i](const runtime::JobResult& r) {
-        std::lock_guard<std::mutex> lock(shared->mutex);
-        shared->results[i] = r;
-        ++shared->done;
-        shared->cv.notify_all();
-      };
-      const runtime::JobSubmit s = loop_.submit(std::move(jobs[i]));
-      if (s.status != runtime::SubmitStatus::kAccepted) {
-        for (runtime::RequestId id : ids) loop_.cancel(id);
-        std::unique_lock<std::mutex> lock(shared->mutex);
-        shared->cv.wait(lock, [&] { return shared->done == ids.size(); });
-        throw Error(ErrorKind::kInvalidArgument,
-                    std::string("classify: the engine refused a label (") + runtime::submit_status_name(s.status) + ")");
-      }
-      ids.push_back(s.id);
+    const SubmitResult r = submit([shared](Outcome o) {
+      std::lock_guard<std::mutex> lock(shared->mutex);
+      shared->outcome = std::move(o);
+      shared->cv.notify_all();
+    });
+    if (r.status != SubmitStatus::kAccepted) {
+      throw Error(ErrorKind::kInvalidArgument, std::string(what) + ": refused: " + r.message);
     }
     std::unique_lock<std::mutex> lock(shared->mutex);
-    shared->cv.wait(lock, [&] { return shared->done == ids.size(); });
-    std::vector<runtime::JobResult> out;
-    for (auto& r : shared->results) {
-      check(r->end == runtime::JobEnd::kStop, ErrorKind::kInternal,
-            std::string("classify: a label ended with ") + runtime::job_end_name(r->end) + " " + r->error);
-      out.push_back(std::move(*r));
-    }
-    return out;
+    shared->cv.wait(lock, [&] { return shared->outcome.has_value(); });
+    check(shared->outcome->finish_reason == FinishReason::kStop, ErrorKind::kInternal,
+          std::string(what) + ": ended with " + finish_reason_name(shared->outcome->finish_reason) + " " +
+              shared->outcome->error);
+    return std::move(*shared->outcome);
   }
 
   static runtime::EngineConfig config(const EngineOptions& o) {
@@ -250,16 +489,22 @@ class EngineImpl final : public Engine {
     return c;
   }
 
-  runtime::EngineLoop loop_;
+  std::mutex groups_mutex_;
+  std::unordered_map<RequestId, std::shared_ptr<JobGroup>> groups_;
+  RequestId next_group_ = 1;
+  runtime::EngineLoop loop_;  // last: destroyed first, its sinks may still reach the groups
 };
 
 }  // namespace
 
 const char* priority_name(Priority p) {
   switch (p) {
-    case Priority::kHigh: return "high";
-    case Priority::kNormal: return "normal";
-    case Priority::kLow: return "low";
+    case Priority::kHigh:
+      return "high";
+    case Priority::kNormal:
+      return "normal";
+    case Priority::kLow:
+      return "low";
   }
   return "normal";
 }
@@ -273,15 +518,22 @@ std::optional<Priority> parse_priority(const std::string& text) {
 
 const char* finish_reason_name(FinishReason r) {
   switch (r) {
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kLength: return "length";
-    case FinishReason::kCancelled: return "cancelled";
-    case FinishReason::kDeadlineExceeded: return "deadline_exceeded";
-    case FinishReason::kError: return "error";
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kCancelled:
+      return "cancelled";
+    case FinishReason::kDeadlineExceeded:
+      return "deadline_exceeded";
+    case FinishReason::kError:
+      return "error";
   }
   return "error";
 }
 
-std::unique_ptr<Engine> Engine::open(const EngineOptions& options) { return std::make_unique<EngineImpl>(options); }
+std::unique_ptr<Engine> Engine::open(const EngineOptions& options) {
+  return std::make_unique<EngineImpl>(options);
+}
 
 }  // namespace lightboat

@@ -66,6 +66,15 @@ class ForwardingSink final : public TokenSink {
         text_(std::move(on_text)),
         done_(std::move(on_done)) {}
 
+  // Streams that asked for logprobs: each token's entry, posted ahead of the text it belongs to.
+  void set_on_logprob(std::function<void(TokenLogprob)> f) { logprob_ = std::move(f); }
+
+  void on_logprob(const TokenLogprob& lp) override {
+    std::lock_guard<std::mutex> lock(gate_->mutex);
+    if (!gate_->open || !logprob_) return;
+    post_([f = logprob_, lp] { f(lp); });
+  }
+
   void on_text(const std::string& text, int32_t) override {
     std::lock_guard<std::mutex> lock(gate_->mutex);
     if (!gate_->open || !text_) return;
@@ -82,6 +91,7 @@ class ForwardingSink final : public TokenSink {
     std::function<void(Completion)> done = std::move(done_);
     Post post = std::move(post_);
     text_ = nullptr;
+    logprob_ = nullptr;
     if (!gate_->open) return;
     ctx_.metrics.completed(priority_, c);
     if (c.finish_reason == FinishReason::kError)
@@ -95,6 +105,7 @@ class ForwardingSink final : public TokenSink {
   Priority priority_;
   Post post_;
   std::function<void(std::string)> text_;
+  std::function<void(TokenLogprob)> logprob_;
   std::function<void(Completion)> done_;
   std::optional<std::chrono::steady_clock::time_point> last_;
 };

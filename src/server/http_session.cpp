@@ -18,6 +18,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
+#include "server/embed_classify.h"
 #include "server/openai_format.h"
 #include "server/request.h"
 #include "server/sessions.h"
@@ -37,9 +38,12 @@ struct Generation {
   bool stream = false;
   bool include_usage = false;
   bool keep_alive = true;
-  bool first = true;             // no chunk sent yet
-  bool finished = false;         // on_done seen
-  std::shared_ptr<void> ticket;  // the server's count of open generations
+  bool first = true;                  // no chunk sent yet
+  bool finished = false;              // on_done seen
+  std::shared_ptr<void> ticket;       // the server's count of open generations
+  std::vector<TokenLogprob> pending;  // streamed logprobs whose text has not been sent yet
+  int64_t offset = 0;                 // bytes of token text already sent with logprobs
+  std::vector<RequestId> more_ids;    // /v1/classify with several inputs: the other requests
 };
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
@@ -174,27 +178,166 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       require(http::verb::post, "POST");
       return generate(p == "/v1/chat/completions" ? Endpoint::kChatCompletions : Endpoint::kCompletions);
     }
+    if (p == "/v1/embeddings") {
+      require(http::verb::post, "POST");
+      return embeddings();
+    }
+    if (p == "/v1/classify") {
+      require(http::verb::post, "POST");
+      return classify();
+    }
     throw ApiError(404, "invalid_request_error", "not_found", "",
                    "no route for " + std::string(req_.method_string()) + " " + p +
-                       " (served: /v1/chat/completions, /v1/completions, /v1/models, /v1/ws, /health, /ready, "
-                       "/metrics)");
+                       " (served: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/classify, /v1/models, "
+                       "/v1/ws, /health, /ready, /metrics)");
   }
 
-  void generate(Endpoint endpoint) {
-    if (ctx_.draining) {
-      keep_alive_ = false;
-      throw ApiError(503, "server_error", "server_shutdown", "", "the server is shutting down");
-    }
-    ParsedRequest parsed;
+  void refuse_when_draining() {
+    if (!ctx_.draining) return;
+    keep_alive_ = false;
+    throw ApiError(503, "server_error", "server_shutdown", "", "the server is shutting down");
+  }
+
+  // Parses the body with `parse`, counting a 4xx in the metrics.
+  template <typename Parse>
+  auto parse_counted(Parse parse) {
     try {
-      parsed =
-          parse_generate(parse_body(req_.body(), ctx_.config.limits), endpoint, ctx_.config.limits, ctx_.model_ids);
+      return parse(parse_body(req_.body(), ctx_.config.limits));
     } catch (const ApiError&) {
       ctx_.metrics.invalid();
       throw;
     }
+  }
+
+  // Posts `f` onto this connection's strand unless the server has gone (engine thread).
+  std::function<void(std::function<void()>)> poster() {
+    return [ex = stream_.get_executor(), gate = ctx_.gate](std::function<void()> f) {
+      std::lock_guard<std::mutex> lock(gate->mutex);
+      if (gate->open) net::post(ex, std::move(f));
+    };
+  }
+
+  // After an accepted embeddings/classify submission: the slot, and cancel on disconnect.
+  void track(const std::shared_ptr<Generation>& gen, RequestId id) {
+    gen->id = id;
+    gen->keep_alive = keep_alive_;
+    gen->ticket = ctx_.generation_ticket(id);
+    current_ = gen;
+    watch_disconnect(gen);
+  }
+
+  // Strand: a non-streamed result (embeddings, classify) is ready; `ok` answers `body`.
+  void answer(const std::shared_ptr<Generation>& gen, Priority priority, const Completion& c, const json& body) {
+    gen->finished = true;
+    ctx_.metrics.completed(priority, c);
+    current_.reset();
+    if (dead_) {
+      gen->ticket.reset();
+      return close();
+    }
+    if (c.finish_reason == FinishReason::kStop) return send_json(200, body, std::move(gen->ticket));
+    send_error(ended_error(c, ctx_.draining), std::move(gen->ticket));
+  }
+
+  static Completion summary(FinishReason reason, const std::string& error, int64_t prompt_tokens,
+                            std::chrono::steady_clock::time_point started) {
+    Completion c;
+    c.finish_reason = reason;
+    c.error = error;
+    c.prompt_tokens = prompt_tokens;
+    c.total_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+    return c;
+  }
+
+  void embeddings() {
+    refuse_when_draining();
+    EmbeddingsBody body =
+        parse_counted([&](const json& j) { return parse_embeddings(j, ctx_.config.limits, ctx_.model_ids); });
+    auto gen = std::make_shared<Generation>();
+    const std::string model = body.model.empty() ? ctx_.config.model_id : body.model;
+    const Priority priority = body.request.priority;
+    const auto started = std::chrono::steady_clock::now();
+    const SubmitResult r =
+        ctx_.engine.submit_embed(body.request, [self = shared_from_this(), gen, post = poster(), model,
+                                                base64 = body.base64, priority, started](EmbedOutcome o) {
+          post([self, gen, o = std::move(o), model, base64, priority, started] {
+            int64_t tokens = 0;
+            for (int64_t t : o.prompt_tokens) tokens += t;
+            self->answer(gen, priority, summary(o.finish_reason, o.error, tokens, started),
+                         o.finish_reason == FinishReason::kStop ? embeddings_json(model, o, base64) : json());
+          });
+        });
+    if (r.status != SubmitStatus::kAccepted) {
+      ctx_.metrics.refused(priority, r.status);
+      throw refusal_error(r);
+    }
+    track(gen, r.id);
+  }
+
+  // One engine classification per input; the answer waits for all of them.
+  void classify() {
+    refuse_when_draining();
+    ClassifyBody body =
+        parse_counted([&](const json& j) { return parse_classify(j, ctx_.config.limits, ctx_.model_ids); });
+    struct Pending {
+      std::mutex mutex;
+      std::vector<ClassifyOutcome> outcomes;
+      size_t left = 0;
+    };
+    auto pending = std::make_shared<Pending>();
+    pending->outcomes.resize(body.requests.size());
+    pending->left = body.requests.size();
+    auto gen = std::make_shared<Generation>();
+    const std::string model = body.model.empty() ? ctx_.config.model_id : body.model;
+    const Priority priority = body.requests.front().priority;
+    const auto started = std::chrono::steady_clock::now();
+    std::vector<RequestId> ids;
+    for (size_t i = 0; i < body.requests.size(); ++i) {
+      const SubmitResult r = ctx_.engine.submit_classify(
+          body.requests[i],
+          [self = shared_from_this(), gen, post = poster(), pending, i, model, priority, started](ClassifyOutcome o) {
+            std::vector<ClassifyOutcome> all;
+            {
+              std::lock_guard<std::mutex> lock(pending->mutex);
+              pending->outcomes[i] = std::move(o);
+              if (--pending->left > 0) return;
+              all = std::move(pending->outcomes);
+            }
+            post([self, gen, all = std::move(all), model, priority, started] {
+              int64_t tokens = 0;
+              const ClassifyOutcome* failed = nullptr;
+              for (const ClassifyOutcome& c : all) {
+                tokens += c.prompt_tokens;
+                if (c.finish_reason != FinishReason::kStop && !failed) failed = &c;
+              }
+              self->answer(gen, priority,
+                           summary(failed ? failed->finish_reason : FinishReason::kStop, failed ? failed->error : "",
+                                   tokens, started),
+                           failed ? json() : classify_json(model, all));
+            });
+          });
+      if (r.status != SubmitStatus::kAccepted) {
+        for (RequestId id : ids) ctx_.engine.cancel(id);  // their outcomes arrive, then are dropped
+        {
+          std::lock_guard<std::mutex> lock(pending->mutex);
+          pending->left += 1u << 30;  // never reaches 0: nothing is answered from the callbacks
+        }
+        ctx_.metrics.refused(priority, r.status);
+        throw refusal_error(r);
+      }
+      ids.push_back(r.id);
+    }
+    gen->more_ids.assign(ids.begin() + 1, ids.end());
+    track(gen, ids.front());
+  }
+
+  void generate(Endpoint endpoint) {
+    refuse_when_draining();
+    ParsedRequest parsed =
+        parse_counted([&](const json& j) { return parse_generate(j, endpoint, ctx_.config.limits, ctx_.model_ids); });
     auto gen = std::make_shared<Generation>();
     gen->meta = make_meta(endpoint, parsed.model.empty() ? ctx_.config.model_id : parsed.model);
+    gen->meta.logprobs = parsed.logprobs;
     gen->priority = parsed.generate.priority;
     gen->stream = parsed.stream;
     gen->include_usage = parsed.include_usage;
@@ -204,6 +347,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         ctx_, gen->priority, [ex = stream_.get_executor()](std::function<void()> f) { net::post(ex, std::move(f)); },
         [self, gen](std::string text) { self->on_text(*gen, text); },
         [self, gen](Completion c) { self->on_done(gen, c); });
+    if (gen->stream && parsed.logprobs) {
+      sink->set_on_logprob([self, gen](TokenLogprob lp) { gen->pending.push_back(std::move(lp)); });
+    }
     const SubmitResult r = ctx_.engine.submit(std::move(parsed.generate), sink);
     if (r.status != SubmitStatus::kAccepted) {
       ctx_.metrics.refused(gen->priority, r.status);
@@ -235,13 +381,20 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return self->watch_disconnect(gen);
       self->dead_ = true;
       self->ctx_.engine.cancel(gen->id);
+      for (RequestId id : gen->more_ids) self->ctx_.engine.cancel(id);
     });
   }
 
   void on_text(Generation& gen, const std::string& text) {
     if (!gen.stream || dead_) return;
-    enqueue_chunk(sse_event(chunk_json(gen.meta, text, gen.first, nullptr)));
+    enqueue_chunk(sse_event(chunk_json(gen.meta, text, gen.first, nullptr, &gen.pending, gen.offset)));
+    flush_logprobs(gen);
     gen.first = false;
+  }
+
+  static void flush_logprobs(Generation& gen) {
+    for (const TokenLogprob& lp : gen.pending) gen.offset += static_cast<int64_t>(lp.token.size());
+    gen.pending.clear();
   }
 
   void on_done(const std::shared_ptr<Generation>& gen, const Completion& c) {
@@ -259,6 +412,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     if (ok) {
       if (gen->first) enqueue_chunk(sse_event(chunk_json(gen->meta, "", true, nullptr)));
+      if (!gen->pending.empty()) {  // tokens whose text a stop string swallowed
+        enqueue_chunk(sse_event(chunk_json(gen->meta, "", false, nullptr, &gen->pending, gen->offset)));
+        flush_logprobs(*gen);
+      }
       enqueue_chunk(sse_event(chunk_json(gen->meta, "", false, &c)));
       if (gen->include_usage) enqueue_chunk(sse_event(usage_chunk_json(gen->meta, c)));
       enqueue_chunk(kSseDone);

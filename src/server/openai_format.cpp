@@ -14,6 +14,18 @@ bool is_chat(const ResponseMeta& m) {
   return m.endpoint == Endpoint::kChatCompletions;
 }
 
+// The token text as valid UTF-8 (invalid bytes become U+FFFD), so that it can be an object key.
+std::string utf8_text(const std::string& raw) {
+  const std::string quoted = json(raw).dump(-1, ' ', false, json::error_handler_t::replace);
+  return json::parse(quoted).get<std::string>();
+}
+
+json bytes_json(const std::string& raw) {
+  json b = json::array();
+  for (unsigned char c : raw) b.push_back(static_cast<int>(c));
+  return b;
+}
+
 json envelope(const ResponseMeta& m, const char* object) {
   return {
       {"id", m.id}, {"object", object}, {"created", m.created}, {"model", m.model}, {"system_fingerprint", nullptr}};
@@ -45,8 +57,41 @@ json usage_json(const Completion& c) {
           {"prompt_tokens_details", {{"cached_tokens", c.cached_prompt_tokens}}}};
 }
 
+json logprobs_json(Endpoint endpoint, const std::vector<TokenLogprob>& entries, int64_t offset) {
+  if (endpoint == Endpoint::kChatCompletions) {
+    json content = json::array();
+    for (const TokenLogprob& e : entries) {
+      json top = json::array();
+      for (const TokenAlternative& t : e.top) {
+        top.push_back({{"token", utf8_text(t.token)}, {"logprob", t.logprob}, {"bytes", bytes_json(t.token)}});
+      }
+      content.push_back({{"token", utf8_text(e.token)},
+                         {"logprob", e.logprob},
+                         {"bytes", bytes_json(e.token)},
+                         {"top_logprobs", std::move(top)}});
+    }
+    return {{"content", std::move(content)}, {"refusal", nullptr}};
+  }
+  json tokens = json::array(), token_logprobs = json::array(), top_logprobs = json::array(),
+       text_offset = json::array();
+  for (const TokenLogprob& e : entries) {
+    tokens.push_back(utf8_text(e.token));
+    token_logprobs.push_back(e.logprob);
+    json top = json::object();
+    for (const TokenAlternative& t : e.top) top[utf8_text(t.token)] = t.logprob;
+    top_logprobs.push_back(std::move(top));
+    text_offset.push_back(offset);
+    offset += static_cast<int64_t>(e.token.size());
+  }
+  return {{"tokens", std::move(tokens)},
+          {"token_logprobs", std::move(token_logprobs)},
+          {"top_logprobs", std::move(top_logprobs)},
+          {"text_offset", std::move(text_offset)}};
+}
+
 json completion_json(const ResponseMeta& m, const Completion& c) {
   json choice = {{"index", 0}, {"finish_reason", openai_finish_reason(c.finish_reason)}, {"logprobs", nullptr}};
+  if (m.logprobs) choice["logprobs"] = logprobs_json(m.endpoint, c.logprobs);
   if (is_chat(m)) {
     choice["message"] = {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
   } else {
@@ -59,10 +104,12 @@ json completion_json(const ResponseMeta& m, const Completion& c) {
   return out;
 }
 
-json chunk_json(const ResponseMeta& m, const std::string& text, bool first, const Completion* finished) {
+json chunk_json(const ResponseMeta& m, const std::string& text, bool first, const Completion* finished,
+                const std::vector<TokenLogprob>* logprobs, int64_t offset) {
   json choice = {{"index", 0},
                  {"logprobs", nullptr},
                  {"finish_reason", finished ? json(openai_finish_reason(finished->finish_reason)) : json(nullptr)}};
+  if (m.logprobs && logprobs && !logprobs->empty()) choice["logprobs"] = logprobs_json(m.endpoint, *logprobs, offset);
   if (is_chat(m)) {
     json delta = json::object();
     if (first) delta["role"] = "assistant";

@@ -19,6 +19,7 @@ struct ResponseMeta {
   std::string id;       // "chatcmpl-…" or "cmpl-…"
   int64_t created = 0;  // unix seconds
   std::string model;
+  bool logprobs = false;  // the request asked for logprobs
 };
 
 ResponseMeta make_meta(Endpoint endpoint, const std::string& model);  // fresh random id, now
@@ -33,7 +34,17 @@ nlohmann::json completion_json(const ResponseMeta& meta, const Completion& c);
 
 // One streamed chunk. Chat: the first chunk carries {"role":"assistant"}, text chunks
 // {"content":…}, the last an empty delta with finish_reason (and usage). Completions: text.
-nlohmann::json chunk_json(const ResponseMeta& meta, const std::string& text, bool first, const Completion* finished);
+// `logprobs`: the entries of the tokens this chunk's text came from; `offset`: the bytes of
+// completion text before the first of them (completions' text_offset).
+nlohmann::json chunk_json(const ResponseMeta& meta, const std::string& text, bool first, const Completion* finished,
+                          const std::vector<TokenLogprob>* logprobs = nullptr, int64_t offset = 0);
+
+// choices[].logprobs. Chat: {"content":[{"token","logprob","bytes","top_logprobs":[{"token",
+// "logprob","bytes"}]}],"refusal":null}. Completions: {"tokens","token_logprobs","top_logprobs":
+// [{token: logprob}],"text_offset"} with offsets in bytes of the completion text from `offset`.
+// A token's text that is not valid UTF-8 (part of a character) is shown with U+FFFD; its
+// "bytes" are exact.
+nlohmann::json logprobs_json(Endpoint endpoint, const std::vector<TokenLogprob>& entries, int64_t offset = 0);
 // stream_options.include_usage: the extra last chunk with no choices and the usage.
 nlohmann::json usage_chunk_json(const ResponseMeta& meta, const Completion& c);
 

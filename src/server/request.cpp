@@ -116,6 +116,24 @@ void parse_sampling(const json& body, SamplingOptions& s) {
   }
 }
 
+// OpenAI's two spellings: chat "logprobs": bool + "top_logprobs": 0..20; completions
+// "logprobs": the number of alternatives (0..20; OpenAI stops at 5, we allow the chat range).
+void parse_logprobs(const json& body, Endpoint endpoint, ParsedRequest& r) {
+  if (endpoint == Endpoint::kChatCompletions) {
+    const bool on = get(body, "logprobs") && boolean(body, "logprobs");
+    if (get(body, "top_logprobs")) {
+      const int64_t top = integer(body, "top_logprobs", 0, 20);
+      if (!on) throw invalid("top_logprobs", "'top_logprobs' needs \"logprobs\": true");
+      r.generate.top_logprobs = static_cast<int32_t>(top);
+    } else if (on) {
+      r.generate.top_logprobs = 0;
+    }
+  } else if (get(body, "logprobs")) {
+    r.generate.top_logprobs = static_cast<int32_t>(integer(body, "logprobs", 0, 20));
+  }
+  r.logprobs = r.generate.top_logprobs >= 0;
+}
+
 void parse_stop(const json& body, const RequestLimits& limits, std::vector<std::string>& stop) {
   const json* v = get(body, "stop");
   if (!v) return;
@@ -145,13 +163,6 @@ void parse_stop(const json& body, const RequestLimits& limits, std::vector<std::
 void refuse_unsupported(const json& body, Endpoint endpoint) {
   if (const json* n = get(body, "n"); n && !(n->is_number_integer() && n->get<int64_t>() == 1)) {
     throw unsupported("n", "only n = 1 is supported");
-  }
-  if (const json* lp = get(body, "logprobs")) {
-    const bool on = lp->is_boolean() ? lp->get<bool>() : !(lp->is_number() && lp->get<double>() == 0);
-    if (on) throw unsupported("logprobs", "logprobs are not supported yet");
-  }
-  if (const json* tlp = get(body, "top_logprobs"); tlp && !(tlp->is_number() && tlp->get<double>() == 0)) {
-    throw unsupported("top_logprobs", "top_logprobs are not supported yet");
   }
   for (const char* f : {"tools", "functions", "logit_bias"}) {
     const json* v = get(body, f);
@@ -279,15 +290,9 @@ namespace {
 ParsedRequest parse_fields(const json& body, Endpoint endpoint, const RequestLimits& limits,
                            const std::vector<std::string>& models) {
   ParsedRequest r;
-  if (const json* m = get(body, "model")) {
-    if (!m->is_string()) throw wrong_type("model", "a string", *m);
-    r.model = m->get<std::string>();
-    if (!r.model.empty() && std::find(models.begin(), models.end(), r.model) == models.end()) {
-      throw ApiError(404, "invalid_request_error", "model_not_found", "model",
-                     "the model '" + r.model + "' does not exist; GET /v1/models lists the models served");
-    }
-  }
+  r.model = model_field(body, models);
   refuse_unsupported(body, endpoint);
+  parse_logprobs(body, endpoint, r);
   if (get(body, "stream")) r.stream = boolean(body, "stream");
   if (const json* so = get(body, "stream_options")) {
     if (!so->is_object()) throw wrong_type("stream_options", "an object", *so);
@@ -306,19 +311,70 @@ ParsedRequest parse_fields(const json& body, Endpoint endpoint, const RequestLim
     if (get(body, f)) g.max_tokens = integer(body, f, 1, limits.max_tokens);
   }
   parse_stop(body, limits, g.stop);
-  if (const json* p = get(body, "priority")) {
-    if (!p->is_string()) throw wrong_type("priority", "a string", *p);
-    const std::optional<Priority> parsed = parse_priority(p->get<std::string>());
-    if (!parsed) throw invalid("priority", "'priority' must be \"high\", \"normal\" or \"low\", got " + p->dump());
-    g.priority = *parsed;
-  }
-  if (get(body, "deadline_ms")) {
-    g.deadline = std::chrono::milliseconds(integer(body, "deadline_ms", 1, limits.max_deadline_ms));
-  }
+  schedule_fields(body, limits, g.priority, g.deadline);
   return r;
 }
 
 }  // namespace
+
+std::string model_field(const json& body, const std::vector<std::string>& models) {
+  const json* m = get(body, "model");
+  if (!m) return {};
+  if (!m->is_string()) throw wrong_type("model", "a string", *m);
+  std::string model = m->get<std::string>();
+  if (!model.empty() && std::find(models.begin(), models.end(), model) == models.end()) {
+    throw ApiError(404, "invalid_request_error", "model_not_found", "model",
+                   "the model '" + model + "' does not exist; GET /v1/models lists the models served");
+  }
+  return model;
+}
+
+void schedule_fields(const json& body, const RequestLimits& limits, Priority& priority,
+                     std::optional<std::chrono::milliseconds>& deadline) {
+  if (const json* p = get(body, "priority")) {
+    if (!p->is_string()) throw wrong_type("priority", "a string", *p);
+    const std::optional<Priority> parsed = parse_priority(p->get<std::string>());
+    if (!parsed) throw invalid("priority", "'priority' must be \"high\", \"normal\" or \"low\", got " + p->dump());
+    priority = *parsed;
+  }
+  if (get(body, "deadline_ms")) {
+    deadline = std::chrono::milliseconds(integer(body, "deadline_ms", 1, limits.max_deadline_ms));
+  }
+}
+
+std::vector<std::string> input_field(const json& body, const RequestLimits& limits) {
+  const json* v = get(body, "input");
+  if (!v) throw invalid("input", "'input' is required", "missing_field");
+  std::vector<std::string> out;
+  if (v->is_string()) {
+    out.push_back(v->get<std::string>());
+  } else if (v->is_array()) {
+    if (v->empty()) throw invalid("input", "'input' must not be an empty array");
+    if (static_cast<int64_t>(v->size()) > limits.max_inputs) {
+      throw invalid("input", "'input' holds at most " + std::to_string(limits.max_inputs) + " texts, got " +
+                                 std::to_string(v->size()));
+    }
+    for (size_t i = 0; i < v->size(); ++i) {
+      if (!(*v)[i].is_string()) {
+        throw wrong_type("input[" + std::to_string(i) + "]", "a string (token-id inputs are not supported)", (*v)[i]);
+      }
+      out.push_back((*v)[i].get<std::string>());
+    }
+  } else {
+    throw wrong_type("input", "a string or an array of strings", *v);
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    const std::string field = v->is_string() ? "input" : "input[" + std::to_string(i) + "]";
+    if (out[i].empty()) throw invalid(field, "'" + field + "' must not be empty");
+    if (static_cast<int64_t>(out[i].size()) > limits.max_prompt_bytes) {
+      throw invalid(field,
+                    "'" + field + "' holds " + std::to_string(out[i].size()) + " bytes; the limit is " +
+                        std::to_string(limits.max_prompt_bytes),
+                    "prompt_too_long");
+    }
+  }
+  return out;
+}
 
 ParsedRequest parse_generate(const json& body, Endpoint endpoint, const RequestLimits& limits,
                              const std::vector<std::string>& models) {

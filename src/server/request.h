@@ -3,7 +3,9 @@
 // unit-tested without a network or a model.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +25,8 @@ struct RequestLimits {
   int64_t max_stop_bytes = 256;  // bytes of one stop string
   int64_t max_deadline_ms = 24 * 3600 * 1000;
   int max_json_depth = 32;  // nesting of arrays/objects in a body
+  int64_t max_inputs = 64;  // texts of one /v1/embeddings or /v1/classify request
+  int64_t max_labels = 64;  // labels of one /v1/classify request
 };
 
 enum class Endpoint { kChatCompletions, kCompletions };
@@ -32,6 +36,7 @@ struct ParsedRequest {
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage: an extra usage-only chunk
   std::string model;           // as the client named it (echoed in responses); "" when absent
+  bool logprobs = false;       // the response carries logprobs (generate.top_logprobs >= 0)
 };
 
 // The body as a JSON object. Throws ApiError 400 (code "invalid_json") for malformed JSON, a
@@ -40,9 +45,21 @@ nlohmann::json parse_body(std::string_view body, const RequestLimits& limits);
 
 // The fields of a chat completion (messages) or a completion (prompt). `models` are the ids the
 // server answers to: a "model" naming another is a 404 model_not_found. Fields the engine cannot
-// honour yet (logprobs, n > 1, tools, ...) are 400 "unsupported" naming them; unknown fields
-// are ignored, as OpenAI clients send extras.
+// honour yet (n > 1, tools, ...) are 400 "unsupported" naming them; unknown fields are ignored,
+// as OpenAI clients send extras. Logprobs: chat takes "logprobs": true and "top_logprobs" 0..20;
+// completions take "logprobs": 0..20 (the number of alternatives).
 ParsedRequest parse_generate(const nlohmann::json& body, Endpoint endpoint, const RequestLimits& limits,
                              const std::vector<std::string>& models);
+
+// ---- Field readers shared by every endpoint (each throws ApiError naming the field) ----
+
+// "model": "" when absent; 404 model_not_found when it names none of `models`.
+std::string model_field(const nlohmann::json& body, const std::vector<std::string>& models);
+// "priority" ("high" | "normal" | "low") and "deadline_ms" (1 .. limits.max_deadline_ms).
+void schedule_fields(const nlohmann::json& body, const RequestLimits& limits, Priority& priority,
+                     std::optional<std::chrono::milliseconds>& deadline);
+// "input": a string or a non-empty array of strings (at most limits.max_inputs), each non-empty
+// and at most limits.max_prompt_bytes ("input[i]" named when one is at fault).
+std::vector<std::string> input_field(const nlohmann::json& body, const RequestLimits& limits);
 
 }  // namespace lightboat::server

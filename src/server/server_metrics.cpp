@@ -15,6 +15,13 @@ ServerMetrics::ServerMetrics(const std::string& model, const std::string& quanti
                                  "Milliseconds from submission to the last token of finished answers.",
                                  {"model", "quantization"}, {50, 100, 200, 500, 1000})
                       .with({model, quantization})),
+      latency_s_(
+          registry_
+              .histogram("inference_latency_seconds",
+                         "Seconds from submission to the last token of finished answers (the millisecond histogram "
+                         "in base units).",
+                         {"model", "quantization"}, {0.05, 0.1, 0.2, 0.5, 1})
+              .with({model, quantization})),
       requests_total_(registry_.counter("inference_requests_total", "Generation requests by outcome.", {"status"})),
       memory_(registry_.gauge("model_memory_bytes", "Bytes the loaded model holds, by kind.", {"model", "kind"})),
       ttft_(registry_
@@ -57,6 +64,7 @@ void ServerMetrics::completed(Priority priority, const Completion& c) {
     case FinishReason::kStop:
     case FinishReason::kLength:
       latency_ms_.observe(c.total_ms);
+      latency_s_.observe(c.total_ms / 1000.0);
       break;
     case FinishReason::kCancelled:
       status = "cancelled";

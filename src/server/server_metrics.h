@@ -6,6 +6,8 @@
 //                                                    product spec's; promtool's linter dislikes the
 //                                                    "ms" abbreviation (see README), every other
 //                                                    duration below is in seconds.
+//  inference_latency_seconds{model,quantization}     the same histogram in base units (buckets
+//                                                    0.05 .. 1 s), clean for promtool's linter
 //  inference_requests_total{status}                  generation requests by outcome: ok, invalid,
 //                                                    overloaded, deadline_exceeded, cancelled, error
 //  model_memory_bytes{model,kind}                    weights, kv_cache
@@ -50,6 +52,7 @@ class ServerMetrics {
   metrics::Registry registry_;
   std::string model_;
   metrics::Histogram& latency_ms_;
+  metrics::Histogram& latency_s_;
   metrics::Family<metrics::Counter>& requests_total_;
   metrics::Family<metrics::Gauge>& memory_;
   metrics::Histogram& ttft_;

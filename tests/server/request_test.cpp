@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "server/api_error.h"
+#include "server/embed_classify.h"
 #include "server/openai_format.h"
 #include "server/request.h"
 #include "server/server.h"
@@ -119,8 +120,10 @@ TEST(ServerRequest, BadBodiesAreRejectedNamingTheField) {
       {"{" + m + R"(,"deadline_ms":0})", 400, "deadline_ms", "invalid_value"},
       {"{" + m + R"(,"deadline_ms":"soon"})", 400, "deadline_ms", "invalid_type"},
       {"{" + m + R"(,"n":2})", 400, "n", "unsupported"},
-      {"{" + m + R"(,"logprobs":true})", 400, "logprobs", "unsupported"},
-      {"{" + m + R"(,"top_logprobs":3})", 400, "top_logprobs", "unsupported"},
+      {"{" + m + R"(,"logprobs":1})", 400, "logprobs", "invalid_type"},
+      {"{" + m + R"(,"top_logprobs":3})", 400, "top_logprobs", "invalid_value"},
+      {"{" + m + R"(,"logprobs":true,"top_logprobs":21})", 400, "top_logprobs", "invalid_value"},
+      {"{" + m + R"(,"logprobs":true,"top_logprobs":-1})", 400, "top_logprobs", "invalid_value"},
       {"{" + m + R"(,"tools":[{"type":"function"}]})", 400, "tools", "unsupported"},
       {"{" + m + R"(,"response_format":{"type":"json_object"}})", 400, "response_format", "unsupported"},
       {"{" + m + R"(,"response_format":{"type":5}})", 400, "response_format", "unsupported"},
@@ -158,7 +161,8 @@ TEST(ServerRequest, PromptLimitsAndCompletionOnlyFields) {
   EXPECT_EQ(completion_error(R"({"prompt":[1,2,3]})"), "prompt/unsupported");
   EXPECT_EQ(completion_error(R"({"prompt":["a","b"]})"), "prompt/unsupported");
   EXPECT_EQ(completion_error(R"({"prompt":"a","echo":true})"), "echo/unsupported");
-  EXPECT_EQ(completion_error(R"({"prompt":"a","logprobs":2})"), "logprobs/unsupported");
+  EXPECT_EQ(completion_error(R"({"prompt":"a","logprobs":21})"), "logprobs/invalid_value");
+  EXPECT_EQ(completion_error(R"({"prompt":"a","logprobs":2})"), "no error");
   EXPECT_EQ(completion_error(R"({"prompt":"a","suffix":"z"})"), "suffix/unsupported");
   EXPECT_EQ(completion_error(R"({"prompt":"a","logprobs":0,"echo":false})"), "no error");
 }
@@ -196,6 +200,129 @@ TEST(ServerFormat, ChatAndCompletionShapes) {
   EXPECT_EQ(models_json({"tiny"}, 7)["data"][0]["id"], "tiny");
   // Output text that is not valid UTF-8 is replaced, never thrown on.
   EXPECT_NO_THROW(dump(json{{"t", std::string("\xff")}}));
+}
+
+TEST(ServerRequest, LogprobsFields) {
+  EXPECT_EQ(chat(R"({"messages":[{"role":"user","content":"x"}]})").generate.top_logprobs, -1);
+  EXPECT_EQ(chat(R"({"messages":[{"role":"user","content":"x"}],"logprobs":true})").generate.top_logprobs, 0);
+  const ParsedRequest r = chat(R"({"messages":[{"role":"user","content":"x"}],"logprobs":true,"top_logprobs":20})");
+  EXPECT_EQ(r.generate.top_logprobs, 20);
+  EXPECT_TRUE(r.logprobs);
+  const RequestLimits limits;
+  EXPECT_EQ(
+      parse_generate(parse_body(R"({"prompt":"a","logprobs":3})", limits), Endpoint::kCompletions, limits, kModels)
+          .generate.top_logprobs,
+      3);
+}
+
+TEST(ServerFormat, LogprobsShapes) {
+  const std::vector<TokenLogprob> entries = {
+      {.token = "He",
+       .id = 5,
+       .logprob = -0.5,
+       .top = {{.token = "He", .id = 5, .logprob = -0.5}, {.token = "\xe2", .id = 9, .logprob = -2.0}}},
+      {.token = "llo", .id = 7, .logprob = -0.25, .top = {{.token = "llo", .id = 7, .logprob = -0.25}}}};
+  const json chat_lp = logprobs_json(Endpoint::kChatCompletions, entries);
+  ASSERT_EQ(chat_lp["content"].size(), 2u);
+  EXPECT_EQ(chat_lp["content"][0]["token"], "He");
+  EXPECT_EQ(chat_lp["content"][0]["bytes"], json({72, 101}));
+  EXPECT_EQ(chat_lp["content"][0]["top_logprobs"][1]["bytes"], json({0xe2}));
+  EXPECT_EQ(chat_lp["content"][0]["top_logprobs"][1]["token"], "\xef\xbf\xbd");  // U+FFFD
+  EXPECT_DOUBLE_EQ(chat_lp["content"][1]["logprob"].get<double>(), -0.25);
+  const json text_lp = logprobs_json(Endpoint::kCompletions, entries, 10);
+  EXPECT_EQ(text_lp["tokens"], json({"He", "llo"}));
+  EXPECT_EQ(text_lp["text_offset"], json({10, 12}));
+  EXPECT_DOUBLE_EQ(text_lp["top_logprobs"][0]["He"].get<double>(), -0.5);
+
+  ResponseMeta meta = make_meta(Endpoint::kChatCompletions, "tiny");
+  meta.logprobs = true;
+  Completion c;
+  c.text = "Hello";
+  c.logprobs = entries;
+  EXPECT_EQ(completion_json(meta, c)["choices"][0]["logprobs"]["content"].size(), 2u);
+  EXPECT_EQ(chunk_json(meta, "He", true, nullptr, &c.logprobs)["choices"][0]["logprobs"]["content"].size(), 2u);
+  meta.logprobs = false;
+  EXPECT_TRUE(completion_json(meta, c)["choices"][0]["logprobs"].is_null());
+}
+
+// "param/code" of the error a body raises for `parse`, or "no error".
+template <typename Parse>
+std::string error_of(Parse parse, const std::string& body) {
+  try {
+    parse(parse_body(body, RequestLimits{}));
+  } catch (const ApiError& e) {
+    return e.param() + "/" + e.code();
+  }
+  return "no error";
+}
+
+TEST(ServerRequest, EmbeddingsAndClassifyBodies) {
+  const RequestLimits limits;
+  const EmbeddingsBody e = parse_embeddings(
+      parse_body(R"({"model":"tiny","input":["a","b"],"encoding_format":"base64","priority":"low"})", limits), limits,
+      kModels);
+  EXPECT_EQ(e.request.texts, (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(e.base64);
+  EXPECT_EQ(e.request.priority, Priority::kLow);
+  EXPECT_EQ(parse_embeddings(parse_body(R"({"input":"one"})", limits), limits, kModels).request.texts.size(), 1u);
+  auto emb = [&](const json& j) { return parse_embeddings(j, limits, kModels); };
+  EXPECT_EQ(error_of(emb, R"({})"), "input/missing_field");
+  EXPECT_EQ(error_of(emb, R"({"input":[]})"), "input/invalid_value");
+  EXPECT_EQ(error_of(emb, R"({"input":["a",""]})"), "input[1]/invalid_value");
+  EXPECT_EQ(error_of(emb, R"({"input":["a",3]})"), "input[1]/invalid_type");
+  EXPECT_EQ(error_of(emb, R"({"input":"a","encoding_format":"hex"})"), "encoding_format/invalid_value");
+  EXPECT_EQ(error_of(emb, R"({"input":"a","model":"other"})"), "model/model_not_found");
+  EXPECT_EQ(error_of(emb, R"({"input":"a","dimensions":8})"), "dimensions/unsupported");
+  EXPECT_EQ(error_of(emb, "{\"input\":\"" + std::string(70000, 'x') + "\"}"), "input/prompt_too_long");
+  std::string many = R"({"input":[)";
+  for (int i = 0; i < 65; ++i) many += std::string(i ? "," : "") + "\"t\"";
+  EXPECT_EQ(error_of(emb, many + "]}"), "input/invalid_value");
+
+  const ClassifyBody c = parse_classify(
+      parse_body(R"({"input":["x","y"],"labels":["pos","neg"],"template":"T: {text} ->","deadline_ms":500})", limits),
+      limits, kModels);
+  ASSERT_EQ(c.requests.size(), 2u);
+  EXPECT_EQ(c.requests[1].text, "y");
+  EXPECT_EQ(c.requests[0].labels, (std::vector<std::string>{"pos", "neg"}));
+  EXPECT_EQ(c.requests[0].prompt_template, "T: {text} ->");
+  EXPECT_EQ(c.requests[0].deadline, std::chrono::milliseconds(500));
+  auto cls = [&](const json& j) { return parse_classify(j, limits, kModels); };
+  EXPECT_EQ(error_of(cls, R"({"input":"x"})"), "labels/missing_field");
+  EXPECT_EQ(error_of(cls, R"({"input":"x","labels":[]})"), "labels/invalid_value");
+  EXPECT_EQ(error_of(cls, R"({"input":"x","labels":["a",""]})"), "labels[1]/invalid_value");
+  EXPECT_EQ(error_of(cls, R"({"input":"x","labels":["a","a"]})"), "labels[1]/invalid_value");
+  EXPECT_EQ(error_of(cls, R"({"input":"x","labels":"a"})"), "labels/invalid_type");
+  EXPECT_EQ(error_of(cls, R"({"input":"x","labels":["a"],"template":"no slot"})"), "template/invalid_value");
+  EXPECT_EQ(error_of(cls, R"({"labels":["a"]})"), "input/missing_field");
+  std::string labels = R"({"input":"x","labels":[)";
+  for (int i = 0; i < 65; ++i) labels += std::string(i ? "," : "") + "\"l" + std::to_string(i) + "\"";
+  EXPECT_EQ(error_of(cls, labels + "]}"), "labels/invalid_value");
+}
+
+TEST(ServerFormat, EmbeddingsAndClassifyShapes) {
+  EmbedOutcome o;
+  o.embeddings = {{0.6f, 0.8f}, {1.0f, 0.0f}};
+  o.prompt_tokens = {3, 4};
+  const json e = embeddings_json("tiny", o, false);
+  EXPECT_EQ(e["object"], "list");
+  EXPECT_EQ(e["data"][1]["object"], "embedding");
+  EXPECT_EQ(e["data"][1]["index"], 1);
+  EXPECT_FLOAT_EQ(e["data"][0]["embedding"][1].get<float>(), 0.8f);
+  EXPECT_EQ(e["usage"]["prompt_tokens"], 7);
+  EXPECT_EQ(e["usage"]["total_tokens"], 7);
+  // 1.0f = 00 00 80 3f little-endian; 0.0f = 00 00 00 00.
+  EXPECT_EQ(embeddings_json("tiny", o, true)["data"][1]["embedding"], "AACAPwAAAAA=");
+  EXPECT_EQ(base64_encode("ab", 2), "YWI=");
+
+  ClassifyOutcome c;
+  c.scores = {{.label = "pos", .logprob = -3.0, .probability = 0.1},
+              {.label = "neg", .logprob = -1.0, .probability = 0.9}};
+  c.prompt_tokens = 9;
+  const json j = classify_json("tiny", {c});
+  EXPECT_EQ(j["data"][0]["label"], "neg");
+  EXPECT_EQ(j["data"][0]["scores"][0]["label"], "pos");
+  EXPECT_DOUBLE_EQ(j["data"][0]["scores"][1]["probability"].get<double>(), 0.9);
+  EXPECT_EQ(j["usage"]["prompt_tokens"], 9);
 }
 
 TEST(ServerSecurity, BearerKeysAndLoopbackAddresses) {

@@ -1,5 +1,5 @@
 // Real clients against a running `lightboat serve`: the official openai package (chat, streamed
-// chat, errors) and the ws package (two generations in flight on one connection, a cancel, a
+// chat, embeddings, errors) and the ws package (two generations in flight on one connection, a cancel, a
 // reprioritize, JSON and protocol pings). Usage: node clients.mjs BASE_URL API_KEY
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
@@ -50,6 +50,22 @@ await check('openai: streamed chat completion', async () => {
   assert.equal(text, full, 'greedy: the stream says what the plain answer said');
   assert.equal(finish, 'length');
   assert.equal(usage.completion_tokens, 20);
+});
+
+await check('openai: embeddings (float, batched, base64)', async () => {
+  const one = await client.embeddings.create({ model, input: 'Once upon a time', encoding_format: 'float' });
+  assert.equal(one.object, 'list');
+  assert.equal(one.data.length, 1);
+  const v = one.data[0].embedding;
+  assert.ok(v.length > 0);
+  const norm = Math.sqrt(v.reduce((a, x) => a + x * x, 0));
+  assert.ok(Math.abs(norm - 1) < 1e-4, `L2 norm ${norm}`);
+  assert.ok(one.usage.prompt_tokens > 0 && one.usage.total_tokens === one.usage.prompt_tokens);
+  const many = await client.embeddings.create({ model, input: ['The cat sat', 'Once upon a time'] });
+  assert.equal(many.data.length, 2);
+  assert.equal(many.data[1].index, 1);
+  // The package asks for base64 by default and decodes it: batched equals alone.
+  many.data[1].embedding.forEach((x, i) => assert.ok(Math.abs(x - v[i]) < 1e-5, `dim ${i}`));
 });
 
 await check('openai: errors are typed', async () => {
