@@ -37,7 +37,7 @@ struct TempDir {
   }
 };
 
-TEST(Sha256, StandardVectors) {
+TEST(StoreSha256, StandardVectors) {
   Sha256 h;
   EXPECT_EQ(h.hex_final(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");  // ""
   h.update("abc");
@@ -52,7 +52,7 @@ TEST(Sha256, StandardVectors) {
   EXPECT_EQ(h.hex_final(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
-TEST(Sha256, FileAndHexCheck) {
+TEST(StoreSha256, FileAndHexCheck) {
   TempDir d;
   const std::string p = (d.path / "f").string();
   std::ofstream(p) << "abc";
@@ -63,7 +63,7 @@ TEST(Sha256, FileAndHexCheck) {
   EXPECT_FALSE(is_sha256_hex(std::string(63, 'a') + "g"));
 }
 
-TEST(Names, Parse) {
+TEST(StoreNames, Parse) {
   EXPECT_EQ(parse_ref("llama3.2:1b-q4"), (ModelRef{"llama3.2", "1b-q4"}));
   EXPECT_EQ(parse_ref("stories"), (ModelRef{"stories", "latest"}));
   for (const char* bad : {"", ":x", "x:", "Foo", "a/b", "-x", "x:_y", "a:b:c", "x y", "./m.gguf"}) {
@@ -73,7 +73,7 @@ TEST(Names, Parse) {
   EXPECT_FALSE(try_parse_ref(std::string(129, 'a')).has_value());
 }
 
-TEST(Names, DefaultForFile) {
+TEST(StoreNames, DefaultForFile) {
   EXPECT_EQ(default_ref_for_file("tiny-llama-Q4_K_M.gguf").str(), "tiny-llama:q4_k_m");
   EXPECT_EQ(default_ref_for_file("stories260K-F32.gguf").str(), "stories260k:f32");
   EXPECT_EQ(default_ref_for_file("Qwen2.5-0.5B-Instruct.IQ2_XS.gguf").str(), "qwen2.5-0.5b-instruct:iq2_xs");
@@ -83,7 +83,7 @@ TEST(Names, DefaultForFile) {
   EXPECT_TRUE(try_parse_ref(default_ref_for_file("__weird__.gguf").str()).has_value());
 }
 
-TEST(Names, SourceUrl) {
+TEST(StoreNames, SourceUrl) {
   EXPECT_EQ(source_url("hf:org/repo/file-Q4_0.gguf"), "https://huggingface.co/org/repo/resolve/main/file-Q4_0.gguf");
   EXPECT_EQ(source_url("hf:org/repo/sub/dir/f.gguf"), "https://huggingface.co/org/repo/resolve/main/sub/dir/f.gguf");
   EXPECT_EQ(source_url("http://127.0.0.1:8/x.gguf"), "http://127.0.0.1:8/x.gguf");
@@ -94,7 +94,7 @@ TEST(Names, SourceUrl) {
   EXPECT_EQ(url_file_name("https://h"), "");
 }
 
-TEST(Manifest, RoundTripAndErrors) {
+TEST(StoreManifest, RoundTripAndErrors) {
   Manifest m{.ref = {"m", "q4_0"},
              .digest = "sha256:" + std::string(64, 'a'),
              .size = 12345,
@@ -122,7 +122,7 @@ TEST(Manifest, RoundTripAndErrors) {
   EXPECT_EQ(format_size(862784), "842.6 KiB");
 }
 
-TEST(Fs, AtomicWriteReplacesAndLeavesNoTemp) {
+TEST(StoreFs, AtomicWriteReplacesAndLeavesNoTemp) {
   TempDir d;
   const std::string p = (d.path / "x.json").string();
   atomic_write_file(p, "one");
@@ -134,7 +134,7 @@ TEST(Fs, AtomicWriteReplacesAndLeavesNoTemp) {
   EXPECT_THROW(atomic_write_file((d.path / "no" / "dir.json").string(), "x"), Error);
 }
 
-TEST(Fs, LockExcludesSecondHolder) {
+TEST(StoreFs, LockExcludesSecondHolder) {
   TempDir d;
   const std::string p = (d.path / "lock").string();
   {
@@ -238,7 +238,7 @@ TEST(Store, RootFromEnvironment) {
   EXPECT_EQ(Store::default_root(), "/home/u/.local/share/lightboat");
 }
 
-TEST(Pull, RejectsBadArguments) {
+TEST(StorePull, RejectsBadArguments) {
   TempDir d;
   Store st(d.path.string());
   EXPECT_THROW(pull(st, {.source = "ftp://x/y.gguf"}), Error);
