@@ -32,8 +32,24 @@ struct RunOptions {
   std::vector<std::string> stop;
   bool json = false;
   bool chat = false;
+  bool templated = false;  // --template: -p is one user message through the chat template
+  bool temp_given = false;  // --temp was passed (else the built-in model decodes greedily)
   std::string system;  // --system: the chat's system message
 };
+
+// --template (implied for the built-in model, which is a chat model): the prompt becomes one user
+// message (after the --system message, if any) formatted by the model's chat template.
+std::string apply_template(const RunOptions& o, const std::string& prompt) {
+  const std::shared_ptr<const gguf::Reader> reader = gguf::Reader::open(o.model.path);
+  const tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_gguf(*reader);
+  const tokenizer::ChatTemplate chat = tokenizer::ChatTemplate::from_gguf(*reader, tok);
+  std::vector<tokenizer::ChatMessage> messages;
+  if (!o.system.empty()) messages.push_back({"system", o.system});
+  messages.push_back({"user", prompt});
+  const tokenizer::ChatPrompt p = chat.apply(messages);
+  if (!p.warning.empty()) std::fprintf(stderr, "lightboat: warning: %s\n", p.warning.c_str());
+  return p.text;
+}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -126,7 +142,12 @@ int run(RunOptions& o) {
   if (o.chat) return run_chat(o);
   resolve_model(o.model);
   o.sampling.validate();
-  const std::string prompt = o.prompt_file.empty() ? o.prompt : read_file(o.prompt_file);
+  std::string prompt = o.prompt_file.empty() ? o.prompt : read_file(o.prompt_file);
+  check(o.system.empty() || o.templated || o.model.builtin, ErrorKind::kInvalidArgument,
+        "--system needs --chat or --template");
+  if (o.templated || o.model.builtin) prompt = apply_template(o, prompt);
+  // The built-in model answers commands: one right answer, so greedy unless asked otherwise.
+  if (o.model.builtin && !o.temp_given) o.sampling.temperature = 0.0f;
   const int threads = resolve_threads(o.model.n_threads);
   const auto start = std::chrono::steady_clock::now();
   auto engine = Engine::open({.model_path = o.model.path,
@@ -199,7 +220,8 @@ Runner add_run_command(CLI::App& app) {
   cmd->add_option("-f,--file", o->prompt_file, "Read the prompt from a file")->excludes(p);
   cmd->add_option("-n,--n-predict", o->n_predict, "Tokens to generate (-1 = until end of text or full context)")
       ->check(CLI::Range(int64_t{-1}, int64_t{1} << 24));
-  cmd->add_option("--temp", o->sampling.temperature, "Temperature (0 = greedy)");
+  CLI::Option* temp = cmd->add_option("--temp", o->sampling.temperature,
+                                      "Temperature (0 = greedy; default 0.8, 0 for the built-in model)");
   cmd->add_option("--top-k", o->sampling.top_k, "Top-k (0 = off)");
   cmd->add_option("--top-p", o->sampling.top_p, "Top-p (1 = off)");
   cmd->add_option("--min-p", o->sampling.min_p, "Min-p (0 = off)");
@@ -214,8 +236,15 @@ Runner add_run_command(CLI::App& app) {
                              "Chat: format with the model's chat template, one user message per stdin line "
                              "(-p is the first), keeping the KV cache between turns")
                    ->excludes(json);
-  cmd->add_option("--system", o->system, "System message of the chat")->needs(chat);
-  return [o] { return run(*o); };
+  cmd->add_flag("--template", o->templated,
+                "Format -p as one user message with the model's chat template (always so for the built-in "
+                "default model)")
+      ->excludes(chat);
+  cmd->add_option("--system", o->system, "System message of the chat (with --chat or --template)");
+  return [o, temp] {
+    o->temp_given = temp->count() > 0;
+    return run(*o);
+  };
 }
 
 }  // namespace lightboat::cli

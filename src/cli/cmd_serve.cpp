@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/model_path.h"
 #include "lightboat/engine.h"
 #include "server/server.h"
 
@@ -37,6 +38,7 @@ int serve(ServeOptions& o) {
   c.shutdown_grace = std::chrono::milliseconds(o.shutdown_grace_ms);
   c.warm_up = !o.no_warmup;
   c.model_id = o.alias;
+  if (c.model_id.empty() && o.model.builtin) c.model_id = kDefaultModelName;  // whatever file it came from
   if (c.model_id.empty()) {
     c.model_id = std::filesystem::path(o.model.path).filename().string();
     if (c.model_id.size() > 5 && c.model_id.ends_with(".gguf")) c.model_id.resize(c.model_id.size() - 5);

@@ -17,6 +17,7 @@ Runner add_info_command(CLI::App& app);
 Runner add_quantize_command(CLI::App& app);
 Runner add_bench_command(CLI::App& app);
 Runner add_classify_command(CLI::App& app);
+Runner add_eval_command(CLI::App& app);
 Runner add_serve_command(CLI::App& app);
 Runner add_pull_command(CLI::App& app);
 Runner add_models_command(CLI::App& app);

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   add(&lightboat::cli::add_quantize_command);
   add(&lightboat::cli::add_bench_command);
   add(&lightboat::cli::add_classify_command);
+  add(&lightboat::cli::add_eval_command);
   add(&lightboat::cli::add_serve_command);
   add(&lightboat::cli::add_pull_command);
   add(&lightboat::cli::add_models_command);
