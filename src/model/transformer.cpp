@@ -239,17 +239,17 @@ void Transformer::attention(int il, const AttentionWeights& w, const Batch& batc
   constexpr int64_t kInlineBytes = int64_t{64} << 10;
 
   // Work items: (token, KV head, slice of the KV head's query heads). A whole group per item
-  // reads each K/V row once for all its heads; only when there are too few items to keep the
-  // threads busy (a decode step over few KV heads) are groups sliced, trading a second read of
-  // some rows (from cache) for balance.
+  // reads each K/V row once for all its heads. When there are too few items to keep the threads
+  // busy (a decode step over few KV heads: SmolLM2's 3 on 2 threads would split 2:1), items are
+  // single heads instead: the pool's contiguous chunks still keep a KV head's heads on one
+  // thread, except at a chunk boundary, where two threads each read that KV head (3 KV heads of
+  // 3 heads on 2 threads: 5 and 4 heads, 2 KV-head reads each; whole groups: 6 heads and 2
+  // reads on one thread, 3 and 1 on the other).
   const int64_t group = h.n_head / h.n_head_kv;  // consecutive query heads share a KV head
   const int64_t threads = pool_->size();
-  int64_t per_item = group;
-  if (kv_read >= kInlineBytes && threads > 1 && n * h.n_head_kv < 2 * threads) {
-    const int64_t slices = std::min(group, (2 * threads + n * h.n_head_kv - 1) / (n * h.n_head_kv));
-    per_item = (group + slices - 1) / slices;
-  }
-  const int64_t n_slices = (group + per_item - 1) / per_item;
+  const bool few = kv_read >= kInlineBytes && threads > 1 && n * h.n_head_kv < 2 * threads;
+  const int64_t per_item = few ? 1 : group;
+  const int64_t n_slices = group / per_item;
   const int64_t n_items = n * h.n_head_kv * n_slices;
   const float scale = attention_.q_scale != 0.0f ? attention_.q_scale : 1.0f / std::sqrt(static_cast<float>(hd));
   auto run = [&](int64_t i0, int64_t i1) {

@@ -102,5 +102,31 @@ TEST(KvType, F16IncrementalDecodingEqualsOneBatch) {
   }
 }
 
+// Long enough for attention to run on the pool (>= 64 KiB of K/V per step), with 3 threads so
+// a one-token step over stories260K's 4 KV heads is split into single-head items: the same
+// logits as one thread, for both cache types.
+TEST(KvType, PoolSplitsDoNotChangeResults) {
+  LIGHTBOAT_REQUIRE_FIXTURES();
+  std::vector<int32_t> prompt(300);
+  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>(1 + (i * 37) % 500);
+  for (DType type : {DType::kF32, DType::kF16}) {
+    std::vector<std::vector<float>> runs;
+    for (int threads : {1, 3}) {
+      ThreadPool pool(threads);
+      auto m = load_model(gguf::Reader::open(stories("F32")), {.n_ctx = 512, .kv_type = type});
+      const auto n_vocab = static_cast<size_t>(m->hparams().n_vocab);
+      std::vector<float> out(n_vocab * 5);
+      m->forward(prompt, 1, out.data(), pool);
+      for (int step = 1; step < 5; ++step) {
+        const int32_t next = static_cast<int32_t>(std::max_element(&out[(step - 1) * n_vocab], &out[step * n_vocab]) -
+                                                  &out[(step - 1) * n_vocab]);
+        m->forward(std::span(&next, 1), 1, &out[step * n_vocab], pool);
+      }
+      runs.push_back(std::move(out));
+    }
+    EXPECT_EQ(runs[0], runs[1]) << tensor::dtype_name(type);
+  }
+}
+
 }  // namespace
 }  // namespace lightboat::model
