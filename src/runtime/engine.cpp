@@ -9,17 +9,24 @@
 namespace lightboat::runtime {
 namespace {
 
-double ms(Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+double ms(Duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
 
 }  // namespace
 
 const char* job_end_name(JobEnd end) {
   switch (end) {
-    case JobEnd::kStop: return "stop";
-    case JobEnd::kLength: return "length";
-    case JobEnd::kCancelled: return "cancelled";
-    case JobEnd::kDeadlineExceeded: return "deadline_exceeded";
-    case JobEnd::kError: return "error";
+    case JobEnd::kStop:
+      return "stop";
+    case JobEnd::kLength:
+      return "length";
+    case JobEnd::kCancelled:
+      return "cancelled";
+    case JobEnd::kDeadlineExceeded:
+      return "deadline_exceeded";
+    case JobEnd::kError:
+      return "error";
   }
   return "?";
 }
@@ -36,8 +43,8 @@ struct EngineLoop::Live {
   std::optional<TimePoint> admitted, first_token;
   int64_t cached_prompt_tokens = 0;
   int64_t generated = 0;
-  std::vector<double> score_at;  // scoring jobs: log p(known[i]) at index i (recompute overwrites)
-  std::vector<double> embed_sum;  // embedding jobs: [n_embd] sum of the hidden rows seen
+  std::vector<double> score_at;         // scoring jobs: log p(known[i]) at index i (recompute overwrites)
+  std::vector<double> embed_sum;        // embedding jobs: [n_embd] sum of the hidden rows seen
   std::vector<TokenLogprobs> logprobs;  // with job.top_logprobs
 
   Live(RequestId rid, Job j, int32_t n_vocab, int64_t n_embd, TimePoint now)
@@ -420,8 +427,8 @@ void EngineLoop::step(std::unique_lock<std::mutex>& lock) {
       live_.erase(item.id);
       continue;
     }
-    kv_->commit(port_->seq(item.id), std::span(live->known).subspan(static_cast<size_t>(item.pos),
-                                                                     static_cast<size_t>(item.n_tokens)));
+    kv_->commit(port_->seq(item.id),
+                std::span(live->known).subspan(static_cast<size_t>(item.pos), static_cast<size_t>(item.n_tokens)));
     if (live->job.score_from || live->job.embed) {
       if (item.samples) {  // the prompt is done: so is the score or the embedding
         scheduler_->finish(item.id);
@@ -432,7 +439,8 @@ void EngineLoop::step(std::unique_lock<std::mutex>& lock) {
       sample_row(*live, &logits_[row++ * static_cast<size_t>(n_vocab)], events);
     }
   }
-  scheduler_->observe_step({.n_prefill_tokens = n_prefill, .n_decode_tokens = n_decode, .elapsed = clock_.now() - start});
+  scheduler_->observe_step(
+      {.n_prefill_tokens = n_prefill, .n_decode_tokens = n_decode, .elapsed = clock_.now() - start});
   ++counters_.steps;
   dispatch(lock, events);
 }

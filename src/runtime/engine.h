@@ -38,11 +38,11 @@ namespace lightboat::runtime {
 struct EngineConfig {
   std::string model_path;
   LoadMode load_mode = LoadMode::kMmap;
-  int threads = 0;                 // 0 = hardware threads
-  int64_t n_ctx = 0;               // per sequence; 0 = the model's, capped at 4096
-  int64_t kv_cache_bytes = 0;      // 0 = room for kv_sequences sequences of n_ctx
+  int threads = 0;             // 0 = hardware threads
+  int64_t n_ctx = 0;           // per sequence; 0 = the model's, capped at 4096
+  int64_t kv_cache_bytes = 0;  // 0 = room for kv_sequences sequences of n_ctx
   int64_t kv_sequences = 4;
-  int64_t kv_page_size = 16;       // tokens
+  int64_t kv_page_size = 16;  // tokens
   SchedulerConfig scheduler;
 };
 
@@ -53,8 +53,8 @@ const char* job_end_name(JobEnd end);
 // logits (log-softmax before penalties, filters and temperature, as OpenAI reports them).
 struct TokenLogprobs {
   int32_t token = 0;
-  float logprob = 0;                         // natural log
-  std::vector<sampling::TokenLogprob> top;   // Job::top_logprobs entries, most likely first
+  float logprob = 0;                        // natural log
+  std::vector<sampling::TokenLogprob> top;  // Job::top_logprobs entries, most likely first
 };
 
 struct JobResult {
@@ -65,20 +65,20 @@ struct JobResult {
   int64_t completion_tokens = 0;
   double queue_ms = 0, ttft_ms = 0, total_ms = 0;
   std::string error;
-  std::vector<int32_t> prompt_ids;  // the job's prompt
-  std::vector<int32_t> generated;   // sampled ids, an EOG token that ended it included
-  double score_logprob = 0;  // scoring jobs: sum of log p(token) over the scored tokens
-  std::vector<float> embedding;  // embedding jobs: [n_embd] mean of the prompt's final hidden states
+  std::vector<int32_t> prompt_ids;      // the job's prompt
+  std::vector<int32_t> generated;       // sampled ids, an EOG token that ended it included
+  double score_logprob = 0;             // scoring jobs: sum of log p(token) over the scored tokens
+  std::vector<float> embedding;         // embedding jobs: [n_embd] mean of the prompt's final hidden states
   std::vector<TokenLogprobs> logprobs;  // with Job::top_logprobs: one per generated non-EOG token
 };
 
 struct Job {
-  std::vector<int32_t> prompt;           // token ids (see EngineLoop::tokenize)
+  std::vector<int32_t> prompt;  // token ids (see EngineLoop::tokenize)
   sampling::SamplingParams sampling;
-  int32_t max_tokens = 256;              // >= 1; clamped to what the context holds
+  int32_t max_tokens = 256;  // >= 1; clamped to what the context holds
   std::vector<std::string> stop;
   Priority priority = Priority::kNormal;
-  std::optional<Duration> deadline;      // from submission
+  std::optional<Duration> deadline;  // from submission
   // A scoring job (label likelihood) instead of generation: the prompt is evaluated, and the
   // log-probabilities of prompt tokens [score_from, size) given what precedes them are summed
   // into JobResult::score_logprob; nothing is sampled. score_from >= 1; == size scores nothing.
@@ -92,7 +92,7 @@ struct Job {
   std::function<void(std::string_view text, int32_t token)> on_text;  // engine thread
   // With top_logprobs: each generated non-EOG token, before the on_text that carries its text.
   std::function<void(const TokenLogprobs&)> on_logprob;
-  std::function<void(const JobResult&)> on_done;                      // engine thread, once, last
+  std::function<void(const JobResult&)> on_done;  // engine thread, once, last
 };
 
 struct JobSubmit {
@@ -187,7 +187,7 @@ class EngineLoop {
   std::vector<std::vector<int32_t>> tables_;
   std::vector<std::span<const int32_t>> table_spans_;
   std::vector<Live*> row_owner_;  // per logit row: its request
-  std::vector<float> logits_;  // [rows, n_vocab] of the sampled rows: one per running sequence
+  std::vector<float> logits_;     // [rows, n_vocab] of the sampled rows: one per running sequence
   // Hidden rows: scoring positions (target >= 0: the token scored, index: its position) and
   // embedding rows (target -1), in batch order.
   std::vector<int32_t> hidden_rows_;

@@ -16,7 +16,9 @@
 namespace lightboat::runtime {
 namespace {
 
-std::string stories_f32() { return (testing::fixtures_dir() / "stories260K" / "stories260K-F32.gguf").string(); }
+std::string stories_f32() {
+  return (testing::fixtures_dir() / "stories260K" / "stories260K-F32.gguf").string();
+}
 
 struct Waiter {
   std::mutex mutex;
@@ -54,13 +56,17 @@ std::vector<float> direct_embedding(const std::vector<int32_t>& ids) {
   const std::span<const int32_t> tables[1] = {table};
   std::vector<float> hidden(static_cast<size_t>(n * n_embd)), logits;
   ThreadPool pool(1);
-  model->forward_batch(
-      {.tokens = ids, .positions = positions, .seq = seq, .page_tables = tables, .hidden_rows = positions,
-       .hidden = hidden.data()},
-      logits.data(), pool);
+  model->forward_batch({.tokens = ids,
+                        .positions = positions,
+                        .seq = seq,
+                        .page_tables = tables,
+                        .hidden_rows = positions,
+                        .hidden = hidden.data()},
+                       logits.data(), pool);
   std::vector<float> mean(static_cast<size_t>(n_embd), 0.0f);
   for (int32_t t = 0; t < n; ++t) {
-    for (int64_t k = 0; k < n_embd; ++k) mean[static_cast<size_t>(k)] += hidden[static_cast<size_t>(t * n_embd + k)] / n;
+    for (int64_t k = 0; k < n_embd; ++k)
+      mean[static_cast<size_t>(k)] += hidden[static_cast<size_t>(t * n_embd + k)] / n;
   }
   return mean;
 }
@@ -80,8 +86,8 @@ TEST(EngineOutputs, EmbeddingsMatchTheDirectMeanBatchedAndAlone) {
   config.scheduler.max_running = 4;
   EngineLoop engine(config);
   const std::vector<std::string> texts = {
-      "Once upon a time, there was a little girl named Lily who loved to play in the park with her dog",
-      "The cat sat", "Tom had a big red ball. He liked to kick it high into the sky and run after it."};
+      "Once upon a time, there was a little girl named Lily who loved to play in the park with her dog", "The cat sat",
+      "Tom had a big red ball. He liked to kick it high into the sky and run after it."};
   std::vector<std::vector<float>> want;
   for (const auto& t : texts) want.push_back(direct_embedding(engine.tokenize(t)));
 
