@@ -23,12 +23,12 @@ struct KernelTable;
 // [n_pages · page_size slots, row_stride] elements of `type`; the sequence's position p is in
 // slot pages[p / page_size] · page_size + p % page_size.
 struct PagedKv {
-  const void* k = nullptr;             // the layer's K cache
-  const void* v = nullptr;             // the layer's V cache, same layout
+  const void* k = nullptr;                   // the layer's K cache
+  const void* v = nullptr;                   // the layer's V cache, same layout
   tensor::DType type = tensor::DType::kF16;  // kF16 or kF32
-  int64_t row_stride = 0;              // elements per slot (n_embd_kv)
-  int64_t page_size = 0;               // slots per page
-  const int32_t* pages = nullptr;      // the sequence's page table, covering first + n - 1
+  int64_t row_stride = 0;                    // elements per slot (n_embd_kv)
+  int64_t page_size = 0;                     // slots per page
+  const int32_t* pages = nullptr;            // the sequence's page table, covering first + n - 1
 };
 
 // The query heads of one KV head, for one token.

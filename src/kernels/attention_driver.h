@@ -32,7 +32,6 @@
 namespace lightboat::kernels::detail {
 namespace {
 
-
 constexpr int64_t kAttnChunk = 64;  // positions per chunk: G·64 scores stay in L1 (2 KiB at G=8)
 
 template <typename Ops>
@@ -52,7 +51,7 @@ typename Ops::V exp_nonpositive(typename Ops::V x) {
   using V = typename Ops::V;
   x = Ops::max(x, Ops::set1(-87.0f));
   const V n = Ops::round(Ops::mul(x, Ops::set1(1.44269504088896341f)));
-  V r = Ops::fmadd(n, Ops::set1(-0.693145751953125f), x);  // ln2 split in a high part exact in
+  V r = Ops::fmadd(n, Ops::set1(-0.693145751953125f), x);   // ln2 split in a high part exact in
   r = Ops::fmadd(n, Ops::set1(-1.428606765330187e-6f), r);  // fp32 times n, and the rest
   V p = Ops::set1(1.0f / 5040);
   p = Ops::fmadd(p, r, Ops::set1(1.0f / 720));
@@ -192,14 +191,30 @@ void attend(const PagedKv& kv, const AttentionQuery& a) {
     float* out = a.out + g0 * a.head_dim;
     const int64_t left = a.n_q - g0;
     switch (left < kAttentionMaxGroup ? left : kAttentionMaxGroup) {
-      case 1: attend_group<Ops, T, 1>(kv, a, q, out); break;
-      case 2: attend_group<Ops, T, 2>(kv, a, q, out); break;
-      case 3: attend_group<Ops, T, 3>(kv, a, q, out); break;
-      case 4: attend_group<Ops, T, 4>(kv, a, q, out); break;
-      case 5: attend_group<Ops, T, 5>(kv, a, q, out); break;
-      case 6: attend_group<Ops, T, 6>(kv, a, q, out); break;
-      case 7: attend_group<Ops, T, 7>(kv, a, q, out); break;
-      default: attend_group<Ops, T, 8>(kv, a, q, out); break;
+      case 1:
+        attend_group<Ops, T, 1>(kv, a, q, out);
+        break;
+      case 2:
+        attend_group<Ops, T, 2>(kv, a, q, out);
+        break;
+      case 3:
+        attend_group<Ops, T, 3>(kv, a, q, out);
+        break;
+      case 4:
+        attend_group<Ops, T, 4>(kv, a, q, out);
+        break;
+      case 5:
+        attend_group<Ops, T, 5>(kv, a, q, out);
+        break;
+      case 6:
+        attend_group<Ops, T, 6>(kv, a, q, out);
+        break;
+      case 7:
+        attend_group<Ops, T, 7>(kv, a, q, out);
+        break;
+      default:
+        attend_group<Ops, T, 8>(kv, a, q, out);
+        break;
     }
   }
 }

@@ -34,9 +34,9 @@ constexpr double kTol = 2e-5;
 struct Case {
   DType type = DType::kF32;
   int64_t head_dim = 64;
-  int64_t n_q = 3;        // query heads sharing the KV head
-  int64_t n_kv_heads = 2; // KV heads in a slot (the one under test is the last)
-  int64_t pad = 0;        // extra elements per slot (misaligned rows)
+  int64_t n_q = 3;         // query heads sharing the KV head
+  int64_t n_kv_heads = 2;  // KV heads in a slot (the one under test is the last)
+  int64_t pad = 0;         // extra elements per slot (misaligned rows)
   int64_t page_size = 16;
   int64_t first = 0;
   int64_t n = 40;
@@ -47,8 +47,8 @@ struct Case {
 
 std::string describe(const Case& c) {
   return std::string(tensor::dtype_name(c.type)) + " hd=" + std::to_string(c.head_dim) +
-         " n_q=" + std::to_string(c.n_q) + " page=" + std::to_string(c.page_size) + " first=" +
-         std::to_string(c.first) + " n=" + std::to_string(c.n) + " pad=" + std::to_string(c.pad) +
+         " n_q=" + std::to_string(c.n_q) + " page=" + std::to_string(c.page_size) +
+         " first=" + std::to_string(c.first) + " n=" + std::to_string(c.n) + " pad=" + std::to_string(c.pad) +
          " cap=" + std::to_string(c.softcap);
 }
 
@@ -58,9 +58,9 @@ struct Fixture {
   int64_t row_stride;
   int64_t kv_offset;
   std::vector<int32_t> pages;
-  std::vector<float> k32, v32;       // the cache as fp32 (for F16: the fp16 values, widened)
-  std::vector<uint16_t> k16, v16;    // the cache as fp16 (F16 cases)
-  std::vector<float> q_storage;      // one float of offset: q is misaligned
+  std::vector<float> k32, v32;     // the cache as fp32 (for F16: the fp16 values, widened)
+  std::vector<uint16_t> k16, v16;  // the cache as fp16 (F16 cases)
+  std::vector<float> q_storage;    // one float of offset: q is misaligned
   std::vector<float> out;
 
   explicit Fixture(const Case& cs) : c(cs) {
@@ -137,7 +137,8 @@ struct Fixture {
       for (auto& x : s) sum += (x = std::exp(x - mx));
       for (int64_t j = 0; j < c.n; ++j) {
         for (int64_t d = 0; d < hd; ++d) {
-          want[static_cast<size_t>(g * hd + d)] += s[static_cast<size_t>(j)] / sum * v32[static_cast<size_t>(rows[j] + d)];
+          want[static_cast<size_t>(g * hd + d)] +=
+              s[static_cast<size_t>(j)] / sum * v32[static_cast<size_t>(rows[j] + d)];
         }
       }
     }
@@ -162,9 +163,9 @@ std::vector<Case> cases() {
         add({.type = t, .n_q = 3, .page_size = page, .first = n % 5, .n = n});
       }
     }
-    add({.type = t, .head_dim = 64, .n_q = 4, .pad = 3, .first = 9, .n = 100});                        // misaligned rows
-    add({.type = t, .head_dim = 128, .n_q = 2, .n = 200, .scale = 8.0f});                              // sharp weights
-    add({.type = t, .head_dim = 256, .n_q = 2, .first = 20, .n = 150, .scale = 0.0625f, .softcap = 50}); // Gemma 2
+    add({.type = t, .head_dim = 64, .n_q = 4, .pad = 3, .first = 9, .n = 100});  // misaligned rows
+    add({.type = t, .head_dim = 128, .n_q = 2, .n = 200, .scale = 8.0f});        // sharp weights
+    add({.type = t, .head_dim = 256, .n_q = 2, .first = 20, .n = 150, .scale = 0.0625f, .softcap = 50});  // Gemma 2
     add({.type = t, .head_dim = 32, .n_q = 3, .n = 90, .scale = 4.0f, .softcap = 2.0f});
   }
   return out;

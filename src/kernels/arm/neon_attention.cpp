@@ -32,6 +32,8 @@ struct NeonOps {
 
 }  // namespace
 
-void add_neon_attention(KernelTable& t) { set_attention<NeonOps>(t); }
+void add_neon_attention(KernelTable& t) {
+  set_attention<NeonOps>(t);
+}
 
 }  // namespace lightboat::kernels::detail

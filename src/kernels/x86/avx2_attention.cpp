@@ -30,6 +30,8 @@ struct Avx2Ops {
 
 }  // namespace
 
-void add_avx2_attention(KernelTable& t) { set_attention<Avx2Ops>(t); }
+void add_avx2_attention(KernelTable& t) {
+  set_attention<Avx2Ops>(t);
+}
 
 }  // namespace lightboat::kernels::detail

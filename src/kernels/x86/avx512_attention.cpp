@@ -18,9 +18,7 @@ struct Avx512Ops {
   static V zero() { return _mm512_setzero_ps(); }
   static V set1(float x) { return _mm512_set1_ps(x); }
   static V load(const float* p) { return _mm512_loadu_ps(p); }
-  static V load(const uint16_t* p) {
-    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-  }
+  static V load(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
   static void store(float* p, V x) { _mm512_storeu_ps(p, x); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
@@ -35,6 +33,8 @@ struct Avx512Ops {
 
 }  // namespace
 
-void add_avx512_attention(KernelTable& t) { set_attention<Avx512Ops>(t); }
+void add_avx512_attention(KernelTable& t) {
+  set_attention<Avx512Ops>(t);
+}
 
 }  // namespace lightboat::kernels::detail
