@@ -56,6 +56,7 @@ run tokcheck.py "$LB" "$WORK/student-F32.gguf" "$WORK/vocab.json" "$DATA"
 
 # The shipped model: the QAT Q4_0 student (see docs/default-model.md for why).
 SHIP=student_qat-Q4_0
+mkdir -p "$ROOT/models"
 cp "$WORK/$SHIP.gguf" "$ROOT/models/lightboat-home.gguf"
 run export.py reference "$WORK/student_qat_q4.pt" --work "$WORK" --fake Q4_0 \
   --prompt "please unlock the front door" --out "$ROOT/tests/distill/reference_logits.json"
