@@ -17,7 +17,7 @@
 // Ops (one struct per ISA) supplies: V, kLanes, zero, set1, load(const float*),
 // load(const uint16_t*) (fp16 -> fp32), store, add, sub, mul, fmadd(a, b, c) = a·b + c, max,
 // round (to nearest), scale_pow2(p, n) = p · 2^n for integral n in [-126, 0], reduce_add,
-// half(uint16_t) -> float.
+// reduce4(a, b, c, d, out) (out[0..3] = the sums of a, b, c, d), half(uint16_t) -> float.
 #pragma once
 
 #include <cstdint>
@@ -127,8 +127,32 @@ void attend_group(const PagedKv& kv, const AttentionQuery& a, const float* q, fl
       }
     }
 
-    // 1. Scores.
-    for (int64_t c = 0; c < len; ++c) {
+    // 1. Scores. Four positions at a time per head, so one reduce4 turns four accumulators into
+    //    four dot products (a horizontal sum per score would cost as much as the products); the
+    //    K rows are then read once per head, from L1 after the first.
+    int64_t c4 = 0;
+    for (; c4 + 4 <= len; c4 += 4) {
+      for (int g = 0; g < G; ++g) {
+        const float* qg = q + g * hd;
+        V acc0 = Ops::zero(), acc1 = Ops::zero(), acc2 = Ops::zero(), acc3 = Ops::zero();
+        int64_t d = 0;
+        for (; d + L <= hd; d += L) {
+          const V qv = Ops::load(qg + d);
+          acc0 = Ops::fmadd(qv, Ops::load(k_row[c4] + d), acc0);
+          acc1 = Ops::fmadd(qv, Ops::load(k_row[c4 + 1] + d), acc1);
+          acc2 = Ops::fmadd(qv, Ops::load(k_row[c4 + 2] + d), acc2);
+          acc3 = Ops::fmadd(qv, Ops::load(k_row[c4 + 3] + d), acc3);
+        }
+        float dots[4];
+        Ops::reduce4(acc0, acc1, acc2, acc3, dots);
+        for (int i = 0; i < 4; ++i) {
+          float dot = dots[i];
+          for (int64_t dd = d; dd < hd; ++dd) dot += qg[dd] * to_float<Ops>(k_row[c4 + i][dd]);
+          s[g][c4 + i] = dot * a.scale;
+        }
+      }
+    }
+    for (int64_t c = c4; c < len; ++c) {
       const T* kr = k_row[c];
       V acc[G];
       for (int g = 0; g < G; ++g) acc[g] = Ops::zero();

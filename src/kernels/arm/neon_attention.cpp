@@ -27,6 +27,9 @@ struct NeonOps {
     return vmulq_f32(p, vreinterpretq_f32_s32(bits));
   }
   static float reduce_add(V x) { return vaddvq_f32(x); }
+  static void reduce4(V a, V b, V c, V d, float* out) {
+    vst1q_f32(out, vpaddq_f32(vpaddq_f32(a, b), vpaddq_f32(c, d)));
+  }
   static float half(uint16_t h) { return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0); }
 };
 

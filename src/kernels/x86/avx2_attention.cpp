@@ -25,6 +25,10 @@ struct Avx2Ops {
     return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
   }
   static float reduce_add(V x) { return hsum(x); }
+  static void reduce4(V a, V b, V c, V d, float* out) {
+    const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));  // per 128-bit half
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1)));
+  }
   static float half(uint16_t h) { return _cvtsh_ss(h); }
 };
 

@@ -28,6 +28,13 @@ struct Avx512Ops {
   static V round(V x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static V scale_pow2(V p, V n) { return _mm512_scalef_ps(p, n); }
   static float reduce_add(V x) { return _mm512_reduce_add_ps(x); }
+  static __m256 fold(V x) {  // the two 256-bit halves added
+    return _mm256_add_ps(_mm512_castps512_ps256(x), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
+  }
+  static void reduce4(V a, V b, V c, V d, float* out) {
+    const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(fold(a), fold(b)), _mm256_hadd_ps(fold(c), fold(d)));
+    _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1)));
+  }
   static float half(uint16_t h) { return _cvtsh_ss(h); }
 };
 
