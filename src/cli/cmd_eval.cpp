@@ -26,7 +26,7 @@ namespace {
 struct EvalOptions {
   ModelOptions model;
   std::string data;
-  int64_t limit = 0;       // 0 = every example
+  int64_t limit = 0;        // 0 = every example
   int64_t max_tokens = 64;  // per greedy answer
   bool json = false;
   bool verbose = false;
@@ -56,7 +56,9 @@ std::vector<Example> read_examples(const std::string& path, int64_t limit) {
   return out;
 }
 
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+std::string first_line(const std::string& s) {
+  return s.substr(0, s.find('\n'));
+}
 
 // The action of an answer: its first line as JSON (discarded when it does not parse).
 nlohmann::json action_of(const std::string& answer) {
@@ -138,16 +140,20 @@ int eval(EvalOptions& o) {
   const double accuracy = static_cast<double>(correct) / static_cast<double>(n);
   const double ppl = std::exp(nll / static_cast<double>(answer_tokens));
   if (o.json) {
-    nlohmann::json j{{"examples", n},          {"correct", correct}, {"accuracy", accuracy},
-                     {"valid_json", valid_json}, {"perplexity", ppl},  {"answer_tokens", answer_tokens},
+    nlohmann::json j{{"examples", n},
+                     {"correct", correct},
+                     {"accuracy", accuracy},
+                     {"valid_json", valid_json},
+                     {"perplexity", ppl},
+                     {"answer_tokens", answer_tokens},
                      {"ms", ms}};
     std::printf("%s\n", dump_json(j).c_str());
   } else {
-    std::printf("examples %lld | action accuracy %.2f%% (%lld/%lld, %lld valid JSON) | answer perplexity %.4f "
-                "(%lld tokens) | %.0f ms\n",
-                static_cast<long long>(n), 100.0 * accuracy, static_cast<long long>(correct),
-                static_cast<long long>(n), static_cast<long long>(valid_json), ppl,
-                static_cast<long long>(answer_tokens), ms);
+    std::printf(
+        "examples %lld | action accuracy %.2f%% (%lld/%lld, %lld valid JSON) | answer perplexity %.4f "
+        "(%lld tokens) | %.0f ms\n",
+        static_cast<long long>(n), 100.0 * accuracy, static_cast<long long>(correct), static_cast<long long>(n),
+        static_cast<long long>(valid_json), ppl, static_cast<long long>(answer_tokens), ms);
   }
   return 0;
 }
