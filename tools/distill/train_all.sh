@@ -14,7 +14,9 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 WORK="${1:-/tmp/lightboat-distill}"
-BUILD="${2:-$ROOT/build}"
+mkdir -p "$WORK"
+WORK="$(cd "$WORK" && pwd)"
+BUILD="$(cd "${2:-$ROOT/build}" && pwd)"
 STAGE="${STAGE:-all}"
 PY="${PYTHON:-/usr/bin/python3}"
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
