@@ -113,6 +113,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     ParsedRequest parsed;
     try {
       parsed = parse_generate(msg, Endpoint::kChatCompletions, ctx_.config.limits, ctx_.model_ids);
+      // The token messages have no place for them yet: refused rather than silently dropped.
+      if (parsed.logprobs) throw unsupported("logprobs", "logprobs are not supported on the WebSocket");
     } catch (const ApiError&) {
       ctx_.metrics.invalid();
       throw;
