@@ -95,8 +95,8 @@ def expected_bytes_per_token(path):
     return total, tied
 
 
-def run(args, timeout=300):
-    p = subprocess.run([BIN] + args, capture_output=True, timeout=timeout)
+def run(args, timeout=300, env=None):
+    p = subprocess.run([BIN] + args, capture_output=True, timeout=timeout, env=env)
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
 
 
@@ -105,8 +105,8 @@ def check(name, cond, detail=""):
         failures.append("%s %s" % (name, detail))
 
 
-def expect_error(name, args, code, needle):
-    rc, _out, err = run(args)
+def expect_error(name, args, code, needle, env=None):
+    rc, _out, err = run(args, env=env)
     lines = [l for l in err.splitlines() if l.strip()]
     if rc != code or len(lines) != 1 or needle not in err:
         failures.append("%s: rc=%d (want %d), stderr=%r (want one line containing %r)" % (name, rc, code, err, needle))
@@ -237,7 +237,9 @@ with tempfile.TemporaryDirectory() as tmp:
         ]:
             bw = [] if "--bw-mib" in extra else ["--bw-mib", "8"]
             expect_error(name, ["bench", "-m", STORIES] + bw + extra, code, needle)
-        expect_error("no model flag", ["bench", "-p", "8", "--bw-mib", "8"], 2, "-m")
+        no_default = dict(os.environ, LIGHTBOAT_DEFAULT_MODEL=os.path.join(STORIES, "absent.gguf"))
+        expect_error("no model flag, no built-in model", ["bench", "-p", "8", "--bw-mib", "8"], 3, "-m",
+                     env=no_default)
 
 for f in failures:
     print("FAIL:", f)

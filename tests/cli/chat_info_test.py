@@ -13,8 +13,8 @@ FIX = os.path.join(SHARED, "fixtures")
 failures = []
 
 
-def run(args, stdin=b"", timeout=120):
-    p = subprocess.run([BIN] + args, input=stdin, capture_output=True, timeout=timeout)
+def run(args, stdin=b"", timeout=120, env=None):
+    p = subprocess.run([BIN] + args, input=stdin, capture_output=True, timeout=timeout, env=env)
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
 
 
@@ -62,8 +62,11 @@ rc, out, err = run(["info", "-m", os.path.join(FIX, "arch", "tiny-gemma2-Q4_0.gg
 check("info -m", rc == 0 and "gemma2" in out and "Q4_0" in out, out + err)
 rc, _, err = run(["info", os.path.join(FIX, "no-such.gguf")])
 check("info missing file", rc == 3 and "no-such.gguf" in err, err)
-rc, _, err = run(["info"])
-check("info without a model", rc == 2, err)
+rc, out, err = run(["info"])
+check("info without a model describes the built-in one", rc == 0 and "llama" in out, out + err)
+no_default = dict(os.environ, LIGHTBOAT_DEFAULT_MODEL=os.path.join(FIX, "absent.gguf"))
+rc, _, err = run(["info"], env=no_default)
+check("info without a model or a built-in one", rc == 3 and "absent.gguf" in err and "-m" in err, err)
 
 # --- run --chat ---
 common = ["-m", stories, "--temp", "0", "-n", "16", "-c", "512", "-t", "2"]
