@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 
@@ -32,7 +33,7 @@ std::string eta_text(double s) {
   } else if (s >= 60) {
     std::snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(s / 60), static_cast<int>(s) % 60);
   } else {
-    std::snprintf(buf, sizeof buf, "%ds", static_cast<int>(s + 0.5));
+    std::snprintf(buf, sizeof buf, "%lds", std::lround(s));
   }
   return buf;
 }

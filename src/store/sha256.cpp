@@ -41,7 +41,7 @@ std::string Sha256::hex_final() {
   check(EVP_DigestInit_ex(ctx_->md, EVP_sha256(), nullptr) == 1, ErrorKind::kInternal, "sha256: reset failed");
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(64, '0');
-  for (unsigned i = 0; i < 32; ++i) {
+  for (size_t i = 0; i < 32; ++i) {
     out[2 * i] = kHex[digest[i] >> 4];
     out[2 * i + 1] = kHex[digest[i] & 15];
   }
