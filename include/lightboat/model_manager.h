@@ -57,10 +57,13 @@ struct ModelStatus {
   int64_t in_use = 0;        // leases held on any version of it
   int64_t loads = 0;         // successful loads (first loads, reloads after eviction, updates)
   std::string error;         // the last load or update failure, if any
+  std::string failed_version;  // the version whose update failed last ("" after a good one)
+  EngineStats engine;          // the current version's engine (zeros when not loaded)
 };
 
 struct ModelManagerStats {
   int64_t memory_bytes = 0;  // all loaded versions, old ones still finishing requests included
+  int64_t peak_memory_bytes = 0;  // the most memory_bytes has been after a version was admitted
   int64_t loads = 0;
   int64_t load_failures = 0;
   int64_t evictions = 0;        // unloaded to make room under the budget
@@ -107,7 +110,8 @@ class ModelManager {
   // rethrown. A name never loaded is just loaded.
   void reload(const std::string& name);
   // Re-resolves every loaded model and hot-updates those whose version changed (a re-pointed
-  // tag). Failures are recorded, not thrown. Returns how many switched.
+  // tag). Failures are recorded, not thrown; a version that failed is tried again at the next
+  // refresh(). Returns how many switched.
   int refresh();
   // Unloads `name` now unless leased; returns whether it was unloaded.
   bool unload(const std::string& name);

@@ -93,6 +93,7 @@ struct ModelManager::Impl {
     std::vector<std::weak_ptr<ModelLease::Loaded>> retired;  // old versions, alive while leased
     bool loading = false;                                    // a first load or an update is running
     std::string error;
+    std::string failed_version;  // resolved version of the last failed update
     int64_t loads = 0;
     int64_t known_bytes = 0;  // memory of the last version loaded: the next estimate
   };
@@ -264,6 +265,19 @@ ModelManager::~ModelManager() = default;
 ModelLease ModelManager::acquire(const std::string& name) {
   Impl& m = *impl_;
   std::unique_lock lk(m.mu);
+  if (!m.entries.count(name)) {
+    // A name never seen is resolved first: an unknown one throws here and leaves no entry (a
+    // client naming random models must not grow the table).
+    lk.unlock();
+    try {
+      m.options.resolver(name);
+    } catch (const std::exception&) {
+      std::lock_guard failed(m.mu);
+      ++m.stats.load_failures;
+      throw;
+    }
+    lk.lock();
+  }
   Impl::Entry& e = m.entries[name];
   bool waited = false;
   while (!e.current && e.loading) {
@@ -295,6 +309,7 @@ ModelLease ModelManager::acquire(const std::string& name) {
   e.known_bytes = loaded->memory_bytes;
   ++e.loads;
   ++m.stats.loads;
+  m.stats.peak_memory_bytes = std::max(m.stats.peak_memory_bytes, m.memory_in_use() - m.reserved);
   m.cv.notify_all();
   return m.lease(e.current);
 }
@@ -316,8 +331,14 @@ void ModelManager::reload(const std::string& name) {
   try {
     fresh = m.load_version(name, reserved);
   } catch (const std::exception& ex) {
+    std::string failed;
+    try {
+      failed = m.options.resolver(name).version;
+    } catch (const std::exception&) {
+    }
     lk.lock();
     e.loading = false;
+    e.failed_version = failed;
     e.error = std::string("update failed, previous version kept: ") + ex.what();
     ++m.stats.update_failures;
     m.cv.notify_all();
@@ -333,9 +354,11 @@ void ModelManager::reload(const std::string& name) {
   e.loading = false;
   e.error.clear();
   e.known_bytes = e.current->memory_bytes;
+  e.failed_version.clear();
   ++e.loads;
   ++m.stats.loads;
   ++m.stats.updates;
+  m.stats.peak_memory_bytes = std::max(m.stats.peak_memory_bytes, m.memory_in_use() - m.reserved);
   m.cv.notify_all();
   lk.unlock();
   old.reset();  // the old version goes when its last lease (a request in flight) ends
@@ -343,22 +366,27 @@ void ModelManager::reload(const std::string& name) {
 
 int ModelManager::refresh() {
   Impl& m = *impl_;
-  std::vector<std::pair<std::string, std::string>> loaded;  // name, version
+  struct Seen {
+    std::string name, version;
+  };
+  std::vector<Seen> loaded;
   {
     std::lock_guard lk(m.mu);
     for (const auto& [name, e] : m.entries) {
-      if (e.current && !e.loading) loaded.emplace_back(name, e.current->version);
+      if (e.current && !e.loading) loaded.push_back({name, e.current->version});
     }
   }
   int switched = 0;
   for (const auto& [name, version] : loaded) {
     try {
-      if (m.options.resolver(name).version == version) continue;
+      const std::string now = m.options.resolver(name).version;
+      if (now == version) continue;
       reload(name);
       ++switched;
     } catch (const std::exception& ex) {
       std::lock_guard lk(m.mu);
-      m.entries[name].error = std::string("update failed, previous version kept: ") + ex.what();
+      if (m.entries[name].error.empty())
+        m.entries[name].error = std::string("update failed, previous version kept: ") + ex.what();
     }
   }
   return switched;
@@ -382,8 +410,9 @@ std::vector<ModelStatus> ModelManager::list() const {
   std::lock_guard lk(m.mu);
   std::vector<ModelStatus> out;
   for (const auto& [name, e] : m.entries) {
-    ModelStatus s{.name = name, .loads = e.loads, .error = e.error};
+    ModelStatus s{.name = name, .loads = e.loads, .error = e.error, .failed_version = e.failed_version};
     if (e.current) {
+      s.engine = e.current->engine->stats();
       s.version = e.current->version;
       s.state = ModelState::kReady;
       s.memory_bytes = e.current->memory_bytes;

@@ -1,23 +1,37 @@
-// lightboat serve: the OpenAI-compatible HTTP/WebSocket server over one model (server/server.h).
+// lightboat serve: the OpenAI-compatible HTTP/WebSocket server (server/server.h) over a
+// ModelManager: every -m model (the first is the default), and any model of the store by
+// NAME[:TAG], under one memory budget, hot-updated when a tag is re-pointed.
 // Prints one line "lightboat serve: listening on http://HOST:PORT (model ID)" on stderr once it
 // accepts connections (with --port 0 the kernel picks the port: scripts read it there).
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cctype>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "base/error.h"
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/model_path.h"
 #include "lightboat/engine.h"
+#include "lightboat/model_manager.h"
 #include "server/server.h"
+#include "store/names.h"
+#include "store/store.h"
 
 namespace lightboat::cli {
 namespace {
 
 struct ServeOptions {
-  ModelOptions model;
+  std::vector<std::string> models;  // -m, repeatable
+  ModelOptions model;               // -c -t --no-mmap (model.path unused)
   std::string alias;
   server::ServerConfig server;
   int port = 8080;
@@ -27,45 +41,159 @@ struct ServeOptions {
   int64_t max_running = 16;
   int64_t kv_cache_mib = 0;
   bool no_warmup = false;
+  std::string memory_budget = "0";
+  std::string keep_alive = "0";
+  int refresh_s = 5;
 };
 
+// "6GiB", "512MiB", "1.5GB", "4096" (bytes). Throws kInvalidArgument naming `flag`.
+int64_t parse_size(const std::string& text, const std::string& flag) {
+  size_t end = 0;
+  double v = -1;
+  try {
+    v = std::stod(text, &end);
+  } catch (const std::exception&) {
+  }
+  std::string unit = text.substr(std::min(end, text.size()));
+  std::transform(unit.begin(), unit.end(), unit.begin(), [](unsigned char c) { return std::tolower(c); });
+  static const std::map<std::string, double> kUnits = {
+      {"", 1},          {"b", 1},           {"k", 1e3},           {"kb", 1e3},        {"kib", 1024.0},
+      {"m", 1e6},       {"mb", 1e6},        {"mib", 1048576.0},   {"g", 1e9},         {"gb", 1e9},
+      {"gib", 1073741824.0}, {"t", 1e12},   {"tb", 1e12},         {"tib", 1099511627776.0}};
+  const auto it = kUnits.find(unit);
+  check(v >= 0 && it != kUnits.end(), ErrorKind::kInvalidArgument,
+        flag + ": '" + text + "' is not a size (bytes, or a number with KB MB GB KiB MiB GiB ...)");
+  return static_cast<int64_t>(v * it->second);
+}
+
+// "5m", "30s", "500ms", "1h", "0" (= forever). Throws kInvalidArgument naming `flag`.
+std::chrono::milliseconds parse_duration(const std::string& text, const std::string& flag) {
+  size_t end = 0;
+  double v = -1;
+  try {
+    v = std::stod(text, &end);
+  } catch (const std::exception&) {
+  }
+  const std::string unit = text.substr(std::min(end, text.size()));
+  static const std::map<std::string, double> kUnits = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60e3}, {"h", 3600e3}};
+  const auto it = kUnits.find(unit);
+  check(v >= 0 && it != kUnits.end(), ErrorKind::kInvalidArgument,
+        flag + ": '" + text + "' is not a duration (e.g. 30s, 5m, 1h, 500ms; 0 = forever)");
+  return std::chrono::milliseconds(static_cast<int64_t>(v * it->second));
+}
+
+// A file's identity: replacing or rewriting it changes the version refresh() compares.
+std::string file_version(const std::string& path) {
+  struct stat st {};
+  check(::stat(path.c_str(), &st) == 0, ErrorKind::kNotFound, "model file " + path + " is gone");
+  return "file:" + std::to_string(st.st_size) + "-" +
+         std::to_string(static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec) + "-" +
+         std::to_string(st.st_ino);
+}
+
+// The id a -m model answers to: --alias for the first, the store name, or the file's stem.
+std::string model_id(const std::string& given, const ResolvedModel& r) {
+  if (r.builtin) return kDefaultModelName;
+  if (!r.store_ref.empty()) return r.store_ref;
+  std::string id = std::filesystem::path(r.path).filename().string();
+  if (id.size() > 5 && id.ends_with(".gguf")) id.resize(id.size() - 5);
+  return id.empty() ? given : id;
+}
+
+ModelSource from_store(const store::ModelRef& ref) {
+  const store::Store st(store::Store::default_root());
+  const store::Resolved r = st.resolve(ref);
+  return {.path = r.path, .version = r.manifest.digest};
+}
+
 int serve(ServeOptions& o) {
-  resolve_model(o.model);
   if (const char* env = std::getenv("LIGHTBOAT_API_KEY"); env && *env) o.server.api_keys.emplace_back(env);
   server::ServerConfig& c = o.server;
   c.port = static_cast<uint16_t>(o.port);
   c.idle_timeout = std::chrono::seconds(o.idle_timeout_s);
   c.shutdown_grace = std::chrono::milliseconds(o.shutdown_grace_ms);
-  c.warm_up = !o.no_warmup;
-  c.model_id = o.alias;
-  if (c.model_id.empty() && o.model.builtin) c.model_id = kDefaultModelName;  // whatever file it came from
-  if (c.model_id.empty()) {
-    c.model_id = std::filesystem::path(o.model.path).filename().string();
-    if (c.model_id.size() > 5 && c.model_id.ends_with(".gguf")) c.model_id.resize(c.model_id.size() - 5);
-  }
-  // Refuse an unsafe bind before spending time on the model.
+  c.memory_budget_bytes = parse_size(o.memory_budget, "--memory-budget");
+  const std::chrono::milliseconds keep_alive = parse_duration(o.keep_alive, "--keep-alive");
+  // Refuse an unsafe bind before spending time on the models.
   check(server::is_loopback(c.host) || !c.api_keys.empty() || c.insecure_no_auth, ErrorKind::kInvalidArgument,
         "serve: refusing to listen on the non-loopback address " + c.host +
             " without --api-key (or LIGHTBOAT_API_KEY); pass --insecure-no-auth to do it anyway");
 
-  EngineOptions eo{.model_path = o.model.path,
-                   .use_mmap = !o.model.no_mmap,
+  // The -m models by id: what was given, re-resolved at every load (a store name may be re-pointed).
+  if (o.models.empty()) o.models.emplace_back();  // the built-in default model
+  auto fixed = std::make_shared<std::map<std::string, std::string>>();
+  for (size_t i = 0; i < o.models.size(); ++i) {
+    const ResolvedModel r = resolve_model_path(o.models[i]);  // fails early for a missing model
+    std::string id = i == 0 && !o.alias.empty() ? o.alias : model_id(o.models[i], r);
+    check(!fixed->count(id), ErrorKind::kInvalidArgument, "serve: two -m models have the id '" + id + "' (use --alias for the first)");
+    (*fixed)[id] = o.models[i];
+    c.preload.push_back(id);
+  }
+  c.model_id = c.preload.front();
+
+  ModelResolver resolver = [fixed](const std::string& name) -> ModelSource {
+    if (const auto it = fixed->find(name); it != fixed->end()) {
+      const ResolvedModel r = resolve_model_path(it->second);
+      return {.path = r.path, .version = r.digest.empty() ? file_version(r.path) : r.digest};
+    }
+    const std::optional<store::ModelRef> ref =
+        name.find('/') == std::string::npos ? store::try_parse_ref(name) : std::nullopt;
+    if (!ref) throw Error(ErrorKind::kNotFound, "no model '" + name + "'");
+    return from_store(*ref);
+  };
+  c.canonical = [fixed](const std::string& name) {
+    if (fixed->count(name)) return name;
+    const std::optional<store::ModelRef> ref = store::try_parse_ref(name);
+    return ref ? ref->str() : name;
+  };
+  c.catalog = [] {
+    std::vector<server::CatalogEntry> out;
+    const char* home = std::getenv("LIGHTBOAT_HOME");
+    if (!home || !*home) return out;  // only an explicit store is listed (listing reads every manifest)
+    for (const store::Manifest& m : store::Store(home).list()) out.push_back({m.ref.str(), m.digest});
+    return out;
+  };
+
+  EngineOptions eo{.use_mmap = !o.model.no_mmap,
                    .threads = o.model.n_threads,
                    .n_ctx = o.model.n_ctx,
                    .kv_cache_bytes = o.kv_cache_mib * (int64_t{1} << 20),
                    .max_running = o.max_running,
                    .max_queue = o.max_queue};
   eo.step_tokens = std::max<int64_t>(eo.step_tokens, o.max_running + 1);
-  const auto t0 = std::chrono::steady_clock::now();
-  std::unique_ptr<Engine> engine = Engine::open(eo);
-  auto srv = std::make_unique<server::Server>(*engine, c);
-  std::fprintf(stderr, "lightboat serve: model %s (%s, context %lld) loaded in %.0f ms\n", c.model_id.c_str(),
-               engine->quantization().c_str(), static_cast<long long>(engine->n_ctx()), ms_since(t0));
+  ModelManager manager({.resolver = resolver,
+                        .engine = eo,
+                        .memory_budget_bytes = c.memory_budget_bytes,
+                        .keep_alive = keep_alive,
+                        .warm_up = !o.no_warmup});
+  auto srv = std::make_unique<server::Server>(manager, c);
   std::fprintf(stderr, "lightboat serve: listening on http://%s:%u (model %s)%s\n", c.host.c_str(), srv->port(),
                c.model_id.c_str(), c.api_keys.empty() ? "" : " with API key auth");
+
+  // Re-pointed tags and replaced files: every refresh_s seconds, hot-update what changed.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;
+  std::thread refresher;
+  if (o.refresh_s > 0) {
+    refresher = std::thread([&] {
+      std::unique_lock lk(mu);
+      while (!cv.wait_for(lk, std::chrono::seconds(o.refresh_s), [&] { return stop; })) {
+        lk.unlock();
+        const int switched = manager.refresh();
+        if (switched > 0) std::fprintf(stderr, "lightboat serve: %d model(s) hot-updated\n", switched);
+        lk.lock();
+      }
+    });
+  }
   const int rc = srv->run();
-  engine.reset();  // first: see server/server.h
-  srv.reset();
+  {
+    std::lock_guard lk(mu);
+    stop = true;
+  }
+  cv.notify_all();
+  if (refresher.joinable()) refresher.join();
+  srv.reset();  // first: see server/server.h
   std::fprintf(stderr, "lightboat serve: stopped\n");
   return rc;
 }
@@ -75,8 +203,22 @@ int serve(ServeOptions& o) {
 Runner add_serve_command(CLI::App& app) {
   auto o = std::make_shared<ServeOptions>();
   CLI::App* cmd = app.add_subcommand("serve", "OpenAI-compatible HTTP + WebSocket server with metrics");
-  add_model_flags(*cmd, o->model);
-  cmd->add_option("--alias", o->alias, "Model id in /v1/models and responses (default: the file name)");
+  cmd->add_option("-m,--model", o->models,
+                  "GGUF file or store NAME[:TAG] (repeatable: the first is the default model; each loads at start "
+                  "in the background); default: the built-in model");
+  cmd->add_option("-c,--ctx-size", o->model.n_ctx, "Context size in tokens (0 = the model's, at most 4096)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 24));
+  cmd->add_option("-t,--threads", o->model.n_threads, "Compute threads per model (0 = all cores)")
+      ->check(CLI::Range(0, 1024));
+  cmd->add_flag("--no-mmap", o->model.no_mmap, "Read model files into memory instead of mapping them");
+  cmd->add_option("--alias", o->alias, "Id of the first -m model in /v1/models and responses (default: the file name)");
+  cmd->add_option("--memory-budget", o->memory_budget,
+                  "Bytes all loaded models may hold (weights + KV pools), e.g. 6GiB, 512MiB; the least recently "
+                  "used idle model is unloaded to make room (0 = no limit)");
+  cmd->add_option("--keep-alive", o->keep_alive, "Idle time before a model is unloaded, e.g. 5m, 30s (0 = forever)");
+  cmd->add_option("--refresh-s", o->refresh_s,
+                  "Every N seconds, hot-update loaded models whose store tag or file changed (0 = off)")
+      ->check(CLI::Range(0, 86400));
   cmd->add_option("--host", o->server.host, "Address to listen on (non-loopback needs --api-key)");
   cmd->add_option("--port", o->port, "TCP port (0 = any free port)")->check(CLI::Range(0, 65535));
   cmd->add_option("--api-key", o->server.api_keys, "Accepted Bearer key (repeatable; also env LIGHTBOAT_API_KEY)");
@@ -94,16 +236,16 @@ Runner add_serve_command(CLI::App& app) {
   cmd->add_option("--max-tokens-limit", o->server.limits.max_tokens,
                   "Largest max_tokens a request may ask for (also the default)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
-  cmd->add_option("--max-queue", o->max_queue, "Queued requests per priority class before 429")
+  cmd->add_option("--max-queue", o->max_queue, "Queued requests per priority class before 429 (per model)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
-  cmd->add_option("--max-running", o->max_running, "Sequences decoded together")
+  cmd->add_option("--max-running", o->max_running, "Sequences decoded together (per model)")
       ->check(CLI::Range(int64_t{1}, int64_t{4096}));
-  cmd->add_option("--kv-cache-mib", o->kv_cache_mib, "KV cache pool in MiB (0 = room for 4 full sequences)")
+  cmd->add_option("--kv-cache-mib", o->kv_cache_mib, "KV cache pool per model in MiB (0 = room for 4 full sequences)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
   cmd->add_option("--shutdown-grace-ms", o->shutdown_grace_ms,
                   "On SIGTERM/SIGINT, how long streams in flight may finish before they are cancelled")
       ->check(CLI::Range(int64_t{0}, int64_t{3600000}));
-  cmd->add_flag("--no-warmup", o->no_warmup, "Report ready without the warm-up generation");
+  cmd->add_flag("--no-warmup", o->no_warmup, "Let a new model (or version) take requests without a warm-up generation");
   return [o] { return serve(*o); };
 }
 

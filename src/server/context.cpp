@@ -2,13 +2,43 @@
 
 #include <algorithm>
 
+#include "base/error.h"
+
 namespace lightboat::server {
 
-ServerContext::ServerContext(Engine& e, ServerConfig c)
-    : engine(e), config(std::move(c)), metrics(config.model_id, e.quantization()) {
-  model_ids.push_back(config.model_id);
-  const std::string name = e.model_name();
-  if (!name.empty() && name != config.model_id) model_ids.push_back(name);
+namespace {
+thread_local bool t_io_thread = false;
+}  // namespace
+
+void mark_io_thread() {
+  t_io_thread = true;
+}
+
+ServerContext::ServerContext(ModelManager& m, ServerConfig c) : models(m), config(std::move(c)) {}
+
+std::string ServerContext::model_name(const std::string& field) const {
+  if (field.empty()) return config.model_id;
+  // Names only: a client must not make the server open a file of its choosing.
+  if (field.find('/') != std::string::npos || field.find('\\') != std::string::npos || field.front() == '.') {
+    throw ApiError(404, "invalid_request_error", "model_not_found", "model",
+                   "the model '" + field + "' does not exist: a model is named by an id of GET /v1/models or a "
+                   "store name NAME[:TAG], never a path");
+  }
+  return config.canonical ? config.canonical(field) : field;
+}
+
+ModelLease ServerContext::acquire(const std::string& field) {
+  const std::string name = model_name(field);
+  try {
+    return models.acquire(name);
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::kNotFound) {
+      throw ApiError(404, "invalid_request_error", "model_not_found", "model",
+                     "the model '" + name + "' does not exist; GET /v1/models lists the models served");
+    }
+    throw ApiError(503, "server_error", "model_unavailable", "model",
+                   "the model '" + name + "' cannot be loaded: " + e.what());
+  }
 }
 
 std::shared_ptr<void> ServerContext::connection_ticket() {
@@ -21,31 +51,53 @@ std::shared_ptr<void> ServerContext::connection_ticket() {
   });
 }
 
-std::shared_ptr<void> ServerContext::generation_ticket(RequestId id) {
+struct ServerContext::Ticket {
+  ServerContext* ctx;
+  ModelLease lease;
+  RequestId id;
+};
+
+std::shared_ptr<void> ServerContext::generation_ticket(ModelLease lease, RequestId id) {
   ++open_generations;
   metrics.in_flight().add(1);
+  auto* t = new Ticket{this, std::move(lease), id};
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    in_flight_.insert(id);
+    in_flight_.insert(t);
   }
-  return std::shared_ptr<void>(static_cast<void*>(this), [id](void* p) {
-    auto* ctx = static_cast<ServerContext*>(p);
+  return std::shared_ptr<void>(static_cast<void*>(t), [](void* p) {
+    std::unique_ptr<Ticket> ticket(static_cast<Ticket*>(p));
+    ServerContext* ctx = ticket->ctx;
     {
       std::lock_guard<std::mutex> lock(ctx->mutex_);
-      ctx->in_flight_.erase(id);
+      ctx->in_flight_.erase(ticket.get());
     }
     ctx->metrics.in_flight().add(-1);
     --ctx->open_generations;
+    if (t_io_thread) return;  // the lease ends here
+    {
+      std::lock_guard<std::mutex> lock(ctx->lease_bin->mutex);
+      ctx->lease_bin->leases.push_back(std::move(ticket->lease));
+    }
+    if (ctx->empty_bin_soon) ctx->empty_bin_soon();
   });
 }
 
+void ServerContext::empty_lease_bin() {
+  std::vector<ModelLease> dead;
+  {
+    std::lock_guard<std::mutex> lock(lease_bin->mutex);
+    dead.swap(lease_bin->leases);
+  }
+}
+
 void ServerContext::cancel_all() {
-  std::vector<RequestId> ids;
+  std::vector<std::pair<ModelLease, RequestId>> ids;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    ids.assign(in_flight_.begin(), in_flight_.end());
+    for (Ticket* t : in_flight_) ids.emplace_back(t->lease, t->id);
   }
-  for (RequestId id : ids) engine.cancel(id);
+  for (auto& [lease, id] : ids) lease.engine().cancel(id);
 }
 
 ApiError refusal_error(const SubmitResult& r) {

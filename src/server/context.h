@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "lightboat/engine.h"
+#include "lightboat/model_manager.h"
 #include "server/api_error.h"
 #include "server/server.h"
 #include "server/server_metrics.h"
@@ -27,14 +28,23 @@ struct PostGate {
   bool open = true;
 };
 
-struct ServerContext {
-  ServerContext(Engine& e, ServerConfig c);
+// Leases released off the I/O threads (a sink's callbacks dying on an engine thread) wait here
+// until an I/O thread drops them: the last lease of a retired version destroys its Engine, which
+// joins that engine's own loop thread, so it must never happen on an engine thread.
+struct LeaseBin {
+  std::mutex mutex;
+  std::vector<ModelLease> leases;
+};
 
-  Engine& engine;
+struct ServerContext {
+  ServerContext(ModelManager& m, ServerConfig c);
+
+  ModelManager& models;
   const ServerConfig config;
   ServerMetrics metrics;
-  std::vector<std::string> model_ids;  // what "model" may say: config.model_id, the model's own name
   std::shared_ptr<PostGate> gate = std::make_shared<PostGate>();
+  std::shared_ptr<LeaseBin> lease_bin = std::make_shared<LeaseBin>();
+  std::function<void()> empty_bin_soon;  // posts an emptying of lease_bin onto the I/O loop
   std::atomic<bool> ready{false};
   std::atomic<bool> draining{false};
   std::atomic<int> connections{0};
@@ -42,25 +52,43 @@ struct ServerContext {
 
   // A connection's slot: counted while any holder keeps it (HTTP, then WebSocket after upgrade).
   std::shared_ptr<void> connection_ticket();
-  // A generation's slot in open_generations and the in-flight gauge, released with the last holder.
-  std::shared_ptr<void> generation_ticket(RequestId id);
-  // Cancels every generation still in the engine (shutdown after the grace period).
+  // The manager name a request's "model" field stands for ("" = the default model). Throws the
+  // 404 model_not_found for a name that cannot be a model (a path: anything with '/').
+  std::string model_name(const std::string& field) const;
+  // The model's current version, loaded first if needed: 404 for an unknown model, 503 for one
+  // that fails to load or does not fit the memory budget. Blocks during a load.
+  ModelLease acquire(const std::string& field);
+
+  // A generation's slot in open_generations and the in-flight gauge, released with the last
+  // holder; it holds `lease` (the version serving the request) until then. Released on an I/O
+  // thread, or parked in lease_bin when the last holder dies elsewhere.
+  std::shared_ptr<void> generation_ticket(ModelLease lease, RequestId id);
+  // Drops the parked leases (I/O thread, or after the loop stopped).
+  void empty_lease_bin();
+  // Cancels every generation still in an engine (shutdown after the grace period).
   void cancel_all();
 
  private:
+  struct Ticket;
   std::mutex mutex_;
-  std::unordered_set<RequestId> in_flight_;  // tickets alive and request id known
+  std::unordered_set<Ticket*> in_flight_;  // tickets alive: their engine and request id
 };
+
+// Marks the calling thread as one of the server's I/O threads (see LeaseBin).
+void mark_io_thread();
 
 // The engine-side half of a generation: on_text/on_done run on the engine thread, record the
 // timings, and post the data to the connection's strand, where the handlers run.
 class ForwardingSink final : public TokenSink {
  public:
   using Post = std::function<void(std::function<void()>)>;
-  ForwardingSink(ServerContext& ctx, Priority priority, Post post, std::function<void(std::string)> on_text,
-                 std::function<void(Completion)> on_done)
+  // `lease` names the model version for the metrics (the sink does not hold it: see LeaseBin).
+  ForwardingSink(ServerContext& ctx, const ModelLease& lease, Priority priority, Post post,
+                 std::function<void(std::string)> on_text, std::function<void(Completion)> on_done)
       : ctx_(ctx),
         gate_(ctx.gate),
+        model_(lease.name()),
+        quantization_(lease.engine().quantization()),
         priority_(priority),
         post_(std::move(post)),
         text_(std::move(on_text)),
@@ -93,7 +121,7 @@ class ForwardingSink final : public TokenSink {
     text_ = nullptr;
     logprob_ = nullptr;
     if (!gate_->open) return;
-    ctx_.metrics.completed(priority_, c);
+    ctx_.metrics.completed(priority_, c, model_, quantization_);
     if (c.finish_reason == FinishReason::kError)
       std::fprintf(stderr, "lightboat serve: generation failed: %s\n", c.error.c_str());
     post([f = std::move(done), c] { f(c); });
@@ -102,6 +130,7 @@ class ForwardingSink final : public TokenSink {
  private:
   ServerContext& ctx_;  // valid while the gate is open
   std::shared_ptr<PostGate> gate_;
+  std::string model_, quantization_;
   Priority priority_;
   Post post_;
   std::function<void(std::string)> text_;

@@ -19,6 +19,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "server/embed_classify.h"
+#include "server/models_api.h"
 #include "server/openai_format.h"
 #include "server/request.h"
 #include "server/sessions.h"
@@ -40,7 +41,9 @@ struct Generation {
   bool keep_alive = true;
   bool first = true;                  // no chunk sent yet
   bool finished = false;              // on_done seen
-  std::shared_ptr<void> ticket;       // the server's count of open generations
+  std::shared_ptr<void> ticket;       // the server's count of open generations, and the model lease
+  Engine* engine = nullptr;           // the leased version's engine (valid while the ticket lives)
+  std::string model, quantization;    // for the metrics of embeddings/classify
   std::vector<TokenLogprob> pending;  // streamed logprobs whose text has not been sent yet
   int64_t offset = 0;                 // bytes of token text already sent with logprobs
   std::vector<RequestId> more_ids;    // /v1/classify with several inputs: the other requests
@@ -158,21 +161,23 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       require(http::verb::get, "GET");
       Response res{http::status::ok, req_.version()};
       res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-      res.body() = ctx_.metrics.scrape(ctx_.engine.stats());
+      res.body() = ctx_.metrics.scrape(ctx_.models.list(), ctx_.models.stats(), ctx_.config.memory_budget_bytes);
       return send(std::move(res));
     }
     if (p == "/v1/models") {
       require(http::verb::get, "GET");
-      return send_json(200, models_json({ctx_.config.model_id}, started_));
+      return send_json(200, models_list(ctx_, started_));
     }
     if (p.rfind("/v1/models/", 0) == 0) {
-      require(http::verb::get, "GET");
-      const std::string id = p.substr(11);
-      if (std::find(ctx_.model_ids.begin(), ctx_.model_ids.end(), id) == ctx_.model_ids.end()) {
-        throw ApiError(404, "invalid_request_error", "model_not_found", "model",
-                       "the model '" + id + "' does not exist");
+      std::string id = p.substr(11);
+      constexpr std::string_view kReload = "/reload";
+      if (id.size() > kReload.size() && id.ends_with(kReload)) {
+        require(http::verb::post, "POST");
+        id.resize(id.size() - kReload.size());
+        return send_json(200, reload_model(ctx_, id, started_));
       }
-      return send_json(200, model_json(id, started_));
+      require(http::verb::get, "GET");
+      return send_json(200, model_info(ctx_, id, started_));
     }
     if (p == "/v1/chat/completions" || p == "/v1/completions") {
       require(http::verb::post, "POST");
@@ -218,10 +223,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   // After an accepted embeddings/classify submission: the slot, and cancel on disconnect.
-  void track(const std::shared_ptr<Generation>& gen, RequestId id) {
+  void track(const std::shared_ptr<Generation>& gen, const ModelLease& lease, RequestId id) {
     gen->id = id;
     gen->keep_alive = keep_alive_;
-    gen->ticket = ctx_.generation_ticket(id);
+    gen->engine = &lease.engine();
+    gen->model = lease.name();
+    gen->quantization = lease.engine().quantization();
+    gen->ticket = ctx_.generation_ticket(lease, id);
     current_ = gen;
     watch_disconnect(gen);
   }
@@ -229,7 +237,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // Strand: a non-streamed result (embeddings, classify) is ready; `ok` answers `body`.
   void answer(const std::shared_ptr<Generation>& gen, Priority priority, const Completion& c, const json& body) {
     gen->finished = true;
-    ctx_.metrics.completed(priority, c);
+    ctx_.metrics.completed(priority, c, gen->model, gen->quantization);
     current_.reset();
     if (dead_) {
       gen->ticket.reset();
@@ -252,13 +260,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void embeddings() {
     refuse_when_draining();
     EmbeddingsBody body =
-        parse_counted([&](const json& j) { return parse_embeddings(j, ctx_.config.limits, ctx_.model_ids); });
+        parse_counted([&](const json& j) { return parse_embeddings(j, ctx_.config.limits, {}); });
+    const ModelLease lease = ctx_.acquire(body.model);
     auto gen = std::make_shared<Generation>();
     const std::string model = body.model.empty() ? ctx_.config.model_id : body.model;
     const Priority priority = body.request.priority;
     const auto started = std::chrono::steady_clock::now();
     const SubmitResult r =
-        ctx_.engine.submit_embed(body.request, [self = shared_from_this(), gen, post = poster(), model,
+        lease.engine().submit_embed(body.request, [self = shared_from_this(), gen, post = poster(), model,
                                                 base64 = body.base64, priority, started](EmbedOutcome o) {
           post([self, gen, o = std::move(o), model, base64, priority, started] {
             int64_t tokens = 0;
@@ -271,14 +280,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       ctx_.metrics.refused(priority, r.status);
       throw refusal_error(r);
     }
-    track(gen, r.id);
+    track(gen, lease, r.id);
   }
 
   // One engine classification per input; the answer waits for all of them.
   void classify() {
     refuse_when_draining();
     ClassifyBody body =
-        parse_counted([&](const json& j) { return parse_classify(j, ctx_.config.limits, ctx_.model_ids); });
+        parse_counted([&](const json& j) { return parse_classify(j, ctx_.config.limits, {}); });
+    const ModelLease lease = ctx_.acquire(body.model);
     struct Pending {
       std::mutex mutex;
       std::vector<ClassifyOutcome> outcomes;
@@ -293,7 +303,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const auto started = std::chrono::steady_clock::now();
     std::vector<RequestId> ids;
     for (size_t i = 0; i < body.requests.size(); ++i) {
-      const SubmitResult r = ctx_.engine.submit_classify(
+      const SubmitResult r = lease.engine().submit_classify(
           body.requests[i],
           [self = shared_from_this(), gen, post = poster(), pending, i, model, priority, started](ClassifyOutcome o) {
             std::vector<ClassifyOutcome> all;
@@ -317,7 +327,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
             });
           });
       if (r.status != SubmitStatus::kAccepted) {
-        for (RequestId id : ids) ctx_.engine.cancel(id);  // their outcomes arrive, then are dropped
+        for (RequestId id : ids) lease.engine().cancel(id);  // their outcomes arrive, then are dropped
         {
           std::lock_guard<std::mutex> lock(pending->mutex);
           pending->left += 1u << 30;  // never reaches 0: nothing is answered from the callbacks
@@ -328,15 +338,17 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       ids.push_back(r.id);
     }
     gen->more_ids.assign(ids.begin() + 1, ids.end());
-    track(gen, ids.front());
+    track(gen, lease, ids.front());
   }
 
   void generate(Endpoint endpoint) {
     refuse_when_draining();
     ParsedRequest parsed =
-        parse_counted([&](const json& j) { return parse_generate(j, endpoint, ctx_.config.limits, ctx_.model_ids); });
+        parse_counted([&](const json& j) { return parse_generate(j, endpoint, ctx_.config.limits, {}); });
+    const ModelLease lease = ctx_.acquire(parsed.model);
     auto gen = std::make_shared<Generation>();
     gen->meta = make_meta(endpoint, parsed.model.empty() ? ctx_.config.model_id : parsed.model);
+    gen->meta.fingerprint = version_fingerprint(lease.version());
     gen->meta.logprobs = parsed.logprobs;
     gen->priority = parsed.generate.priority;
     gen->stream = parsed.stream;
@@ -344,20 +356,21 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     gen->keep_alive = keep_alive_;
     auto self = shared_from_this();
     auto sink = std::make_shared<ForwardingSink>(
-        ctx_, gen->priority, [ex = stream_.get_executor()](std::function<void()> f) { net::post(ex, std::move(f)); },
+        ctx_, lease, gen->priority, [ex = stream_.get_executor()](std::function<void()> f) { net::post(ex, std::move(f)); },
         [self, gen](std::string text) { self->on_text(*gen, text); },
         [self, gen](Completion c) { self->on_done(gen, c); });
     if (gen->stream && parsed.logprobs) {
       sink->set_on_logprob([self, gen](TokenLogprob lp) { gen->pending.push_back(std::move(lp)); });
     }
-    const SubmitResult r = ctx_.engine.submit(std::move(parsed.generate), sink);
+    const SubmitResult r = lease.engine().submit(std::move(parsed.generate), sink);
     if (r.status != SubmitStatus::kAccepted) {
       ctx_.metrics.refused(gen->priority, r.status);
       throw refusal_error(r);
     }
     // The sink's posts run after this handler returns, so the id is known before any event.
     gen->id = r.id;
-    gen->ticket = ctx_.generation_ticket(r.id);
+    gen->engine = &lease.engine();
+    gen->ticket = ctx_.generation_ticket(lease, r.id);
     current_ = gen;
     if (gen->stream) {
       std::string head =
@@ -380,8 +393,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       if (n > 0) return;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return self->watch_disconnect(gen);
       self->dead_ = true;
-      self->ctx_.engine.cancel(gen->id);
-      for (RequestId id : gen->more_ids) self->ctx_.engine.cancel(id);
+      gen->engine->cancel(gen->id);
+      for (RequestId id : gen->more_ids) gen->engine->cancel(id);
     });
   }
 
@@ -452,7 +465,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         self->out_.clear();
         self->dead_ = true;
         if (self->current_ && !self->current_->finished) {
-          self->ctx_.engine.cancel(self->current_->id);  // on_done follows and closes
+          self->current_->engine->cancel(self->current_->id);  // on_done follows and closes
         } else {
           if (self->current_) self->current_->ticket.reset();
           self->current_.reset();

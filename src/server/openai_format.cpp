@@ -27,11 +27,20 @@ json bytes_json(const std::string& raw) {
 }
 
 json envelope(const ResponseMeta& m, const char* object) {
-  return {
-      {"id", m.id}, {"object", object}, {"created", m.created}, {"model", m.model}, {"system_fingerprint", nullptr}};
+  json j = {{"id", m.id}, {"object", object}, {"created", m.created}, {"model", m.model}};
+  if (m.fingerprint.empty()) {
+    j["system_fingerprint"] = nullptr;
+  } else {
+    j["system_fingerprint"] = m.fingerprint;
+  }
+  return j;
 }
 
 }  // namespace
+
+std::string version_fingerprint(const std::string& version) {
+  return version.substr(0, 23);
+}
 
 ResponseMeta make_meta(Endpoint endpoint, const std::string& model) {
   thread_local std::mt19937_64 rng(std::random_device{}());

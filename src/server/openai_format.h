@@ -19,8 +19,12 @@ struct ResponseMeta {
   std::string id;       // "chatcmpl-…" or "cmpl-…"
   int64_t created = 0;  // unix seconds
   std::string model;
-  bool logprobs = false;  // the request asked for logprobs
+  std::string fingerprint;  // system_fingerprint: the serving version's prefix ("" = null)
+  bool logprobs = false;    // the request asked for logprobs
 };
+
+// The system_fingerprint of a model version: its first 23 characters ("sha256:" + 16 hex digits).
+std::string version_fingerprint(const std::string& version);
 
 ResponseMeta make_meta(Endpoint endpoint, const std::string& model);  // fresh random id, now
 

@@ -322,7 +322,7 @@ std::string model_field(const json& body, const std::vector<std::string>& models
   if (!m) return {};
   if (!m->is_string()) throw wrong_type("model", "a string", *m);
   std::string model = m->get<std::string>();
-  if (!model.empty() && std::find(models.begin(), models.end(), model) == models.end()) {
+  if (!model.empty() && !models.empty() && std::find(models.begin(), models.end(), model) == models.end()) {
     throw ApiError(404, "invalid_request_error", "model_not_found", "model",
                    "the model '" + model + "' does not exist; GET /v1/models lists the models served");
   }

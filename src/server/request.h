@@ -53,7 +53,8 @@ ParsedRequest parse_generate(const nlohmann::json& body, Endpoint endpoint, cons
 
 // ---- Field readers shared by every endpoint (each throws ApiError naming the field) ----
 
-// "model": "" when absent; 404 model_not_found when it names none of `models`.
+// "model": "" when absent; 404 model_not_found when it names none of `models` (empty: any name;
+// the server checks it against its models).
 std::string model_field(const nlohmann::json& body, const std::vector<std::string>& models);
 // "priority" ("high" | "normal" | "low") and "deadline_ms" (1 .. limits.max_deadline_ms).
 void schedule_fields(const nlohmann::json& body, const RequestLimits& limits, Priority& priority,

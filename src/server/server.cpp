@@ -1,6 +1,7 @@
 // The listener, the I/O threads, the warm-up and the shutdown sequence.
 #include "server/server.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <thread>
@@ -61,30 +62,41 @@ void refuse_connection(tcp::socket& socket) {
   socket.close(ec);
 }
 
-// Receives the warm-up generation's end.
-class ReadySink final : public TokenSink {
- public:
-  explicit ReadySink(ServerContext& ctx) : ctx_(ctx), gate_(ctx.gate) {}
-  void on_text(const std::string&, int32_t) override {}
-  void on_done(const Completion&) override {
-    std::lock_guard<std::mutex> lock(gate_->mutex);
-    if (gate_->open) ctx_.ready = true;
-  }
-
- private:
-  ServerContext& ctx_;  // valid while the gate is open
-  std::shared_ptr<PostGate> gate_;
-};
-
 }  // namespace
 
 struct Server::Impl {
-  Impl(Engine& engine, ServerConfig config)
-      : ctx(engine, std::move(config)),
+  Impl(ModelManager& models, ServerConfig config)
+      : ctx(models, std::move(config)),
         ioc(std::max(1, ctx.config.io_threads)),
         acceptor(ioc),
         signals(ioc, SIGINT, SIGTERM),
-        timer(ioc) {}
+        timer(ioc) {
+    ctx.empty_bin_soon = [this, gate = ctx.gate] {
+      std::lock_guard<std::mutex> lock(gate->mutex);
+      if (gate->open) net::post(ioc, [this] { ctx.empty_lease_bin(); });
+    };
+  }
+
+  // Background: the preloaded models in order; /ready once the default one is loaded and warm.
+  void preload() {
+    std::vector<std::string> names = ctx.config.preload;
+    if (std::find(names.begin(), names.end(), ctx.config.model_id) == names.end())
+      names.insert(names.begin(), ctx.config.model_id);
+    for (const std::string& name : names) {
+      if (ctx.draining) return;
+      try {
+        const auto t0 = std::chrono::steady_clock::now();
+        ModelLease lease = ctx.models.acquire(name);
+        std::fprintf(stderr, "lightboat serve: model %s (%s, context %lld, version %s) loaded in %.0f ms\n",
+                     name.c_str(), lease.engine().quantization().c_str(),
+                     static_cast<long long>(lease.engine().n_ctx()), lease.version().c_str(),
+                     std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "lightboat serve: model %s failed to load: %s\n", name.c_str(), e.what());
+      }
+      if (name == ctx.config.model_id) ctx.ready = true;  // a failed default: requests get its error
+    }
+  }
 
   void accept() {
     acceptor.async_accept(net::make_strand(ioc), [this](boost::system::error_code ec, tcp::socket socket) {
@@ -137,6 +149,11 @@ struct Server::Impl {
     ioc.stop();
   }
 
+  ~Impl() {
+    // Parked leases go now; handlers still queued (their generations and leases) go with the loop.
+    ctx.empty_lease_bin();
+  }
+
   // Destroyed in reverse: the loop (and the sessions its handlers hold) before the context.
   ServerContext ctx;
   net::io_context ioc;
@@ -147,7 +164,7 @@ struct Server::Impl {
   bool cancelled = false;
 };
 
-Server::Server(Engine& engine, ServerConfig config) {
+Server::Server(ModelManager& models, ServerConfig config) {
   check(!config.model_id.empty(), ErrorKind::kInvalidArgument, "serve: the model id is empty");
   check(config.io_threads >= 1 && config.io_threads <= 64, ErrorKind::kInvalidArgument,
         "serve: --io-threads must be in [1, 64]");
@@ -162,7 +179,7 @@ Server::Server(Engine& engine, ServerConfig config) {
   for (const std::string& k : config.api_keys) {
     check(!k.empty(), ErrorKind::kInvalidArgument, "serve: an API key is empty");
   }
-  impl_ = std::make_unique<Impl>(engine, std::move(config));
+  impl_ = std::make_unique<Impl>(models, std::move(config));
   Impl& s = *impl_;
   boost::system::error_code ec;
   const net::ip::address address =
@@ -193,20 +210,20 @@ int Server::run() {
     if (!ec) s.begin_shutdown();
   });
   s.accept();
-  if (s.ctx.config.warm_up) {
-    // One short greedy generation: pages, scratch and the engine's rate estimates are warm
-    // before /ready answers 200 (deadline refusals need the measured rates).
-    GenerateRequest warm{.prompt = "Hello", .max_tokens = 8};
-    warm.sampling.temperature = 0.0f;
-    const SubmitResult r = s.ctx.engine.submit(std::move(warm), std::make_shared<ReadySink>(s.ctx));
-    if (r.status != SubmitStatus::kAccepted) s.ctx.ready = true;
-  } else {
-    s.ctx.ready = true;
-  }
+  // The manager warms each version before it takes requests (ModelManagerOptions::warm_up).
+  std::thread preload([&s] { s.preload(); });
   std::vector<std::thread> threads;
-  for (int i = 1; i < s.ctx.config.io_threads; ++i) threads.emplace_back([&s] { s.ioc.run(); });
+  for (int i = 1; i < s.ctx.config.io_threads; ++i) {
+    threads.emplace_back([&s] {
+      mark_io_thread();
+      s.ioc.run();
+    });
+  }
+  mark_io_thread();
   s.ioc.run();
   for (auto& t : threads) t.join();
+  preload.join();
+  s.ctx.empty_lease_bin();
   return 0;
 }
 

@@ -8,20 +8,30 @@ const std::vector<double> kTokenBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.
 
 }  // namespace
 
-ServerMetrics::ServerMetrics(const std::string& model, const std::string& quantization)
-    : model_(model),
-      latency_ms_(registry_
-                      .histogram("inference_latency_ms",
-                                 "Milliseconds from submission to the last token of finished answers.",
-                                 {"model", "quantization"}, {50, 100, 200, 500, 1000})
-                      .with({model, quantization})),
-      latency_s_(
-          registry_
-              .histogram("inference_latency_seconds",
-                         "Seconds from submission to the last token of finished answers (the millisecond histogram "
-                         "in base units).",
-                         {"model", "quantization"}, {0.05, 0.1, 0.2, 0.5, 1})
-              .with({model, quantization})),
+ServerMetrics::ServerMetrics()
+    : latency_ms_(registry_.histogram("inference_latency_ms",
+                                      "Milliseconds from submission to the last token of finished answers.",
+                                      {"model", "quantization"}, {50, 100, 200, 500, 1000})),
+      latency_s_(registry_.histogram(
+          "inference_latency_seconds",
+          "Seconds from submission to the last token of finished answers (the millisecond histogram in base units).",
+          {"model", "quantization"}, {0.05, 0.1, 0.2, 0.5, 1})),
+      loaded_(registry_.gauge("lightboat_model_loaded", "1 while the model is loaded, else 0.", {"model"})),
+      models_memory_(registry_
+                         .gauge("lightboat_models_memory_bytes",
+                                "Bytes of every loaded model version (weights and KV pools), the memory budget's measure.")
+                         .with({})),
+      models_peak_(registry_
+                       .gauge("lightboat_models_memory_peak_bytes", "The most lightboat_models_memory_bytes has been.")
+                       .with({})),
+      models_budget_(
+          registry_.gauge("lightboat_models_memory_budget_bytes", "The memory budget of the models (0 = none).").with({})),
+      loads_(registry_.counter("model_loads_total", "Successful model loads, updates included.", {"model"})),
+      evictions_(
+          registry_.counter("model_evictions_total", "Idle models unloaded to make room under the budget.").with({})),
+      expirations_(
+          registry_.counter("model_expirations_total", "Idle models unloaded after their keep-alive.").with({})),
+      reloads_(registry_.counter("model_reloads_total", "Hot updates by result (failed: rolled back).", {"result"})),
       requests_total_(registry_.counter("inference_requests_total", "Generation requests by outcome.", {"status"})),
       memory_(registry_.gauge("model_memory_bytes", "Bytes the loaded model holds, by kind.", {"model", "kind"})),
       ttft_(registry_
@@ -47,6 +57,8 @@ ServerMetrics::ServerMetrics(const std::string& model, const std::string& quanti
       running_(registry_.gauge("lightboat_requests_running", "Requests in the engine's batch.").with({})),
       connections_(registry_.gauge("lightboat_http_connections", "Open HTTP and WebSocket connections.").with({})) {
   // Every label value known up front is exposed at 0 from the start (rates need a baseline).
+  reloads_.with({"ok"});
+  reloads_.with({"failed"});
   for (const char* s : {"ok", "invalid", "overloaded", "deadline_exceeded", "cancelled", "error"}) {
     requests_total_.with({s});
   }
@@ -58,13 +70,14 @@ ServerMetrics::ServerMetrics(const std::string& model, const std::string& quanti
   }
 }
 
-void ServerMetrics::completed(Priority priority, const Completion& c) {
+void ServerMetrics::completed(Priority priority, const Completion& c, const std::string& model,
+                              const std::string& quantization) {
   const char* status = "ok";
   switch (c.finish_reason) {
     case FinishReason::kStop:
     case FinishReason::kLength:
-      latency_ms_.observe(c.total_ms);
-      latency_s_.observe(c.total_ms / 1000.0);
+      latency_ms_.with({model, quantization}).observe(c.total_ms);
+      latency_s_.with({model, quantization}).observe(c.total_ms / 1000.0);
       break;
     case FinishReason::kCancelled:
       status = "cancelled";
@@ -102,13 +115,37 @@ void ServerMetrics::refused(Priority priority, SubmitStatus status) {
   }
 }
 
-std::string ServerMetrics::scrape(const EngineStats& stats) {
-  memory_.with({model_, "weights"}).set(static_cast<double>(stats.weight_bytes));
-  memory_.with({model_, "kv_cache"}).set(static_cast<double>(stats.kv_cache_bytes));
-  kv_pages_.with({"used"}).set(static_cast<double>(stats.kv_pages_total - stats.kv_pages_free));
-  kv_pages_.with({"free"}).set(static_cast<double>(stats.kv_pages_free));
-  queued_.set(static_cast<double>(stats.requests_queued));
-  running_.set(static_cast<double>(stats.requests_running));
+void ServerMetrics::advance(metrics::Counter& c, int64_t total) {
+  const double by = static_cast<double>(total) - c.value();
+  if (by > 0) c.inc(by);
+}
+
+std::string ServerMetrics::scrape(const std::vector<ModelStatus>& models, const ModelManagerStats& stats,
+                                  int64_t budget_bytes) {
+  std::lock_guard<std::mutex> lock(scrape_mutex_);  // advance() reads then increments
+  EngineStats sum;
+  for (const ModelStatus& m : models) {
+    const EngineStats& e = m.engine;
+    memory_.with({m.name, "weights"}).set(static_cast<double>(e.weight_bytes));
+    memory_.with({m.name, "kv_cache"}).set(static_cast<double>(e.kv_cache_bytes));
+    loaded_.with({m.name}).set(m.state == ModelState::kReady ? 1.0 : 0.0);
+    advance(loads_.with({m.name}), m.loads);
+    sum.kv_pages_total += e.kv_pages_total;
+    sum.kv_pages_free += e.kv_pages_free;
+    sum.requests_queued += e.requests_queued;
+    sum.requests_running += e.requests_running;
+  }
+  models_memory_.set(static_cast<double>(stats.memory_bytes));
+  models_peak_.set(static_cast<double>(stats.peak_memory_bytes));
+  models_budget_.set(static_cast<double>(budget_bytes));
+  advance(evictions_, stats.evictions);
+  advance(expirations_, stats.expirations);
+  advance(reloads_.with({"ok"}), stats.updates);
+  advance(reloads_.with({"failed"}), stats.update_failures);
+  kv_pages_.with({"used"}).set(static_cast<double>(sum.kv_pages_total - sum.kv_pages_free));
+  kv_pages_.with({"free"}).set(static_cast<double>(sum.kv_pages_free));
+  queued_.set(static_cast<double>(sum.requests_queued));
+  running_.set(static_cast<double>(sum.requests_running));
   return registry_.expose();
 }
 

@@ -35,7 +35,8 @@ constexpr size_t kMaxQueuedBytes = 16u << 20;
 struct WsGeneration {
   json client_id;
   RequestId id = 0;
-  std::shared_ptr<void> ticket;
+  Engine* engine = nullptr;      // the leased version's (valid while the ticket lives)
+  std::shared_ptr<void> ticket;  // the server's slot and the model lease
 };
 
 class WsSession : public std::enable_shared_from_this<WsSession> {
@@ -89,7 +90,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     const auto it = live_.find(key);
     if (t == "cancel") {
       if (it == live_.end()) throw invalid("id", "no generation " + key + " is in flight", "unknown_id");
-      ctx_.engine.cancel(it->second->id);  // its done (cancelled) follows
+      it->second->engine->cancel(it->second->id);  // its done (cancelled) follows
       return;
     }
     if (t == "reprioritize") {
@@ -98,7 +99,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       const std::optional<Priority> pr =
           p != msg.end() && p->is_string() ? parse_priority(p->get<std::string>()) : std::nullopt;
       if (!pr) throw invalid("priority", "'priority' must be \"high\", \"normal\" or \"low\"");
-      ctx_.engine.reprioritize(it->second->id, *pr);
+      it->second->engine->reprioritize(it->second->id, *pr);
       return;
     }
     throw invalid("type", "unknown message type '" + t + "' (generate, cancel, reprioritize, ping)");
@@ -112,24 +113,25 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     msg.erase("stream");  // a WebSocket generation always streams
     ParsedRequest parsed;
     try {
-      parsed = parse_generate(msg, Endpoint::kChatCompletions, ctx_.config.limits, ctx_.model_ids);
+      parsed = parse_generate(msg, Endpoint::kChatCompletions, ctx_.config.limits, {});
       // The token messages have no place for them yet: refused rather than silently dropped.
       if (parsed.logprobs) throw unsupported("logprobs", "logprobs are not supported on the WebSocket");
     } catch (const ApiError&) {
       ctx_.metrics.invalid();
       throw;
     }
+    const ModelLease lease = ctx_.acquire(parsed.model);
     auto gen = std::make_shared<WsGeneration>();
     gen->client_id = id;
     const Priority priority = parsed.generate.priority;
     auto self = shared_from_this();
     auto sink = std::make_shared<ForwardingSink>(
-        ctx_, priority, [ex = ws_.get_executor()](std::function<void()> f) { net::post(ex, std::move(f)); },
+        ctx_, lease, priority, [ex = ws_.get_executor()](std::function<void()> f) { net::post(ex, std::move(f)); },
         [self, gen](std::string text) {
           self->send({{"type", "token"}, {"id", gen->client_id}, {"text", text}});
         },
         [self, gen, key](Completion c) { self->on_done(*gen, key, c); });
-    const SubmitResult r = ctx_.engine.submit(std::move(parsed.generate), sink);
+    const SubmitResult r = lease.engine().submit(std::move(parsed.generate), sink);
     if (r.status != SubmitStatus::kAccepted) {
       ctx_.metrics.refused(priority, r.status);
       const ApiError e = refusal_error(r);
@@ -138,7 +140,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       return send(err);
     }
     gen->id = r.id;
-    gen->ticket = ctx_.generation_ticket(r.id);
+    gen->engine = &lease.engine();
+    gen->ticket = ctx_.generation_ticket(lease, r.id);
     live_.emplace(key, gen);
   }
 
@@ -187,7 +190,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     if (closing_) return;
     closing_ = true;
     out_.clear();
-    for (auto& [key, gen] : live_) ctx_.engine.cancel(gen->id);
+    for (auto& [key, gen] : live_) gen->engine->cancel(gen->id);
     beast::error_code ec;
     beast::get_lowest_layer(ws_).socket().close(ec);
   }
