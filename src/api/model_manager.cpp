@@ -317,6 +317,11 @@ ModelLease ModelManager::acquire(const std::string& name) {
 void ModelManager::reload(const std::string& name) {
   Impl& m = *impl_;
   std::unique_lock lk(m.mu);
+  if (!m.entries.count(name)) {  // never seen: a first load (an unknown name leaves no entry)
+    lk.unlock();
+    acquire(name);
+    return;
+  }
   Impl::Entry& e = m.entries[name];
   while (e.loading) m.cv.wait(lk);  // one load of a model at a time
   if (!e.current) {
