@@ -36,6 +36,9 @@ struct EngineOptions {
   int64_t kv_cache_bytes = 0;  // KV pool size in bytes; 0 = room for kv_sequences full sequences
   int64_t kv_sequences = 4;    // with kv_cache_bytes == 0: full-length sequences the pool holds
   int64_t kv_page_size = 16;   // tokens per KV page
+  // KV cache elements: false = fp32 (the default: llama.cpp's reference outputs are made with
+  // it), true = fp16, half the memory and the attention's bandwidth, logits within about 1%.
+  bool kv_f16 = false;
   int64_t step_tokens = 256;   // token budget of one engine step (decode + prefill chunk)
   int64_t max_running = 16;    // sequences decoded together (continuous batching)
   int64_t max_queue = 256;     // queued requests per class before submit() answers kOverloaded

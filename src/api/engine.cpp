@@ -480,7 +480,8 @@ class EngineImpl final : public Engine {
                             .n_ctx = o.n_ctx,
                             .kv_cache_bytes = o.kv_cache_bytes,
                             .kv_sequences = o.kv_sequences,
-                            .kv_page_size = o.kv_page_size};
+                            .kv_page_size = o.kv_page_size,
+                            .kv_f16 = o.kv_f16};
     c.scheduler.class_weights = {o.weight_high, o.weight_normal, o.weight_low};
     c.scheduler.max_step_tokens = static_cast<int32_t>(o.step_tokens);
     c.scheduler.max_running = static_cast<int32_t>(o.max_running);

@@ -6,10 +6,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <future>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <memory>
 
 #include "base/error.h"
@@ -32,9 +33,9 @@ struct RunOptions {
   std::vector<std::string> stop;
   bool json = false;
   bool chat = false;
-  bool templated = false;  // --template: -p is one user message through the chat template
+  bool templated = false;   // --template: -p is one user message through the chat template
   bool temp_given = false;  // --temp was passed (else the built-in model decodes greedily)
-  std::string system;  // --system: the chat's system message
+  std::string system;       // --system: the chat's system message
 };
 
 // --template (implied for the built-in model, which is a chat model): the prompt becomes one user
@@ -155,16 +156,14 @@ int run(RunOptions& o) {
                               .threads = threads,
                               .n_ctx = o.model.n_ctx,
                               .kv_sequences = 1,
+                              .kv_f16 = o.model.kv_type == tensor::DType::kF16,
                               .step_tokens = std::max<int64_t>(o.model.max_batch, 2),
                               .max_running = 1});
   const double load_ms = ms_since(start);
 
   auto sink = std::make_shared<StdoutSink>(o.json);
-  const SubmitResult s = engine->submit({.prompt = prompt,
-                                         .sampling = to_options(o.sampling),
-                                         .max_tokens = o.n_predict,
-                                         .stop = o.stop},
-                                        sink);
+  const SubmitResult s = engine->submit(
+      {.prompt = prompt, .sampling = to_options(o.sampling), .max_tokens = o.n_predict, .stop = o.stop}, sink);
   check(s.status == SubmitStatus::kAccepted, ErrorKind::kInvalidArgument, s.message);
   const Completion c = sink->wait();
   check(c.finish_reason != FinishReason::kError, ErrorKind::kInternal, c.error);
@@ -183,9 +182,9 @@ int run(RunOptions& o) {
     j["tokens"] = c.token_ids;
     j["text"] = c.text;
     j["finish_reason"] = finish_reason_name(c.finish_reason);
-    j["timings"] = {{"load_ms", load_ms},          {"prompt_ms", prompt_ms}, {"prompt_n", n_prompt},
-                    {"prompt_tokens_per_s", pp_tps}, {"gen_ms", gen_ms},       {"gen_n", n_gen},
-                    {"gen_tokens_per_s", tg_tps},    {"threads", threads}};
+    j["timings"] = {
+        {"load_ms", load_ms}, {"prompt_ms", prompt_ms}, {"prompt_n", n_prompt},       {"prompt_tokens_per_s", pp_tps},
+        {"gen_ms", gen_ms},   {"gen_n", n_gen},         {"gen_tokens_per_s", tg_tps}, {"threads", threads}};
     std::printf("%s\n", dump_json(j).c_str());
   } else {
     std::printf("\n");
@@ -216,6 +215,10 @@ Runner add_run_command(CLI::App& app) {
   o->sampling.seed = sampling::kRandomSeed;
   CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt");
   add_model_flags(*cmd, o->model);
+  cmd->add_option("--kv-type", o->model.kv_type, "KV cache element type: f32 or f16 (half the memory)")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, tensor::DType>{{"f32", tensor::DType::kF32}, {"f16", tensor::DType::kF16}}))
+      ->capture_default_str();
   auto* p = cmd->add_option("-p,--prompt", o->prompt, "Prompt text");
   cmd->add_option("-f,--file", o->prompt_file, "Read the prompt from a file")->excludes(p);
   cmd->add_option("-n,--n-predict", o->n_predict, "Tokens to generate (-1 = until end of text or full context)")

@@ -92,11 +92,12 @@ EngineLoop::EngineLoop(const EngineConfig& config)
   model::ModelSettings ms{.n_ctx = config.n_ctx,
                           .max_batch = std::max<int64_t>(sc.max_step_tokens, sc.max_running),
                           .kv_page_size = config.kv_page_size,
-                          .kv_pages = 0};
+                          .kv_pages = 0,
+                          .kv_type = config.kv_f16 ? tensor::DType::kF16 : tensor::DType::kF32};
   {
     const model::Hparams h = model::read_hparams(*reader_, reader_->get_string("general.architecture"));
     const int64_t n_ctx = config.n_ctx > 0 ? config.n_ctx : std::min<int64_t>(h.n_ctx_train, 4096);
-    const int64_t bytes_per_page = config.kv_page_size * 2 * h.n_layer * h.n_embd_kv() * int64_t{sizeof(float)};
+    const int64_t bytes_per_page = config.kv_page_size * model::kv_bytes_per_token(h, ms.kv_type);
     const int64_t pages_per_seq = (n_ctx + config.kv_page_size - 1) / config.kv_page_size;
     ms.kv_pages = config.kv_cache_bytes > 0 ? config.kv_cache_bytes / bytes_per_page
                                             : std::max<int64_t>(1, config.kv_sequences) * pages_per_seq;

@@ -43,6 +43,7 @@ struct EngineConfig {
   int64_t kv_cache_bytes = 0;  // 0 = room for kv_sequences sequences of n_ctx
   int64_t kv_sequences = 4;
   int64_t kv_page_size = 16;  // tokens
+  bool kv_f16 = false;        // KV cache elements fp16 instead of fp32
   SchedulerConfig scheduler;
 };
 

@@ -76,6 +76,25 @@ TEST(EngineApi, StreamsGreedyTextAndCounts) {
   EXPECT_EQ(engine->n_ctx(), 128);
 }
 
+TEST(EngineApi, Fp16KvCacheHalvesThePoolAndKeepsTheText) {
+  LIGHTBOAT_REQUIRE_FIXTURES();
+  std::string text[2];
+  int64_t bytes[2] = {0, 0};
+  for (int f16 = 0; f16 < 2; ++f16) {
+    EngineOptions o = stories();
+    o.kv_f16 = f16 == 1;
+    auto engine = Engine::open(o);
+    GenerateRequest r{.prompt = "Once upon a time", .max_tokens = 16};
+    r.sampling.temperature = 0.0f;
+    auto sink = std::make_shared<WaitingSink>();
+    ASSERT_EQ(engine->submit(std::move(r), sink).status, SubmitStatus::kAccepted);
+    text[f16] = sink->wait().text;
+    bytes[f16] = engine->stats().kv_cache_bytes;
+  }
+  EXPECT_EQ(bytes[1] * 2, bytes[0]);  // same pages, half the bytes each
+  EXPECT_EQ(text[1], text[0]);        // greedy text unchanged on this model
+}
+
 TEST(EngineApi, ChatMessagesUseTheTemplateAndBadRequestsAreRefused) {
   LIGHTBOAT_REQUIRE_FIXTURES();
   auto engine = Engine::open(stories());
@@ -133,8 +152,9 @@ TEST(EngineApi, StepsNeverExceedWhatTheContextCapsABatchAt) {
   auto engine = Engine::open(stories());
   std::vector<std::shared_ptr<WaitingSink>> sinks;
   for (int i = 0; i < 8; ++i) {
-    GenerateRequest r{.prompt = "Once upon a time, there was a little girl named Lily. She loved to play outside in "
-                                "the park with her friends and her dog every single day.",
+    GenerateRequest r{.prompt =
+                          "Once upon a time, there was a little girl named Lily. She loved to play outside in "
+                          "the park with her friends and her dog every single day.",
                       .max_tokens = 4};
     sinks.push_back(std::make_shared<WaitingSink>());
     ASSERT_EQ(engine->submit(std::move(r), sinks.back()).status, SubmitStatus::kAccepted);
@@ -150,9 +170,8 @@ TEST(EngineApi, ClassifyRanksTheLikelyContinuation) {
   LIGHTBOAT_REQUIRE_FIXTURES();
   auto engine = Engine::open(stories());
   // After "Once upon a time," the story model strongly expects " there was".
-  const std::vector<LabelScore> s =
-      engine->classify({.text = "Once upon a time,", .labels = {" there was", " the cat ran", " quantum"},
-                        .prompt_template = "{text}"});
+  const std::vector<LabelScore> s = engine->classify(
+      {.text = "Once upon a time,", .labels = {" there was", " the cat ran", " quantum"}, .prompt_template = "{text}"});
   ASSERT_EQ(s.size(), 3u);
   EXPECT_EQ(s[0].label, " there was");
   EXPECT_GT(s[0].probability, s[1].probability);
