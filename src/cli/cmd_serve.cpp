@@ -161,12 +161,12 @@ int serve(ServeOptions& o) {
                    .max_running = o.max_running,
                    .max_queue = o.max_queue};
   eo.step_tokens = std::max<int64_t>(eo.step_tokens, o.max_running + 1);
-  ModelManager manager({.resolver = resolver,
+  auto manager = std::make_unique<ModelManager>(ModelManagerOptions{.resolver = resolver,
                         .engine = eo,
                         .memory_budget_bytes = c.memory_budget_bytes,
                         .keep_alive = keep_alive,
                         .warm_up = !o.no_warmup});
-  auto srv = std::make_unique<server::Server>(manager, c);
+  auto srv = std::make_unique<server::Server>(*manager, c);
   std::fprintf(stderr, "lightboat serve: listening on http://%s:%u (model %s)%s\n", c.host.c_str(), srv->port(),
                c.model_id.c_str(), c.api_keys.empty() ? "" : " with API key auth");
 
@@ -180,7 +180,7 @@ int serve(ServeOptions& o) {
       std::unique_lock lk(mu);
       while (!cv.wait_for(lk, std::chrono::seconds(o.refresh_s), [&] { return stop; })) {
         lk.unlock();
-        const int switched = manager.refresh();
+        const int switched = manager->refresh();
         if (switched > 0) std::fprintf(stderr, "lightboat serve: %d model(s) hot-updated\n", switched);
         lk.lock();
       }
@@ -193,7 +193,8 @@ int serve(ServeOptions& o) {
   }
   cv.notify_all();
   if (refresher.joinable()) refresher.join();
-  srv.reset();  // first: see server/server.h
+  manager.reset();  // first: see server/server.h
+  srv.reset();
   std::fprintf(stderr, "lightboat serve: stopped\n");
   return rc;
 }

@@ -30,7 +30,9 @@ std::string ServerContext::model_name(const std::string& field) const {
 ModelLease ServerContext::acquire(const std::string& field) {
   const std::string name = model_name(field);
   try {
-    return models.acquire(name);
+    ModelLease lease = models.acquire(name);
+    if (name == config.model_id) ready = true;  // a default model that failed at start, loaded now
+    return lease;
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::kNotFound) {
       throw ApiError(404, "invalid_request_error", "model_not_found", "model",

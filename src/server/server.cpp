@@ -91,10 +91,11 @@ struct Server::Impl {
                      name.c_str(), lease.engine().quantization().c_str(),
                      static_cast<long long>(lease.engine().n_ctx()), lease.version().c_str(),
                      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        if (name == ctx.config.model_id) ctx.ready = true;
       } catch (const std::exception& e) {
+        // Not ready: a failed default model stays so until a request loads it (they get its error).
         std::fprintf(stderr, "lightboat serve: model %s failed to load: %s\n", name.c_str(), e.what());
       }
-      if (name == ctx.config.model_id) ctx.ready = true;  // a failed default: requests get its error
     }
   }
 

@@ -69,7 +69,9 @@ bool is_loopback(const std::string& host);
 // Checks an Authorization header value against the keys ("Bearer KEY"); constant-time per key.
 bool authorized(const std::string& authorization, const std::vector<std::string>& keys);
 
-// Destroy the Server before the ModelManager (after run() returned).
+// Destroy the ModelManager before the Server (after run() returned): the versions no request
+// holds stop then; generations an engine still holds end when the server's queued handlers (and
+// the leases they keep) go with its event loop, while the server's state still exists.
 class Server {
  public:
   // Validates the config and binds the listening socket. Throws Error(kInvalidArgument) for a
