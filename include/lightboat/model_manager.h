@@ -103,6 +103,9 @@ class ModelManager {
   // model that cannot fit the budget even with every idle model evicted (kInvalidArgument, the
   // message says "memory budget").
   ModelLease acquire(const std::string& name);
+  // The current version when `name` is loaded now, else an empty lease: never loads or waits
+  // (a server answers from its I/O thread when it can, and hands a load to another thread).
+  ModelLease try_acquire(const std::string& name);
 
   // Hot update: resolves `name` again and loads that version beside the current one, warms it,
   // then switches new requests to it. Loads even when the version is unchanged (a forced

@@ -314,6 +314,14 @@ ModelLease ModelManager::acquire(const std::string& name) {
   return m.lease(e.current);
 }
 
+ModelLease ModelManager::try_acquire(const std::string& name) {
+  Impl& m = *impl_;
+  std::lock_guard lk(m.mu);
+  const auto it = m.entries.find(name);
+  if (it == m.entries.end() || !it->second.current) return {};
+  return Impl::lease(it->second.current);
+}
+
 void ModelManager::reload(const std::string& name) {
   Impl& m = *impl_;
   std::unique_lock lk(m.mu);

@@ -43,6 +43,60 @@ ModelLease ServerContext::acquire(const std::string& field) {
   }
 }
 
+void ServerContext::with_model(const std::string& field, const Post& post, std::function<void(ModelLease)> then,
+                               std::function<void(const ApiError&)> fail) {
+  const std::string name = model_name(field);
+  if (ModelLease lease = models.try_acquire(name)) return then(std::move(lease));
+  std::lock_guard<std::mutex> lock(loader_mutex_);
+  if (loader_stop_) throw ApiError(503, "server_error", "server_shutdown", "", "the server is shutting down");
+  loads_.push_back([this, field, post, then = std::move(then), fail = std::move(fail)] {
+    std::function<void()> done;
+    try {
+      done = [then, fail, lease = acquire(field)] {
+        try {
+          then(lease);
+        } catch (const ApiError& e) {
+          fail(e);
+        } catch (const std::exception& e) {
+          fail(ApiError(500, "server_error", "internal_error", "", e.what()));
+        }
+      };
+    } catch (const ApiError& e) {
+      done = [fail, e] { fail(e); };
+    } catch (const std::exception& e) {
+      done = [fail, e = ApiError(500, "server_error", "internal_error", "", e.what())] { fail(e); };
+    }
+    post(std::move(done));  // dropped (with its lease, here on the loader thread) once the server stopped
+  });
+  if (!loader_.joinable()) loader_ = std::thread([this] { load_loop(); });
+  loader_cv_.notify_one();
+}
+
+void ServerContext::load_loop() {
+  std::unique_lock<std::mutex> lock(loader_mutex_);
+  while (true) {
+    loader_cv_.wait(lock, [this] { return loader_stop_ || !loads_.empty(); });
+    if (loader_stop_) return;
+    std::vector<std::function<void()>> jobs;
+    jobs.swap(loads_);
+    lock.unlock();
+    for (auto& job : jobs) job();
+    jobs.clear();  // the sessions the jobs held go here, with the loop still alive
+    lock.lock();
+  }
+}
+
+void ServerContext::stop_loader() {
+  std::vector<std::function<void()>> dropped;
+  {
+    std::lock_guard<std::mutex> lock(loader_mutex_);
+    loader_stop_ = true;
+    dropped.swap(loads_);
+  }
+  loader_cv_.notify_all();
+  if (loader_.joinable()) loader_.join();
+}
+
 std::shared_ptr<void> ServerContext::connection_ticket() {
   ++connections;
   metrics.connections().add(1);

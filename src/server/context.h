@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <thread>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -38,6 +40,7 @@ struct LeaseBin {
 
 struct ServerContext {
   ServerContext(ModelManager& m, ServerConfig c);
+  ~ServerContext() { stop_loader(); }
 
   ModelManager& models;
   const ServerConfig config;
@@ -59,6 +62,16 @@ struct ServerContext {
   // that fails to load or does not fit the memory budget. Blocks during a load.
   ModelLease acquire(const std::string& field);
 
+  using Post = std::function<void(std::function<void()>)>;
+  // Calls then(lease) with the model's current version: at once (on the caller's thread, its
+  // exceptions to the caller) when it is loaded; otherwise the loader thread loads it and
+  // `post`s then(lease) (or fail(error)) to the caller's strand, where an ApiError `then` throws
+  // goes to `fail`. So a load of seconds never holds an I/O thread. model_name()'s 404 is thrown.
+  void with_model(const std::string& field, const Post& post, std::function<void(ModelLease)> then,
+                  std::function<void(const ApiError&)> fail);
+  // Joins the loader thread; queued loads are dropped (before the event loop goes).
+  void stop_loader();
+
   // A generation's slot in open_generations and the in-flight gauge, released with the last
   // holder; it holds `lease` (the version serving the request) until then. Released on an I/O
   // thread, or parked in lease_bin when the last holder dies elsewhere.
@@ -70,6 +83,12 @@ struct ServerContext {
 
  private:
   struct Ticket;
+  void load_loop();
+  std::mutex loader_mutex_;
+  std::condition_variable loader_cv_;
+  std::vector<std::function<void()>> loads_;  // jobs for the loader thread
+  bool loader_stop_ = false;
+  std::thread loader_;  // started by the first load
   std::mutex mutex_;
   std::unordered_set<Ticket*> in_flight_;  // tickets alive: their engine and request id
 };

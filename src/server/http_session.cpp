@@ -257,11 +257,24 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     return c;
   }
 
+  // Runs `start(lease)` once the request's model is loaded (a load runs off the I/O thread).
+  template <typename Start>
+  void with_model(const std::string& model, Start start) {
+    auto self = shared_from_this();
+    ctx_.with_model(
+        model, poster(), [self, start](ModelLease lease) { start(*self, lease); },
+        [self](const ApiError& e) { self->send_error(e); });
+  }
+
   void embeddings() {
     refuse_when_draining();
-    EmbeddingsBody body =
-        parse_counted([&](const json& j) { return parse_embeddings(j, ctx_.config.limits, {}); });
-    const ModelLease lease = ctx_.acquire(body.model);
+    auto body = std::make_shared<EmbeddingsBody>(
+        parse_counted([&](const json& j) { return parse_embeddings(j, ctx_.config.limits, {}); }));
+    with_model(body->model, [body](HttpSession& s, const ModelLease& lease) { s.start_embeddings(*body, lease); });
+  }
+
+  void start_embeddings(const EmbeddingsBody& body, const ModelLease& lease) {
+    refuse_when_draining();
     auto gen = std::make_shared<Generation>();
     const std::string model = body.model.empty() ? ctx_.config.model_id : body.model;
     const Priority priority = body.request.priority;
@@ -286,9 +299,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   // One engine classification per input; the answer waits for all of them.
   void classify() {
     refuse_when_draining();
-    ClassifyBody body =
-        parse_counted([&](const json& j) { return parse_classify(j, ctx_.config.limits, {}); });
-    const ModelLease lease = ctx_.acquire(body.model);
+    auto body = std::make_shared<ClassifyBody>(
+        parse_counted([&](const json& j) { return parse_classify(j, ctx_.config.limits, {}); }));
+    with_model(body->model, [body](HttpSession& s, const ModelLease& lease) { s.start_classify(*body, lease); });
+  }
+
+  void start_classify(const ClassifyBody& body, const ModelLease& lease) {
+    refuse_when_draining();
     struct Pending {
       std::mutex mutex;
       std::vector<ClassifyOutcome> outcomes;
@@ -343,9 +360,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void generate(Endpoint endpoint) {
     refuse_when_draining();
-    ParsedRequest parsed =
-        parse_counted([&](const json& j) { return parse_generate(j, endpoint, ctx_.config.limits, {}); });
-    const ModelLease lease = ctx_.acquire(parsed.model);
+    auto parsed = std::make_shared<ParsedRequest>(
+        parse_counted([&](const json& j) { return parse_generate(j, endpoint, ctx_.config.limits, {}); }));
+    with_model(parsed->model, [parsed, endpoint](HttpSession& s, const ModelLease& lease) {
+      s.start_generate(endpoint, std::move(*parsed), lease);
+    });
+  }
+
+  void start_generate(Endpoint endpoint, ParsedRequest parsed, const ModelLease& lease) {
+    refuse_when_draining();
     auto gen = std::make_shared<Generation>();
     gen->meta = make_meta(endpoint, parsed.model.empty() ? ctx_.config.model_id : parsed.model);
     gen->meta.fingerprint = version_fingerprint(lease.version());

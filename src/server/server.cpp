@@ -151,7 +151,9 @@ struct Server::Impl {
   }
 
   ~Impl() {
-    // Parked leases go now; handlers still queued (their generations and leases) go with the loop.
+    // Loads in progress end first (their sessions need the loop); parked leases go now;
+    // handlers still queued (their generations and leases) go with the loop.
+    ctx.stop_loader();
     ctx.empty_lease_bin();
   }
 

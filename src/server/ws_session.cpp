@@ -90,6 +90,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     const auto it = live_.find(key);
     if (t == "cancel") {
       if (it == live_.end()) throw invalid("id", "no generation " + key + " is in flight", "unknown_id");
+      if (!it->second) {  // its model is still loading: it never starts
+        live_.erase(it);
+        return send({{"type", "done"}, {"id", id}, {"finish_reason", "cancelled"}, {"usage", usage_json(Completion{})}});
+      }
       it->second->engine->cancel(it->second->id);  // its done (cancelled) follows
       return;
     }
@@ -99,6 +103,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       const std::optional<Priority> pr =
           p != msg.end() && p->is_string() ? parse_priority(p->get<std::string>()) : std::nullopt;
       if (!pr) throw invalid("priority", "'priority' must be \"high\", \"normal\" or \"low\"");
+      if (!it->second) throw invalid("id", "generation " + key + " waits for its model to load", "not_started");
       it->second->engine->reprioritize(it->second->id, *pr);
       return;
     }
@@ -120,7 +125,37 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       ctx_.metrics.invalid();
       throw;
     }
-    const ModelLease lease = ctx_.acquire(parsed.model);
+    // The id is taken while the model loads (off the I/O thread): a second generate with it is
+    // a duplicate, a cancel of it waits for the load.
+    live_.emplace(key, nullptr);
+    auto self = shared_from_this();
+    auto request = std::make_shared<ParsedRequest>(std::move(parsed));
+    try {
+      ctx_.with_model(
+        request->model,
+        [ex = ws_.get_executor(), gate = ctx_.gate](std::function<void()> f) {
+          std::lock_guard<std::mutex> lock(gate->mutex);
+          if (gate->open) net::post(ex, std::move(f));
+        },
+        [self, request, id, key](ModelLease lease) { self->start_generate(std::move(*request), id, key, lease); },
+        [self, id, key](const ApiError& e) {
+          const auto it = self->live_.find(key);
+          if (it != self->live_.end() && !it->second) self->live_.erase(it);
+          self->send_error(id, e.code(), e.what());
+        });
+    } catch (...) {
+      const auto it = live_.find(key);
+      if (it != live_.end() && !it->second) live_.erase(it);
+      throw;
+    }
+  }
+
+  void start_generate(ParsedRequest parsed, const json& id, const std::string& key, const ModelLease& lease) {
+    const auto slot = live_.find(key);
+    if (slot == live_.end() || slot->second) return;  // cancelled while its model loaded
+    live_.erase(slot);  // taken again once accepted
+    if (closing_) return;
+    if (ctx_.draining) throw ApiError(503, "server_error", "server_shutdown", "", "the server is shutting down");
     auto gen = std::make_shared<WsGeneration>();
     gen->client_id = id;
     const Priority priority = parsed.generate.priority;
@@ -190,7 +225,9 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     if (closing_) return;
     closing_ = true;
     out_.clear();
-    for (auto& [key, gen] : live_) gen->engine->cancel(gen->id);
+    for (auto& [key, gen] : live_) {
+      if (gen) gen->engine->cancel(gen->id);
+    }
     beast::error_code ec;
     beast::get_lowest_layer(ws_).socket().close(ec);
   }
