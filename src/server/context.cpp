@@ -47,9 +47,7 @@ void ServerContext::with_model(const std::string& field, const Post& post, std::
                                std::function<void(const ApiError&)> fail) {
   const std::string name = model_name(field);
   if (ModelLease lease = models.try_acquire(name)) return then(std::move(lease));
-  std::lock_guard<std::mutex> lock(loader_mutex_);
-  if (loader_stop_) throw ApiError(503, "server_error", "server_shutdown", "", "the server is shutting down");
-  loads_.push_back([this, field, post, then = std::move(then), fail = std::move(fail)] {
+  on_loader([this, field, post, then = std::move(then), fail = std::move(fail)] {
     std::function<void()> done;
     try {
       done = [then, fail, lease = acquire(field)] {
@@ -68,6 +66,12 @@ void ServerContext::with_model(const std::string& field, const Post& post, std::
     }
     post(std::move(done));  // dropped (with its lease, here on the loader thread) once the server stopped
   });
+}
+
+void ServerContext::on_loader(std::function<void()> job) {
+  std::lock_guard<std::mutex> lock(loader_mutex_);
+  if (loader_stop_) throw ApiError(503, "server_error", "server_shutdown", "", "the server is shutting down");
+  loads_.push_back(std::move(job));
   if (!loader_.joinable()) loader_ = std::thread([this] { load_loop(); });
   loader_cv_.notify_one();
 }

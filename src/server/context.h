@@ -69,6 +69,8 @@ struct ServerContext {
   // goes to `fail`. So a load of seconds never holds an I/O thread. model_name()'s 404 is thrown.
   void with_model(const std::string& field, const Post& post, std::function<void(ModelLease)> then,
                   std::function<void(const ApiError&)> fail);
+  // Queues `job` for the loader thread (model loads and reloads run there, one at a time).
+  void on_loader(std::function<void()> job);
   // Joins the loader thread; queued loads are dropped (before the event loop goes).
   void stop_loader();
 

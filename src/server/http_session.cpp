@@ -174,7 +174,20 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       if (id.size() > kReload.size() && id.ends_with(kReload)) {
         require(http::verb::post, "POST");
         id.resize(id.size() - kReload.size());
-        return send_json(200, reload_model(ctx_, id, started_));
+        ctx_.model_name(id);  // a path-like id is refused here
+        // The new version loads and warms on the loader thread; the answer comes back here.
+        ctx_.on_loader([self = shared_from_this(), id, post = poster()] {
+          std::function<void()> done;
+          try {
+            done = [self, body = reload_model(self->ctx_, id, self->started_)] { self->send_json(200, body); };
+          } catch (const ApiError& e) {
+            done = [self, e] { self->send_error(e); };
+          } catch (const std::exception& e) {
+            done = [self, e = ApiError(500, "server_error", "internal_error", "", e.what())] { self->send_error(e); };
+          }
+          post(std::move(done));
+        });
+        return;
       }
       require(http::verb::get, "GET");
       return send_json(200, model_info(ctx_, id, started_));

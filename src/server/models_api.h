@@ -21,7 +21,7 @@ nlohmann::json model_info(ServerContext& ctx, const std::string& id, int64_t cre
 
 // Hot update (ModelManager::reload): 200 with the model's new state; 404 for an unknown model;
 // 500 reload_failed naming the error when the new version failed (the old one keeps serving).
-// Blocks the calling I/O thread while the new version loads and warms.
+// Blocks while the new version loads and warms: the server calls it on its loader thread.
 nlohmann::json reload_model(ServerContext& ctx, const std::string& id, int64_t created);
 
 }  // namespace lightboat::server
