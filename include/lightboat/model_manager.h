@@ -53,16 +53,16 @@ struct ModelStatus {
   std::string name;
   std::string version;  // of the version new requests get ("" while the first load runs)
   ModelState state = ModelState::kLoading;
-  int64_t memory_bytes = 0;  // weights + KV pool of the current version (old ones: in total)
-  int64_t in_use = 0;        // leases held on any version of it
-  int64_t loads = 0;         // successful loads (first loads, reloads after eviction, updates)
-  std::string error;         // the last load or update failure, if any
+  int64_t memory_bytes = 0;    // weights + KV pool of the current version (old ones: in total)
+  int64_t in_use = 0;          // leases held on any version of it
+  int64_t loads = 0;           // successful loads (first loads, reloads after eviction, updates)
+  std::string error;           // the last load or update failure, if any
   std::string failed_version;  // the version whose update failed last ("" after a good one)
   EngineStats engine;          // the current version's engine (zeros when not loaded)
 };
 
 struct ModelManagerStats {
-  int64_t memory_bytes = 0;  // all loaded versions, old ones still finishing requests included
+  int64_t memory_bytes = 0;       // all loaded versions, old ones still finishing requests included
   int64_t peak_memory_bytes = 0;  // the most memory_bytes has been after a version was admitted
   int64_t loads = 0;
   int64_t load_failures = 0;

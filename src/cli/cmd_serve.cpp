@@ -56,10 +56,20 @@ int64_t parse_size(const std::string& text, const std::string& flag) {
   }
   std::string unit = text.substr(std::min(end, text.size()));
   std::transform(unit.begin(), unit.end(), unit.begin(), [](unsigned char c) { return std::tolower(c); });
-  static const std::map<std::string, double> kUnits = {
-      {"", 1},          {"b", 1},           {"k", 1e3},           {"kb", 1e3},        {"kib", 1024.0},
-      {"m", 1e6},       {"mb", 1e6},        {"mib", 1048576.0},   {"g", 1e9},         {"gb", 1e9},
-      {"gib", 1073741824.0}, {"t", 1e12},   {"tb", 1e12},         {"tib", 1099511627776.0}};
+  static const std::map<std::string, double> kUnits = {{"", 1},
+                                                       {"b", 1},
+                                                       {"k", 1e3},
+                                                       {"kb", 1e3},
+                                                       {"kib", 1024.0},
+                                                       {"m", 1e6},
+                                                       {"mb", 1e6},
+                                                       {"mib", 1048576.0},
+                                                       {"g", 1e9},
+                                                       {"gb", 1e9},
+                                                       {"gib", 1073741824.0},
+                                                       {"t", 1e12},
+                                                       {"tb", 1e12},
+                                                       {"tib", 1099511627776.0}};
   const auto it = kUnits.find(unit);
   check(v >= 0 && it != kUnits.end(), ErrorKind::kInvalidArgument,
         flag + ": '" + text + "' is not a size (bytes, or a number with KB MB GB KiB MiB GiB ...)");
@@ -125,7 +135,8 @@ int serve(ServeOptions& o) {
   for (size_t i = 0; i < o.models.size(); ++i) {
     const ResolvedModel r = resolve_model_path(o.models[i]);  // fails early for a missing model
     std::string id = i == 0 && !o.alias.empty() ? o.alias : model_id(o.models[i], r);
-    check(!fixed->count(id), ErrorKind::kInvalidArgument, "serve: two -m models have the id '" + id + "' (use --alias for the first)");
+    check(!fixed->count(id), ErrorKind::kInvalidArgument,
+          "serve: two -m models have the id '" + id + "' (use --alias for the first)");
     (*fixed)[id] = o.models[i];
     c.preload.push_back(id);
   }
@@ -162,10 +173,10 @@ int serve(ServeOptions& o) {
                    .max_queue = o.max_queue};
   eo.step_tokens = std::max<int64_t>(eo.step_tokens, o.max_running + 1);
   auto manager = std::make_unique<ModelManager>(ModelManagerOptions{.resolver = resolver,
-                        .engine = eo,
-                        .memory_budget_bytes = c.memory_budget_bytes,
-                        .keep_alive = keep_alive,
-                        .warm_up = !o.no_warmup});
+                                                                    .engine = eo,
+                                                                    .memory_budget_bytes = c.memory_budget_bytes,
+                                                                    .keep_alive = keep_alive,
+                                                                    .warm_up = !o.no_warmup});
   auto srv = std::make_unique<server::Server>(*manager, c);
   std::fprintf(stderr, "lightboat serve: listening on http://%s:%u (model %s)%s\n", c.host.c_str(), srv->port(),
                c.model_id.c_str(), c.api_keys.empty() ? "" : " with API key auth");

@@ -21,8 +21,9 @@ std::string ServerContext::model_name(const std::string& field) const {
   // Names only: a client must not make the server open a file of its choosing.
   if (field.find('/') != std::string::npos || field.find('\\') != std::string::npos || field.front() == '.') {
     throw ApiError(404, "invalid_request_error", "model_not_found", "model",
-                   "the model '" + field + "' does not exist: a model is named by an id of GET /v1/models or a "
-                   "store name NAME[:TAG], never a path");
+                   "the model '" + field +
+                       "' does not exist: a model is named by an id of GET /v1/models or a "
+                       "store name NAME[:TAG], never a path");
   }
   return config.canonical ? config.canonical(field) : field;
 }

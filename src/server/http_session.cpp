@@ -294,7 +294,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     const auto started = std::chrono::steady_clock::now();
     const SubmitResult r =
         lease.engine().submit_embed(body.request, [self = shared_from_this(), gen, post = poster(), model,
-                                                base64 = body.base64, priority, started](EmbedOutcome o) {
+                                                   base64 = body.base64, priority, started](EmbedOutcome o) {
           post([self, gen, o = std::move(o), model, base64, priority, started] {
             int64_t tokens = 0;
             for (int64_t t : o.prompt_tokens) tokens += t;
@@ -392,7 +392,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     gen->keep_alive = keep_alive_;
     auto self = shared_from_this();
     auto sink = std::make_shared<ForwardingSink>(
-        ctx_, lease, gen->priority, [ex = stream_.get_executor()](std::function<void()> f) { net::post(ex, std::move(f)); },
+        ctx_, lease, gen->priority,
+        [ex = stream_.get_executor()](std::function<void()> f) { net::post(ex, std::move(f)); },
         [self, gen](std::string text) { self->on_text(*gen, text); },
         [self, gen](Completion c) { self->on_done(gen, c); });
     if (gen->stream && parsed.logprobs) {

@@ -80,7 +80,8 @@ ApiError not_found(const std::string& id) {
 json models_list(ServerContext& ctx, int64_t created) {
   const std::vector<ModelStatus> statuses = ctx.models.list();
   json data = json::array();
-  for (const Known& k : known_models(ctx, statuses)) data.push_back(entry_json(ctx, k, find_status(statuses, k.name), created));
+  for (const Known& k : known_models(ctx, statuses))
+    data.push_back(entry_json(ctx, k, find_status(statuses, k.name), created));
   return {{"object", "list"}, {"data", std::move(data)}};
 }
 

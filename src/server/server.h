@@ -52,7 +52,7 @@ struct ServerConfig {
   std::chrono::seconds idle_timeout{60};  // a keep-alive connection with no request, or a stalled write
   int max_connections = 256;              // beyond it new connections get 503 and are closed
   std::chrono::milliseconds shutdown_grace{10000};
-  std::string model_id;             // the default model's manager name (requests without "model")
+  std::string model_id;              // the default model's manager name (requests without "model")
   std::vector<std::string> preload;  // manager names loaded at start, in order, in the background
   // The names GET /v1/models lists beside those the manager knows (the -m ids, the store's
   // tags); may be empty.

@@ -17,15 +17,17 @@ ServerMetrics::ServerMetrics()
           "Seconds from submission to the last token of finished answers (the millisecond histogram in base units).",
           {"model", "quantization"}, {0.05, 0.1, 0.2, 0.5, 1})),
       loaded_(registry_.gauge("lightboat_model_loaded", "1 while the model is loaded, else 0.", {"model"})),
-      models_memory_(registry_
-                         .gauge("lightboat_models_memory_bytes",
-                                "Bytes of every loaded model version (weights and KV pools), the memory budget's measure.")
-                         .with({})),
-      models_peak_(registry_
-                       .gauge("lightboat_models_memory_peak_bytes", "The most lightboat_models_memory_bytes has been.")
-                       .with({})),
+      models_memory_(
+          registry_
+              .gauge("lightboat_models_memory_bytes",
+                     "Bytes of every loaded model version (weights and KV pools), the memory budget's measure.")
+              .with({})),
+      models_peak_(
+          registry_.gauge("lightboat_models_memory_peak_bytes", "The most lightboat_models_memory_bytes has been.")
+              .with({})),
       models_budget_(
-          registry_.gauge("lightboat_models_memory_budget_bytes", "The memory budget of the models (0 = none).").with({})),
+          registry_.gauge("lightboat_models_memory_budget_bytes", "The memory budget of the models (0 = none).")
+              .with({})),
       loads_(registry_.counter("model_loads_total", "Successful model loads, updates included.", {"model"})),
       evictions_(
           registry_.counter("model_evictions_total", "Idle models unloaded to make room under the budget.").with({})),

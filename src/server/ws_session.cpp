@@ -92,7 +92,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
       if (it == live_.end()) throw invalid("id", "no generation " + key + " is in flight", "unknown_id");
       if (!it->second) {  // its model is still loading: it never starts
         live_.erase(it);
-        return send({{"type", "done"}, {"id", id}, {"finish_reason", "cancelled"}, {"usage", usage_json(Completion{})}});
+        return send(
+            {{"type", "done"}, {"id", id}, {"finish_reason", "cancelled"}, {"usage", usage_json(Completion{})}});
       }
       it->second->engine->cancel(it->second->id);  // its done (cancelled) follows
       return;
@@ -132,17 +133,17 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     auto request = std::make_shared<ParsedRequest>(std::move(parsed));
     try {
       ctx_.with_model(
-        request->model,
-        [ex = ws_.get_executor(), gate = ctx_.gate](std::function<void()> f) {
-          std::lock_guard<std::mutex> lock(gate->mutex);
-          if (gate->open) net::post(ex, std::move(f));
-        },
-        [self, request, id, key](ModelLease lease) { self->start_generate(std::move(*request), id, key, lease); },
-        [self, id, key](const ApiError& e) {
-          const auto it = self->live_.find(key);
-          if (it != self->live_.end() && !it->second) self->live_.erase(it);
-          self->send_error(id, e.code(), e.what());
-        });
+          request->model,
+          [ex = ws_.get_executor(), gate = ctx_.gate](std::function<void()> f) {
+            std::lock_guard<std::mutex> lock(gate->mutex);
+            if (gate->open) net::post(ex, std::move(f));
+          },
+          [self, request, id, key](ModelLease lease) { self->start_generate(std::move(*request), id, key, lease); },
+          [self, id, key](const ApiError& e) {
+            const auto it = self->live_.find(key);
+            if (it != self->live_.end() && !it->second) self->live_.erase(it);
+            self->send_error(id, e.code(), e.what());
+          });
     } catch (...) {
       const auto it = live_.find(key);
       if (it != live_.end() && !it->second) live_.erase(it);
@@ -153,7 +154,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void start_generate(ParsedRequest parsed, const json& id, const std::string& key, const ModelLease& lease) {
     const auto slot = live_.find(key);
     if (slot == live_.end() || slot->second) return;  // cancelled while its model loaded
-    live_.erase(slot);  // taken again once accepted
+    live_.erase(slot);                                // taken again once accepted
     if (closing_) return;
     if (ctx_.draining) throw ApiError(503, "server_error", "server_shutdown", "", "the server is shutting down");
     auto gen = std::make_shared<WsGeneration>();
