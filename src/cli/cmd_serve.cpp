@@ -116,6 +116,27 @@ ModelSource from_store(const store::ModelRef& ref) {
   return {.path = r.path, .version = r.manifest.digest};
 }
 
+// ModelManager::refresh(), except that a version whose update already failed is not loaded
+// again every period (a file that loads and then fails its warm-up would cost a whole load each
+// time): it is tried again when the tag or file changes once more, or by POST .../reload.
+int refresh_changed(ModelManager& manager, const ModelResolver& resolve) {
+  int switched = 0;
+  for (const ModelStatus& s : manager.list()) {
+    if (s.state != ModelState::kReady) continue;
+    try {
+      const std::string now = resolve(s.name).version;
+      if (now == s.version || now == s.failed_version) continue;
+      manager.reload(s.name);
+      ++switched;
+      std::fprintf(stderr, "lightboat serve: model %s hot-updated to %s\n", s.name.c_str(), now.c_str());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "lightboat serve: model %s: update failed, previous version kept: %s\n", s.name.c_str(),
+                   e.what());
+    }
+  }
+  return switched;
+}
+
 int serve(ServeOptions& o) {
   if (const char* env = std::getenv("LIGHTBOAT_API_KEY"); env && *env) o.server.api_keys.emplace_back(env);
   server::ServerConfig& c = o.server;
@@ -191,8 +212,7 @@ int serve(ServeOptions& o) {
       std::unique_lock lk(mu);
       while (!cv.wait_for(lk, std::chrono::seconds(o.refresh_s), [&] { return stop; })) {
         lk.unlock();
-        const int switched = manager->refresh();
-        if (switched > 0) std::fprintf(stderr, "lightboat serve: %d model(s) hot-updated\n", switched);
+        refresh_changed(*manager, resolver);
         lk.lock();
       }
     });

@@ -167,7 +167,8 @@ def hot_update_test(env, home, digests):
         broken = write_broken_version(home, "story:live")
         info = wait_for("broken version rolled back", lambda: (lambda m: m if "error" in m else None)(
             models(s)["story:live"]))
-        time.sleep(1.0)
+        failed_at_rollback = s.metrics().get('model_reloads_total{result="failed"}', 0)
+        time.sleep(2.2)  # two refresh periods: the broken version is not loaded again
         stop.set()
         for t in threads:
             t.join()
@@ -185,6 +186,9 @@ def hot_update_test(env, home, digests):
             check("rolled back: the failed version is named", info.get("failed_version") == broken, info)
             check("rolled back: state ready", info["state"] == "ready", info)
         m = s.metrics()
+        check("a failed version is not retried by the refresh",
+              m.get('model_reloads_total{result="failed"}') == failed_at_rollback == 1,
+              (failed_at_rollback, m.get('model_reloads_total{result="failed"}')))
         check("reloads counted", m.get('model_reloads_total{result="ok"}', 0) >= 1 and
               m.get('model_reloads_total{result="failed"}', 0) >= 1,
               {k: v for k, v in m.items() if k.startswith("model_reloads_total")})
