@@ -77,6 +77,14 @@ def lb(env, *args):
     return p
 
 
+def clean_stop(s, what):
+    rc = s.stop()
+    time.sleep(0.1)  # the stderr pump reads the last lines
+    reports = [l for l in s.stderr if "Sanitizer" in l or "runtime error" in l]
+    check(what + ": exit 0", rc == 0, rc)
+    check(what + ": no sanitizer report", not reports, reports[:5])
+
+
 def fingerprint(version):
     return version[:23]
 
@@ -104,7 +112,7 @@ def budget_test(env, digests):
     with Serve(BIN, "story:q8", "-m", "story:f32", "-m", "story:q4", env=env) as s:
         sizes = wait_for("all three loaded", lambda: (lambda m: {k: m[k]["memory_bytes"] for k in m}
                                                        if all(m["story:" + q]["loaded"] for q in QUANTS) else None)(models(s)))
-        s.stop()
+        clean_stop(s, "sizing server")
     sizes = {k: v for k, v in sizes.items() if k.startswith("story:") and k != "story:live"}
     total = sum(sizes.values())
     budget = total - min(sizes.values()) // 2  # any two fit (at most total - smallest), three do not
@@ -134,7 +142,7 @@ def budget_test(env, digests):
         check("at most two loaded", len(loaded) <= 2, loaded)
         print("budget: %d requests ok, evictions %d, peak %d of %d bytes" %
               (codes.count(200), m["model_evictions_total"], peak, budget))
-        s.stop()
+        clean_stop(s, "budget server")
 
 
 def hot_update_test(env, home, digests):
@@ -233,7 +241,7 @@ def hot_update_test(env, home, digests):
             p = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
             problems = [l for l in (p.stdout + p.stderr).splitlines() if l.strip() and "inference_latency_ms" not in l]
             check("promtool accepts the per-model metrics", not problems, problems)
-        check("clean exit", s.stop() == 0)
+        clean_stop(s, "hot-update server")
 
 
 def main():
