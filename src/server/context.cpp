@@ -1,6 +1,7 @@
 #include "server/context.h"
 
 #include <algorithm>
+#include <string_view>
 
 #include "base/error.h"
 
@@ -39,8 +40,13 @@ ModelLease ServerContext::acquire(const std::string& field) {
       throw ApiError(404, "invalid_request_error", "model_not_found", "model",
                      "the model '" + name + "' does not exist; GET /v1/models lists the models served");
     }
-    throw ApiError(503, "server_error", "model_unavailable", "model",
-                   "the model '" + name + "' cannot be loaded: " + e.what());
+    ApiError unavailable(503, "server_error", "model_unavailable", "model",
+                         "the model '" + name + "' cannot be loaded: " + e.what());
+    // The models holding the budget are all busy: room comes back when their requests end.
+    if (std::string_view(e.what()).find("memory budget") != std::string_view::npos) {
+      unavailable.with_retry_after(1);
+    }
+    throw unavailable;
   }
 }
 
