@@ -13,7 +13,8 @@ from a loopback http.server, then:
      is rolled back (GET /v1/models shows the error and the old version);
   C. POST /v1/models/{id}/reload: fails (500) while the tag names the broken blob and the old
      version keeps serving; succeeds (200, the new version) once the tag is good again;
-  D. an unknown model is a 404 naming it; a path-like model name is refused.
+  D. an unknown model is a 404 naming it; a path-like model name is refused; over the WebSocket,
+     models that load on first use, an unknown model, a cancel while the model loads.
 
 Usage: multi_model_test.py LIGHTBOAT_BINARY SHARED_DIR
 """
@@ -83,6 +84,83 @@ def clean_stop(s, what):
     reports = [l for l in s.stderr if "Sanitizer" in l or "runtime error" in l]
     check(what + ": exit 0", rc == 0, rc)
     check(what + ": no sanitizer report", not reports, reports[:5])
+
+
+class RawWs:
+    """The smallest WebSocket client for the test (no library is installed): text frames only."""
+
+    def __init__(self, port):
+        import base64
+        import socket
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(("GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                           "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % key).encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += self.sock.recv(1)
+        assert b" 101 " in head, head
+        self.buf = b""
+
+    def send(self, obj):
+        data = json.dumps(obj).encode()
+        mask = os.urandom(4)
+        n = len(data)
+        hdr = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big"))
+        self.sock.sendall(hdr + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+    def _read(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def recv(self):
+        while True:
+            b0, b1 = self._read(2)
+            n = b1 & 0x7F
+            if n == 126:
+                n = int.from_bytes(self._read(2), "big")
+            elif n == 127:
+                n = int.from_bytes(self._read(8), "big")
+            payload = self._read(n)
+            if b0 & 0x0F == 1:
+                return json.loads(payload)
+
+    def close(self):
+        self.sock.close()
+
+
+def websocket_models(s):
+    """Generations over the WebSocket naming models that are not loaded (they load off the I/O
+    thread), an unknown one, and a cancel that may arrive while the model loads."""
+    ws = RawWs(s.port)
+    chat = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4, "temperature": 0}
+    ws.send(dict(chat, type="generate", id="a", model="story:q8"))
+    ws.send(dict(chat, type="generate", id="b", model="nope:x"))
+    ws.send(dict(chat, type="generate", id="c", model="story:q4"))
+    ws.send({"type": "cancel", "id": "c"})
+    ends, errors, tokens = {}, {}, 0
+    while len(ends) + len(errors) < 3:
+        m = ws.recv()
+        if m["type"] == "token":
+            tokens += 1
+        elif m["type"] == "done":
+            check("ws: one end per id", m["id"] not in ends and m["id"] not in errors, m)
+            ends[m["id"]] = m["finish_reason"]
+        elif m["type"] == "error":
+            if m["id"] == "c" and m.get("code") == "unknown_id":  # the cancel came after c ended
+                continue
+            errors[m["id"]] = m
+    ws.close()
+    check("ws: a model loaded on first use answers", ends.get("a") in ("length", "stop") and tokens > 0, (ends, tokens))
+    check("ws: unknown model is an error naming it", errors.get("b", {}).get("code") == "model_not_found" and
+          "nope:x" in errors["b"]["message"], errors)
+    check("ws: a cancel while its model loads ends it once", ends.get("c") in ("cancelled", "length", "stop"),
+          (ends, errors))
 
 
 def fingerprint(version):
@@ -221,6 +299,8 @@ def hot_update_test(env, home, digests):
         check("reload is POST only", status == 405, status)
         status, _h, text = s.request("POST", "/v1/models/nope:x/reload")
         check("reload of an unknown model: 404", status == 404, (status, text))
+
+        websocket_models(s)
 
         # D. unknown and path-like names
         status, _h, text = completion(s, "nope:x")
