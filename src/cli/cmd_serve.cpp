@@ -179,10 +179,15 @@ int serve(ServeOptions& o) {
     return ref ? ref->str() : name;
   };
   c.catalog = [] {
+    // Every tag of the store (one small manifest read each; GET /v1/models is not a hot path).
     std::vector<server::CatalogEntry> out;
-    const char* home = std::getenv("LIGHTBOAT_HOME");
-    if (!home || !*home) return out;  // only an explicit store is listed (listing reads every manifest)
-    for (const store::Manifest& m : store::Store(home).list()) out.push_back({m.ref.str(), m.digest});
+    std::string root;
+    try {
+      root = store::Store::default_root();
+    } catch (const Error&) {
+      return out;  // no $LIGHTBOAT_HOME, $XDG_DATA_HOME or $HOME: no store
+    }
+    for (const store::Manifest& m : store::Store(root).list()) out.push_back({m.ref.str(), m.digest});
     return out;
   };
 
