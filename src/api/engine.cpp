@@ -206,18 +206,20 @@ class EngineImpl final : public Engine {
         }
         const int64_t warm_tokens = w.front().prompt_tokens;
         const SubmitResult r = start_phase(gid, std::move(*label_jobs_left),
-                                           [labels, warm_tokens, done](std::vector<runtime::JobResult> res) {
+                                           [this, gid, labels, warm_tokens, done](std::vector<runtime::JobResult> res) {
                                              ClassifyOutcome o;
                                              o.prompt_tokens = warm_tokens;
                                              if (!failed(res, o.finish_reason, o.error))
                                                o.scores = softmax(*labels, res);
                                              for (const auto& jr : res) o.prompt_tokens += jr.prompt_tokens;
+                                             drop_group(gid);  // before the outcome: its id is done
                                              done(std::move(o));
                                            });
         if (r.status == SubmitStatus::kAccepted) return;
         out.finish_reason = FinishReason::kError;
         out.error = "classify: the engine refused the labels: " + r.message;
       }
+      drop_group(gid);  // before the outcome: once the caller has it, cancel(id) must say false
       done(std::move(out));
     };
     SubmitResult r = start_phase(gid, std::move(first), std::move(on_warm));
@@ -247,7 +249,7 @@ class EngineImpl final : public Engine {
       return {.status = SubmitStatus::kInvalid, .message = e.what()};
     }
     const RequestId gid = new_group();
-    SubmitResult r = start_phase(gid, std::move(jobs), [done](std::vector<runtime::JobResult> res) {
+    SubmitResult r = start_phase(gid, std::move(jobs), [this, gid, done](std::vector<runtime::JobResult> res) {
       EmbedOutcome out;
       if (!failed(res, out.finish_reason, out.error)) {
         for (runtime::JobResult& jr : res) {
@@ -259,6 +261,7 @@ class EngineImpl final : public Engine {
           out.prompt_tokens.push_back(jr.prompt_tokens);
         }
       }
+      drop_group(gid);  // before the outcome: once the caller has it, cancel(id) must say false
       done(std::move(out));
     });
     if (r.status == SubmitStatus::kAccepted) r.id = gid;
