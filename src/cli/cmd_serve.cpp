@@ -191,6 +191,29 @@ int serve(ServeOptions& o) {
     return out;
   };
 
+  c.extra_metrics = [] {
+    // The store's pull counters: pulls by any process (`lightboat pull`) into the store served.
+    std::string root;
+    try {
+      root = store::Store::default_root();
+    } catch (const Error&) {
+      return std::string();
+    }
+    const store::PullStats p = store::Store(root).pull_stats();
+    return "# HELP lightboat_store_pulls_total Pulls into the model store, by outcome.\n"
+           "# TYPE lightboat_store_pulls_total counter\n"
+           "lightboat_store_pulls_total{result=\"ok\"} " +
+           std::to_string(p.pulls) +
+           "\n"
+           "lightboat_store_pulls_total{result=\"failed\"} " +
+           std::to_string(p.failures) +
+           "\n"
+           "# HELP lightboat_store_pull_bytes_total Bytes received by pulls into the model store.\n"
+           "# TYPE lightboat_store_pull_bytes_total counter\n"
+           "lightboat_store_pull_bytes_total " +
+           std::to_string(p.bytes) + "\n";
+  };
+
   EngineOptions eo{.use_mmap = !o.model.no_mmap,
                    .threads = o.model.n_threads,
                    .n_ctx = o.model.n_ctx,

@@ -162,6 +162,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       Response res{http::status::ok, req_.version()};
       res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
       res.body() = ctx_.metrics.scrape(ctx_.models.list(), ctx_.models.stats(), ctx_.config.memory_budget_bytes);
+      if (ctx_.config.extra_metrics) res.body() += ctx_.config.extra_metrics();
       return send(std::move(res));
     }
     if (p == "/v1/models") {

@@ -60,6 +60,9 @@ struct ServerConfig {
   // A request's "model" (not empty, no '/') to its manager name ("foo" -> "foo:latest"); may be empty.
   std::function<std::string(const std::string&)> canonical;
   int64_t memory_budget_bytes = 0;  // as given to the manager: reported in /metrics
+  // More metric families in the Prometheus text format, appended to GET /metrics (the model
+  // store's pull counters); may be empty.
+  std::function<std::string()> extra_metrics;
   RequestLimits limits;
 };
 

@@ -299,8 +299,26 @@ std::string partial_key(const std::string& url) {
   return h.hex_final();
 }
 
+namespace {
+PullResult pull_once(Store& store, const PullOptions& o, PullResult& result);
+}  // namespace
+
 PullResult pull(Store& store, const PullOptions& o) {
   PullResult result;
+  try {
+    pull_once(store, o, result);
+  } catch (...) {
+    store.record_pull(result.received, false);
+    throw;
+  }
+  store.record_pull(result.received, true);
+  return result;
+}
+
+namespace {
+
+// One pull; `result` is filled as it goes (received bytes count even when it throws).
+PullResult pull_once(Store& store, const PullOptions& o, PullResult& result) {
   result.url = source_url(o.source);
   const ModelRef ref = o.ref ? *o.ref : default_ref_for_file(url_file_name(result.url));
   const std::string want = lower(o.sha256);
@@ -333,7 +351,7 @@ PullResult pull(Store& store, const PullOptions& o) {
       }
       if (done) result.manifest = store.link(ref, done->hex(), result.url);
     }
-    if (!done) return pull(store, o);  // it failed: try ourselves (the lock is free now)
+    if (!done) return pull_once(store, o, result);  // it failed: try ourselves (the lock is free now)
     result.reused = true;
     note("reusing " + done->digest.substr(0, 19) + " that the other process pulled");
     return result;
@@ -421,5 +439,7 @@ PullResult pull(Store& store, const PullOptions& o) {
   ::unlink(meta.c_str());
   return result;
 }
+
+}  // namespace
 
 }  // namespace lightboat::store

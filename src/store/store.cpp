@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <unordered_map>
 
+#include <nlohmann/json.hpp>
+
 #include "base/error.h"
 #include "gguf/reader.h"
 #include "gguf/types.h"
@@ -75,6 +77,37 @@ std::string Store::lock_path() const {
 bool Store::has_blob(const std::string& hex) const {
   std::error_code ec;
   return fs::is_regular_file(blob_path(hex), ec);
+}
+
+namespace {
+PullStats parse_pull_stats(const std::string& text) {
+  const nlohmann::json j = nlohmann::json::parse(text);
+  return {.pulls = j.value("pulls", int64_t{0}),
+          .failures = j.value("failures", int64_t{0}),
+          .bytes = j.value("bytes", int64_t{0})};
+}
+}  // namespace
+
+PullStats Store::pull_stats() const {
+  try {
+    return parse_pull_stats(read_small_file(root_ + "/pull-stats.json"));
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+void Store::record_pull(uint64_t bytes, bool ok) noexcept {
+  try {
+    ensure_dirs();
+    FileLock lock(lock_path());
+    PullStats s = pull_stats();
+    (ok ? s.pulls : s.failures) += 1;
+    s.bytes += static_cast<int64_t>(bytes);
+    const nlohmann::json j = {{"pulls", s.pulls}, {"failures", s.failures}, {"bytes", s.bytes}};
+    atomic_write_file(root_ + "/pull-stats.json", j.dump() + "\n");
+  } catch (const std::exception&) {
+    // statistics only
+  }
 }
 
 void Store::ensure_dirs() const {

@@ -50,6 +50,13 @@ struct TagChange {
 
 using Snapshot = std::map<std::string, std::string>;  // "name:tag" -> "sha256:<hex>"
 
+// Downloads by every process using this store, kept in <root>/pull-stats.json (for metrics).
+struct PullStats {
+  int64_t pulls = 0;     // pulls that admitted or linked a blob
+  int64_t failures = 0;  // pulls that ended with an error
+  int64_t bytes = 0;     // bytes received over the network, by successful and failed pulls
+};
+
 struct RemoveResult {
   std::string digest;         // the digest the removed tag named
   bool blob_removed = false;  // false when another tag still names it
@@ -90,6 +97,11 @@ class Store {
   // Removes stray temp files and blobs no tag names (left by a crash between the two renames).
   // Returns the number of files removed. Partial downloads are kept (they resume).
   int cleanup();
+
+  // Adds one pull's outcome to pull-stats.json, under the store lock. Never throws: statistics
+  // must not fail a pull (an unreadable file starts again from zero).
+  void record_pull(uint64_t bytes, bool ok) noexcept;
+  PullStats pull_stats() const;  // zeros when nothing was recorded yet
 
   Snapshot snapshot() const;
   static std::vector<TagChange> diff(const Snapshot& before, const Snapshot& after);

@@ -343,6 +343,17 @@ def main():
             lb(env, "pull", "-q", url + "stories260K-%s.gguf" % fname, "--name", "story:" + q)
             with open(os.path.join(FIXTURES, "stories260K-%s.gguf" % fname), "rb") as f:
                 digests["story:" + q] = "sha256:" + hashlib.sha256(f.read()).hexdigest()
+        # One failed pull (404), then the store's pull counters as /metrics reports them.
+        p = subprocess.run([BIN, "pull", "-q", url + "absent.gguf"], env=env, capture_output=True, timeout=60)
+        check("a pull of a missing file fails (exit 3)", p.returncode == 3, p.stderr)
+        pulled = sum(os.path.getsize(os.path.join(FIXTURES, "stories260K-%s.gguf" % f)) for f in QUANTS.values())
+        with Serve(BIN, "story:q8", env=env) as s:
+            m = s.metrics()
+            check("pull counters: 3 ok", m.get('lightboat_store_pulls_total{result="ok"}') == 3, m)
+            check("pull counters: 1 failed", m.get('lightboat_store_pulls_total{result="failed"}') == 1, m)
+            check("pull bytes", m.get("lightboat_store_pull_bytes_total") == pulled,
+                  (m.get("lightboat_store_pull_bytes_total"), pulled))
+            clean_stop(s, "pull-metrics server")
         t0 = time.time()
         budget_test(env, digests)
         t1 = time.time()

@@ -229,6 +229,23 @@ TEST(Store, CleanupRemovesOrphansAndTemps) {
   EXPECT_FALSE(st.has_blob(std::string(64, 'b')));
 }
 
+TEST(Store, PullStatsAccumulateAndSurviveACorruptFile) {
+  TempDir d;
+  Store st(d.path.string());
+  EXPECT_EQ(st.pull_stats().pulls, 0);
+  st.record_pull(1000, true);
+  st.record_pull(250, false);
+  st.record_pull(4, true);
+  PullStats p = st.pull_stats();
+  EXPECT_EQ(p.pulls, 2);
+  EXPECT_EQ(p.failures, 1);
+  EXPECT_EQ(p.bytes, 1254);
+  std::ofstream(d.path / "pull-stats.json") << "{not json";
+  EXPECT_EQ(st.pull_stats().bytes, 0);  // unreadable: zeros, never an error
+  st.record_pull(7, true);              // and counting starts again
+  EXPECT_EQ(st.pull_stats().bytes, 7);
+}
+
 TEST(Store, RootFromEnvironment) {
   ::setenv("LIGHTBOAT_HOME", "/tmp/lb-home-test", 1);
   EXPECT_EQ(Store::default_root(), "/tmp/lb-home-test");
