@@ -240,6 +240,22 @@ struct ModelManager::Impl {
     }
   }
 
+  // Makes `fresh` the version new requests get (under mu), ends its load's reservation and wakes
+  // the waiters; returns the version it replaced (null on a first load).
+  LoadedPtr install(Entry& e, LoadedPtr fresh, int64_t reserved_bytes) {
+    reserved -= reserved_bytes;
+    LoadedPtr old = std::move(e.current);
+    e.current = std::move(fresh);
+    e.loading = false;
+    e.error.clear();
+    e.known_bytes = e.current->memory_bytes;
+    ++e.loads;
+    ++stats.loads;
+    stats.peak_memory_bytes = std::max(stats.peak_memory_bytes, memory_in_use() - reserved);
+    cv.notify_all();
+    return old;
+  }
+
   static ModelLease lease(const LoadedPtr& p) {
     ModelLease l;
     p->in_use.fetch_add(1, std::memory_order_relaxed);
@@ -302,15 +318,7 @@ ModelLease ModelManager::acquire(const std::string& name) {
     throw;
   }
   lk.lock();
-  m.reserved -= reserved;
-  e.current = loaded;
-  e.loading = false;
-  e.error.clear();
-  e.known_bytes = loaded->memory_bytes;
-  ++e.loads;
-  ++m.stats.loads;
-  m.stats.peak_memory_bytes = std::max(m.stats.peak_memory_bytes, m.memory_in_use() - m.reserved);
-  m.cv.notify_all();
+  m.install(e, std::move(loaded), reserved);
   return m.lease(e.current);
 }
 
@@ -358,21 +366,12 @@ void ModelManager::reload(const std::string& name) {
     throw;
   }
   lk.lock();
-  m.reserved -= reserved;
-  Impl::LoadedPtr old = std::move(e.current);
-  e.current = std::move(fresh);
+  Impl::LoadedPtr old = m.install(e, std::move(fresh), reserved);
   e.retired.erase(std::remove_if(e.retired.begin(), e.retired.end(), [](const auto& w) { return w.expired(); }),
                   e.retired.end());
   e.retired.push_back(old);
-  e.loading = false;
-  e.error.clear();
-  e.known_bytes = e.current->memory_bytes;
   e.failed_version.clear();
-  ++e.loads;
-  ++m.stats.loads;
   ++m.stats.updates;
-  m.stats.peak_memory_bytes = std::max(m.stats.peak_memory_bytes, m.memory_in_use() - m.reserved);
-  m.cv.notify_all();
   lk.unlock();
   old.reset();  // the old version goes when its last lease (a request in flight) ends
 }
