@@ -9,6 +9,20 @@
 #include "store/store.h"
 
 namespace lightboat::cli {
+
+nlohmann::json manifest_json(const store::Manifest& m, const std::string& blob_path) {
+  return {{"model", m.ref.str()},
+          {"name", m.ref.name},
+          {"tag", m.ref.tag},
+          {"digest", m.digest},
+          {"size", m.size},
+          {"architecture", m.architecture},
+          {"quantization", m.quantization},
+          {"source", m.source},
+          {"created", m.created},
+          {"path", blob_path}};
+}
+
 namespace {
 
 struct ModelsOptions {
@@ -21,16 +35,7 @@ int models_command(const ModelsOptions& o) {
   if (o.json) {
     nlohmann::json arr = nlohmann::json::array();
     for (const store::Manifest& m : all) {
-      arr.push_back({{"model", m.ref.str()},
-                     {"name", m.ref.name},
-                     {"tag", m.ref.tag},
-                     {"digest", m.digest},
-                     {"size", m.size},
-                     {"architecture", m.architecture},
-                     {"quantization", m.quantization},
-                     {"source", m.source},
-                     {"created", m.created},
-                     {"path", st.blob_path(m.hex())}});
+      arr.push_back(manifest_json(m, st.blob_path(m.hex())));
     }
     std::printf("%s\n", dump_json({{"store", st.root()}, {"models", arr}}).c_str());
     return 0;

@@ -21,17 +21,7 @@ int show_command(const ShowOptions& o) {
   const store::Resolved r = st.resolve(store::parse_ref(o.model));
   const store::Manifest& m = r.manifest;
   if (o.json) {
-    std::printf("%s\n", dump_json({{"model", m.ref.str()},
-                                   {"name", m.ref.name},
-                                   {"tag", m.ref.tag},
-                                   {"digest", m.digest},
-                                   {"size", m.size},
-                                   {"architecture", m.architecture},
-                                   {"quantization", m.quantization},
-                                   {"source", m.source},
-                                   {"created", m.created},
-                                   {"path", r.path}})
-                            .c_str());
+    std::printf("%s\n", dump_json(manifest_json(m, r.path)).c_str());
     return 0;
   }
   auto line = [](const char* key, const std::string& value) { std::printf("%-16s %s\n", key, value.c_str()); };

@@ -21,10 +21,10 @@ inline constexpr int kExitNotFound = 3;
 inline constexpr int kExitBadFile = 4;
 
 struct ModelOptions {
-  std::string path;     // -m
-  int64_t n_ctx = 0;    // -c; 0 = the model's training context, capped at 4096
-  int n_threads = 0;    // -t; 0 = all hardware threads
-  bool no_mmap = false; // --no-mmap
+  std::string path;      // -m
+  int64_t n_ctx = 0;     // -c; 0 = the model's training context, capped at 4096
+  int n_threads = 0;     // -t; 0 = all hardware threads
+  bool no_mmap = false;  // --no-mmap
   int64_t max_batch = 512;
   tensor::DType kv_type = tensor::DType::kF32;  // --kv-type (bench): KV cache elements
   bool builtin = false;  // set by resolve_model(): -m was absent and the built-in default model is used
@@ -54,7 +54,19 @@ std::string dump_json(const nlohmann::json& j);
 
 }  // namespace lightboat::cli
 
-namespace CLI { class App; }
+namespace lightboat::store {
+struct Manifest;
+}
+namespace lightboat::cli {
+// A store tag as `models --json` and `show --json` print it: the manifest's fields and the blob's
+// path (cmd_models.cpp).
+nlohmann::json manifest_json(const store::Manifest& m, const std::string& blob_path);
+
+}  // namespace lightboat::cli
+
+namespace CLI {
+class App;
+}
 namespace lightboat::cli {
 // Registers -m, -c, -t, -b, --no-mmap on a sub-command.
 void add_model_flags(CLI::App& cmd, ModelOptions& m);
