@@ -1,5 +1,6 @@
 // Several models in one process: loaded on first use, kept under a byte memory budget (least
-// recently used idle model evicted first), unloaded after an idle keep-alive, and hot-updated
+// recently used idle model evicted first), unloaded after an idle keep-alive (Ollama's rules: per
+// server, per model, and per request, the latest request's value sticking), and hot-updated
 // (a new version loads and warms beside the old one, new requests switch atomically, requests in
 // flight finish on the old version, a version that fails to load or warm leaves the old serving).
 //
@@ -16,7 +17,9 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,12 +36,34 @@ struct ModelSource {
 // Resolves a model name; throws lightboat::Error (kNotFound for an unknown name).
 using ModelResolver = std::function<ModelSource(const std::string& name)>;
 
+// A keep-alive: how long a model stays loaded once idle (no lease held), as in Ollama. Negative
+// (kKeepForever) = never unloaded for idleness; 0 = unloaded as soon as its last lease ends.
+inline constexpr std::chrono::milliseconds kKeepForever{-1};
+
+// Ollama's keep_alive text: a duration "5m", "30s", "1h30m", "500ms", "1.5h" (units ns us ms s m
+// h, Go's syntax) or a bare number of seconds ("300", "-1", "0"); any negative value = forever.
+// Throws lightboat::Error(kInvalidArgument) naming `field` for anything else.
+std::chrono::milliseconds parse_keep_alive(const std::string& text, const std::string& field);
+// The same for a JSON number of seconds (Ollama accepts both); NaN or infinite throws.
+std::chrono::milliseconds keep_alive_from_seconds(double seconds, const std::string& field);
+// "forever", "0s", "5m0s", "1h30m0s", "1.5s": the way Go (and `ollama ps`) print durations.
+std::string format_keep_alive(std::chrono::milliseconds keep_alive);
+
+struct ModelStatus;
+
 struct ModelManagerOptions {
   ModelResolver resolver;
-  EngineOptions engine;                     // for every model (model_path is set per model)
-  int64_t memory_budget_bytes = 0;          // weights + KV pools of all loaded versions; 0 = no limit
-  std::chrono::milliseconds keep_alive{0};  // idle time before a model is unloaded; 0 = forever
-  bool warm_up = true;                      // one short generation before a new version takes requests
+  EngineOptions engine;             // for every model (model_path is set per model)
+  int64_t memory_budget_bytes = 0;  // weights + KV pools of all loaded versions; 0 = no limit
+  // Idle time before a model is unloaded (above): the server's default...
+  std::chrono::milliseconds keep_alive = kKeepForever;
+  // ...overridden per model name; a request's set_keep_alive() beats both.
+  std::map<std::string, std::chrono::milliseconds> model_keep_alive;
+  bool warm_up = true;  // one short generation before a new version takes requests
+  // Called after the set of loaded current versions changed (a load, an update, an eviction,
+  // an expiry, an unload) with list() as it is then; one call at a time, never under the
+  // manager's lock, never from the destructor. A server records there what it has loaded.
+  std::function<void(const std::vector<ModelStatus>&)> on_change;
 };
 
 enum class ModelState {
@@ -59,6 +84,10 @@ struct ModelStatus {
   std::string error;           // the last load or update failure, if any
   std::string failed_version;  // the version whose update failed last ("" after a good one)
   EngineStats engine;          // the current version's engine (zeros when not loaded)
+  std::chrono::milliseconds keep_alive = kKeepForever;  // in force for it now
+  // When the reaper unloads it unless a request comes first: set for a loaded, idle model with a
+  // finite keep_alive (nullopt while leased, unloaded, or kept forever).
+  std::optional<std::chrono::system_clock::time_point> expires_at;
 };
 
 struct ModelManagerStats {
@@ -92,7 +121,7 @@ class ModelLease {
 
 class ModelManager {
  public:
-  // Starts the keep-alive reaper (when keep_alive > 0). Loads nothing yet.
+  // Starts the keep-alive reaper (a thread that sleeps until the next expiry). Loads nothing yet.
   explicit ModelManager(ModelManagerOptions options);
   ~ModelManager();
   ModelManager(const ModelManager&) = delete;
@@ -118,6 +147,11 @@ class ModelManager {
   int refresh();
   // Unloads `name` now unless leased; returns whether it was unloaded.
   bool unload(const std::string& name);
+  // A request's keep_alive for `name` (a model acquired before; others are ignored): in force from now on, beating the
+  // per-model and server values, until another call changes it (it survives unloads and hot
+  // updates, as Ollama's latest keep_alive does). Call it while holding a lease of the request,
+  // so that 0 unloads the model when that request (and any other in flight) has ended.
+  void set_keep_alive(const std::string& name, std::chrono::milliseconds keep_alive);
 
   std::vector<ModelStatus> list() const;
   ModelManagerStats stats() const;

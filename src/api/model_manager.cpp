@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <cmath>
 #include <condition_variable>
+#include <cstdio>
 #include <future>
 #include <map>
 #include <mutex>
@@ -16,6 +19,24 @@ namespace lightboat {
 
 using SteadyClock = std::chrono::steady_clock;
 
+namespace {
+// Wakes the keep-alive reaper: a lease ended or a keep-alive changed. Shared with every loaded
+// version, because leases (and so their Use) may outlive the manager.
+struct ReaperSignal {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool poked = false;
+  bool stop = false;
+  void poke() {
+    {
+      std::lock_guard lk(mu);
+      poked = true;
+    }
+    cv.notify_one();
+  }
+};
+}  // namespace
+
 // One loaded version of a model. Destroying it stops its engine loop and releases its memory.
 struct ModelLease::Loaded {
   std::string name;
@@ -24,6 +45,7 @@ struct ModelLease::Loaded {
   int64_t memory_bytes = 0;
   std::atomic<int64_t> last_release_ns{0};  // steady clock: when the last lease ended
   std::atomic<int64_t> in_use{0};           // acquisitions whose leases are alive
+  std::shared_ptr<ReaperSignal> reaper;     // poked when in_use drops
 };
 
 namespace {
@@ -33,15 +55,22 @@ int64_t now_ns() {
 }
 
 // One acquisition. Ends when its lease and every copy of it are gone; stamps the version's last
-// use then, so keep_alive counts idle time from the end of the last request, not its start. A
-// raw pointer: every lease copy holding the Use also holds the version, destroyed after it.
+// use then, so keep_alive counts idle time from the end of the last request, not its start, and
+// wakes the reaper (keep_alive 0 unloads now). A raw pointer: every lease copy holding the Use
+// also holds the version, destroyed after it. Release: a reaper that sees in_use drop to 0 also
+// sees the new stamp.
 struct Use {
   ModelLease::Loaded* loaded;
   ~Use() {
     loaded->last_release_ns.store(now_ns(), std::memory_order_relaxed);
-    loaded->in_use.fetch_sub(1, std::memory_order_relaxed);
+    loaded->in_use.fetch_sub(1, std::memory_order_release);
+    if (loaded->reaper) loaded->reaper->poke();
   }
 };
+
+int64_t to_ns(std::chrono::milliseconds d) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
 
 // Receives the warm-up generation's end.
 class WarmSink final : public TokenSink {
@@ -71,6 +100,76 @@ const std::string& ModelLease::version() const {
   return loaded_->version;
 }
 
+std::chrono::milliseconds keep_alive_from_seconds(double seconds, const std::string& field) {
+  check(std::isfinite(seconds), ErrorKind::kInvalidArgument, field + ": not a number of seconds");
+  if (seconds < 0) return kKeepForever;
+  // Beyond ~292 years is forever too (and would overflow the nanosecond clock arithmetic).
+  if (seconds > 9e9) return kKeepForever;
+  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(seconds * 1000)));
+}
+
+std::chrono::milliseconds parse_keep_alive(const std::string& text, const std::string& field) {
+  const std::string bad = field + ": '" + text +
+                          "' is not a keep-alive (a duration such as 30s, 5m, 1h30m, 500ms, or a number of seconds; "
+                          "0 = unload when idle, negative = keep loaded)";
+  check(!text.empty() && text.size() <= 64, ErrorKind::kInvalidArgument, bad);
+  size_t i = 0;
+  bool negative = false;
+  if (text[0] == '-' || text[0] == '+') {
+    negative = text[0] == '-';
+    i = 1;
+  }
+  static const std::map<std::string, double> kUnitMs = {{"ns", 1e-6}, {"us", 1e-3}, {"µs", 1e-3}, {"ms", 1},
+                                                        {"s", 1e3},   {"m", 60e3},  {"h", 3600e3}};
+  double total_ms = 0;
+  bool any = false;
+  while (i < text.size()) {
+    // One "<number><unit>" term; a lone number (the whole text) is seconds.
+    const size_t num_start = i;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+    const std::string num = text.substr(num_start, i - num_start);
+    check(!num.empty() && num != "." && std::count(num.begin(), num.end(), '.') <= 1, ErrorKind::kInvalidArgument, bad);
+    const size_t unit_start = i;
+    while (i < text.size() && !std::isdigit(static_cast<unsigned char>(text[i])) && text[i] != '.') ++i;
+    const std::string unit = text.substr(unit_start, i - unit_start);
+    double scale = 0;
+    if (unit.empty()) {
+      check(!any && i == text.size(), ErrorKind::kInvalidArgument, bad);
+      scale = 1e3;
+    } else {
+      const auto it = kUnitMs.find(unit);
+      check(it != kUnitMs.end(), ErrorKind::kInvalidArgument, bad);
+      scale = it->second;
+    }
+    total_ms += std::stod(num) * scale;
+    any = true;
+  }
+  check(any, ErrorKind::kInvalidArgument, bad);
+  return keep_alive_from_seconds((negative ? -total_ms : total_ms) / 1000.0, field);
+}
+
+std::string format_keep_alive(std::chrono::milliseconds keep_alive) {
+  if (keep_alive < std::chrono::milliseconds(0)) return "forever";
+  int64_t ms = keep_alive.count();
+  std::string out;
+  if (ms >= 3600000) {
+    out += std::to_string(ms / 3600000) + "h";
+    ms %= 3600000;
+  }
+  if (!out.empty() || ms >= 60000) {
+    out += std::to_string(ms / 60000) + "m";
+    ms %= 60000;
+  }
+  std::string sec = std::to_string(ms / 1000);
+  if (ms % 1000) {
+    char frac[8];
+    std::snprintf(frac, sizeof(frac), ".%03d", static_cast<int>(ms % 1000));
+    sec += frac;
+    while (sec.back() == '0') sec.pop_back();
+  }
+  return out + sec + "s";
+}
+
 const char* model_state_name(ModelState s) {
   switch (s) {
     case ModelState::kLoading:
@@ -95,25 +194,48 @@ struct ModelManager::Impl {
     std::string error;
     std::string failed_version;  // resolved version of the last failed update
     int64_t loads = 0;
-    int64_t known_bytes = 0;  // memory of the last version loaded: the next estimate
+    int64_t known_bytes = 0;                              // memory of the last version loaded: the next estimate
+    std::optional<std::chrono::milliseconds> keep_alive;  // the latest request's (set_keep_alive)
   };
 
   explicit Impl(ModelManagerOptions o) : options(std::move(o)) {
     check(static_cast<bool>(options.resolver), ErrorKind::kInvalidArgument, "ModelManager: no resolver");
     check(options.memory_budget_bytes >= 0, ErrorKind::kInvalidArgument, "ModelManager: negative memory budget");
-    if (options.keep_alive.count() > 0) reaper = std::thread([this] { reap(); });
+    reaper = std::thread([this] { reap(); });
   }
 
   ~Impl() {
     {
-      std::lock_guard lk(mu);
-      stopping = true;
+      std::lock_guard lk(signal->mu);
+      signal->stop = true;
     }
-    cv.notify_all();
+    signal->cv.notify_all();
     if (reaper.joinable()) reaper.join();
   }
 
-  static int64_t leases(const LoadedPtr& p) { return p ? p->in_use.load(std::memory_order_relaxed) : 0; }
+  static int64_t leases(const LoadedPtr& p) { return p ? p->in_use.load(std::memory_order_acquire) : 0; }
+
+  // The keep-alive in force for `name`: the latest request's, else the model's, else the server's.
+  std::chrono::milliseconds keep_alive_of(const std::string& name, const Entry& e) const {
+    if (e.keep_alive) return *e.keep_alive;
+    const auto it = options.model_keep_alive.find(name);
+    return it != options.model_keep_alive.end() ? it->second : options.keep_alive;
+  }
+
+  // When an idle loaded model expires (steady ns); nullopt while leased, loading or kept forever.
+  std::optional<int64_t> expiry_ns(const std::string& name, const Entry& e) const {  // under mu
+    if (!e.current || e.loading || leases(e.current) > 0) return std::nullopt;
+    const std::chrono::milliseconds ka = keep_alive_of(name, e);
+    if (ka < std::chrono::milliseconds(0)) return std::nullopt;
+    return e.current->last_release_ns.load(std::memory_order_relaxed) + to_ns(ka);
+  }
+
+  // Tells options.on_change what is loaded now (not under mu; one call at a time, in order).
+  void changed() {
+    if (!options.on_change) return;
+    std::lock_guard lk(change_mu);
+    options.on_change(list());
+  }
 
   int64_t memory_in_use() const {  // under mu
     int64_t total = reserved;
@@ -179,6 +301,7 @@ struct ModelManager::Impl {
       const EngineStats st = loaded->engine->stats();
       loaded->memory_bytes = st.weight_bytes + st.kv_cache_bytes;
       loaded->last_release_ns.store(now_ns(), std::memory_order_relaxed);
+      loaded->reaper = signal;
       if (loaded->memory_bytes > estimate) {  // the estimate was low (KV sized from the context)
         std::lock_guard lk(mu);
         const bool fits = make_room(loaded->memory_bytes - estimate, name, dead);
@@ -217,26 +340,43 @@ struct ModelManager::Impl {
           "model " + l.name + " version " + l.version + " failed its warm-up: " + c.error);
   }
 
-  // keep_alive: unloads versions idle for longer than it.
+  // keep_alive: sleeps until the next idle model's expiry (or a poke: a lease ended, a keep-alive
+  // changed) and unloads the versions idle for longer than their keep-alive.
   void reap() {
-    const auto period = std::clamp<std::chrono::milliseconds>(options.keep_alive / 4, std::chrono::milliseconds(10),
-                                                              std::chrono::milliseconds(1000));
-    std::unique_lock lk(mu);
-    while (!stopping) {
-      cv.wait_for(lk, period);
-      if (stopping) break;
-      const int64_t limit = now_ns() - std::chrono::duration_cast<std::chrono::nanoseconds>(options.keep_alive).count();
+    bool have_next = false;
+    int64_t next = 0;  // steady ns: the earliest expiry seen by the last pass
+    while (true) {
+      {
+        std::unique_lock lk(signal->mu);
+        const auto woken = [&] { return signal->poked || signal->stop; };
+        if (have_next) {
+          signal->cv.wait_until(lk, SteadyClock::time_point(std::chrono::nanoseconds(next)), woken);
+        } else {
+          signal->cv.wait(lk, woken);
+        }
+        if (signal->stop) return;
+        signal->poked = false;
+      }
+      have_next = false;
       std::vector<LoadedPtr> dead;
-      for (auto& [name, e] : entries) {
-        if (!e.current || e.loading || leases(e.current) > 0) continue;
-        if (e.current->last_release_ns.load(std::memory_order_relaxed) > limit) continue;
-        dead.push_back(std::move(e.current));
-        ++stats.expirations;
+      {
+        std::lock_guard lk(mu);
+        const int64_t now = now_ns();
+        for (auto& [name, e] : entries) {
+          const std::optional<int64_t> at = expiry_ns(name, e);
+          if (!at) continue;
+          if (*at > now) {
+            next = have_next ? std::min(next, *at) : *at;
+            have_next = true;
+            continue;
+          }
+          dead.push_back(std::move(e.current));
+          ++stats.expirations;
+        }
       }
       if (dead.empty()) continue;
-      lk.unlock();
-      dead.clear();
-      lk.lock();
+      dead.clear();  // engines stop here, outside the lock
+      changed();
     }
   }
 
@@ -253,6 +393,7 @@ struct ModelManager::Impl {
     ++stats.loads;
     stats.peak_memory_bytes = std::max(stats.peak_memory_bytes, memory_in_use() - reserved);
     cv.notify_all();
+    signal->poke();  // an update's version is idle from the start: its expiry counts from now
     return old;
   }
 
@@ -264,14 +405,17 @@ struct ModelManager::Impl {
     return l;
   }
 
+  std::vector<ModelStatus> list() const;
+
   ModelManagerOptions options;
   mutable std::mutex mu;
-  std::condition_variable cv;            // a load finished; or the reaper should stop
+  std::condition_variable cv;            // a load finished
   std::map<std::string, Entry> entries;  // never erased: references stay valid across unlocks
   int64_t reserved = 0;                  // estimates of the loads running now
   ModelManagerStats stats;
-  bool stopping = false;
-  std::thread reaper;
+  std::mutex change_mu;  // one on_change call at a time
+  std::shared_ptr<ReaperSignal> signal = std::make_shared<ReaperSignal>();
+  std::thread reaper;  // last: started once the rest is built
 };
 
 ModelManager::ModelManager(ModelManagerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -315,11 +459,16 @@ ModelLease ModelManager::acquire(const std::string& name) {
     e.error = ex.what();
     ++m.stats.load_failures;
     m.cv.notify_all();
+    lk.unlock();
+    m.changed();  // the load may have evicted others first
     throw;
   }
   lk.lock();
   m.install(e, std::move(loaded), reserved);
-  return m.lease(e.current);
+  ModelLease lease = m.lease(e.current);
+  lk.unlock();
+  m.changed();
+  return lease;
 }
 
 ModelLease ModelManager::try_acquire(const std::string& name) {
@@ -363,6 +512,8 @@ void ModelManager::reload(const std::string& name) {
     e.error = std::string("update failed, previous version kept: ") + ex.what();
     ++m.stats.update_failures;
     m.cv.notify_all();
+    lk.unlock();
+    m.changed();  // the load may have evicted others first
     throw;
   }
   lk.lock();
@@ -374,6 +525,7 @@ void ModelManager::reload(const std::string& name) {
   ++m.stats.updates;
   lk.unlock();
   old.reset();  // the old version goes when its last lease (a request in flight) ends
+  m.changed();
 }
 
 int ModelManager::refresh() {
@@ -414,15 +566,39 @@ bool ModelManager::unload(const std::string& name) {
     if (Impl::leases(it->second.current) > 0) return false;
     dead = std::move(it->second.current);
   }
-  return true;  // `dead` stops its engine here, outside the lock
+  dead.reset();  // its engine stops here, outside the lock
+  m.changed();
+  return true;
+}
+
+void ModelManager::set_keep_alive(const std::string& name, std::chrono::milliseconds keep_alive) {
+  Impl& m = *impl_;
+  {
+    std::lock_guard lk(m.mu);
+    const auto it = m.entries.find(name);
+    if (it == m.entries.end()) return;
+    it->second.keep_alive = keep_alive;
+  }
+  m.signal->poke();  // the next expiry may have moved
 }
 
 std::vector<ModelStatus> ModelManager::list() const {
-  const Impl& m = *impl_;
+  return impl_->list();
+}
+
+std::vector<ModelStatus> ModelManager::Impl::list() const {
+  const Impl& m = *this;
   std::lock_guard lk(m.mu);
   std::vector<ModelStatus> out;
+  const int64_t now = now_ns();
+  const auto wall_now = std::chrono::system_clock::now();
   for (const auto& [name, e] : m.entries) {
     ModelStatus s{.name = name, .loads = e.loads, .error = e.error, .failed_version = e.failed_version};
+    s.keep_alive = m.keep_alive_of(name, e);
+    if (const std::optional<int64_t> at = m.expiry_ns(name, e)) {
+      s.expires_at = wall_now + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                    std::chrono::nanoseconds(std::max<int64_t>(0, *at - now)));
+    }
     if (e.current) {
       s.engine = e.current->engine->stats();
       s.version = e.current->version;

@@ -24,6 +24,7 @@
 #include "lightboat/model_manager.h"
 #include "server/server.h"
 #include "store/names.h"
+#include "store/serve_state.h"
 #include "store/store.h"
 
 namespace lightboat::cli {
@@ -42,7 +43,8 @@ struct ServeOptions {
   int64_t kv_cache_mib = 0;
   bool no_warmup = false;
   std::string memory_budget = "0";
-  std::string keep_alive = "0";
+  std::string keep_alive = "-1";
+  std::vector<std::string> model_keep_alive;  // --model-keep-alive NAME=DURATION, repeatable
   int refresh_s = 5;
 };
 
@@ -76,22 +78,6 @@ int64_t parse_size(const std::string& text, const std::string& flag) {
   return static_cast<int64_t>(v * it->second);
 }
 
-// "5m", "30s", "500ms", "1h", "0" (= forever). Throws kInvalidArgument naming `flag`.
-std::chrono::milliseconds parse_duration(const std::string& text, const std::string& flag) {
-  size_t end = 0;
-  double v = -1;
-  try {
-    v = std::stod(text, &end);
-  } catch (const std::exception&) {
-  }
-  const std::string unit = text.substr(std::min(end, text.size()));
-  static const std::map<std::string, double> kUnits = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60e3}, {"h", 3600e3}};
-  const auto it = kUnits.find(unit);
-  check(v >= 0 && it != kUnits.end(), ErrorKind::kInvalidArgument,
-        flag + ": '" + text + "' is not a duration (e.g. 30s, 5m, 1h, 500ms; 0 = forever)");
-  return std::chrono::milliseconds(static_cast<int64_t>(v * it->second));
-}
-
 // A file's identity: replacing or rewriting it changes the version refresh() compares.
 std::string file_version(const std::string& path) {
   struct stat st {};
@@ -116,6 +102,33 @@ ModelSource from_store(const store::ModelRef& ref) {
   return {.path = r.path, .version = r.manifest.digest};
 }
 
+// --model-keep-alive NAME=DURATION entries by manager name: NAME is a -m model's id, the -m
+// argument as given, or a store NAME[:TAG] (canonical "name:tag"). Throws naming the flag.
+std::map<std::string, std::chrono::milliseconds> per_model_keep_alive(const std::vector<std::string>& given,
+                                                                      const std::map<std::string, std::string>& fixed) {
+  std::map<std::string, std::chrono::milliseconds> out;
+  for (const std::string& entry : given) {
+    const size_t eq = entry.rfind('=');
+    check(eq != std::string::npos && eq > 0, ErrorKind::kInvalidArgument,
+          "--model-keep-alive: '" + entry + "' is not NAME=DURATION (e.g. llama3.2:1b=10m)");
+    std::string name = entry.substr(0, eq);
+    if (!fixed.count(name)) {
+      const auto by_arg = std::find_if(fixed.begin(), fixed.end(), [&](const auto& kv) { return kv.second == name; });
+      if (by_arg != fixed.end()) {
+        name = by_arg->first;
+      } else {
+        const std::optional<store::ModelRef> ref =
+            name.find('/') == std::string::npos ? store::try_parse_ref(name) : std::nullopt;
+        check(ref.has_value(), ErrorKind::kInvalidArgument,
+              "--model-keep-alive: '" + name + "' is neither a -m model nor a store NAME[:TAG]");
+        name = ref->str();
+      }
+    }
+    out[name] = parse_keep_alive(entry.substr(eq + 1), "--model-keep-alive " + name);
+  }
+  return out;
+}
+
 // ModelManager::refresh(), except that a version whose update already failed is not loaded
 // again every period (a file that loads and then fails its warm-up would cost a whole load each
 // time): it is tried again when the tag or file changes once more, or by POST .../reload.
@@ -137,6 +150,32 @@ int refresh_changed(ModelManager& manager, const ModelResolver& resolve) {
   return switched;
 }
 
+// The store's root when it exists ("" otherwise: serving a file must not create a store).
+std::string existing_store_root() {
+  try {
+    std::string root = store::Store::default_root();
+    std::error_code ec;
+    return std::filesystem::is_directory(root, ec) ? root : std::string();
+  } catch (const Error&) {
+    return {};  // no $LIGHTBOAT_HOME, $XDG_DATA_HOME or $HOME: no store
+  }
+}
+
+// ModelManagerOptions::on_change: what this server has loaded, for `lightboat models` (LOADED).
+void record_loaded(const std::vector<ModelStatus>& models) {
+  const std::string root = existing_store_root();
+  if (root.empty()) return;
+  std::vector<store::ServedModel> loaded;
+  for (const ModelStatus& s : models) {
+    if (s.state == ModelState::kReady) loaded.push_back({s.name, s.version});
+  }
+  try {
+    store::write_serve_record(root, loaded);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lightboat serve: cannot record the loaded models in the store: %s\n", e.what());
+  }
+}
+
 int serve(ServeOptions& o) {
   if (const char* env = std::getenv("LIGHTBOAT_API_KEY"); env && *env) o.server.api_keys.emplace_back(env);
   server::ServerConfig& c = o.server;
@@ -144,7 +183,7 @@ int serve(ServeOptions& o) {
   c.idle_timeout = std::chrono::seconds(o.idle_timeout_s);
   c.shutdown_grace = std::chrono::milliseconds(o.shutdown_grace_ms);
   c.memory_budget_bytes = parse_size(o.memory_budget, "--memory-budget");
-  const std::chrono::milliseconds keep_alive = parse_duration(o.keep_alive, "--keep-alive");
+  const std::chrono::milliseconds keep_alive = parse_keep_alive(o.keep_alive, "--keep-alive");
   // Refuse an unsafe bind before spending time on the models.
   check(server::is_loopback(c.host) || !c.api_keys.empty() || c.insecure_no_auth, ErrorKind::kInvalidArgument,
         "serve: refusing to listen on the non-loopback address " + c.host +
@@ -162,6 +201,8 @@ int serve(ServeOptions& o) {
     c.preload.push_back(id);
   }
   c.model_id = c.preload.front();
+  const std::map<std::string, std::chrono::milliseconds> model_keep_alive =
+      per_model_keep_alive(o.model_keep_alive, *fixed);
 
   ModelResolver resolver = [fixed](const std::string& name) -> ModelSource {
     if (const auto it = fixed->find(name); it != fixed->end()) {
@@ -225,7 +266,9 @@ int serve(ServeOptions& o) {
                                                                     .engine = eo,
                                                                     .memory_budget_bytes = c.memory_budget_bytes,
                                                                     .keep_alive = keep_alive,
-                                                                    .warm_up = !o.no_warmup});
+                                                                    .model_keep_alive = model_keep_alive,
+                                                                    .warm_up = !o.no_warmup,
+                                                                    .on_change = record_loaded});
   auto srv = std::make_unique<server::Server>(*manager, c);
   std::fprintf(stderr, "lightboat serve: listening on http://%s:%u (model %s)%s\n", c.host.c_str(), srv->port(),
                c.model_id.c_str(), c.api_keys.empty() ? "" : " with API key auth");
@@ -254,6 +297,7 @@ int serve(ServeOptions& o) {
   if (refresher.joinable()) refresher.join();
   manager.reset();  // first: see server/server.h
   srv.reset();
+  if (const std::string root = existing_store_root(); !root.empty()) store::remove_serve_record(root);
   std::fprintf(stderr, "lightboat serve: stopped\n");
   return rc;
 }
@@ -275,7 +319,13 @@ Runner add_serve_command(CLI::App& app) {
   cmd->add_option("--memory-budget", o->memory_budget,
                   "Bytes all loaded models may hold (weights + KV pools), e.g. 6GiB, 512MiB; the least recently "
                   "used idle model is unloaded to make room (0 = no limit)");
-  cmd->add_option("--keep-alive", o->keep_alive, "Idle time before a model is unloaded, e.g. 5m, 30s (0 = forever)");
+  cmd->add_option("--keep-alive", o->keep_alive,
+                  "Idle time before a model is unloaded, e.g. 5m, 30s, 1h30m, or seconds; 0 = as soon as idle, "
+                  "negative = never (the default). A request's \"keep_alive\" field overrides it for its model");
+  cmd->add_option("--model-keep-alive", o->model_keep_alive,
+                  "NAME=DURATION: the keep-alive of one model (a -m id or argument, or a store NAME[:TAG]), "
+                  "beating --keep-alive; repeatable")
+      ->allow_extra_args(false);
   cmd->add_option("--refresh-s", o->refresh_s,
                   "Every N seconds, hot-update loaded models whose store tag or file changed (0 = off)")
       ->check(CLI::Range(0, 86400));

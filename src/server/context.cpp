@@ -50,14 +50,24 @@ ModelLease ServerContext::acquire(const std::string& field) {
   }
 }
 
-void ServerContext::with_model(const std::string& field, const Post& post, std::function<void(ModelLease)> then,
+void ServerContext::with_model(const std::string& field, std::optional<std::chrono::milliseconds> keep_alive,
+                               const Post& post, std::function<void(ModelLease)> then,
                                std::function<void(const ApiError&)> fail) {
   const std::string name = model_name(field);
-  if (ModelLease lease = models.try_acquire(name)) return then(std::move(lease));
-  on_loader([this, field, post, then = std::move(then), fail = std::move(fail)] {
+  // Set while the request's lease is held: a keep_alive of 0 unloads once this request ended.
+  auto keep = [this, keep_alive](const ModelLease& lease) {
+    if (keep_alive) models.set_keep_alive(lease.name(), *keep_alive);
+  };
+  if (ModelLease lease = models.try_acquire(name)) {
+    keep(lease);
+    return then(std::move(lease));
+  }
+  on_loader([this, field, post, keep, then = std::move(then), fail = std::move(fail)] {
     std::function<void()> done;
     try {
-      done = [then, fail, lease = acquire(field)] {
+      ModelLease lease = acquire(field);
+      keep(lease);
+      done = [then, fail, lease = std::move(lease)] {
         try {
           then(lease);
         } catch (const ApiError& e) {

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_set>
@@ -67,8 +68,10 @@ struct ServerContext {
   // exceptions to the caller) when it is loaded; otherwise the loader thread loads it and
   // `post`s then(lease) (or fail(error)) to the caller's strand, where an ApiError `then` throws
   // goes to `fail`. So a load of seconds never holds an I/O thread. model_name()'s 404 is thrown.
-  void with_model(const std::string& field, const Post& post, std::function<void(ModelLease)> then,
-                  std::function<void(const ApiError&)> fail);
+  // A request's `keep_alive` (when given) is set on the model once the lease is held, before
+  // `then` (ModelManager::set_keep_alive).
+  void with_model(const std::string& field, std::optional<std::chrono::milliseconds> keep_alive, const Post& post,
+                  std::function<void(ModelLease)> then, std::function<void(const ApiError&)> fail);
   // Queues `job` for the loader thread (model loads and reloads run there, one at a time).
   void on_loader(std::function<void()> job);
   // Joins the loader thread; queued loads are dropped (before the event loop goes).

@@ -47,6 +47,7 @@ EmbeddingsBody parse_embeddings(const json& body, const RequestLimits& limits, c
       throw unsupported("dimensions", "'dimensions' is not supported: the embeddings have the model's width");
     }
     schedule_fields(body, limits, out.request.priority, out.request.deadline);
+    out.keep_alive = keep_alive_field(body);
   } catch (const json::exception& e) {
     throw invalid("", std::string("malformed request: ") + e.what(), "invalid_type");
   }
@@ -107,6 +108,7 @@ ClassifyBody parse_classify(const json& body, const RequestLimits& limits, const
       }
     }
     schedule_fields(body, limits, base.priority, base.deadline);
+    out.keep_alive = keep_alive_field(body);
     for (const std::string& text : inputs) {
       ClassifyRequest r = base;
       r.text = text;

@@ -16,10 +16,11 @@ struct EmbeddingsBody {
   EmbedRequest request;
   std::string model;    // as the client named it; "" when absent
   bool base64 = false;  // encoding_format "base64": little-endian fp32 bytes, base64-encoded
+  std::optional<std::chrono::milliseconds> keep_alive;  // keep_alive_field()
 };
 
 // {model?, input: string | [strings], encoding_format?: "float" | "base64", dimensions? (refused),
-//  user? (ignored), priority?, deadline_ms?}
+//  user? (ignored), priority?, deadline_ms?, keep_alive?}
 EmbeddingsBody parse_embeddings(const nlohmann::json& body, const RequestLimits& limits,
                                 const std::vector<std::string>& models);
 
@@ -30,10 +31,11 @@ nlohmann::json embeddings_json(const std::string& model, const EmbedOutcome& out
 struct ClassifyBody {
   std::vector<ClassifyRequest> requests;  // one per input, same labels and template
   std::string model;
+  std::optional<std::chrono::milliseconds> keep_alive;  // keep_alive_field()
 };
 
 // {model?, input: string | [strings], labels: [strings] (1 .. limits.max_labels, each non-empty,
-//  at most 256 bytes), template?: string with "{text}", priority?, deadline_ms?}
+//  at most 256 bytes), template?: string with "{text}", priority?, deadline_ms?, keep_alive?}
 ClassifyBody parse_classify(const nlohmann::json& body, const RequestLimits& limits,
                             const std::vector<std::string>& models);
 

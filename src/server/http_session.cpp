@@ -273,10 +273,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   // Runs `start(lease)` once the request's model is loaded (a load runs off the I/O thread).
   template <typename Start>
-  void with_model(const std::string& model, Start start) {
+  void with_model(const std::string& model, std::optional<std::chrono::milliseconds> keep_alive, Start start) {
     auto self = shared_from_this();
     ctx_.with_model(
-        model, poster(), [self, start](ModelLease lease) { start(*self, lease); },
+        model, keep_alive, poster(), [self, start](ModelLease lease) { start(*self, lease); },
         [self](const ApiError& e) { self->send_error(e); });
   }
 
@@ -284,7 +284,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     refuse_when_draining();
     auto body = std::make_shared<EmbeddingsBody>(
         parse_counted([&](const json& j) { return parse_embeddings(j, ctx_.config.limits, {}); }));
-    with_model(body->model, [body](HttpSession& s, const ModelLease& lease) { s.start_embeddings(*body, lease); });
+    with_model(body->model, body->keep_alive,
+               [body](HttpSession& s, const ModelLease& lease) { s.start_embeddings(*body, lease); });
   }
 
   void start_embeddings(const EmbeddingsBody& body, const ModelLease& lease) {
@@ -315,7 +316,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     refuse_when_draining();
     auto body = std::make_shared<ClassifyBody>(
         parse_counted([&](const json& j) { return parse_classify(j, ctx_.config.limits, {}); }));
-    with_model(body->model, [body](HttpSession& s, const ModelLease& lease) { s.start_classify(*body, lease); });
+    with_model(body->model, body->keep_alive,
+               [body](HttpSession& s, const ModelLease& lease) { s.start_classify(*body, lease); });
   }
 
   void start_classify(const ClassifyBody& body, const ModelLease& lease) {
@@ -376,7 +378,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     refuse_when_draining();
     auto parsed = std::make_shared<ParsedRequest>(
         parse_counted([&](const json& j) { return parse_generate(j, endpoint, ctx_.config.limits, {}); }));
-    with_model(parsed->model, [parsed, endpoint](HttpSession& s, const ModelLease& lease) {
+    with_model(parsed->model, parsed->keep_alive, [parsed, endpoint](HttpSession& s, const ModelLease& lease) {
       s.start_generate(endpoint, std::move(*parsed), lease);
     });
   }

@@ -1,6 +1,7 @@
 #include "server/models_api.h"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 
 #include "base/error.h"
@@ -58,6 +59,13 @@ json entry_json(ServerContext& ctx, const Known& k, const ModelStatus* s, int64_
   j["memory_bytes"] = s->memory_bytes;
   j["in_use"] = s->in_use;
   j["loads"] = s->loads;
+  // As `ollama ps` shows them: the keep-alive in force, and when an idle model goes (unix
+  // seconds; null while requests use it, when it is not loaded, or when it is kept forever).
+  j["keep_alive"] = format_keep_alive(s->keep_alive);
+  j["expires_at"] = nullptr;
+  if (s->expires_at) {
+    j["expires_at"] = std::chrono::duration<double>(s->expires_at->time_since_epoch()).count();
+  }
   if (!s->error.empty()) j["error"] = s->error;
   if (!s->failed_version.empty()) j["failed_version"] = s->failed_version;
   return j;

@@ -13,7 +13,9 @@ namespace lightboat::server {
 // Every model known: the default first, then the preloaded ones, the catalog (store tags), and
 // any other the manager holds. Each: OpenAI's {"id","object","created","owned_by"} and
 // "version", "state" (loading, ready, failed, unloaded), "loaded", "memory_bytes", "in_use",
-// "loads", "default", and "error" after a failed load or update.
+// "loads", "default", and "error" after a failed load or update; for a model the manager has
+// seen, "keep_alive" ("5m0s", "forever") and "expires_at" (unix seconds, or null: in use, not
+// loaded, or kept forever).
 nlohmann::json models_list(ServerContext& ctx, int64_t created);
 
 // One model as in models_list; 404 model_not_found when it is not known (nothing is loaded).

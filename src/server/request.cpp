@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "base/error.h"
+#include "lightboat/model_manager.h"
 #include "server/api_error.h"
 
 namespace lightboat::server {
@@ -312,6 +314,7 @@ ParsedRequest parse_fields(const json& body, Endpoint endpoint, const RequestLim
   }
   parse_stop(body, limits, g.stop);
   schedule_fields(body, limits, g.priority, g.deadline);
+  r.keep_alive = keep_alive_field(body);
   return r;
 }
 
@@ -340,6 +343,18 @@ void schedule_fields(const json& body, const RequestLimits& limits, Priority& pr
   if (get(body, "deadline_ms")) {
     deadline = std::chrono::milliseconds(integer(body, "deadline_ms", 1, limits.max_deadline_ms));
   }
+}
+
+std::optional<std::chrono::milliseconds> keep_alive_field(const json& body) {
+  const json* v = get(body, "keep_alive");
+  if (!v || v->is_null()) return std::nullopt;
+  try {
+    if (v->is_number()) return keep_alive_from_seconds(v->get<double>(), "keep_alive");
+    if (v->is_string()) return parse_keep_alive(v->get<std::string>(), "keep_alive");
+  } catch (const Error& e) {
+    throw invalid("keep_alive", e.what());
+  }
+  throw wrong_type("keep_alive", "a duration string (\"5m\", \"30s\", \"-1\") or a number of seconds", *v);
 }
 
 std::vector<std::string> input_field(const json& body, const RequestLimits& limits) {

@@ -34,9 +34,10 @@ enum class Endpoint { kChatCompletions, kCompletions };
 struct ParsedRequest {
   GenerateRequest generate;
   bool stream = false;
-  bool include_usage = false;  // stream_options.include_usage: an extra usage-only chunk
-  std::string model;           // as the client named it (echoed in responses); "" when absent
-  bool logprobs = false;       // the response carries logprobs (generate.top_logprobs >= 0)
+  bool include_usage = false;                           // stream_options.include_usage: an extra usage-only chunk
+  std::string model;                                    // as the client named it (echoed in responses); "" when absent
+  bool logprobs = false;                                // the response carries logprobs (generate.top_logprobs >= 0)
+  std::optional<std::chrono::milliseconds> keep_alive;  // keep_alive_field()
 };
 
 // The body as a JSON object. Throws ApiError 400 (code "invalid_json") for malformed JSON, a
@@ -59,6 +60,11 @@ std::string model_field(const nlohmann::json& body, const std::vector<std::strin
 // "priority" ("high" | "normal" | "low") and "deadline_ms" (1 .. limits.max_deadline_ms).
 void schedule_fields(const nlohmann::json& body, const RequestLimits& limits, Priority& priority,
                      std::optional<std::chrono::milliseconds>& deadline);
+// "keep_alive" (Ollama's): how long the model stays loaded once idle after this request and those
+// that follow (ModelManager::set_keep_alive). A duration string ("5m", "30s", "1h", "-1") or a
+// number of seconds; 0 = unload when idle, negative = keep loaded. nullopt when absent; 400
+// naming the field otherwise.
+std::optional<std::chrono::milliseconds> keep_alive_field(const nlohmann::json& body);
 // "input": a string or a non-empty array of strings (at most limits.max_inputs), each non-empty
 // and at most limits.max_prompt_bytes ("input[i]" named when one is at fault).
 std::vector<std::string> input_field(const nlohmann::json& body, const RequestLimits& limits);

@@ -133,7 +133,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     auto request = std::make_shared<ParsedRequest>(std::move(parsed));
     try {
       ctx_.with_model(
-          request->model,
+          request->model, request->keep_alive,
           [ex = ws_.get_executor(), gate = ctx_.gate](std::function<void()> f) {
             std::lock_guard<std::mutex> lock(gate->mutex);
             if (gate->open) net::post(ex, std::move(f));

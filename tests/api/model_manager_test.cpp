@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -256,6 +257,149 @@ TEST(ModelManager, KeepAliveUnloadsIdleModelsOnly) {
   EXPECT_EQ(m.stats().expirations, 1);
   EXPECT_FALSE(generate(m.acquire("idle"), "Once").empty());  // loads again on use
   EXPECT_EQ(find(m.list(), "idle")->loads, 2);
+}
+
+// Polls `cond` for up to `limit`; returns whether it became true.
+template <typename Cond>
+bool eventually(Cond cond, std::chrono::milliseconds limit = 3000ms) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return cond();
+}
+
+TEST(KeepAlive, ParsesOllamaDurations) {
+  EXPECT_EQ(parse_keep_alive("5m", "k"), 300000ms);
+  EXPECT_EQ(parse_keep_alive("30s", "k"), 30000ms);
+  EXPECT_EQ(parse_keep_alive("1h", "k"), 3600000ms);
+  EXPECT_EQ(parse_keep_alive("1h30m", "k"), 5400000ms);
+  EXPECT_EQ(parse_keep_alive("1.5s", "k"), 1500ms);
+  EXPECT_EQ(parse_keep_alive("250ms", "k"), 250ms);
+  EXPECT_EQ(parse_keep_alive("300", "k"), 300000ms);  // a bare number is seconds
+  EXPECT_EQ(parse_keep_alive("0", "k"), 0ms);
+  EXPECT_EQ(parse_keep_alive("-1", "k"), kKeepForever);  // any negative value: forever
+  EXPECT_EQ(parse_keep_alive("-5m", "k"), kKeepForever);
+  EXPECT_EQ(keep_alive_from_seconds(2.5, "k"), 2500ms);
+  EXPECT_EQ(keep_alive_from_seconds(-1, "k"), kKeepForever);
+  for (const char* bad : {"", "abc", "5x", "m", "1h 30m", "5m3", "1..2s", "--1", "."}) {
+    try {
+      parse_keep_alive(bad, "keep_alive");
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
+      EXPECT_NE(std::string(e.what()).find("keep_alive"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(keep_alive_from_seconds(std::nan(""), "k"), Error);
+  EXPECT_EQ(format_keep_alive(kKeepForever), "forever");
+  EXPECT_EQ(format_keep_alive(0ms), "0s");
+  EXPECT_EQ(format_keep_alive(300000ms), "5m0s");
+  EXPECT_EQ(format_keep_alive(5400000ms), "1h30m0s");
+  EXPECT_EQ(format_keep_alive(1500ms), "1.5s");
+}
+
+TEST(ModelManager, KeepAliveZeroUnloadsRightAfterRelease) {
+  LIGHTBOAT_REQUIRE_FIXTURES();
+  Table t;
+  t.set("story", stories("Q8_0"), "a");
+  ModelManager m(options(t));  // server default: forever
+  {
+    ModelLease l = m.acquire("story");
+    m.set_keep_alive("story", 0ms);
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(find(m.list(), "story")->state, ModelState::kReady) << "a leased model is never unloaded";
+    EXPECT_FALSE(find(m.list(), "story")->expires_at.has_value());
+    EXPECT_FALSE(generate(l, "Once").empty());
+  }
+  const auto released = std::chrono::steady_clock::now();
+  EXPECT_TRUE(eventually([&] { return find(m.list(), "story")->state == ModelState::kUnloaded; }));
+  EXPECT_LT(std::chrono::steady_clock::now() - released, 1000ms) << "the release wakes the reaper";
+  EXPECT_EQ(m.stats().expirations, 1);
+  EXPECT_EQ(find(m.list(), "story")->keep_alive, 0ms) << "the latest request's value sticks";
+}
+
+TEST(ModelManager, NegativeKeepAliveNeverExpires) {
+  LIGHTBOAT_REQUIRE_FIXTURES();
+  Table t;
+  t.set("kept", stories("Q8_0"), "a");
+  t.set("other", stories("Q4_0"), "b");
+  ModelManagerOptions o = options(t);
+  o.keep_alive = 50ms;
+  ModelManager m(o);
+  {
+    ModelLease l = m.acquire("kept");
+    m.set_keep_alive("kept", kKeepForever);
+  }
+  m.acquire("other");
+  EXPECT_TRUE(eventually([&] { return find(m.list(), "other")->state == ModelState::kUnloaded; }));
+  std::this_thread::sleep_for(300ms);
+  const ModelStatus* kept = find(m.list(), "kept");
+  EXPECT_EQ(kept->state, ModelState::kReady);
+  EXPECT_EQ(kept->keep_alive, kKeepForever);
+  EXPECT_FALSE(kept->expires_at.has_value());
+  EXPECT_EQ(m.stats().expirations, 1);
+}
+
+TEST(ModelManager, PerModelKeepAliveBeatsTheDefaultAndRequestsBeatBoth) {
+  LIGHTBOAT_REQUIRE_FIXTURES();
+  Table t;
+  t.set("pinned", stories("Q8_0"), "a");
+  t.set("quick", stories("Q4_0"), "b");
+  t.set("plain", stories("F32"), "c");
+  ModelManagerOptions o = options(t);
+  o.keep_alive = 10s;
+  o.model_keep_alive = {{"pinned", kKeepForever}, {"quick", 0ms}};
+  ModelManager m(o);
+  const auto before = std::chrono::system_clock::now();
+  for (const char* name : {"pinned", "quick", "plain"}) m.acquire(name);
+  EXPECT_TRUE(eventually([&] { return find(m.list(), "quick")->state == ModelState::kUnloaded; }));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(find(m.list(), "pinned")->state, ModelState::kReady);
+  const ModelStatus* plain = find(m.list(), "plain");
+  ASSERT_EQ(plain->state, ModelState::kReady);
+  EXPECT_EQ(plain->keep_alive, 10s);
+  ASSERT_TRUE(plain->expires_at.has_value());  // idle: about 10 s after its release
+  EXPECT_GT(*plain->expires_at, before + 9s);
+  EXPECT_LT(*plain->expires_at, std::chrono::system_clock::now() + 11s);
+  // A request's value beats the per-model one.
+  {
+    ModelLease l = m.acquire("pinned");
+    m.set_keep_alive("pinned", 0ms);
+  }
+  EXPECT_TRUE(eventually([&] { return find(m.list(), "pinned")->state == ModelState::kUnloaded; }));
+  EXPECT_EQ(m.stats().expirations, 2);
+}
+
+TEST(ModelManager, OnChangeHearsLoadsAndExpiries) {
+  LIGHTBOAT_REQUIRE_FIXTURES();
+  Table t;
+  t.set("story", stories("Q8_0"), "a");
+  std::mutex mu;
+  std::vector<std::vector<std::string>> seen;  // the ready models of each call
+  ModelManagerOptions o = options(t);
+  o.on_change = [&](const std::vector<ModelStatus>& list) {
+    std::vector<std::string> ready;
+    for (const ModelStatus& s : list) {
+      if (s.state == ModelState::kReady) ready.push_back(s.name + "@" + s.version);
+    }
+    std::lock_guard lk(mu);
+    seen.push_back(ready);
+  };
+  ModelManager m(o);
+  {
+    ModelLease l = m.acquire("story");
+    m.set_keep_alive("story", 0ms);
+  }
+  EXPECT_TRUE(eventually([&] {
+    std::lock_guard lk(mu);
+    return seen.size() >= 2;
+  }));
+  std::lock_guard lk(mu);
+  ASSERT_GE(seen.size(), 2u);
+  EXPECT_EQ(seen.front(), std::vector<std::string>{"story@a"});
+  EXPECT_TRUE(seen.back().empty());
 }
 
 TEST(ModelManager, ConcurrentFirstUseLoadsOnce) {

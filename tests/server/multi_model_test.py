@@ -14,7 +14,12 @@ from a loopback http.server, then:
   C. POST /v1/models/{id}/reload: fails (500) while the tag names the broken blob and the old
      version keeps serving; succeeds (200, the new version) once the tag is good again;
   D. an unknown model is a 404 naming it; a path-like model name is refused; over the WebSocket,
-     models that load on first use, an unknown model, a cancel while the model loads.
+     models that load on first use, an unknown model, a cancel while the model loads;
+  E. keep_alive (Ollama's rules): a request's "keep_alive": 0 unloads its model right after the
+     response (GET /v1/models, model_expirations_total), "-1" keeps it, a bad value is a 400
+     naming the field on every endpoint, --model-keep-alive NAME=DURATION beats --keep-alive;
+     and `lightboat models --json` shows which tags the running server has loaded (its record
+     in <store>/run/), and none once it stopped.
 
 Usage: multi_model_test.py LIGHTBOAT_BINARY SHARED_DIR
 """
@@ -161,6 +166,95 @@ def websocket_models(s):
           "nope:x" in errors["b"]["message"], errors)
     check("ws: a cancel while its model loads ends it once", ends.get("c") in ("cancelled", "length", "stop"),
           (ends, errors))
+
+
+def loaded_tags(env):
+    """{tag: [pids]} of `lightboat models --json` for the tags some live server has loaded."""
+    out = json.loads(lb(env, "models", "--json").stdout)
+    return {m["model"]: m["loaded_by"] for m in out["models"] if m["loaded"]}
+
+
+def keep_alive_test(env, home):
+    with Serve(BIN, "story:q8", "--keep-alive", "-1", "--model-keep-alive", "story:f32=0", env=env) as s:
+        pid = s.proc.pid
+        check("models: the default model shows loaded by the server",
+              wait_for("record written", lambda: loaded_tags(env).get("story:q8") == [pid]), loaded_tags(env))
+        check("models: a model not loaded shows not loaded", "story:q4" not in loaded_tags(env), loaded_tags(env))
+
+        def ask(path, model, keep_alive):
+            if path == "/v1/embeddings":
+                body = {"model": model, "input": "Once upon a time"}
+            elif path == "/v1/classify":
+                body = {"model": model, "input": "Once upon a time", "labels": ["a", "b"]}
+            else:
+                body = {"model": model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3}
+            if keep_alive is not None:
+                body["keep_alive"] = keep_alive
+            return s.request("POST", path, body=body)
+
+        expirations = lambda: s.metrics().get("model_expirations_total", 0)  # noqa: E731
+        status, _h, text = completion(s, "story:q4")
+        check("story:q4 loads on first use", status == 200, text)
+        check("models: a model loaded by a request shows loaded", loaded_tags(env).get("story:q4") == [pid],
+              loaded_tags(env))
+        status, _h, text = s.request("POST", "/v1/completions", body={
+            "model": "story:q4", "prompt": "Once", "max_tokens": 3, "keep_alive": 0})
+        check("keep_alive 0: the response is served", status == 200, text)
+        t0 = time.time()
+        gone = wait_for("keep_alive 0 unloads", lambda: models(s)["story:q4"]["state"] == "unloaded", timeout=5)
+        check("keep_alive 0: unloaded shortly after the response", gone and time.time() - t0 < 2,
+              time.time() - t0)
+        check("keep_alive 0: counted in model_expirations_total", expirations() == 1, expirations())
+        check("keep_alive 0: the latest value sticks", models(s)["story:q4"]["keep_alive"] == "0s",
+              models(s)["story:q4"])
+        check("models: an unloaded model shows not loaded", "story:q4" not in loaded_tags(env), loaded_tags(env))
+
+        status, _h, text = ask("/v1/chat/completions", "story:q4", "-1")
+        check('keep_alive "-1": served', status == 200, text)
+        time.sleep(1.0)
+        info = models(s)["story:q4"]
+        check('keep_alive "-1": still loaded', info["state"] == "ready" and info["keep_alive"] == "forever" and
+              info["expires_at"] is None, info)
+        status, _h, text = ask("/v1/embeddings", "story:q8", "30s")
+        check('keep_alive "30s" on embeddings: served', status == 200, text)
+        info = wait_for("expires_at shown", lambda: (lambda i: i if i["expires_at"] else None)(models(s)["story:q8"]))
+        if info:
+            check("expires_at: about 30 s from the end of the request", 25 < info["expires_at"] - time.time() <= 31 and
+                  info["keep_alive"] == "30s", info)
+
+        for path in ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/classify"):
+            for bad in ("5 minutes", "abc", True, [1], {"s": 1}):
+                if path == "/v1/completions":
+                    status, _h, text = s.request("POST", path, body={"model": "story:q4", "prompt": "x",
+                                                                     "keep_alive": bad})
+                else:
+                    status, _h, text = ask(path, "story:q4", bad)
+                err = json.loads(text).get("error", {}) if text.startswith("{") else {}
+                check("bad keep_alive %r on %s: 400 naming the field" % (bad, path),
+                      status == 400 and err.get("param") == "keep_alive", (status, text))
+        check("bad keep_alive values change nothing", models(s)["story:q4"]["state"] == "ready")
+
+        status, _h, text = ask("/v1/classify", "story:f32", None)
+        check("--model-keep-alive story:f32=0: served", status == 200, text)
+        gone = wait_for("--model-keep-alive 0 unloads", lambda: models(s)["story:f32"]["state"] == "unloaded",
+                        timeout=5)
+        check("--model-keep-alive beats --keep-alive -1", gone and models(s)["story:q8"]["state"] == "ready",
+              models(s))
+        check("expirations: two", expirations() == 2, expirations())
+        record = os.path.join(home, "run", "serve-%d.json" % pid)
+        check("the server's record exists", os.path.exists(record), os.listdir(os.path.join(home, "run")))
+        clean_stop(s, "keep-alive server")
+    check("models: nothing loaded once the server stopped", loaded_tags(env) == {}, loaded_tags(env))
+    check("the record is removed on a clean exit", not os.path.exists(record), os.listdir(os.path.join(home, "run")))
+    # A server killed without its cleanup: its record is ignored and removed by the next reader.
+    with Serve(BIN, "story:q8", env=env) as s:
+        pid = s.proc.pid
+        wait_for("record written", lambda: loaded_tags(env).get("story:q8") == [pid])
+        s.proc.kill()
+        s.proc.wait()
+    check("models: a killed server's record is ignored", loaded_tags(env) == {}, loaded_tags(env))
+    check("a killed server's record is removed", not os.path.exists(os.path.join(home, "run", "serve-%d.json" % pid)),
+          os.listdir(os.path.join(home, "run")))
 
 
 def fingerprint(version):
@@ -354,6 +448,9 @@ def main():
             check("pull bytes", m.get("lightboat_store_pull_bytes_total") == pulled,
                   (m.get("lightboat_store_pull_bytes_total"), pulled))
             clean_stop(s, "pull-metrics server")
+        t0 = time.time()
+        keep_alive_test(env, home)
+        print("keep-alive part %.1f s" % (time.time() - t0))
         t0 = time.time()
         budget_test(env, digests)
         t1 = time.time()
