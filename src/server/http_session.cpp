@@ -1,6 +1,5 @@
-// One HTTP/1.1 connection: read a request, route it, answer (JSON, or an SSE stream written as
-// chunked transfer encoding), and read the next while the client keeps the connection alive.
-// Every handler runs on the connection's strand; the engine's sink posts onto it.
+// One HTTP/1.1 connection (server/http_session.h): reading, routing, completions (JSON or SSE),
+// writing. The embeddings and classify handlers are in http_embed_classify.cpp.
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -18,596 +17,390 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
-#include "server/embed_classify.h"
+#include "server/http_session.h"
 #include "server/models_api.h"
 #include "server/openai_format.h"
 #include "server/request.h"
 #include "server/sessions.h"
 
 namespace lightboat::server {
-namespace {
 
 namespace beast = boost::beast;
 using nlohmann::json;
 using Response = http::response<http::string_body>;
 
-// One generation served on this connection.
-struct Generation {
-  ResponseMeta meta;
-  RequestId id = 0;
-  Priority priority = Priority::kNormal;
-  bool stream = false;
-  bool include_usage = false;
-  bool keep_alive = true;
-  bool first = true;                  // no chunk sent yet
-  bool finished = false;              // on_done seen
-  std::shared_ptr<void> ticket;       // the server's count of open generations, and the model lease
-  Engine* engine = nullptr;           // the leased version's engine (valid while the ticket lives)
-  std::string model, quantization;    // for the metrics of embeddings/classify
-  std::vector<TokenLogprob> pending;  // streamed logprobs whose text has not been sent yet
-  int64_t offset = 0;                 // bytes of token text already sent with logprobs
-  std::vector<RequestId> more_ids;    // /v1/classify with several inputs: the other requests
-};
+void HttpSession::read() {
+  parser_.emplace();
+  parser_->body_limit(static_cast<uint64_t>(ctx_.config.max_body_bytes));
+  parser_->header_limit(16 * 1024);
+  stream_.expires_after(ctx_.config.idle_timeout);
+  http::async_read_header(stream_, buffer_, *parser_,
+                          [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+}
 
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
- public:
-  HttpSession(tcp::socket&& socket, ServerContext& ctx, std::shared_ptr<void> ticket)
-      : stream_(std::move(socket)), ctx_(ctx), ticket_(std::move(ticket)) {}
-
-  void start() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+void HttpSession::on_header(beast::error_code ec) {
+  if (ec) return on_read(ec);
+  const auto expect = parser_->get().find(http::field::expect);
+  if (!parser_->is_done() && expect != parser_->get().end() && beast::iequals(expect->value(), "100-continue")) {
+    auto go = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
+    net::async_write(stream_, net::buffer(*go), [self = shared_from_this(), go](beast::error_code wec, size_t) {
+      if (wec) return self->close();
+      self->read_body();
+    });
+    return;
   }
+  read_body();
+}
 
- private:
-  void read() {
-    parser_.emplace();
-    parser_->body_limit(static_cast<uint64_t>(ctx_.config.max_body_bytes));
-    parser_->header_limit(16 * 1024);
-    stream_.expires_after(ctx_.config.idle_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+void HttpSession::read_body() {
+  http::async_read(stream_, buffer_, *parser_,
+                   [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+}
+
+void HttpSession::on_read(beast::error_code ec) {
+  if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted) {
+    return close();
   }
+  if (ec == http::error::body_limit) {
+    keep_alive_ = false;
+    return send_error(ApiError(413, "invalid_request_error", "payload_too_large", "",
+                               "the request body exceeds " + std::to_string(ctx_.config.max_body_bytes) + " bytes"));
+  }
+  if (ec) {
+    if (ec.category() != http::make_error_code(http::error::bad_target).category()) return close();
+    keep_alive_ = false;
+    return send_error(
+        ApiError(400, "invalid_request_error", "bad_http", "", "malformed HTTP request: " + ec.message()));
+  }
+  req_ = parser_->release();
+  keep_alive_ = req_.keep_alive();
+  if (beast::websocket::is_upgrade(req_)) return upgrade();
+  try {
+    route();
+  } catch (const ApiError& e) {
+    send_error(e);
+  } catch (const std::exception& e) {
+    send_error(ApiError(500, "server_error", "internal_error", "", e.what()));
+  }
+}
 
-  // curl sends "Expect: 100-continue" with larger bodies and waits for the go-ahead (a second,
-  // otherwise). A body over the limit never gets it: the header already failed with body_limit.
-  void on_header(beast::error_code ec) {
-    if (ec) return on_read(ec);
-    const auto expect = parser_->get().find(http::field::expect);
-    if (!parser_->is_done() && expect != parser_->get().end() && beast::iequals(expect->value(), "100-continue")) {
-      auto go = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
-      net::async_write(stream_, net::buffer(*go), [self = shared_from_this(), go](beast::error_code wec, size_t) {
-        if (wec) return self->close();
-        self->read_body();
+std::string HttpSession::path() const {
+  const std::string_view target(req_.target().data(), req_.target().size());
+  return std::string(target.substr(0, target.find('?')));
+}
+
+void HttpSession::require(http::verb method, const char* allow) {
+  if (req_.method() == method) return;
+  allow_ = allow;
+  throw ApiError(405, "invalid_request_error", "method_not_allowed", "",
+                 std::string(req_.method_string()) + " is not allowed on " + path() + "; use " + allow);
+}
+
+void HttpSession::check_auth() {
+  if (ctx_.config.api_keys.empty()) return;
+  const auto it = req_.find(http::field::authorization);
+  const std::string header = it == req_.end() ? std::string() : std::string(it->value());
+  if (!authorized(header, ctx_.config.api_keys)) {
+    throw ApiError(401, "authentication_error", "invalid_api_key", "",
+                   "missing or invalid API key: send the header Authorization: Bearer <key>");
+  }
+}
+
+void HttpSession::route() {
+  const std::string p = path();
+  if (req_.method() == http::verb::options && !ctx_.config.cors_origin.empty()) {
+    Response res{http::status::no_content, req_.version()};
+    res.set("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    res.set("Access-Control-Allow-Headers", "Authorization, Content-Type");
+    res.set("Access-Control-Max-Age", "600");
+    return send(std::move(res));
+  }
+  if (p == "/health") {
+    require(http::verb::get, "GET");
+    return send_json(200, {{"status", "ok"}});
+  }
+  check_auth();
+  if (p == "/ready") {
+    require(http::verb::get, "GET");
+    const bool ready = ctx_.ready && !ctx_.draining;
+    return send_json(ready ? 200 : 503, {{"status", ready ? "ready" : ctx_.draining ? "draining" : "loading"}});
+  }
+  if (p == "/metrics") {
+    require(http::verb::get, "GET");
+    Response res{http::status::ok, req_.version()};
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.body() = ctx_.metrics.scrape(ctx_.models.list(), ctx_.models.stats(), ctx_.config.memory_budget_bytes);
+    if (ctx_.config.extra_metrics) res.body() += ctx_.config.extra_metrics();
+    return send(std::move(res));
+  }
+  if (p == "/v1/models") {
+    require(http::verb::get, "GET");
+    return send_json(200, models_list(ctx_, started_));
+  }
+  if (p.rfind("/v1/models/", 0) == 0) {
+    std::string id = p.substr(11);
+    constexpr std::string_view kReload = "/reload";
+    if (id.size() > kReload.size() && id.ends_with(kReload)) {
+      require(http::verb::post, "POST");
+      id.resize(id.size() - kReload.size());
+      ctx_.model_name(id);  // a path-like id is refused here
+      // The new version loads and warms on the loader thread; the answer comes back here.
+      ctx_.on_loader([self = shared_from_this(), id, post = poster()] {
+        std::function<void()> done;
+        try {
+          done = [self, body = reload_model(self->ctx_, id, self->started_)] { self->send_json(200, body); };
+        } catch (const ApiError& e) {
+          done = [self, e] { self->send_error(e); };
+        } catch (const std::exception& e) {
+          done = [self, e = ApiError(500, "server_error", "internal_error", "", e.what())] { self->send_error(e); };
+        }
+        post(std::move(done));
       });
       return;
     }
-    read_body();
+    require(http::verb::get, "GET");
+    return send_json(200, model_info(ctx_, id, started_));
   }
-
-  void read_body() {
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+  if (p == "/v1/chat/completions" || p == "/v1/completions") {
+    require(http::verb::post, "POST");
+    return generate(p == "/v1/chat/completions" ? Endpoint::kChatCompletions : Endpoint::kCompletions);
   }
-
-  void on_read(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted) {
-      return close();
-    }
-    if (ec == http::error::body_limit) {
-      keep_alive_ = false;
-      return send_error(ApiError(413, "invalid_request_error", "payload_too_large", "",
-                                 "the request body exceeds " + std::to_string(ctx_.config.max_body_bytes) + " bytes"));
-    }
-    if (ec) {
-      if (ec.category() != http::make_error_code(http::error::bad_target).category()) return close();
-      keep_alive_ = false;
-      return send_error(
-          ApiError(400, "invalid_request_error", "bad_http", "", "malformed HTTP request: " + ec.message()));
-    }
-    req_ = parser_->release();
-    keep_alive_ = req_.keep_alive();
-    if (beast::websocket::is_upgrade(req_)) return upgrade();
-    try {
-      route();
-    } catch (const ApiError& e) {
-      send_error(e);
-    } catch (const std::exception& e) {
-      send_error(ApiError(500, "server_error", "internal_error", "", e.what()));
-    }
+  if (p == "/v1/embeddings") {
+    require(http::verb::post, "POST");
+    return embeddings();
   }
-
-  std::string path() const {
-    const std::string_view target(req_.target().data(), req_.target().size());
-    return std::string(target.substr(0, target.find('?')));
+  if (p == "/v1/classify") {
+    require(http::verb::post, "POST");
+    return classify();
   }
+  throw ApiError(404, "invalid_request_error", "not_found", "",
+                 "no route for " + std::string(req_.method_string()) + " " + p +
+                     " (served: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/classify, /v1/models, "
+                     "/v1/ws, /health, /ready, /metrics)");
+}
 
-  void require(http::verb method, const char* allow) {
-    if (req_.method() == method) return;
-    allow_ = allow;
-    throw ApiError(405, "invalid_request_error", "method_not_allowed", "",
-                   std::string(req_.method_string()) + " is not allowed on " + path() + "; use " + allow);
+void HttpSession::refuse_when_draining() {
+  if (!ctx_.draining) return;
+  keep_alive_ = false;
+  throw ApiError(503, "server_error", "server_shutdown", "", "the server is shutting down");
+}
+
+std::function<void(std::function<void()>)> HttpSession::poster() {
+  return [ex = stream_.get_executor(), gate = ctx_.gate](std::function<void()> f) {
+    std::lock_guard<std::mutex> lock(gate->mutex);
+    if (gate->open) net::post(ex, std::move(f));
+  };
+}
+
+void HttpSession::generate(Endpoint endpoint) {
+  refuse_when_draining();
+  auto parsed = std::make_shared<ParsedRequest>(
+      parse_counted([&](const json& j) { return parse_generate(j, endpoint, ctx_.config.limits, {}); }));
+  with_model(parsed->model, parsed->keep_alive, [parsed, endpoint](HttpSession& s, const ModelLease& lease) {
+    s.start_generate(endpoint, std::move(*parsed), lease);
+  });
+}
+
+void HttpSession::start_generate(Endpoint endpoint, ParsedRequest parsed, const ModelLease& lease) {
+  refuse_when_draining();
+  auto gen = std::make_shared<Generation>();
+  gen->meta = make_meta(endpoint, parsed.model.empty() ? ctx_.config.model_id : parsed.model);
+  gen->meta.fingerprint = version_fingerprint(lease.version());
+  gen->meta.logprobs = parsed.logprobs;
+  gen->priority = parsed.generate.priority;
+  gen->stream = parsed.stream;
+  gen->include_usage = parsed.include_usage;
+  gen->keep_alive = keep_alive_;
+  auto self = shared_from_this();
+  auto sink = std::make_shared<ForwardingSink>(
+      ctx_, lease, gen->priority,
+      [ex = stream_.get_executor()](std::function<void()> f) { net::post(ex, std::move(f)); },
+      [self, gen](std::string text) { self->on_text(*gen, text); },
+      [self, gen](Completion c) { self->on_done(gen, c); });
+  if (gen->stream && parsed.logprobs) {
+    sink->set_on_logprob([self, gen](TokenLogprob lp) { gen->pending.push_back(std::move(lp)); });
   }
-
-  void check_auth() {
-    if (ctx_.config.api_keys.empty()) return;
-    const auto it = req_.find(http::field::authorization);
-    const std::string header = it == req_.end() ? std::string() : std::string(it->value());
-    if (!authorized(header, ctx_.config.api_keys)) {
-      throw ApiError(401, "authentication_error", "invalid_api_key", "",
-                     "missing or invalid API key: send the header Authorization: Bearer <key>");
-    }
+  const SubmitResult r = lease.engine().submit(std::move(parsed.generate), sink);
+  if (r.status != SubmitStatus::kAccepted) {
+    ctx_.metrics.refused(gen->priority, r.status);
+    throw refusal_error(r);
   }
-
-  void route() {
-    const std::string p = path();
-    if (req_.method() == http::verb::options && !ctx_.config.cors_origin.empty()) {
-      Response res{http::status::no_content, req_.version()};
-      res.set("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-      res.set("Access-Control-Allow-Headers", "Authorization, Content-Type");
-      res.set("Access-Control-Max-Age", "600");
-      return send(std::move(res));
-    }
-    if (p == "/health") {
-      require(http::verb::get, "GET");
-      return send_json(200, {{"status", "ok"}});
-    }
-    check_auth();
-    if (p == "/ready") {
-      require(http::verb::get, "GET");
-      const bool ready = ctx_.ready && !ctx_.draining;
-      return send_json(ready ? 200 : 503, {{"status", ready ? "ready" : ctx_.draining ? "draining" : "loading"}});
-    }
-    if (p == "/metrics") {
-      require(http::verb::get, "GET");
-      Response res{http::status::ok, req_.version()};
-      res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-      res.body() = ctx_.metrics.scrape(ctx_.models.list(), ctx_.models.stats(), ctx_.config.memory_budget_bytes);
-      if (ctx_.config.extra_metrics) res.body() += ctx_.config.extra_metrics();
-      return send(std::move(res));
-    }
-    if (p == "/v1/models") {
-      require(http::verb::get, "GET");
-      return send_json(200, models_list(ctx_, started_));
-    }
-    if (p.rfind("/v1/models/", 0) == 0) {
-      std::string id = p.substr(11);
-      constexpr std::string_view kReload = "/reload";
-      if (id.size() > kReload.size() && id.ends_with(kReload)) {
-        require(http::verb::post, "POST");
-        id.resize(id.size() - kReload.size());
-        ctx_.model_name(id);  // a path-like id is refused here
-        // The new version loads and warms on the loader thread; the answer comes back here.
-        ctx_.on_loader([self = shared_from_this(), id, post = poster()] {
-          std::function<void()> done;
-          try {
-            done = [self, body = reload_model(self->ctx_, id, self->started_)] { self->send_json(200, body); };
-          } catch (const ApiError& e) {
-            done = [self, e] { self->send_error(e); };
-          } catch (const std::exception& e) {
-            done = [self, e = ApiError(500, "server_error", "internal_error", "", e.what())] { self->send_error(e); };
-          }
-          post(std::move(done));
-        });
-        return;
-      }
-      require(http::verb::get, "GET");
-      return send_json(200, model_info(ctx_, id, started_));
-    }
-    if (p == "/v1/chat/completions" || p == "/v1/completions") {
-      require(http::verb::post, "POST");
-      return generate(p == "/v1/chat/completions" ? Endpoint::kChatCompletions : Endpoint::kCompletions);
-    }
-    if (p == "/v1/embeddings") {
-      require(http::verb::post, "POST");
-      return embeddings();
-    }
-    if (p == "/v1/classify") {
-      require(http::verb::post, "POST");
-      return classify();
-    }
-    throw ApiError(404, "invalid_request_error", "not_found", "",
-                   "no route for " + std::string(req_.method_string()) + " " + p +
-                       " (served: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/classify, /v1/models, "
-                       "/v1/ws, /health, /ready, /metrics)");
+  // The sink's posts run after this handler returns, so the id is known before any event.
+  gen->id = r.id;
+  gen->engine = &lease.engine();
+  gen->ticket = ctx_.generation_ticket(lease, r.id);
+  current_ = gen;
+  if (gen->stream) {
+    std::string head =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+        "Transfer-Encoding: chunked\r\nX-Accel-Buffering: no\r\n";
+    head += std::string("Connection: ") + (keep_alive_ ? "keep-alive" : "close") + "\r\n";
+    if (!ctx_.config.cors_origin.empty()) head += "Access-Control-Allow-Origin: " + ctx_.config.cors_origin + "\r\n";
+    enqueue_raw(head + "\r\n");
   }
+  watch_disconnect(gen);
+}
 
-  void refuse_when_draining() {
-    if (!ctx_.draining) return;
-    keep_alive_ = false;
-    throw ApiError(503, "server_error", "server_shutdown", "", "the server is shutting down");
-  }
+void HttpSession::watch_disconnect(const std::shared_ptr<Generation>& gen) {
+  stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this(), gen](beast::error_code ec) {
+    if (ec || gen->finished || self->current_ != gen) return;
+    char c;
+    const ssize_t n = ::recv(self->stream_.socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) return;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return self->watch_disconnect(gen);
+    self->dead_ = true;
+    gen->engine->cancel(gen->id);
+    for (RequestId id : gen->more_ids) gen->engine->cancel(id);
+  });
+}
 
-  // Parses the body with `parse`, counting a 4xx in the metrics.
-  template <typename Parse>
-  auto parse_counted(Parse parse) {
-    try {
-      return parse(parse_body(req_.body(), ctx_.config.limits));
-    } catch (const ApiError&) {
-      ctx_.metrics.invalid();
-      throw;
-    }
-  }
+void HttpSession::on_text(Generation& gen, const std::string& text) {
+  if (!gen.stream || dead_) return;
+  enqueue_chunk(sse_event(chunk_json(gen.meta, text, gen.first, nullptr, &gen.pending, gen.offset)));
+  flush_logprobs(gen);
+  gen.first = false;
+}
 
-  // Posts `f` onto this connection's strand unless the server has gone (engine thread).
-  std::function<void(std::function<void()>)> poster() {
-    return [ex = stream_.get_executor(), gate = ctx_.gate](std::function<void()> f) {
-      std::lock_guard<std::mutex> lock(gate->mutex);
-      if (gate->open) net::post(ex, std::move(f));
-    };
-  }
+void HttpSession::flush_logprobs(Generation& gen) {
+  for (const TokenLogprob& lp : gen.pending) gen.offset += static_cast<int64_t>(lp.token.size());
+  gen.pending.clear();
+}
 
-  // After an accepted embeddings/classify submission: the slot, and cancel on disconnect.
-  void track(const std::shared_ptr<Generation>& gen, const ModelLease& lease, RequestId id) {
-    gen->id = id;
-    gen->keep_alive = keep_alive_;
-    gen->engine = &lease.engine();
-    gen->model = lease.name();
-    gen->quantization = lease.engine().quantization();
-    gen->ticket = ctx_.generation_ticket(lease, id);
-    current_ = gen;
-    watch_disconnect(gen);
-  }
-
-  // Strand: a non-streamed result (embeddings, classify) is ready; `ok` answers `body`.
-  void answer(const std::shared_ptr<Generation>& gen, Priority priority, const Completion& c, const json& body) {
-    gen->finished = true;
-    ctx_.metrics.completed(priority, c, gen->model, gen->quantization);
+void HttpSession::on_done(const std::shared_ptr<Generation>& gen, const Completion& c) {
+  gen->finished = true;
+  const bool ok = c.finish_reason == FinishReason::kStop || c.finish_reason == FinishReason::kLength;
+  if (dead_) {  // nobody to answer
+    gen->ticket.reset();
     current_.reset();
-    if (dead_) {
-      gen->ticket.reset();
-      return close();
+    return close();
+  }
+  if (!gen->stream) {
+    current_.reset();
+    if (ok) return send_json(200, completion_json(gen->meta, c), std::move(gen->ticket));
+    return send_error(ended_error(c, ctx_.draining), std::move(gen->ticket));
+  }
+  if (ok) {
+    if (gen->first) enqueue_chunk(sse_event(chunk_json(gen->meta, "", true, nullptr)));
+    if (!gen->pending.empty()) {  // tokens whose text a stop string swallowed
+      enqueue_chunk(sse_event(chunk_json(gen->meta, "", false, nullptr, &gen->pending, gen->offset)));
+      flush_logprobs(*gen);
     }
-    if (c.finish_reason == FinishReason::kStop) return send_json(200, body, std::move(gen->ticket));
-    send_error(ended_error(c, ctx_.draining), std::move(gen->ticket));
+    enqueue_chunk(sse_event(chunk_json(gen->meta, "", false, &c)));
+    if (gen->include_usage) enqueue_chunk(sse_event(usage_chunk_json(gen->meta, c)));
+    enqueue_chunk(kSseDone);
+  } else {
+    // The stream ends with the error as its last event (OpenAI clients raise it).
+    enqueue_chunk(sse_event(ended_error(c, ctx_.draining).to_json()));
   }
+  stream_done_ = true;       // write_next() calls after_stream() once all is written
+  enqueue_raw("0\r\n\r\n");  // the last chunk
+}
 
-  static Completion summary(FinishReason reason, const std::string& error, int64_t prompt_tokens,
-                            std::chrono::steady_clock::time_point started) {
-    Completion c;
-    c.finish_reason = reason;
-    c.error = error;
-    c.prompt_tokens = prompt_tokens;
-    c.total_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-    return c;
+void HttpSession::enqueue_chunk(const std::string& data) {
+  char size[32];
+  std::snprintf(size, sizeof(size), "%zx\r\n", data.size());
+  enqueue_raw(size + data + "\r\n");
+}
+
+void HttpSession::enqueue_raw(std::string bytes) {
+  out_.push_back(std::move(bytes));
+  if (!writing_) write_next();
+}
+
+void HttpSession::write_next() {
+  if (out_.empty()) {
+    writing_ = false;
+    if (stream_done_) after_stream();
+    return;
   }
-
-  // Runs `start(lease)` once the request's model is loaded (a load runs off the I/O thread).
-  template <typename Start>
-  void with_model(const std::string& model, std::optional<std::chrono::milliseconds> keep_alive, Start start) {
-    auto self = shared_from_this();
-    ctx_.with_model(
-        model, keep_alive, poster(), [self, start](ModelLease lease) { start(*self, lease); },
-        [self](const ApiError& e) { self->send_error(e); });
-  }
-
-  void embeddings() {
-    refuse_when_draining();
-    auto body = std::make_shared<EmbeddingsBody>(
-        parse_counted([&](const json& j) { return parse_embeddings(j, ctx_.config.limits, {}); }));
-    with_model(body->model, body->keep_alive,
-               [body](HttpSession& s, const ModelLease& lease) { s.start_embeddings(*body, lease); });
-  }
-
-  void start_embeddings(const EmbeddingsBody& body, const ModelLease& lease) {
-    refuse_when_draining();
-    auto gen = std::make_shared<Generation>();
-    const std::string model = body.model.empty() ? ctx_.config.model_id : body.model;
-    const Priority priority = body.request.priority;
-    const auto started = std::chrono::steady_clock::now();
-    const SubmitResult r =
-        lease.engine().submit_embed(body.request, [self = shared_from_this(), gen, post = poster(), model,
-                                                   base64 = body.base64, priority, started](EmbedOutcome o) {
-          post([self, gen, o = std::move(o), model, base64, priority, started] {
-            int64_t tokens = 0;
-            for (int64_t t : o.prompt_tokens) tokens += t;
-            self->answer(gen, priority, summary(o.finish_reason, o.error, tokens, started),
-                         o.finish_reason == FinishReason::kStop ? embeddings_json(model, o, base64) : json());
-          });
-        });
-    if (r.status != SubmitStatus::kAccepted) {
-      ctx_.metrics.refused(priority, r.status);
-      throw refusal_error(r);
-    }
-    track(gen, lease, r.id);
-  }
-
-  // One engine classification per input; the answer waits for all of them.
-  void classify() {
-    refuse_when_draining();
-    auto body = std::make_shared<ClassifyBody>(
-        parse_counted([&](const json& j) { return parse_classify(j, ctx_.config.limits, {}); }));
-    with_model(body->model, body->keep_alive,
-               [body](HttpSession& s, const ModelLease& lease) { s.start_classify(*body, lease); });
-  }
-
-  void start_classify(const ClassifyBody& body, const ModelLease& lease) {
-    refuse_when_draining();
-    struct Pending {
-      std::mutex mutex;
-      std::vector<ClassifyOutcome> outcomes;
-      size_t left = 0;
-    };
-    auto pending = std::make_shared<Pending>();
-    pending->outcomes.resize(body.requests.size());
-    pending->left = body.requests.size();
-    auto gen = std::make_shared<Generation>();
-    const std::string model = body.model.empty() ? ctx_.config.model_id : body.model;
-    const Priority priority = body.requests.front().priority;
-    const auto started = std::chrono::steady_clock::now();
-    std::vector<RequestId> ids;
-    for (size_t i = 0; i < body.requests.size(); ++i) {
-      const SubmitResult r = lease.engine().submit_classify(
-          body.requests[i],
-          [self = shared_from_this(), gen, post = poster(), pending, i, model, priority, started](ClassifyOutcome o) {
-            std::vector<ClassifyOutcome> all;
-            {
-              std::lock_guard<std::mutex> lock(pending->mutex);
-              pending->outcomes[i] = std::move(o);
-              if (--pending->left > 0) return;
-              all = std::move(pending->outcomes);
-            }
-            post([self, gen, all = std::move(all), model, priority, started] {
-              int64_t tokens = 0;
-              const ClassifyOutcome* failed = nullptr;
-              for (const ClassifyOutcome& c : all) {
-                tokens += c.prompt_tokens;
-                if (c.finish_reason != FinishReason::kStop && !failed) failed = &c;
-              }
-              self->answer(gen, priority,
-                           summary(failed ? failed->finish_reason : FinishReason::kStop, failed ? failed->error : "",
-                                   tokens, started),
-                           failed ? json() : classify_json(model, all));
-            });
-          });
-      if (r.status != SubmitStatus::kAccepted) {
-        for (RequestId id : ids) lease.engine().cancel(id);  // their outcomes arrive, then are dropped
-        {
-          std::lock_guard<std::mutex> lock(pending->mutex);
-          pending->left += 1u << 30;  // never reaches 0: nothing is answered from the callbacks
-        }
-        ctx_.metrics.refused(priority, r.status);
-        throw refusal_error(r);
-      }
-      ids.push_back(r.id);
-    }
-    gen->more_ids.assign(ids.begin() + 1, ids.end());
-    track(gen, lease, ids.front());
-  }
-
-  void generate(Endpoint endpoint) {
-    refuse_when_draining();
-    auto parsed = std::make_shared<ParsedRequest>(
-        parse_counted([&](const json& j) { return parse_generate(j, endpoint, ctx_.config.limits, {}); }));
-    with_model(parsed->model, parsed->keep_alive, [parsed, endpoint](HttpSession& s, const ModelLease& lease) {
-      s.start_generate(endpoint, std::move(*parsed), lease);
-    });
-  }
-
-  void start_generate(Endpoint endpoint, ParsedRequest parsed, const ModelLease& lease) {
-    refuse_when_draining();
-    auto gen = std::make_shared<Generation>();
-    gen->meta = make_meta(endpoint, parsed.model.empty() ? ctx_.config.model_id : parsed.model);
-    gen->meta.fingerprint = version_fingerprint(lease.version());
-    gen->meta.logprobs = parsed.logprobs;
-    gen->priority = parsed.generate.priority;
-    gen->stream = parsed.stream;
-    gen->include_usage = parsed.include_usage;
-    gen->keep_alive = keep_alive_;
-    auto self = shared_from_this();
-    auto sink = std::make_shared<ForwardingSink>(
-        ctx_, lease, gen->priority,
-        [ex = stream_.get_executor()](std::function<void()> f) { net::post(ex, std::move(f)); },
-        [self, gen](std::string text) { self->on_text(*gen, text); },
-        [self, gen](Completion c) { self->on_done(gen, c); });
-    if (gen->stream && parsed.logprobs) {
-      sink->set_on_logprob([self, gen](TokenLogprob lp) { gen->pending.push_back(std::move(lp)); });
-    }
-    const SubmitResult r = lease.engine().submit(std::move(parsed.generate), sink);
-    if (r.status != SubmitStatus::kAccepted) {
-      ctx_.metrics.refused(gen->priority, r.status);
-      throw refusal_error(r);
-    }
-    // The sink's posts run after this handler returns, so the id is known before any event.
-    gen->id = r.id;
-    gen->engine = &lease.engine();
-    gen->ticket = ctx_.generation_ticket(lease, r.id);
-    current_ = gen;
-    if (gen->stream) {
-      std::string head =
-          "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-          "Transfer-Encoding: chunked\r\nX-Accel-Buffering: no\r\n";
-      head += std::string("Connection: ") + (keep_alive_ ? "keep-alive" : "close") + "\r\n";
-      if (!ctx_.config.cors_origin.empty()) head += "Access-Control-Allow-Origin: " + ctx_.config.cors_origin + "\r\n";
-      enqueue_raw(head + "\r\n");
-    }
-    watch_disconnect(gen);
-  }
-
-  // The client going away while its request waits or generates cancels the request: a readable
-  // socket that peeks 0 bytes is closed (data would be a pipelined request: then stop watching).
-  void watch_disconnect(const std::shared_ptr<Generation>& gen) {
-    stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this(), gen](beast::error_code ec) {
-      if (ec || gen->finished || self->current_ != gen) return;
-      char c;
-      const ssize_t n = ::recv(self->stream_.socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (n > 0) return;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return self->watch_disconnect(gen);
+  writing_ = true;
+  stream_.expires_after(ctx_.config.idle_timeout);  // a client that stops reading is dropped
+  net::async_write(stream_, net::buffer(out_.front()), [self = shared_from_this()](beast::error_code ec, size_t) {
+    if (ec) {
+      self->writing_ = false;
+      self->out_.clear();
       self->dead_ = true;
-      gen->engine->cancel(gen->id);
-      for (RequestId id : gen->more_ids) gen->engine->cancel(id);
-    });
-  }
-
-  void on_text(Generation& gen, const std::string& text) {
-    if (!gen.stream || dead_) return;
-    enqueue_chunk(sse_event(chunk_json(gen.meta, text, gen.first, nullptr, &gen.pending, gen.offset)));
-    flush_logprobs(gen);
-    gen.first = false;
-  }
-
-  static void flush_logprobs(Generation& gen) {
-    for (const TokenLogprob& lp : gen.pending) gen.offset += static_cast<int64_t>(lp.token.size());
-    gen.pending.clear();
-  }
-
-  void on_done(const std::shared_ptr<Generation>& gen, const Completion& c) {
-    gen->finished = true;
-    const bool ok = c.finish_reason == FinishReason::kStop || c.finish_reason == FinishReason::kLength;
-    if (dead_) {  // nobody to answer
-      gen->ticket.reset();
-      current_.reset();
-      return close();
-    }
-    if (!gen->stream) {
-      current_.reset();
-      if (ok) return send_json(200, completion_json(gen->meta, c), std::move(gen->ticket));
-      return send_error(ended_error(c, ctx_.draining), std::move(gen->ticket));
-    }
-    if (ok) {
-      if (gen->first) enqueue_chunk(sse_event(chunk_json(gen->meta, "", true, nullptr)));
-      if (!gen->pending.empty()) {  // tokens whose text a stop string swallowed
-        enqueue_chunk(sse_event(chunk_json(gen->meta, "", false, nullptr, &gen->pending, gen->offset)));
-        flush_logprobs(*gen);
+      if (self->current_ && !self->current_->finished) {
+        self->current_->engine->cancel(self->current_->id);  // on_done follows and closes
+      } else {
+        if (self->current_) self->current_->ticket.reset();
+        self->current_.reset();
+        self->close();
       }
-      enqueue_chunk(sse_event(chunk_json(gen->meta, "", false, &c)));
-      if (gen->include_usage) enqueue_chunk(sse_event(usage_chunk_json(gen->meta, c)));
-      enqueue_chunk(kSseDone);
-    } else {
-      // The stream ends with the error as its last event (OpenAI clients raise it).
-      enqueue_chunk(sse_event(ended_error(c, ctx_.draining).to_json()));
-    }
-    stream_done_ = true;       // write_next() calls after_stream() once all is written
-    enqueue_raw("0\r\n\r\n");  // the last chunk
-  }
-
-  void enqueue_chunk(const std::string& data) {
-    char size[32];
-    std::snprintf(size, sizeof(size), "%zx\r\n", data.size());
-    enqueue_raw(size + data + "\r\n");
-  }
-
-  void enqueue_raw(std::string bytes) {
-    out_.push_back(std::move(bytes));
-    if (!writing_) write_next();
-  }
-
-  void write_next() {
-    if (out_.empty()) {
-      writing_ = false;
-      if (stream_done_) after_stream();
       return;
     }
-    writing_ = true;
-    stream_.expires_after(ctx_.config.idle_timeout);  // a client that stops reading is dropped
-    net::async_write(stream_, net::buffer(out_.front()), [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) {
-        self->writing_ = false;
-        self->out_.clear();
-        self->dead_ = true;
-        if (self->current_ && !self->current_->finished) {
-          self->current_->engine->cancel(self->current_->id);  // on_done follows and closes
-        } else {
-          if (self->current_) self->current_->ticket.reset();
-          self->current_.reset();
-          self->close();
-        }
-        return;
-      }
-      self->out_.pop_front();
-      self->write_next();
-    });
+    self->out_.pop_front();
+    self->write_next();
+  });
+}
+
+void HttpSession::after_stream() {
+  stream_done_ = false;
+  const bool keep = current_ && current_->keep_alive && !ctx_.draining;
+  if (current_) current_->ticket.reset();
+  current_.reset();
+  if (keep) return read();
+  close();
+}
+
+void HttpSession::add_common(Response& res) {
+  if (!ctx_.config.cors_origin.empty()) {
+    res.set(http::field::access_control_allow_origin, ctx_.config.cors_origin);
+    res.set(http::field::vary, "Origin");
   }
+  if (!allow_.empty()) res.set(http::field::allow, allow_);
+  allow_.clear();
+}
 
-  // The stream is fully written: the generation's slot is released, the connection goes on.
-  void after_stream() {
-    stream_done_ = false;
-    const bool keep = current_ && current_->keep_alive && !ctx_.draining;
-    if (current_) current_->ticket.reset();
-    current_.reset();
-    if (keep) return read();
-    close();
+void HttpSession::send_json(int status, const json& body, std::shared_ptr<void> hold) {
+  Response res{static_cast<http::status>(status), req_.version()};
+  res.set(http::field::content_type, "application/json");
+  res.body() = dump(body);
+  send(std::move(res), std::move(hold));
+}
+
+void HttpSession::send_error(const ApiError& e, std::shared_ptr<void> hold) {
+  Response res{static_cast<http::status>(e.status()), req_.version() ? req_.version() : 11};
+  res.set(http::field::content_type, "application/json");
+  if (e.retry_after_s() > 0) res.set(http::field::retry_after, std::to_string(e.retry_after_s()));
+  res.body() = dump(e.to_json());
+  send(std::move(res), std::move(hold));
+}
+
+void HttpSession::send(Response&& r, std::shared_ptr<void> hold) {
+  add_common(r);
+  const bool keep = keep_alive_ && !ctx_.draining;
+  r.keep_alive(keep);
+  r.prepare_payload();
+  auto res = std::make_shared<Response>(std::move(r));
+  stream_.expires_after(ctx_.config.idle_timeout);
+  http::async_write(stream_, *res, [self = shared_from_this(), res, hold, keep](beast::error_code ec, size_t) {
+    if (ec || !keep) return self->close();
+    self->read();
+  });
+}
+
+void HttpSession::upgrade() {
+  if (path() != "/v1/ws") {
+    keep_alive_ = false;
+    return send_error(ApiError(404, "invalid_request_error", "not_found", "", "WebSocket is served at /v1/ws only"));
   }
-
-  void add_common(Response& res) {
-    if (!ctx_.config.cors_origin.empty()) {
-      res.set(http::field::access_control_allow_origin, ctx_.config.cors_origin);
-      res.set(http::field::vary, "Origin");
-    }
-    if (!allow_.empty()) res.set(http::field::allow, allow_);
-    allow_.clear();
+  try {
+    check_auth();
+    if (ctx_.draining) throw ApiError(503, "server_error", "server_shutdown", "", "the server is shutting down");
+  } catch (const ApiError& e) {
+    keep_alive_ = false;
+    return send_error(e);
   }
+  stream_.expires_never();  // the WebSocket session sets its own timeouts
+  start_ws_session(stream_.release_socket(), std::move(req_), ctx_, ticket_);
+}
 
-  void send_json(int status, const json& body, std::shared_ptr<void> hold = nullptr) {
-    Response res{static_cast<http::status>(status), req_.version()};
-    res.set(http::field::content_type, "application/json");
-    res.body() = dump(body);
-    send(std::move(res), std::move(hold));
-  }
-
-  void send_error(const ApiError& e, std::shared_ptr<void> hold = nullptr) {
-    Response res{static_cast<http::status>(e.status()), req_.version() ? req_.version() : 11};
-    res.set(http::field::content_type, "application/json");
-    if (e.retry_after_s() > 0) res.set(http::field::retry_after, std::to_string(e.retry_after_s()));
-    res.body() = dump(e.to_json());
-    send(std::move(res), std::move(hold));
-  }
-
-  // Writes one whole response; `hold` (a generation's slot) is released once it is written.
-  void send(Response&& r, std::shared_ptr<void> hold = nullptr) {
-    add_common(r);
-    const bool keep = keep_alive_ && !ctx_.draining;
-    r.keep_alive(keep);
-    r.prepare_payload();
-    auto res = std::make_shared<Response>(std::move(r));
-    stream_.expires_after(ctx_.config.idle_timeout);
-    http::async_write(stream_, *res, [self = shared_from_this(), res, hold, keep](beast::error_code ec, size_t) {
-      if (ec || !keep) return self->close();
-      self->read();
-    });
-  }
-
-  void upgrade() {
-    if (path() != "/v1/ws") {
-      keep_alive_ = false;
-      return send_error(ApiError(404, "invalid_request_error", "not_found", "", "WebSocket is served at /v1/ws only"));
-    }
-    try {
-      check_auth();
-      if (ctx_.draining) throw ApiError(503, "server_error", "server_shutdown", "", "the server is shutting down");
-    } catch (const ApiError& e) {
-      keep_alive_ = false;
-      return send_error(e);
-    }
-    stream_.expires_never();  // the WebSocket session sets its own timeouts
-    start_ws_session(stream_.release_socket(), std::move(req_), ctx_, ticket_);
-  }
-
-  void close() {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.socket().close(ec);
-  }
-
-  beast::tcp_stream stream_;
-  ServerContext& ctx_;
-  std::shared_ptr<void> ticket_;
-  beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-  http::request<http::string_body> req_;
-  bool keep_alive_ = true;
-  std::string allow_;  // the Allow header of a 405
-  int64_t started_ =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-
-  // The generation this connection serves (HTTP/1.1: one at a time) and its stream's writes.
-  std::shared_ptr<Generation> current_;
-  std::deque<std::string> out_;  // raw bytes, front being written
-  bool writing_ = false;
-  bool stream_done_ = false;  // the last chunk is queued
-  bool dead_ = false;         // the client is gone
-};
-
-}  // namespace
+void HttpSession::close() {
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+  stream_.socket().close(ec);
+}
 
 void start_http_session(tcp::socket socket, ServerContext& ctx, std::shared_ptr<void> ticket) {
   std::make_shared<HttpSession>(std::move(socket), ctx, std::move(ticket))->start();

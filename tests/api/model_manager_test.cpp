@@ -335,7 +335,8 @@ TEST(ModelManager, NegativeKeepAliveNeverExpires) {
   m.acquire("other");
   EXPECT_TRUE(eventually([&] { return find(m.list(), "other")->state == ModelState::kUnloaded; }));
   std::this_thread::sleep_for(300ms);
-  const ModelStatus* kept = find(m.list(), "kept");
+  const std::vector<ModelStatus> now = m.list();
+  const ModelStatus* kept = find(now, "kept");
   EXPECT_EQ(kept->state, ModelState::kReady);
   EXPECT_EQ(kept->keep_alive, kKeepForever);
   EXPECT_FALSE(kept->expires_at.has_value());
@@ -357,7 +358,8 @@ TEST(ModelManager, PerModelKeepAliveBeatsTheDefaultAndRequestsBeatBoth) {
   EXPECT_TRUE(eventually([&] { return find(m.list(), "quick")->state == ModelState::kUnloaded; }));
   std::this_thread::sleep_for(100ms);
   EXPECT_EQ(find(m.list(), "pinned")->state, ModelState::kReady);
-  const ModelStatus* plain = find(m.list(), "plain");
+  const std::vector<ModelStatus> now = m.list();
+  const ModelStatus* plain = find(now, "plain");
   ASSERT_EQ(plain->state, ModelState::kReady);
   EXPECT_EQ(plain->keep_alive, 10s);
   ASSERT_TRUE(plain->expires_at.has_value());  // idle: about 10 s after its release

@@ -207,7 +207,9 @@ def keep_alive_test(env, home):
         check("keep_alive 0: counted in model_expirations_total", expirations() == 1, expirations())
         check("keep_alive 0: the latest value sticks", models(s)["story:q4"]["keep_alive"] == "0s",
               models(s)["story:q4"])
-        check("models: an unloaded model shows not loaded", "story:q4" not in loaded_tags(env), loaded_tags(env))
+        # The record follows the unload (written once the engine has stopped): shortly after.
+        check("models: an unloaded model shows not loaded",
+              wait_for("record updated", lambda: "story:q4" not in loaded_tags(env), timeout=5), loaded_tags(env))
 
         status, _h, text = ask("/v1/chat/completions", "story:q4", "-1")
         check('keep_alive "-1": served', status == 200, text)
