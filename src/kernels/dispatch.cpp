@@ -7,6 +7,14 @@
 #include "base/error.h"
 #include "kernels/isa_tables.h"
 
+#if defined(LIGHTBOAT_KERNELS_X86)
+#include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+#endif
+
 #if defined(__aarch64__) && defined(__linux__)
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
@@ -14,6 +22,30 @@
 
 namespace lightboat::kernels {
 namespace {
+
+#if defined(LIGHTBOAT_KERNELS_X86)
+// AMX-TILE and AMX-INT8 (CPUID leaf 7: EDX bits 24 and 25), the OS enabling the tile state in
+// XCR0 (bits 17 and 18), and Linux letting this process use it: the 8 KiB of tile data is
+// switched on per process with arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA), and any tile
+// instruction before that faults. The permission covers every thread of the process, those
+// already running included. Asked once.
+bool amx_usable() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return false;
+  if ((edx & (1u << 24)) == 0 || (edx & (1u << 25)) == 0) return false;
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0 || (ecx & (1u << 27)) == 0) return false;  // OSXSAVE
+  unsigned xcr0_lo = 0, xcr0_hi = 0;
+  __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  if ((xcr0_lo & (3u << 17)) != (3u << 17)) return false;
+#if defined(__linux__)
+  constexpr long kArchReqXcompPerm = 0x1023;
+  constexpr long kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
+#endif
 
 bool cpu_has(Isa isa) {
   switch (isa) {
@@ -28,6 +60,10 @@ bool cpu_has(Isa isa) {
       return cpu_has(Isa::kAvx2) && __builtin_cpu_supports("avx512f") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
              __builtin_cpu_supports("avx512vnni");
+    case Isa::kAmx: {
+      static const bool usable = cpu_has(Isa::kAvx512) && amx_usable();
+      return usable;
+    }
 #endif
 #if defined(LIGHTBOAT_KERNELS_ARM)
     case Isa::kNeon: {
@@ -45,7 +81,7 @@ bool cpu_has(Isa isa) {
 }
 
 Isa best_available() {
-  for (Isa isa : {Isa::kAvx512, Isa::kAvx2, Isa::kNeon}) {
+  for (Isa isa : {Isa::kAmx, Isa::kAvx512, Isa::kAvx2, Isa::kNeon}) {
     if (cpu_has(isa)) return isa;
   }
   return Isa::kScalar;
@@ -55,7 +91,7 @@ Isa choose_isa() {
   const char* forced = std::getenv("LIGHTBOAT_ISA");
   if (forced == nullptr || *forced == '\0') return best_available();
   const std::string name(forced);
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kNeon}) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx, Isa::kNeon}) {
     if (name == isa_name(isa)) {
       if (!cpu_has(isa)) {
         throw Error(ErrorKind::kInvalidArgument,
@@ -65,7 +101,7 @@ Isa choose_isa() {
     }
   }
   throw Error(ErrorKind::kInvalidArgument,
-              "LIGHTBOAT_ISA=" + name + ": unknown ISA (expected scalar, avx2, avx512 or neon)");
+              "LIGHTBOAT_ISA=" + name + ": unknown ISA (expected scalar, avx2, avx512, amx or neon)");
 }
 
 [[noreturn]] void no_kernel(const char* what, DType type) {
@@ -80,6 +116,7 @@ std::string_view isa_name(Isa isa) {
     case Isa::kScalar: return "scalar";
     case Isa::kAvx2: return "avx2";
     case Isa::kAvx512: return "avx512";
+    case Isa::kAmx: return "amx";
     case Isa::kNeon: return "neon";
   }
   return "unknown";
@@ -96,6 +133,7 @@ const KernelTable& kernel_table(Isa isa) {
 #if defined(LIGHTBOAT_KERNELS_X86)
     case Isa::kAvx2: return detail::avx2_table();
     case Isa::kAvx512: return detail::avx512_table();
+    case Isa::kAmx: return detail::amx_table();
 #endif
 #if defined(LIGHTBOAT_KERNELS_ARM)
     case Isa::kNeon: return detail::neon_table();

@@ -1,7 +1,9 @@
 // Runtime ISA dispatch of the hot kernels: one table of function pointers per instruction set,
 // each table filled by its own translation unit compiled with that ISA's flags (x86/avx2.cpp,
 // x86/avx512.cpp, arm/neon.cpp). The table is picked once, at first use, from the CPU's features;
-// the environment variable LIGHTBOAT_ISA=scalar|avx2|avx512|neon forces one (tests, benchmarks).
+// the environment variable LIGHTBOAT_ISA=scalar|avx2|avx512|amx|neon forces one (tests, benchmarks).
+// "amx" is the AVX-512 table plus gemms on Intel's AMX-INT8 tile unit (x86/amx.cpp), offered only
+// where the CPU has AMX-TILE + AMX-INT8 and Linux granted this process the tile state.
 //
 // Every entry computes what the scalar reference (kernels/reference) computes: quantizers are
 // bit-identical to it, dot products differ only in the order of fp32 additions (integer products
@@ -19,7 +21,7 @@ namespace lightboat::kernels {
 
 using tensor::DType;
 
-enum class Isa { kScalar, kAvx2, kAvx512, kNeon };
+enum class Isa { kScalar, kAvx2, kAvx512, kAmx, kNeon };
 
 // Quantizes n floats (a multiple of the type's block size) into blocks of one activation format.
 using QuantizeRowFn = void (*)(const float* x, void* y, int64_t n);
@@ -33,6 +35,31 @@ using VecDotFn = float (*)(int64_t n, const void* w, const void* x);
 using GemmFn = void (*)(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows,
                         const std::byte* x, size_t x_row_bytes, int64_t n_tokens, float* y,
                         int64_t y_stride);
+
+// Gemm over activations repacked once per matmul call for a matrix unit (AMX tiles), so every
+// row range of the parallel loop reads them in the unit's layout without repacking them itself.
+// Tokens are packed in tiles of kPackedTokenTile (the last one zero-padded); a layout may use at
+// most kPackedMaxBytesPerElement bytes per element of those padded tokens (MatmulScratch relies
+// on it).
+inline constexpr int64_t kPackedTokenTile = 16;
+inline constexpr int64_t kPackedMaxBytesPerElement = 2;
+
+struct PackedActivations {
+  int64_t n;              // elements per token
+  const std::byte* rows;  // [n_tokens, row_bytes]: quantized, one token per row
+  size_t row_bytes;
+  int64_t n_tokens;
+  std::byte* packed;      // the packed layout, 64-byte aligned
+};
+
+// Packs tokens [t0, t1) of x.rows into x.packed; t0 is a multiple of kPackedTokenTile and t1 is
+// one too or n_tokens (so disjoint ranges can be packed on different threads).
+using PackActivationsFn = void (*)(const PackedActivations& x, int64_t t0, int64_t t1);
+
+// y[t * y_stride + r] = vec_dot(x.n, w + r * w_row_bytes, token t) for r < n_rows, t < n_tokens,
+// reading the activations packed (and, for remainders, x.rows).
+using PackedGemmFn = void (*)(const PackedActivations& x, const std::byte* w, size_t w_row_bytes,
+                              int64_t n_rows, float* y, int64_t y_stride);
 
 // Dense index of a DType in the tables (ggml ids run to 30 with gaps).
 inline constexpr size_t kDTypeSlots = 31;
@@ -48,6 +75,11 @@ struct KernelTable {
   GemmFn gemm[kDTypeSlots] = {};
   // Paged attention (kernels/attention.h), indexed by dtype_slot(KV element type): F32, F16.
   AttentionFn attention[kDTypeSlots] = {};
+  // Packed gemm (above), indexed by dtype_slot(weight type) and used from packed_min_tokens
+  // tokens on; pack_activations is indexed by dtype_slot(activation type). Null elsewhere.
+  PackedGemmFn packed_gemm[kDTypeSlots] = {};
+  PackActivationsFn pack_activations[kDTypeSlots] = {};
+  int64_t packed_min_tokens = 0;
 };
 
 // The table of `isa`; throws kUnsupported when that ISA was not compiled in or the CPU lacks it.

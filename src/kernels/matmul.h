@@ -17,12 +17,19 @@ namespace lightboat::kernels {
 // Scratch memory for quantized activations, sized once (no allocation in the token loop).
 class MatmulScratch {
  public:
-  // Room for n_tokens rows of up to max_cols activations in any vec-dot format.
+  // Room for n_tokens rows of up to max_cols activations in any vec-dot format, and for them
+  // packed for a packed gemm (kernels/dispatch.h).
   void reserve(int64_t n_tokens, int64_t max_cols);
   std::byte* data() { return bytes_.data(); }
   size_t size() const { return bytes_.size(); }
+  // Where the packed activations of a call reserved with (n_tokens, max_cols) start (64-byte
+  // aligned, after the quantized rows).
+  std::byte* packed(int64_t n_tokens, int64_t max_cols);
 
  private:
+  static constexpr size_t kPackedAlign = 64;  // bytes
+  static size_t packed_offset(int64_t n_tokens, int64_t max_cols);
+
   std::vector<std::byte> bytes_;
 };
 

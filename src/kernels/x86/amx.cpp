@@ -1,0 +1,399 @@
+// AMX-INT8 gemms for Q8_0 and Q4_0 weights with Q8_0 activations (Sapphire Rapids and later).
+// Compiled with the AVX-512 flags plus -mamx-tile -mamx-int8; dispatch.cpp offers this table only
+// after Linux granted the process the tile state. Everything else comes from the AVX-512 table.
+//
+// One TDPBSSD multiplies a 16 x 32 tile of signed weight bytes (A: 16 rows, one Q8_0 block each)
+// by a 32 x 16 tile of signed activation bytes (B: 16 tokens, one block each, in the unit's
+// "VNNI" layout: 8 rows of 16 tokens x 4 consecutive bytes) into 16 x 16 int32 sums (C). Q8_0
+// scales every 32 elements, so each block's C is stored, converted to fp32 and added with
+// d_w[row] * d_x[token] into fp32 accumulators; integer products are exact, so results differ
+// from the reference only in the order of fp32 additions.
+//
+// Q8_0 weight tiles load straight from the mapped rows (stride = row bytes, base = the block's
+// quants); Q4_0 ones are unpacked to q - 8 bytes in a 512-byte buffer first. Activations are
+// packed once per matmul call (pack_q8_0, below). Tiles: C 0..3 (2 weight tiles x 2 token tiles),
+// A 4..5, B 6..7.
+//
+// Below packed_min_tokens (decode), and for the last rows of a matrix whose row count is not a
+// multiple of 16, the table's gemm and vec_dot are VNNI kernels that add in exactly the tiles'
+// order: acc = fma(float(int32 sum of the block's 32 products), d_w * d_x, acc), block after
+// block from 0. So a token's outputs are bit-identical whichever path a batch takes (a sequence's
+// logits do not depend on how many tokens or other sequences share its forward pass), as with
+// the other tables. (The AVX-512 table's VNNI kernel keeps 8 partial sums per output instead,
+// which the tiles cannot reproduce.)
+//
+// GCC 12's 512-bit intrinsics pass an undefined register as the unused merge source, which its
+// -Wuninitialized flags once inlined (a known false positive); silenced for this unit only.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/gemm_driver.h"
+#include "kernels/isa_tables.h"
+#include "kernels/x86/x86_common.h"
+
+namespace lightboat::kernels::detail {
+namespace {
+
+constexpr int64_t kTile = 16;                                          // rows of a weight tile, tokens of a token tile
+constexpr size_t kBQuantBytes = 512;                                   // one block of 16 tokens: 8 rows x 64 bytes
+constexpr size_t kRecordBytes = kBQuantBytes + kTile * sizeof(float);  // + d_x of 16 tokens
+constexpr int64_t kChunkTiles = 8;  // token tiles whose fp32 sums stay in L1 (16 KiB)
+// Tile registers (GCC's tile intrinsics paste the number into the assembly, so the code below
+// names them as literals): C 0..3 = (weight tile a, token tile b) at 2a + b, A 4..5, B 6..7.
+
+static_assert(kTile == kPackedTokenTile);
+static_assert(kRecordBytes <= static_cast<size_t>(kTile * kQK * kPackedMaxBytesPerElement));
+static_assert(kRecordBytes % 64 == 0, "records keep the packed layout 64-byte aligned");
+
+// The LDTILECFG operand (palette 1): bytes per row and rows of each tile register.
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+TileConfig make_config() {
+  TileConfig c;
+  for (int t = 0; t < 4; ++t) c.colsb[t] = 64, c.rows[t] = 16;  // C: 16 rows x 16 int32
+  for (int t = 4; t < 6; ++t) c.colsb[t] = 32, c.rows[t] = 16;  // A: 16 rows x 32 bytes
+  for (int t = 6; t < 8; ++t) c.colsb[t] = 64, c.rows[t] = 8;   // B: 8 x (16 tokens x 4 bytes)
+  return c;
+}
+
+// Packed activations: for token tile tt and block i, a record at (tt * nb + i) * kRecordBytes of
+// B[k][4 * t + j] = quant 4k + j of token 16 tt + t (k < 8, j < 4), then d_x of the 16 tokens as
+// fp32. Tokens past n_tokens are zero (quants and scales), so padded outputs are 0 and unread.
+void pack_q8_0(const PackedActivations& x, int64_t t0, int64_t t1) {
+  const int64_t nb = x.n / kQK;
+  const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                          _mm512_set1_epi32(static_cast<int>(x.row_bytes)));
+  for (int64_t tt = t0 / kTile; tt * kTile < t1; ++tt) {
+    const int64_t valid = x.n_tokens - tt * kTile < kTile ? x.n_tokens - tt * kTile : kTile;
+    const auto mask = static_cast<__mmask16>((1u << valid) - 1u);
+    const std::byte* base = x.rows + static_cast<size_t>(tt * kTile) * x.row_bytes;
+    for (int64_t i = 0; i < nb; ++i) {
+      const std::byte* block = base + static_cast<size_t>(i) * kQ8_0Bytes;
+      std::byte* rec = x.packed + static_cast<size_t>(tt * nb + i) * kRecordBytes;
+      for (int k = 0; k < 8; ++k) {  // quants 4k..4k+3 of the 16 tokens: B's row k
+        const __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, rows, block + 2 + 4 * k, 1);
+        _mm512_store_si512(rec + 64 * k, g);
+      }
+      // d sits in the low half of the 4 bytes at the block start.
+      const __m512i d = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, rows, block, 1);
+      _mm512_store_ps(rec + kBQuantBytes, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
+    }
+  }
+}
+
+// Weights made unsigned for vpdpbusd by a bias (Q8_0: +128; Q4_0: the nibbles as stored, i.e.
+// q - 8 + 8); bias * sum(x) is subtracted from each block's sum.
+struct Q8_0Biased {
+  static constexpr char kBias = static_cast<char>(0x80);  // 128 as an unsigned byte
+  static __m256i quants(const std::byte* b) { return _mm256_xor_si256(load256(b + 2), _mm256_set1_epi8(kBias)); }
+};
+
+struct Q4_0Biased {
+  static constexpr char kBias = 8;
+  static __m256i quants(const std::byte* b) {
+    const __m128i q = load128(b + 2);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
+  }
+};
+
+// Where an A tile of block i of 16 weight rows (starting at w) loads from: its address and row
+// stride in bytes.
+struct TileSource {
+  const void* data;
+  size_t stride;
+};
+
+struct Q8_0Tiles {
+  static constexpr size_t kBytes = kQ8_0Bytes;
+  static constexpr DType kType = DType::kQ8_0;
+  using Biased = Q8_0Biased;
+  static TileSource a_tile(const std::byte* w, size_t row_bytes, int64_t i, int8_t* /*unpacked*/) {
+    return {w + static_cast<size_t>(i) * kBytes + 2, row_bytes};
+  }
+};
+
+struct Q4_0Tiles {
+  static constexpr size_t kBytes = kQ4_0Bytes;
+  static constexpr DType kType = DType::kQ4_0;
+  using Biased = Q4_0Biased;
+  static TileSource a_tile(const std::byte* w, size_t row_bytes, int64_t i, int8_t* unpacked) {  // [16][32]
+    const std::byte* b = w + static_cast<size_t>(i) * kBytes + 2;
+    for (int r = 0; r < kTile; ++r, b += row_bytes) {
+      _mm256_store_si256(reinterpret_cast<__m256i*>(unpacked + 32 * r), unpack_q4_0(b));
+    }
+    return {unpacked, 32};
+  }
+};
+
+// d of block i of 16 weight rows, as fp32 (gathered like the activations' scales).
+void weight_scales(const std::byte* w, size_t row_bytes, size_t block_bytes, int64_t i, float* out) {
+  const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                          _mm512_set1_epi32(static_cast<int>(row_bytes)));
+  const __m512i d = _mm512_i32gather_epi32(rows, w + static_cast<size_t>(i) * block_bytes, 1);
+  _mm512_store_ps(out, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
+}
+
+// acc[m][t] += float(c[m][t]) * dw[m] * dx[t] for a 16 x 16 tile.
+inline void scale_add(const int32_t* c, const float* dw, const std::byte* dx_bytes, float* acc) {
+  const __m512 dx = _mm512_load_ps(dx_bytes);
+  for (int m = 0; m < kTile; ++m) {
+    const __m512 s = _mm512_mul_ps(_mm512_set1_ps(dw[m]), dx);
+    const __m512 v = _mm512_cvtepi32_ps(_mm512_load_si512(c + kTile * m));
+    _mm512_store_ps(acc + kTile * m, _mm512_fmadd_ps(v, s, _mm512_load_ps(acc + kTile * m)));
+  }
+}
+
+struct Call {
+  const PackedActivations& x;
+  const std::byte* w;  // row r0 of the caller's range
+  size_t w_row_bytes;
+  float* y;
+  int64_t y_stride;
+  int64_t nb;
+};
+
+// Rows [r0, r0 + 16 RA) x token tiles [tile0, tile1) (at most kChunkTiles): for each block, the
+// RA weight tiles are loaded once and multiplied with every token tile of the chunk, two at a time.
+template <typename Weights, int RA>
+void row_group(const Call& c, int64_t r0, int64_t tile0, int64_t tile1) {
+  alignas(64) float acc[RA][kChunkTiles][kTile * kTile];  // [weight tile][token tile][row][token]
+  alignas(64) int32_t sums[RA * 2][kTile * kTile];        // C tiles 0..3 stored
+  alignas(64) float dw[RA][kTile];
+  alignas(64) int8_t unpacked[RA][kTile * kQK];
+  std::memset(acc, 0, sizeof(acc));
+  const std::byte* w0 = c.w + static_cast<size_t>(r0) * c.w_row_bytes;
+  const std::byte* w1 = w0 + static_cast<size_t>(kTile) * c.w_row_bytes;
+  for (int64_t i = 0; i < c.nb; ++i) {
+    const TileSource a0 = Weights::a_tile(w0, c.w_row_bytes, i, unpacked[0]);
+    _tile_loadd(4, a0.data, a0.stride);
+    weight_scales(w0, c.w_row_bytes, Weights::kBytes, i, dw[0]);
+    if constexpr (RA == 2) {
+      const TileSource a1 = Weights::a_tile(w1, c.w_row_bytes, i, unpacked[1]);
+      _tile_loadd(5, a1.data, a1.stride);
+      weight_scales(w1, c.w_row_bytes, Weights::kBytes, i, dw[1]);
+    }
+    auto record = [&](int64_t tt) { return c.x.packed + static_cast<size_t>(tt * c.nb + i) * kRecordBytes; };
+    int64_t tt = tile0;
+    for (; tt + 2 <= tile1; tt += 2) {
+      const std::byte* b0 = record(tt);
+      const std::byte* b1 = record(tt + 1);
+      _tile_loadd(6, b0, 64);
+      _tile_loadd(7, b1, 64);
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_dpbssd(0, 4, 6);
+      _tile_dpbssd(1, 4, 7);
+      if constexpr (RA == 2) {
+        _tile_zero(2);
+        _tile_zero(3);
+        _tile_dpbssd(2, 5, 6);
+        _tile_dpbssd(3, 5, 7);
+      }
+      _tile_stored(0, sums[0], 64);
+      _tile_stored(1, sums[1], 64);
+      if constexpr (RA == 2) {
+        _tile_stored(2, sums[2], 64);
+        _tile_stored(3, sums[3], 64);
+      }
+      for (int a = 0; a < RA; ++a) {
+        scale_add(sums[2 * a], dw[a], b0 + kBQuantBytes, acc[a][tt - tile0]);
+        scale_add(sums[2 * a + 1], dw[a], b1 + kBQuantBytes, acc[a][tt + 1 - tile0]);
+      }
+    }
+    if (tt < tile1) {  // an odd last token tile
+      const std::byte* b0 = record(tt);
+      _tile_loadd(6, b0, 64);
+      _tile_zero(0);
+      _tile_dpbssd(0, 4, 6);
+      _tile_stored(0, sums[0], 64);
+      if constexpr (RA == 2) {
+        _tile_zero(2);
+        _tile_dpbssd(2, 5, 6);
+        _tile_stored(2, sums[2], 64);
+      }
+      for (int a = 0; a < RA; ++a) scale_add(sums[2 * a], dw[a], b0 + kBQuantBytes, acc[a][tt - tile0]);
+    }
+  }
+  for (int a = 0; a < RA; ++a) {
+    for (int64_t tt = tile0; tt < tile1; ++tt) {
+      const int64_t valid = c.x.n_tokens - tt * kTile < kTile ? c.x.n_tokens - tt * kTile : kTile;
+      const float* s = acc[a][tt - tile0];
+      for (int64_t t = 0; t < valid; ++t) {
+        float* out = c.y + (tt * kTile + t) * c.y_stride + r0 + kTile * a;
+        for (int m = 0; m < kTile; ++m) out[m] = s[kTile * m + t];
+      }
+    }
+  }
+}
+
+// ---- VNNI kernels in the tiles' order of additions ----
+
+// Sixteen block sums from d[p] = vpdpbusd of rows 2p (lanes 0..7) and 2p + 1 (lanes 8..15): lane
+// 4k + j of the result is row k + 4j's sum (kRowOfLane).
+inline __m512i reduce_16_rows(const __m512i* d) {
+  __m512i s[4];
+  for (int q = 0; q < 4; ++q) {  // 128-bit lane k of s[q]: row 4q + k's 4 partial sums
+    const __m512i a = _mm512_shuffle_i32x4(d[2 * q], d[2 * q + 1], _MM_SHUFFLE(2, 0, 2, 0));
+    const __m512i b = _mm512_shuffle_i32x4(d[2 * q], d[2 * q + 1], _MM_SHUFFLE(3, 1, 3, 1));
+    s[q] = _mm512_add_epi32(a, b);
+  }
+  // Within each 128-bit lane k: [row k, row 4 + k, row 8 + k, row 12 + k] (a 4 x 4 transpose-add).
+  const __m512i t0 = _mm512_add_epi32(_mm512_unpacklo_epi32(s[0], s[1]), _mm512_unpackhi_epi32(s[0], s[1]));
+  const __m512i t1 = _mm512_add_epi32(_mm512_unpacklo_epi32(s[2], s[3]), _mm512_unpackhi_epi32(s[2], s[3]));
+  return _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
+}
+
+constexpr int kRowOfLane[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
+
+// Rows [r0, r0 + 16) x tokens [t0, t0 + NT) (NT <= 4): each block's 16 weight rows are loaded
+// once (two per register) for NT tokens.
+template <typename Weights, int NT>
+void exact_16_rows(const GemmArgs& a, int64_t r0, int64_t t0) {
+  const __m512i lane_rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15),
+                                               _mm512_set1_epi32(static_cast<int>(a.w_row_bytes)));
+  const __m256i bias = _mm256_set1_epi8(Weights::Biased::kBias);
+  const std::byte* w = a.w_row(r0);
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  const int64_t nb = a.n / kQK;
+  for (int64_t i = 0; i < nb; ++i) {
+    const std::byte* wb = w + static_cast<size_t>(i) * Weights::kBytes;
+    __m512i wq[8];
+    for (int p = 0; p < 8; ++p) {
+      const __m256i lo = Weights::Biased::quants(wb + static_cast<size_t>(2 * p) * a.w_row_bytes);
+      const __m256i hi = Weights::Biased::quants(wb + static_cast<size_t>(2 * p + 1) * a.w_row_bytes);
+      wq[p] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    }
+    const __m512i dbits = _mm512_i32gather_epi32(lane_rows, wb, 1);
+    const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dbits));
+    for (int t = 0; t < NT; ++t) {
+      const std::byte* xb = a.x_row(t0 + t) + static_cast<size_t>(i) * kQ8_0Bytes;
+      const __m256i xq = load256(xb + 2);
+      const int bias_sum = hsum_i32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), bias, xq));
+      const __m512i xq2 = _mm512_inserti64x4(_mm512_castsi256_si512(xq), xq, 1);
+      __m512i d[8];
+      for (int p = 0; p < 8; ++p) d[p] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[p], xq2);
+      const __m512i sums = _mm512_sub_epi32(reduce_16_rows(d), _mm512_set1_epi32(bias_sum));
+      const __m512 s = _mm512_mul_ps(dw, _mm512_set1_ps(half_at(xb)));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), s, acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) {
+    alignas(64) float out[16];
+    _mm512_store_ps(out, acc[t]);
+    for (int l = 0; l < 16; ++l) a.out(r0 + kRowOfLane[l], t0 + t) = out[l];
+  }
+}
+
+// One output, block by block (the rows past the last 16 and vec_dot).
+template <typename Weights>
+float exact_dot(int64_t n, const std::byte* w, const std::byte* x) {
+  const __m256i bias = _mm256_set1_epi8(Weights::Biased::kBias);
+  __m128 acc = _mm_setzero_ps();
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const std::byte* wb = w + static_cast<size_t>(i) * Weights::kBytes;
+    const std::byte* xb = x + static_cast<size_t>(i) * kQ8_0Bytes;
+    const __m256i xq = load256(xb + 2);
+    const int sum = hsum_i32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), Weights::Biased::quants(wb), xq)) -
+                    hsum_i32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), bias, xq));
+    const float s = half_at(wb) * half_at(xb);
+    acc = _mm_fmadd_ss(_mm_set_ss(static_cast<float>(sum)), _mm_set_ss(s), acc);
+  }
+  return _mm_cvtss_f32(acc);
+}
+
+template <typename Weights>
+float exact_vec_dot(int64_t n, const void* w, const void* x) {
+  return exact_dot<Weights>(n, static_cast<const std::byte*>(w), static_cast<const std::byte*>(x));
+}
+
+template <typename Weights>
+void exact_gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* x,
+                size_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride) {
+  const GemmArgs a{n, w, w_row_bytes, x, x_row_bytes, y, y_stride};
+  int64_t r = 0;
+  for (; r + kTile <= n_rows; r += kTile) {
+    int64_t t = 0;
+    for (; t + 4 <= n_tokens; t += 4) exact_16_rows<Weights, 4>(a, r, t);
+    switch (n_tokens - t) {
+      case 3:
+        exact_16_rows<Weights, 3>(a, r, t);
+        break;
+      case 2:
+        exact_16_rows<Weights, 2>(a, r, t);
+        break;
+      case 1:
+        exact_16_rows<Weights, 1>(a, r, t);
+        break;
+      default:
+        break;
+    }
+  }
+  for (; r < n_rows; ++r) {
+    for (int64_t t = 0; t < n_tokens; ++t) a.out(r, t) = exact_dot<Weights>(n, a.w_row(r), a.x_row(t));
+  }
+}
+
+// ---- the packed (tile) gemm ----
+
+template <typename Weights>
+void packed_gemm(const PackedActivations& x, const std::byte* w, size_t w_row_bytes, int64_t n_rows, float* y,
+                 int64_t y_stride) {
+  static const TileConfig config = make_config();
+  const Call c{x, w, w_row_bytes, y, y_stride, x.n / kQK};
+  const int64_t n_tiles = (x.n_tokens + kTile - 1) / kTile;
+  const int64_t full_rows = n_rows / kTile * kTile;
+  if (full_rows > 0) {
+    // The configuration belongs to the thread; released below so the OS need not save the tiles.
+    _tile_loadconfig(&config);
+    for (int64_t tile0 = 0; tile0 < n_tiles; tile0 += kChunkTiles) {
+      const int64_t tile1 = tile0 + kChunkTiles < n_tiles ? tile0 + kChunkTiles : n_tiles;
+      int64_t r = 0;
+      for (; r + 2 * kTile <= full_rows; r += 2 * kTile) row_group<Weights, 2>(c, r, tile0, tile1);
+      if (r < full_rows) row_group<Weights, 1>(c, r, tile0, tile1);
+    }
+    _tile_release();
+  }
+  if (full_rows < n_rows) {  // the last rows of a matrix whose row count is not a multiple of 16
+    exact_gemm<Weights>(x.n, w + static_cast<size_t>(full_rows) * w_row_bytes, w_row_bytes, n_rows - full_rows, x.rows,
+                        x.row_bytes, x.n_tokens, y + full_rows, y_stride);
+  }
+}
+
+// From this many tokens on the tiles beat this unit's VNNI gemm, padding and packing included
+// (a 1536 x 576 matrix, one thread, tiles vs VNNI time: Q8_0 at 1 token 2.1x slower, 2 tokens
+// 1.6x slower, 4 tokens 1.14x faster, 8 tokens 2.1x, 16 tokens 3.9x, 64 tokens 5.1x; Q4_0 2.6x
+// and 1.8x slower, 0.87x at 4, 1.4x faster at 6, 3.2x at 16, 5.0x at 64).
+constexpr int64_t kMinTokens = 5;
+
+KernelTable make_table() {
+  KernelTable t = avx512_table();
+  t.isa = Isa::kAmx;
+  t.vec_dot[dtype_slot(DType::kQ8_0)] = exact_vec_dot<Q8_0Tiles>;
+  t.vec_dot[dtype_slot(DType::kQ4_0)] = exact_vec_dot<Q4_0Tiles>;
+  t.gemm[dtype_slot(DType::kQ8_0)] = exact_gemm<Q8_0Tiles>;
+  t.gemm[dtype_slot(DType::kQ4_0)] = exact_gemm<Q4_0Tiles>;
+  t.pack_activations[dtype_slot(DType::kQ8_0)] = pack_q8_0;
+  t.packed_gemm[dtype_slot(DType::kQ8_0)] = packed_gemm<Q8_0Tiles>;
+  t.packed_gemm[dtype_slot(DType::kQ4_0)] = packed_gemm<Q4_0Tiles>;
+  t.packed_min_tokens = kMinTokens;
+  return t;
+}
+
+}  // namespace
+
+const KernelTable& amx_table() {
+  static const KernelTable table = make_table();
+  return table;
+}
+
+}  // namespace lightboat::kernels::detail
