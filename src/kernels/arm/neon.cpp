@@ -10,6 +10,7 @@
 
 #include "kernels/gemm_driver.h"
 #include "kernels/isa_tables.h"
+#include "kernels/prefetch.h"
 
 namespace lightboat::kernels::detail {
 namespace {
@@ -118,6 +119,7 @@ float dot_q8_0(int64_t n, const void* wv, const void* xv) {
   for (int64_t i = 0; i < n / kQK; ++i) {
     const std::byte* bw = w + static_cast<size_t>(i) * kQ8_0Bytes;
     const std::byte* bx = x + static_cast<size_t>(i) * kQ8_0Bytes;
+    prefetch_weights(bw);
     int32x4_t s = vdotq_s32(vdupq_n_s32(0), vld1q_s8(i8(bw + 2)), vld1q_s8(i8(bx + 2)));
     s = vdotq_s32(s, vld1q_s8(i8(bw + 18)), vld1q_s8(i8(bx + 18)));
     acc = vfmaq_n_f32(acc, vcvtq_f32_s32(s), half_at(bw) * half_at(bx));
@@ -134,6 +136,7 @@ float dot_q4_0(int64_t n, const void* wv, const void* xv) {
   for (int64_t i = 0; i < n / kQK; ++i) {
     const std::byte* bw = w + static_cast<size_t>(i) * kQ4_0Bytes;
     const std::byte* bx = x + static_cast<size_t>(i) * kQ8_0Bytes;
+    prefetch_weights(bw);
     const uint8x16_t q = vld1q_u8(u8(bw + 2));
     const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, m4)), eight);
     const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), eight);
@@ -175,6 +178,7 @@ float dot_k_mins(int64_t n, const void* wv, const void* xv) {
   for (int64_t i = 0; i < n / kQKK; ++i) {
     const std::byte* b = w + static_cast<size_t>(i) * kBytes;
     const std::byte* bx = x + static_cast<size_t>(i) * kQ8_KBytes;
+    for (size_t o = 0; o < kBytes; o += 64) prefetch_weights(b + o);
     uint8_t sc[8], mn[8];
     unpack_scales_mins(b + 4, sc, mn);
     int16_t bsums[16];
@@ -221,6 +225,7 @@ float dot_q6_k(int64_t n, const void* wv, const void* xv) {
   for (int64_t i = 0; i < n / kQKK; ++i) {
     const std::byte* b = w + static_cast<size_t>(i) * kQ6_KBytes;
     const std::byte* bx = x + static_cast<size_t>(i) * kQ8_KBytes;
+    for (size_t o = 0; o < kQ6_KBytes; o += 64) prefetch_weights(b + o);
     int8_t sc[16];
     std::memcpy(sc, b + 192, sizeof(sc));
     int32_t isum = 0;
@@ -254,6 +259,7 @@ float dot_f32(int64_t n, const void* wv, const void* xv) {
   float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
+    prefetch_weights(reinterpret_cast<const std::byte*>(w + i));
     acc0 = vfmaq_f32(acc0, vld1q_f32(w + i), vld1q_f32(x + i));
     acc1 = vfmaq_f32(acc1, vld1q_f32(w + i + 4), vld1q_f32(x + i + 4));
   }
@@ -268,6 +274,7 @@ float dot_f16(int64_t n, const void* wv, const void* xv) {
   float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
+    prefetch_weights(reinterpret_cast<const std::byte*>(w + i));
     const float16x8_t wh = vld1q_f16(w + i);
     const float16x8_t xh = vld1q_f16(x + i);
     acc0 = vfmaq_f32(acc0, vcvt_f32_f16(vget_low_f16(wh)), vcvt_f32_f16(vget_low_f16(xh)));

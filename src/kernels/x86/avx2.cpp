@@ -2,6 +2,7 @@
 // and F32 / F16 / BF16 dot products and register-blocked gemm. K-quants are in avx2_k.cpp.
 #include "kernels/gemm_driver.h"
 #include "kernels/isa_tables.h"
+#include "kernels/prefetch.h"
 #include "kernels/x86/avx2_k.h"
 #include "kernels/x86/x86_common.h"
 
@@ -145,6 +146,7 @@ struct Quant32Kernel {
       float wd[R];
       for (int r = 0; r < R; ++r) {
         const std::byte* b = wr[r] + static_cast<size_t>(i) * Weights::kBytes;
+        prefetch_weights(b);
         wq[r] = Weights::quants(b);
         wd[r] = half_at(b);
       }
@@ -205,7 +207,10 @@ struct DenseKernel {
     for (; i + 8 <= a.n; i += 8) {
       const size_t off = static_cast<size_t>(i) * Elems::kSize;
       __m256 wv[R];
-      for (int r = 0; r < R; ++r) wv[r] = Elems::load8(wr[r] + off);
+      for (int r = 0; r < R; ++r) {
+        prefetch_weights(wr[r] + off);
+        wv[r] = Elems::load8(wr[r] + off);
+      }
       for (int t = 0; t < T; ++t) {
         const __m256 xv = Elems::load8(xt[t] + off);
         for (int r = 0; r < R; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);

@@ -6,6 +6,7 @@
 #include "kernels/x86/avx2_k.h"
 
 #include "kernels/gemm_driver.h"
+#include "kernels/prefetch.h"
 #include "kernels/x86/x86_common.h"
 
 namespace lightboat::kernels::detail {
@@ -34,6 +35,7 @@ struct KMinsKernel {
     const int64_t nb = a.n / kQKK;
     for (int64_t i = 0; i < nb; ++i) {
       const std::byte* b = w + static_cast<size_t>(i) * kBytes;
+      for (size_t o = 0; o < kBytes; o += 64) prefetch_weights(b + o);
       const float d = half_at(b);
       const float dmin = half_at(b + 2);
       uint8_t sc[8], mn[8];
@@ -96,6 +98,7 @@ struct Q6KKernel {
     const int64_t nb = a.n / kQKK;
     for (int64_t i = 0; i < nb; ++i) {
       const std::byte* b = w + static_cast<size_t>(i) * kQ6_KBytes;
+      for (size_t o = 0; o < kQ6_KBytes; o += 64) prefetch_weights(b + o);
       int8_t sc[16];
       std::memcpy(sc, b + 192, sizeof(sc));
       const float d = half_at(b + 208);

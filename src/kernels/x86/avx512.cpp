@@ -6,6 +6,7 @@
 // shared by the tile's rows. Everything else comes from the AVX2 table.
 #include "kernels/gemm_driver.h"
 #include "kernels/isa_tables.h"
+#include "kernels/prefetch.h"
 #include "kernels/x86/x86_common.h"
 
 namespace lightboat::kernels::detail {
@@ -44,6 +45,7 @@ struct VnniKernel {
       float wd[R];
       for (int r = 0; r < R; ++r) {
         const std::byte* b = wr[r] + static_cast<size_t>(i) * Weights::kBytes;
+        prefetch_weights(b);
         wq[r] = Weights::quants(b);
         wd[r] = half_at(b);
       }
