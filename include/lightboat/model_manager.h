@@ -9,7 +9,8 @@
 // safe. Names map to files through a ModelResolver (the model store, or a fixed table), so this
 // layer knows nothing of where models live.
 //
-// Thread-safe: acquire(), reload(), refresh(), unload() and list() may be called from any thread.
+// Thread-safe: acquire(), reload(), refresh(), unload(), set_keep_alive() and list() may be called
+// from any thread.
 // A load runs on the caller's thread outside the manager's lock: other models keep serving, and
 // callers wanting the model being loaded wait for that one load instead of starting another.
 #pragma once
