@@ -51,9 +51,14 @@ T wait_for_change(const std::atomic<T>& a, T old, bool spin) {
 
 }  // namespace
 
+// Chunks per thread: enough that a thread that starts late (or runs at half speed) leaves its
+// share to the others, few enough that claiming (one compare-exchange each) stays negligible.
+constexpr int64_t kChunksPerThread = 4;
+constexpr int64_t kMaxChunks = 0xffff;  // the claim word's 16-bit fields
+
 ThreadPool::ThreadPool(int n_threads)
     : n_threads_(std::max(1, n_threads)), spin_(n_threads_ <= hardware_threads()) {
-  for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this, i] { worker(i); });
+  for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this] { worker(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -68,13 +73,11 @@ int ThreadPool::hardware_threads() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
-void ThreadPool::run_chunk(int index) {
-  // Chunk `index` of n_threads_: whole grains, spread as evenly as possible.
-  int64_t grains = (n_ + grain_ - 1) / grain_;
-  int64_t g0 = grains * index / n_threads_;
-  int64_t g1 = grains * (index + 1) / n_threads_;
-  int64_t begin = std::min(n_, g0 * grain_);
-  int64_t end = std::min(n_, g1 * grain_);
+void ThreadPool::run_chunk(uint32_t index) {
+  // Chunk `index` of n_chunks_: whole grains, spread as evenly as possible.
+  const int64_t grains = (n_ + grain_ - 1) / grain_;
+  const int64_t begin = std::min(n_, grains * index / n_chunks_ * grain_);
+  const int64_t end = std::min(n_, grains * (index + 1) / n_chunks_ * grain_);
   if (begin >= end) return;
   try {
     fn_(begin, end);
@@ -84,34 +87,51 @@ void ThreadPool::run_chunk(int index) {
   }
 }
 
-void ThreadPool::worker(int index) {
+void ThreadPool::work(uint32_t call) {
+  uint64_t v = claim_.load(std::memory_order_acquire);
+  for (;;) {
+    const auto count = static_cast<uint32_t>((v >> 16) & 0xffff);
+    const auto next = static_cast<uint32_t>(v & 0xffff);
+    if (static_cast<uint32_t>(v >> 32) != call || next >= count) return;
+    if (!claim_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+    // Claimed: the call cannot end before this chunk is counted done, so its fields are stable.
+    run_chunk(next);
+    if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == count) done_.notify_one();
+    v = claim_.load(std::memory_order_acquire);
+  }
+}
+
+void ThreadPool::worker() {
   uint32_t seen = 0;
   for (;;) {
     seen = wait_for_change(generation_, seen, spin_);
     if (stop_.load(std::memory_order_relaxed)) return;
-    run_chunk(index);
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+    work(seen);
   }
 }
 
 void ThreadPool::run(int64_t n, int64_t grain, ChunkFn fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
-  if (n_threads_ == 1 || n <= grain) {
+  const int64_t grains = (n + grain - 1) / grain;
+  if (n_threads_ == 1 || grains == 1) {
     fn(0, n);
     return;
   }
+  // No chunk of the previous call is claimable and all are done: the fields are ours to write.
   fn_ = fn;
   n_ = n;
   grain_ = grain;
+  n_chunks_ = static_cast<uint32_t>(std::min({grains, n_threads_ * kChunksPerThread, kMaxChunks}));
   error_ = nullptr;
-  pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_release);  // publishes the fields above
+  done_.store(0, std::memory_order_relaxed);
+  const uint32_t call = ++calls_;
+  claim_.store(pack(call, n_chunks_, 0), std::memory_order_release);  // publishes the fields above
+  generation_.store(call, std::memory_order_release);
   generation_.notify_all();
-  run_chunk(0);
-  for (int left = pending_.load(std::memory_order_acquire); left != 0;
-       left = pending_.load(std::memory_order_acquire)) {
-    wait_for_change(pending_, left, spin_);
+  work(call);
+  for (uint32_t d = done_.load(std::memory_order_acquire); d != n_chunks_; d = done_.load(std::memory_order_acquire)) {
+    wait_for_change(done_, d, spin_);
   }
   if (error_) std::rethrow_exception(error_);
 }

@@ -1,9 +1,14 @@
 // A fixed pool of compute threads owned by an engine (never a global). parallel_for splits
-// [0, n) into contiguous chunks, one per thread, runs them (the calling thread takes part) and
-// returns when all are done. Synchronised per call: the model calls it about ten times per layer
-// per token, so a call costs a few hundred nanoseconds when the workers are awake: they spin on
-// an atomic generation counter for a short while after each call (when the pool does not
-// oversubscribe the machine) and only then block in the kernel (futex via std::atomic::wait).
+// [0, n) into contiguous chunks of whole grains, a few per thread, which the threads (the calling
+// thread among them) claim one at a time from a shared counter, and returns when all are done.
+// Claiming rather than assigning chunks keeps a call from waiting on a thread the OS has not run:
+// on a shared or throttled machine (two vCPUs that sometimes get one core's time, a phone's
+// background work) whoever is running takes the next chunk, so a call degrades towards one
+// thread's speed instead of stalling until the late thread is scheduled.
+// Synchronised per call: the model calls it about ten times per layer per token, so a call costs
+// a few hundred nanoseconds when the workers are awake: they spin on an atomic generation counter
+// for a short while after each call (when the pool does not oversubscribe the machine) and only
+// then block in the kernel (futex via std::atomic::wait).
 #pragma once
 
 #include <atomic>
@@ -26,8 +31,9 @@ class ThreadPool {
 
   int size() const { return n_threads_; }
 
-  // Calls fn(begin, end) on disjoint chunks covering [0, n). Chunks are multiples of `grain`
-  // (except the last) so callers can keep blocks or cache lines whole. Exceptions thrown by fn
+  // Calls fn(begin, end) on disjoint chunks covering [0, n), in any order and on any thread.
+  // Chunks are multiples of `grain` (except the last) so callers can keep blocks or cache lines
+  // whole. Exceptions thrown by fn
   // are rethrown here (the first one wins). fn is passed by reference, never copied or
   // allocated: the decode loop calls this per operation. Not reentrant: one call at a time.
   template <typename Fn>
@@ -47,21 +53,34 @@ class ThreadPool {
   };
 
   void run(int64_t n, int64_t grain, ChunkFn fn);
-  void worker(int index);
-  void run_chunk(int index);
+  void worker();
+  // Claims and runs chunks of call `call` until none is left (or another call has started).
+  void work(uint32_t call);
+  void run_chunk(uint32_t index);
+
+  // The claim word: call id (32 bits) | chunk count (16 bits) | next unclaimed chunk (16 bits).
+  // A claim is a compare-exchange that fails once the call has changed, so a thread that wakes
+  // late never runs a chunk of a call it was not woken for; the count rides in the word so a
+  // thread that finds nothing left reads no field the caller may be rewriting for the next call.
+  static constexpr uint64_t pack(uint32_t call, uint32_t count, uint32_t next) {
+    return (uint64_t{call} << 32) | (uint64_t{count} << 16) | next;
+  }
 
   int n_threads_;
   bool spin_;  // spin before blocking (only when every thread can have its own core)
   std::vector<std::thread> threads_;
-  // Bumped (release) once the current call's fields below are written; workers acquire it.
+  uint32_t calls_ = 0;  // id of the latest call (written by the caller only)
+  // Set (release) to the call id once the call's fields below are written; workers acquire it.
   alignas(64) std::atomic<uint32_t> generation_{0};  // 32 bits: futex-sized, wraps harmlessly
-  // Workers still running the current call; the last one to finish wakes the caller.
-  alignas(64) std::atomic<int> pending_{0};
+  alignas(64) std::atomic<uint64_t> claim_{0};
+  // Chunks of the current call finished; the thread that finishes the last one wakes the caller.
+  alignas(64) std::atomic<uint32_t> done_{0};
   std::atomic<bool> stop_{false};
-  // The current call (written by the caller only while no worker runs).
+  // The current call (written by the caller only while no chunk of a call is claimable).
   ChunkFn fn_{nullptr, nullptr};
   int64_t n_ = 0;
   int64_t grain_ = 1;
+  uint32_t n_chunks_ = 0;
   std::mutex error_mutex_;
   std::exception_ptr error_;
 };

@@ -65,6 +65,36 @@ TEST(ThreadPool, FastRepeatedCallsSeeEachOthersWrites) {
   }
 }
 
+// Chunks are claimed, not assigned: while one thread is held up in its chunk (here a worker that
+// sleeps, standing in for a thread the OS has not scheduled), the caller takes every other chunk,
+// so the call does not wait for the late thread to come back for its share.
+TEST(ThreadPool, OthersTakeTheChunksOfAThreadThatIsHeldUp) {
+  ThreadPool pool(2);
+  const std::thread::id caller = std::this_thread::get_id();
+  int rounds_with_worker = 0;
+  for (int round = 0; round < 5; ++round) {
+    std::atomic<int64_t> by_caller{0}, by_worker{0};
+    std::atomic<bool> slept{false};
+    pool.parallel_for(800, 1, [&](int64_t b, int64_t e) {
+      if (std::this_thread::get_id() == caller) {
+        // 2 ms of work per chunk: time for the worker to wake and claim one.
+        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
+        while (std::chrono::steady_clock::now() < until) {
+        }
+        by_caller += e - b;
+        return;
+      }
+      by_worker += e - b;
+      if (!slept.exchange(true)) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    });
+    EXPECT_EQ(by_caller + by_worker, 800);
+    // 8 chunks of 100: the worker holds at most the one it sleeps in (none if it woke late).
+    EXPECT_GE(by_caller.load(), 700) << "round " << round;
+    rounds_with_worker += by_worker > 0 ? 1 : 0;
+  }
+  EXPECT_GT(rounds_with_worker, 0) << "the worker never woke within 16 ms in 5 rounds: nothing was tested";
+}
+
 TEST(ThreadPool, DestroysCleanlyWhileWorkersSleep) {
   for (int k = 0; k < 20; ++k) {
     ThreadPool pool(3);
