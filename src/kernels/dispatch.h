@@ -39,10 +39,11 @@ using GemmFn = void (*)(int64_t n, const std::byte* w, size_t w_row_bytes, int64
 // Gemm over activations repacked once per matmul call for a matrix unit (AMX tiles), so every
 // row range of the parallel loop reads them in the unit's layout without repacking them itself.
 // Tokens are packed in tiles of kPackedTokenTile (the last one zero-padded); a layout may use at
-// most kPackedMaxBytesPerElement bytes per element of those padded tokens (MatmulScratch relies
-// on it).
+// most kPackedMaxBytesPerBlock bytes per 32 elements of each of those padded tokens
+// (MatmulScratch relies on it).
 inline constexpr int64_t kPackedTokenTile = 16;
-inline constexpr int64_t kPackedMaxBytesPerElement = 2;
+inline constexpr int64_t kPackedBlockElems = 32;
+inline constexpr int64_t kPackedMaxBytesPerBlock = 36;
 
 struct PackedActivations {
   int64_t n;              // elements per token

@@ -34,16 +34,21 @@ constexpr size_t kParallelWorkBytes = size_t{64} << 10;
 }  // namespace
 
 // Scratch layout: [quantized activations: n_tokens x max_cols x kMaxBytesPerElement bytes]
-// [up to 64 bytes to align][packed activations: n_tokens rounded up to kPackedTokenTile, x
-// max_cols x kPackedMaxBytesPerElement bytes] (the second part only used by packed gemms).
+// [up to 64 bytes to align][packed activations, for tables with packed gemms: n_tokens rounded up
+// to kPackedTokenTile, x max_cols / 32 (rounded up) x kPackedMaxBytesPerBlock bytes].
 size_t MatmulScratch::packed_offset(int64_t n_tokens, int64_t max_cols) {
   return static_cast<size_t>(n_tokens * max_cols * kMaxBytesPerElement);
 }
 
-void MatmulScratch::reserve(int64_t n_tokens, int64_t max_cols) {
-  const int64_t padded = (n_tokens + kPackedTokenTile - 1) / kPackedTokenTile * kPackedTokenTile;
-  const size_t need = packed_offset(n_tokens, max_cols) + kPackedAlign +
-                      static_cast<size_t>(padded * max_cols * kPackedMaxBytesPerElement);
+void MatmulScratch::reserve(int64_t n_tokens, int64_t max_cols) { reserve(n_tokens, max_cols, active_kernels()); }
+
+void MatmulScratch::reserve(int64_t n_tokens, int64_t max_cols, const KernelTable& kernels) {
+  size_t need = packed_offset(n_tokens, max_cols);
+  if (kernels.packed_min_tokens > 0) {
+    const int64_t padded = (n_tokens + kPackedTokenTile - 1) / kPackedTokenTile * kPackedTokenTile;
+    const int64_t blocks = (max_cols + kPackedBlockElems - 1) / kPackedBlockElems;
+    need += kPackedAlign + static_cast<size_t>(padded * blocks * kPackedMaxBytesPerBlock);
+  }
   if (bytes_.size() < need) bytes_.resize(need);
 }
 
@@ -70,7 +75,7 @@ void matmul(const KernelTable& kernels, const tensor::MatrixView& w, const float
   const QuantizeRowFn quantize = quantize_row_fn(kernels, act_type);
   const GemmFn gemm = gemm_fn(kernels, w.type);
   const size_t act_row_bytes = tensor::row_bytes(act_type, w.n_cols);
-  scratch.reserve(n_tokens, w.n_cols);
+  scratch.reserve(n_tokens, w.n_cols, kernels);
   std::byte* act = scratch.data();  // [n_tokens, act_row_bytes]
 
   // A matrix unit's gemm, when the table has one for this type and the batch is big enough.

@@ -17,13 +17,14 @@ namespace lightboat::kernels {
 // Scratch memory for quantized activations, sized once (no allocation in the token loop).
 class MatmulScratch {
  public:
-  // Room for n_tokens rows of up to max_cols activations in any vec-dot format, and for them
-  // packed for a packed gemm (kernels/dispatch.h).
+  // Room for n_tokens rows of up to max_cols activations in any vec-dot format, and, where
+  // `kernels` (by default active_kernels()) has packed gemms, for them packed (kernels/dispatch.h).
   void reserve(int64_t n_tokens, int64_t max_cols);
+  void reserve(int64_t n_tokens, int64_t max_cols, const KernelTable& kernels);
   std::byte* data() { return bytes_.data(); }
   size_t size() const { return bytes_.size(); }
-  // Where the packed activations of a call reserved with (n_tokens, max_cols) start (64-byte
-  // aligned, after the quantized rows).
+  // Where the packed activations of a call reserved with (n_tokens, max_cols) and a table with
+  // packed gemms start (64-byte aligned, after the quantized rows).
   std::byte* packed(int64_t n_tokens, int64_t max_cols);
 
  private:

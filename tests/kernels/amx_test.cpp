@@ -65,7 +65,7 @@ void check(const Case& c, int64_t r_split, int64_t t_split) {
   std::memcpy(x_rows, x.data(), x.size());
 
   MatmulScratch scratch;
-  scratch.reserve(c.n_tokens, c.n);
+  scratch.reserve(c.n_tokens, c.n, k);
   const PackedActivations packed{
       .n = c.n, .rows = x_rows, .row_bytes = xrb, .n_tokens = c.n_tokens, .packed = scratch.packed(c.n_tokens, c.n)};
   k.pack_activations[dtype_slot(act)](packed, 0, t_split);
@@ -144,7 +144,7 @@ TEST(Amx, PackedGemmHandlesExtremeBlocks) {
     const auto x = reference::test_util::quantize(DType::kQ8_0, xf);
     const size_t wrb = tensor::row_bytes(type, n), xrb = tensor::row_bytes(DType::kQ8_0, n);
     MatmulScratch scratch;
-    scratch.reserve(n_tokens, n);
+    scratch.reserve(n_tokens, n, kernel_table(Isa::kAmx));
     const KernelTable& k = kernel_table(Isa::kAmx);
     const PackedActivations packed{.n = n,
                                    .rows = reinterpret_cast<const std::byte*>(x.data()),

@@ -45,7 +45,7 @@ constexpr int64_t kChunkTiles = 8;  // token tiles whose fp32 sums stay in L1 (1
 // names them as literals): C 0..3 = (weight tile a, token tile b) at 2a + b, A 4..5, B 6..7.
 
 static_assert(kTile == kPackedTokenTile);
-static_assert(kRecordBytes <= static_cast<size_t>(kTile * kQK * kPackedMaxBytesPerElement));
+static_assert(kQK == kPackedBlockElems && kRecordBytes <= static_cast<size_t>(kTile * kPackedMaxBytesPerBlock));
 static_assert(kRecordBytes % 64 == 0, "records keep the packed layout 64-byte aligned");
 
 // The LDTILECFG operand (palette 1): bytes per row and rows of each tile register.
