@@ -32,6 +32,7 @@
 
 #include "kernels/gemm_driver.h"
 #include "kernels/isa_tables.h"
+#include "kernels/prefetch.h"
 #include "kernels/x86/x86_common.h"
 
 namespace lightboat::kernels::detail {
@@ -269,8 +270,12 @@ void exact_16_rows(const GemmArgs& a, int64_t r0, int64_t t0) {
     const std::byte* wb = w + static_cast<size_t>(i) * Weights::kBytes;
     __m512i wq[8];
     for (int p = 0; p < 8; ++p) {
-      const __m256i lo = Weights::Biased::quants(wb + static_cast<size_t>(2 * p) * a.w_row_bytes);
-      const __m256i hi = Weights::Biased::quants(wb + static_cast<size_t>(2 * p + 1) * a.w_row_bytes);
+      const std::byte* row0 = wb + static_cast<size_t>(2 * p) * a.w_row_bytes;
+      const std::byte* row1 = row0 + a.w_row_bytes;
+      prefetch_weights(row0);  // decode streams the weights from memory (kernels/prefetch.h)
+      prefetch_weights(row1);
+      const __m256i lo = Weights::Biased::quants(row0);
+      const __m256i hi = Weights::Biased::quants(row1);
       wq[p] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
     }
     const __m512i dbits = _mm512_i32gather_epi32(lane_rows, wb, 1);
@@ -302,6 +307,7 @@ float exact_dot(int64_t n, const std::byte* w, const std::byte* x) {
   for (int64_t i = 0; i < n / kQK; ++i) {
     const std::byte* wb = w + static_cast<size_t>(i) * Weights::kBytes;
     const std::byte* xb = x + static_cast<size_t>(i) * kQ8_0Bytes;
+    prefetch_weights(wb);
     const __m256i xq = load256(xb + 2);
     const int sum = hsum_i32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), Weights::Biased::quants(wb), xq)) -
                     hsum_i32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), bias, xq));
