@@ -1,6 +1,7 @@
 // ARMv8.2-A NEON kernels with the dotprod (sdot) and fp16 extensions: activation quantizers
 // (bit-identical to the reference: vrndaq is roundf, vrndnq is ggml's nearest_int for the values
-// quantizers see), int8 dot products for Q8_0, Q4_0 and the K-quants, and F32 / F16 dot products.
+// quantizers see), int8 dot products for Q8_0, Q4_0, Q5_0, Q4_1, Q5_1 and the K-quants, and F32 /
+// F16 dot products.
 // Gemm is the shared row/token blocking driver over 1 x 1 tiles (no register blocking yet).
 #include <arm_neon.h>
 
@@ -17,6 +18,10 @@ namespace {
 
 constexpr size_t kQ8_0Bytes = 34;
 constexpr size_t kQ4_0Bytes = 18;
+constexpr size_t kQ4_1Bytes = 20;  // d | m | qs[16]
+constexpr size_t kQ5_0Bytes = 22;  // d | qh[4] | qs[16]
+constexpr size_t kQ5_1Bytes = 24;  // d | m | qh[4] | qs[16]
+constexpr size_t kQ8_1Bytes = 36;  // d | s = d * sum(q) | qs[32]
 constexpr size_t kQ8_KBytes = 292;
 constexpr size_t kQ4_KBytes = 144;
 constexpr size_t kQ5_KBytes = 176;
@@ -145,6 +150,75 @@ float dot_q4_0(int64_t n, const void* wv, const void* xv) {
     acc = vfmaq_n_f32(acc, vcvtq_f32_s32(s), half_at(bw) * half_at(bx));
   }
   return vaddvq_f32(acc);
+}
+
+// The 5th bits of a Q5_0 / Q5_1 block: 0x10 in byte j where bit j of the 32-bit qh is set, for
+// elements 0..15 (lo) and 16..31 (hi). Each byte takes qh's byte j / 8 and tests bit j % 8.
+void fifth_bits(const std::byte* qh, uint8x16_t& lo, uint8x16_t& hi) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, sizeof(bits));
+  const uint8x16_t word = vreinterpretq_u8_u32(vdupq_n_u32(bits));
+  static constexpr uint8_t kLo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1};
+  static constexpr uint8_t kHi[16] = {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
+  static constexpr uint8_t kBit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+  const uint8x16_t bit = vld1q_u8(kBit);
+  const uint8x16_t sixteen = vdupq_n_u8(0x10);
+  lo = vandq_u8(vtstq_u8(vqtbl1q_u8(word, vld1q_u8(kLo)), bit), sixteen);
+  hi = vandq_u8(vtstq_u8(vqtbl1q_u8(word, vld1q_u8(kHi)), bit), sixteen);
+}
+
+float dot_q5_0(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const std::byte*>(wv);
+  const auto* x = static_cast<const std::byte*>(xv);
+  float32x4_t acc = vdupq_n_f32(0.0f);
+  const uint8x16_t m4 = vdupq_n_u8(0x0f);
+  const int8x16_t sixteen = vdupq_n_s8(16);
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const std::byte* bw = w + static_cast<size_t>(i) * kQ5_0Bytes;
+    const std::byte* bx = x + static_cast<size_t>(i) * kQ8_0Bytes;
+    prefetch_weights(bw);
+    uint8x16_t h_lo, h_hi;
+    fifth_bits(bw + 2, h_lo, h_hi);
+    const uint8x16_t q = vld1q_u8(u8(bw + 6));
+    const int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q, m4), h_lo)), sixteen);
+    const int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q, 4), h_hi)), sixteen);
+    int32x4_t s = vdotq_s32(vdupq_n_s32(0), lo, vld1q_s8(i8(bx + 2)));
+    s = vdotq_s32(s, hi, vld1q_s8(i8(bx + 18)));
+    acc = vfmaq_n_f32(acc, vcvtq_f32_s32(s), half_at(bw) * half_at(bx));
+  }
+  return vaddvq_f32(acc);
+}
+
+// Q4_1 (kFiveBit = false) and Q5_1 with Q8_1 activations: d_w * d_x * sum(q_w q_x) + m_w * s_x
+// per block (the quants are unsigned, at most 31, so they are valid int8 for sdot).
+template <bool kFiveBit>
+float dot_q_1(int64_t n, const void* wv, const void* xv) {
+  const auto* w = static_cast<const std::byte*>(wv);
+  const auto* x = static_cast<const std::byte*>(xv);
+  constexpr size_t kBytes = kFiveBit ? kQ5_1Bytes : kQ4_1Bytes;
+  constexpr size_t kQs = kFiveBit ? 8 : 4;
+  float32x4_t acc = vdupq_n_f32(0.0f);
+  float offset = 0.0f;
+  const uint8x16_t m4 = vdupq_n_u8(0x0f);
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const std::byte* bw = w + static_cast<size_t>(i) * kBytes;
+    const std::byte* bx = x + static_cast<size_t>(i) * kQ8_1Bytes;
+    prefetch_weights(bw);
+    const uint8x16_t q = vld1q_u8(u8(bw + kQs));
+    uint8x16_t lo = vandq_u8(q, m4);
+    uint8x16_t hi = vshrq_n_u8(q, 4);
+    if constexpr (kFiveBit) {
+      uint8x16_t h_lo, h_hi;
+      fifth_bits(bw + 4, h_lo, h_hi);
+      lo = vorrq_u8(lo, h_lo);
+      hi = vorrq_u8(hi, h_hi);
+    }
+    int32x4_t s = vdotq_s32(vdupq_n_s32(0), vreinterpretq_s8_u8(lo), vld1q_s8(i8(bx + 4)));
+    s = vdotq_s32(s, vreinterpretq_s8_u8(hi), vld1q_s8(i8(bx + 20)));
+    acc = vfmaq_n_f32(acc, vcvtq_f32_s32(s), half_at(bw) * half_at(bx));
+    offset += half_at(bw + 2) * half_at(bx + 2);
+  }
+  return vaddvq_f32(acc) + offset;
 }
 
 // Sum of 32 products q[0..32) * x[0..32) (two int8x16 halves each).
@@ -309,6 +383,9 @@ KernelTable make_table() {
   t.quantize_row[dtype_slot(DType::kF16)] = quantize_f16;
   set_weight<dot_q8_0>(t, DType::kQ8_0);
   set_weight<dot_q4_0>(t, DType::kQ4_0);
+  set_weight<dot_q5_0>(t, DType::kQ5_0);
+  set_weight<dot_q_1<false>>(t, DType::kQ4_1);
+  set_weight<dot_q_1<true>>(t, DType::kQ5_1);
   set_weight<dot_k_mins<false>>(t, DType::kQ4_K);
   set_weight<dot_k_mins<true>>(t, DType::kQ5_K);
   set_weight<dot_q6_k>(t, DType::kQ6_K);

@@ -1,5 +1,5 @@
-// AVX2 + FMA + F16C kernels: activation quantizers (bit-identical to the reference), Q8_0 / Q4_0
-// and F32 / F16 / BF16 dot products and register-blocked gemm. K-quants are in avx2_k.cpp.
+// AVX2 + FMA + F16C kernels: activation quantizers (bit-identical to the reference), Q8_0 / Q4_0 /
+// Q5_0 / Q4_1 / Q5_1 and F32 / F16 / BF16 dot products and register-blocked gemm. K-quants are in avx2_k.cpp.
 #include "kernels/gemm_driver.h"
 #include "kernels/isa_tables.h"
 #include "kernels/prefetch.h"
@@ -127,6 +127,13 @@ struct Q4_0Weights {
   static __m256i quants(const std::byte* b) { return unpack_q4_0(b + 2); }
 };
 
+struct Q5_0Weights {  // q - 16, q = nibble | 5th bit << 4
+  static constexpr size_t kBytes = kQ5_0Bytes;
+  static __m256i quants(const std::byte* b) {
+    return _mm256_sub_epi8(_mm256_or_si256(nibbles(b + 6), fifth_bits(b + 2)), _mm256_set1_epi8(16));
+  }
+};
+
 // Per block: the integer dot of 32 quants in 8 int32 lanes, scaled by d_w * d_x into 8 fp32
 // lane accumulators per (row, token).
 template <typename Weights>
@@ -162,6 +169,66 @@ struct Quant32Kernel {
     }
     for (int r = 0; r < R; ++r)
       for (int t = 0; t < T; ++t) a.out(r0 + r, t0 + t) = hsum(acc[r][t]);
+  }
+};
+
+// --- Q4_1 / Q5_1 weights (x = d * q + m) with Q8_1 activations (d_x, s_x = d_x * sum(q_x)) ---
+
+struct Q4_1Weights {
+  static constexpr size_t kBytes = kQ4_1Bytes;
+  static __m256i quants(const std::byte* b) { return nibbles(b + 4); }
+};
+
+struct Q5_1Weights {
+  static constexpr size_t kBytes = kQ5_1Bytes;
+  static __m256i quants(const std::byte* b) { return _mm256_or_si256(nibbles(b + 8), fifth_bits(b + 4)); }
+};
+
+// Per block: d_w * d_x * (integer dot of the unsigned weight quants with the signed activation
+// quants, maddubs: at most 2 * 31 * 127 per 16-bit pair) into 8 fp32 lanes, and m_w * s_x (the
+// minimum times the activations' sum) into one fp32 sum per output.
+template <typename Weights>
+struct Quant32MinKernel {
+  template <int R, int T>
+  static void tile(const GemmArgs& a, int64_t r0, int64_t t0) {
+    __m256 acc[R][T];
+    float offset[R][T];
+    for (int r = 0; r < R; ++r) {
+      for (int t = 0; t < T; ++t) {
+        acc[r][t] = _mm256_setzero_ps();
+        offset[r][t] = 0.0f;
+      }
+    }
+    const std::byte* wr[R];
+    const std::byte* xt[T];
+    for (int r = 0; r < R; ++r) wr[r] = a.w_row(r0 + r);
+    for (int t = 0; t < T; ++t) xt[t] = a.x_row(t0 + t);
+    const __m256i ones = _mm256_set1_epi16(1);
+    const int64_t nb = a.n / kQK;
+    for (int64_t i = 0; i < nb; ++i) {
+      __m256i wq[R];
+      float wd[R], wm[R];
+      for (int r = 0; r < R; ++r) {
+        const std::byte* b = wr[r] + static_cast<size_t>(i) * Weights::kBytes;
+        prefetch_weights(b);
+        wq[r] = Weights::quants(b);
+        wd[r] = half_at(b);
+        wm[r] = half_at(b + 2);
+      }
+      for (int t = 0; t < T; ++t) {
+        const std::byte* b = xt[t] + static_cast<size_t>(i) * kQ8_1Bytes;
+        const __m256i xq = load256(b + 4);
+        const float xd = half_at(b);
+        const float xs = half_at(b + 2);
+        for (int r = 0; r < R; ++r) {
+          const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(wq[r], xq), ones));
+          acc[r][t] = _mm256_fmadd_ps(s, _mm256_set1_ps(wd[r] * xd), acc[r][t]);
+          offset[r][t] += wm[r] * xs;
+        }
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) a.out(r0 + r, t0 + t) = hsum(acc[r][t]) + offset[r][t];
   }
 };
 
@@ -245,6 +312,9 @@ KernelTable make_table() {
   t.quantize_row[dtype_slot(DType::kBF16)] = quantize_bf16;
   set_weight<Quant32Kernel<Q8_0Weights>>(t, DType::kQ8_0);
   set_weight<Quant32Kernel<Q4_0Weights>>(t, DType::kQ4_0);
+  set_weight<Quant32Kernel<Q5_0Weights>>(t, DType::kQ5_0);
+  set_weight<Quant32MinKernel<Q4_1Weights>>(t, DType::kQ4_1);
+  set_weight<Quant32MinKernel<Q5_1Weights>>(t, DType::kQ5_1);
   set_weight<DenseKernel<F32Elems>>(t, DType::kF32);
   set_weight<DenseKernel<F16Elems>>(t, DType::kF16);
   set_weight<DenseKernel<BF16Elems>>(t, DType::kBF16);

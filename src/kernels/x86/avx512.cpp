@@ -1,9 +1,9 @@
 // AVX-512 (F, BW, VL) + VNNI kernels. On the 256-bit registers (AVX512VL: 32 of them, so 4 x 4
 // tiles fit), vpdpbusd multiplies unsigned by signed bytes and sums groups of 4 into int32 lanes
 // in one instruction. Weight quants are made unsigned by a bias (Q8_0: +128, Q4_0: its nibbles
-// as stored, i.e. q - 8 + 8), and the bias times the activations' block sum is subtracted up
-// front by starting the accumulation from -bias * sum(x), computed once per (token, block) and
-// shared by the tile's rows. Everything else comes from the AVX2 table.
+// as stored, i.e. q - 8 + 8; Q5_0: nibble | 5th bit, q - 16 + 16), and the bias times the
+// activations' block sum is subtracted up front by starting the accumulation from -bias * sum(x),
+// computed once per (token, block) and shared by the tile's rows. Everything else comes from the AVX2 table.
 #include "kernels/gemm_driver.h"
 #include "kernels/isa_tables.h"
 #include "kernels/prefetch.h"
@@ -21,10 +21,13 @@ struct Q8_0Biased {
 struct Q4_0Biased {
   static constexpr size_t kBytes = kQ4_0Bytes;
   static constexpr char kBias = 8;
-  static __m256i quants(const std::byte* b) {
-    const __m128i q = load128(b + 2);
-    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
-  }
+  static __m256i quants(const std::byte* b) { return nibbles(b + 2); }
+};
+
+struct Q5_0Biased {  // q = nibble | 5th bit << 4, stored q - 16 + 16
+  static constexpr size_t kBytes = kQ5_0Bytes;
+  static constexpr char kBias = 16;
+  static __m256i quants(const std::byte* b) { return _mm256_or_si256(nibbles(b + 6), fifth_bits(b + 2)); }
 };
 
 template <typename Weights>
@@ -77,6 +80,7 @@ KernelTable make_table() {
   t.isa = Isa::kAvx512;
   set_weight<VnniKernel<Q8_0Biased>>(t, DType::kQ8_0);
   set_weight<VnniKernel<Q4_0Biased>>(t, DType::kQ4_0);
+  set_weight<VnniKernel<Q5_0Biased>>(t, DType::kQ5_0);
   add_avx512_attention(t);
   return t;
 }

@@ -15,6 +15,10 @@ namespace {
 // Block sizes in bytes (tensor/blocks.h): offsets below are ggml's layouts.
 constexpr size_t kQ8_0Bytes = 34;  // d (fp16) | qs[32]
 constexpr size_t kQ4_0Bytes = 18;  // d (fp16) | qs[16]
+constexpr size_t kQ4_1Bytes = 20;  // d | m (fp16) | qs[16]
+constexpr size_t kQ5_0Bytes = 22;  // d | qh[4] | qs[16]
+constexpr size_t kQ5_1Bytes = 24;  // d | m | qh[4] | qs[16]
+constexpr size_t kQ8_1Bytes = 36;  // d | s = d * sum(q) (fp16) | qs[32]
 constexpr size_t kQ8_KBytes = 292; // d (fp32) | qs[256] | bsums[16] (int16)
 constexpr size_t kQ4_KBytes = 144; // d | dmin | scales[12] | qs[128]
 constexpr size_t kQ5_KBytes = 176; // d | dmin | scales[12] | qh[32] | qs[128]
@@ -61,12 +65,27 @@ inline __m256i dot_i8(__m256i w, __m256i x) {
   return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
 }
 
-// Q4_0 quants of one block as 32 signed bytes (q - 8) in element order: qs[j] holds element j
-// in its low nibble and element j + 16 in its high nibble.
-inline __m256i unpack_q4_0(const std::byte* qs) {
+// The 4-bit quants of a Q4_0 / Q4_1 / Q5_0 / Q5_1 block as 32 bytes 0..15 in element order:
+// qs[j] holds element j in its low nibble and element j + 16 in its high nibble.
+inline __m256i nibbles(const std::byte* qs) {
   const __m128i q = load128(qs);
-  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
-  return _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(0x0f)), _mm256_set1_epi8(8));
+  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
+}
+
+// Q4_0 quants of one block as 32 signed bytes (q - 8) in element order.
+inline __m256i unpack_q4_0(const std::byte* qs) { return _mm256_sub_epi8(nibbles(qs), _mm256_set1_epi8(8)); }
+
+// The 5th bits of a Q5_0 / Q5_1 block as 32 bytes in element order: 0x10 where bit j of the
+// 32-bit little-endian qh is set, else 0. Byte j takes qh's byte j / 8 (a shuffle within each
+// 128-bit lane of the broadcast word) and tests bit j % 8 of it.
+inline __m256i fifth_bits(const std::byte* qh) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, sizeof(bits));
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(bits)),
+      _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
+  return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
 }
 
 // The 6-bit scales and mins of a Q4_K / Q5_K block (see reference unpack_scale_min): bytes 0..3
