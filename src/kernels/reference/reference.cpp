@@ -20,10 +20,11 @@ using tensor::dtype_traits;
 // blocks (a caller bug or a malformed tensor shape, reported rather than read past the end).
 int64_t block_count(DType type, int64_t n, const char* what) {
   const int64_t qk = dtype_traits(type).block_elems;
-  check(n >= 0 && n % qk == 0, ErrorKind::kInvalidArgument,
-        std::string(what) + ": " + std::to_string(n) + " elements of " +
-            std::string(dtype_name(type)) + " is not a multiple of its block size " +
-            std::to_string(qk));
+  if (n < 0 || n % qk != 0) {  // the message is built only on failure: this runs per dot product
+    throw Error(ErrorKind::kInvalidArgument, std::string(what) + ": " + std::to_string(n) + " elements of " +
+                                                 std::string(dtype_name(type)) +
+                                                 " is not a multiple of its block size " + std::to_string(qk));
+  }
   return n / qk;
 }
 
