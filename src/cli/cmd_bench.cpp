@@ -21,6 +21,7 @@
 #include "cli/bench_weights.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "kernels/dispatch.h"
 
 namespace lightboat::cli {
 namespace {
@@ -250,6 +251,7 @@ int bench(const BenchOptions& o) {
         {"n_ctx", m.model->n_ctx()},
         {"batch", mopts.max_batch},
         {"threads", pool.size()},
+        {"isa", std::string(kernels::isa_name(kernels::active_isa()))},
         {"kv_type", m.model->kv_type() == tensor::DType::kF16 ? "f16" : "f32"},
         {"load_ms", m.load_ms},
         {"peak_rss_bytes", peak_rss},
@@ -293,8 +295,9 @@ int bench(const BenchOptions& o) {
   for (const auto& t : tests) {
     if (t.generation) std::printf("%s: %.1f%% of the roofline\n", t.name.c_str(), 100.0 * t.median / roofline_tps);
   }
-  std::printf("load: %.1f ms | peak RSS: %.1f MB | context: %lld tokens | reps: %d after one warm-up\n", m.load_ms,
-              static_cast<double>(peak_rss) / 1e6, static_cast<long long>(m.model->n_ctx()), o.reps);
+  std::printf("load: %.1f ms | peak RSS: %.1f MB | context: %lld tokens | reps: %d after one warm-up | kernels: %s\n",
+              m.load_ms, static_cast<double>(peak_rss) / 1e6, static_cast<long long>(m.model->n_ctx()), o.reps,
+              std::string(kernels::isa_name(kernels::active_isa())).c_str());
   std::printf(
       "CPU probe: after/before %.2fx, thread spread %.2fx, slowest vs fastest %.2fx (limit %.1fx), "
       "slowest vs one thread alone %.2fx (limit %.1fx)\n",
