@@ -1,4 +1,4 @@
-// The AMX-INT8 packed gemms (kernels/x86/amx.cpp) against the scalar reference: Q8_0 and Q4_0
+// The AMX-INT8 packed gemms (kernels/x86/amx.cpp) against the scalar reference: Q8_0, Q4_0, Q5_0
 // weights, row and token counts on and off the 16-row / 16-token tiles and past the 128-token
 // chunk, row ranges that start inside a matrix (as matmul's threads call them), packing split
 // across threads, misaligned activation rows, and bit-identical to the table's VNNI gemm (so a
@@ -34,7 +34,7 @@ using tensor::DType;
     }                                                                                        \
   } while (false)
 
-constexpr DType kTypes[] = {DType::kQ8_0, DType::kQ4_0};
+constexpr DType kTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0};
 
 struct Case {
   DType type;

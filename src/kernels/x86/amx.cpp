@@ -1,4 +1,4 @@
-// AMX-INT8 gemms for Q8_0 and Q4_0 weights with Q8_0 activations (Sapphire Rapids and later).
+// AMX-INT8 gemms for Q8_0, Q4_0 and Q5_0 weights with Q8_0 activations (Sapphire Rapids and later).
 // Compiled with the AVX-512 flags plus -mamx-tile -mamx-int8; dispatch.cpp offers this table only
 // after Linux granted the process the tile state. Everything else comes from the AVX-512 table.
 //
@@ -10,7 +10,7 @@
 // from the reference only in the order of fp32 additions.
 //
 // Q8_0 weight tiles load straight from the mapped rows (stride = row bytes, base = the block's
-// quants); Q4_0 ones are unpacked to q - 8 bytes in a 512-byte buffer first. Activations are
+// quants); Q4_0 and Q5_0 ones are unpacked to q - 8 / q - 16 bytes in a 512-byte buffer first. Activations are
 // packed once per matmul call (pack_q8_0, below). Tiles: C 0..3 (2 weight tiles x 2 token tiles),
 // A 4..5, B 6..7.
 //
@@ -91,8 +91,8 @@ void pack_q8_0(const PackedActivations& x, int64_t t0, int64_t t1) {
   }
 }
 
-// Weights made unsigned for vpdpbusd by a bias (Q8_0: +128; Q4_0: the nibbles as stored, i.e.
-// q - 8 + 8); bias * sum(x) is subtracted from each block's sum.
+// Weights made unsigned for vpdpbusd by a bias (Q8_0: +128; Q4_0 / Q5_0: the quants as stored,
+// i.e. q - 8 + 8 / q - 16 + 16); bias * sum(x) is subtracted from each block's sum.
 struct Q8_0Biased {
   static constexpr char kBias = static_cast<char>(0x80);  // 128 as an unsigned byte
   static __m256i quants(const std::byte* b) { return _mm256_xor_si256(load256(b + 2), _mm256_set1_epi8(kBias)); }
@@ -104,6 +104,11 @@ struct Q4_0Biased {
     const __m128i q = load128(b + 2);
     return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
   }
+};
+
+struct Q5_0Biased {  // the 5-bit quants as stored: q - 16 + 16
+  static constexpr char kBias = 16;
+  static __m256i quants(const std::byte* b) { return _mm256_or_si256(nibbles(b + 6), fifth_bits(b + 2)); }
 };
 
 // Where an A tile of block i of 16 weight rows (starting at w) loads from: its address and row
@@ -130,6 +135,20 @@ struct Q4_0Tiles {
     const std::byte* b = w + static_cast<size_t>(i) * kBytes + 2;
     for (int r = 0; r < kTile; ++r, b += row_bytes) {
       _mm256_store_si256(reinterpret_cast<__m256i*>(unpacked + 32 * r), unpack_q4_0(b));
+    }
+    return {unpacked, 32};
+  }
+};
+
+struct Q5_0Tiles {
+  static constexpr size_t kBytes = kQ5_0Bytes;
+  static constexpr DType kType = DType::kQ5_0;
+  using Biased = Q5_0Biased;
+  static TileSource a_tile(const std::byte* w, size_t row_bytes, int64_t i, int8_t* unpacked) {  // [16][32]
+    const std::byte* b = w + static_cast<size_t>(i) * kBytes;
+    for (int r = 0; r < kTile; ++r, b += row_bytes) {
+      _mm256_store_si256(reinterpret_cast<__m256i*>(unpacked + 32 * r),
+                         _mm256_sub_epi8(Biased::quants(b), _mm256_set1_epi8(Biased::kBias)));
     }
     return {unpacked, 32};
   }
@@ -388,9 +407,12 @@ KernelTable make_table() {
   t.vec_dot[dtype_slot(DType::kQ4_0)] = exact_vec_dot<Q4_0Tiles>;
   t.gemm[dtype_slot(DType::kQ8_0)] = exact_gemm<Q8_0Tiles>;
   t.gemm[dtype_slot(DType::kQ4_0)] = exact_gemm<Q4_0Tiles>;
+  t.vec_dot[dtype_slot(DType::kQ5_0)] = exact_vec_dot<Q5_0Tiles>;
+  t.gemm[dtype_slot(DType::kQ5_0)] = exact_gemm<Q5_0Tiles>;
   t.pack_activations[dtype_slot(DType::kQ8_0)] = pack_q8_0;
   t.packed_gemm[dtype_slot(DType::kQ8_0)] = packed_gemm<Q8_0Tiles>;
   t.packed_gemm[dtype_slot(DType::kQ4_0)] = packed_gemm<Q4_0Tiles>;
+  t.packed_gemm[dtype_slot(DType::kQ5_0)] = packed_gemm<Q5_0Tiles>;
   t.packed_min_tokens = kMinTokens;
   return t;
 }
