@@ -1,5 +1,5 @@
-// The AMX-INT8 packed gemms (kernels/x86/amx.cpp) against the scalar reference: Q8_0, Q4_0, Q5_0
-// weights, row and token counts on and off the 16-row / 16-token tiles and past the 128-token
+// The AMX-INT8 packed gemms (kernels/x86/amx.cpp, amx_k.cpp) against the scalar reference: Q8_0,
+// Q4_0, Q5_0 and Q4_K weights, row and token counts on and off the 16-row / 16-token tiles and past the 128-token
 // chunk, row ranges that start inside a matrix (as matmul's threads call them), packing split
 // across threads, misaligned activation rows, and bit-identical to the table's VNNI gemm (so a
 // token's outputs do not depend on its batch); then matmul through the AMX table against the
@@ -34,7 +34,12 @@ using tensor::DType;
     }                                                                                        \
   } while (false)
 
-constexpr DType kTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0};
+constexpr DType kTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0, DType::kQ4_K};
+
+bool is_k_quant(DType t) { return t == DType::kQ4_K; }
+
+// A row length of about `n` elements that `type` can hold: K-quants take multiples of 256.
+int64_t cols(DType type, int64_t n) { return is_k_quant(type) ? (n + 255) / 256 * 256 : n; }
 
 struct Case {
   DType type;
@@ -107,7 +112,7 @@ TEST(Amx, PackedGemmMatchesTheReferenceOnTileEdges) {
   LIGHTBOAT_REQUIRE_AMX();
   int cases = 0;
   for (DType type : kTypes) {
-    for (int64_t n : {32, 96, 256}) {
+    for (int64_t n : is_k_quant(type) ? std::vector<int64_t>{256, 768} : std::vector<int64_t>{32, 96, 256}) {
       for (int64_t n_rows : {1, 15, 16, 17, 31, 32, 33, 48, 50}) {
         for (int64_t n_tokens : {1, 2, 15, 16, 17, 31, 32, 33, 40}) {
           const Case c{type, n, n_rows, n_tokens, static_cast<size_t>(cases % 5)};
@@ -126,8 +131,8 @@ TEST(Amx, PackedGemmMatchesTheReferenceOnTileEdges) {
 TEST(Amx, PackedGemmMatchesTheReferenceAcrossTokenChunks) {
   LIGHTBOAT_REQUIRE_AMX();
   for (DType type : kTypes) {
-    check({type, 64, 40, 150, 3}, 32, 128);  // 10 token tiles: a chunk of 8, then 2 (the last padded)
-    check({type, 128, 64, 129, 1}, 0, 64);
+    check({type, cols(type, 64), 40, 150, 3}, 32, 128);  // 10 token tiles: a chunk of 8, then 2 (the last padded)
+    check({type, cols(type, 128), 64, 129, 1}, 0, 64);
   }
 }
 
@@ -135,14 +140,16 @@ TEST(Amx, PackedGemmMatchesTheReferenceAcrossTokenChunks) {
 // all 32 lanes) and all-zero blocks: the int32 tile sums must not saturate or lose a sign.
 TEST(Amx, PackedGemmHandlesExtremeBlocks) {
   LIGHTBOAT_REQUIRE_AMX();
-  const int64_t n = 64, n_rows = 16, n_tokens = 16;
-  std::vector<float> wf(static_cast<size_t>(n * n_rows)), xf(static_cast<size_t>(n * n_tokens));
-  for (size_t i = 0; i < wf.size(); ++i) wf[i] = (i / 32) % 3 == 2 ? 0.0f : ((i / 64) % 2 == 0 ? 127.0f : -127.0f);
-  for (size_t i = 0; i < xf.size(); ++i) xf[i] = (i / 64) % 2 == 0 ? -127.0f : 127.0f;
+  const int64_t n_rows = 16, n_tokens = 16;
   for (DType type : kTypes) {
+    const int64_t n = cols(type, 64);
+    const DType act = reference::vec_dot_type(type);
+    std::vector<float> wf(static_cast<size_t>(n * n_rows)), xf(static_cast<size_t>(n * n_tokens));
+    for (size_t i = 0; i < wf.size(); ++i) wf[i] = (i / 32) % 3 == 2 ? 0.0f : ((i / 64) % 2 == 0 ? 127.0f : -127.0f);
+    for (size_t i = 0; i < xf.size(); ++i) xf[i] = (i / 64) % 2 == 0 ? -127.0f : 127.0f;
     const auto w = reference::test_util::quantize(type, wf);
-    const auto x = reference::test_util::quantize(DType::kQ8_0, xf);
-    const size_t wrb = tensor::row_bytes(type, n), xrb = tensor::row_bytes(DType::kQ8_0, n);
+    const auto x = reference::test_util::quantize(act, xf);
+    const size_t wrb = tensor::row_bytes(type, n), xrb = tensor::row_bytes(act, n);
     MatmulScratch scratch;
     scratch.reserve(n_tokens, n, kernel_table(Isa::kAmx));
     const KernelTable& k = kernel_table(Isa::kAmx);
@@ -151,7 +158,7 @@ TEST(Amx, PackedGemmHandlesExtremeBlocks) {
                                    .row_bytes = xrb,
                                    .n_tokens = n_tokens,
                                    .packed = scratch.packed(n_tokens, n)};
-    k.pack_activations[dtype_slot(DType::kQ8_0)](packed, 0, n_tokens);
+    k.pack_activations[dtype_slot(act)](packed, 0, n_tokens);
     std::vector<float> y(static_cast<size_t>(n_rows * n_tokens));
     k.packed_gemm[dtype_slot(type)](packed, reinterpret_cast<const std::byte*>(w.data()), wrb, n_rows, y.data(),
                                     n_rows);
@@ -174,7 +181,7 @@ TEST(Amx, MatmulAgreesWithAvx512AboveAndBelowTheThreshold) {
   ThreadPool pool(2);
   MatmulScratch scratch;
   for (DType type : kTypes) {
-    const int64_t n_cols = 576, n_rows = 200;
+    const int64_t n_cols = cols(type, 576), n_rows = 200;
     const auto wq = reference::test_util::quantize(type, random_row(n_cols * n_rows, 11));
     const tensor::MatrixView w{.type = type,
                                .n_cols = n_cols,
@@ -203,7 +210,7 @@ TEST(Amx, ATokenAloneEqualsTheSameTokenInABatch) {
   ThreadPool pool(2);
   MatmulScratch scratch;
   for (DType type : kTypes) {
-    const int64_t n_cols = 320, n_rows = 77, n_tokens = 37;
+    const int64_t n_cols = cols(type, 320), n_rows = 77, n_tokens = 37;
     const auto wq = reference::test_util::quantize(type, random_row(n_cols * n_rows, 21));
     const tensor::MatrixView w{.type = type,
                                .n_cols = n_cols,

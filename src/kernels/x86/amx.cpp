@@ -33,30 +33,20 @@
 #include "kernels/gemm_driver.h"
 #include "kernels/isa_tables.h"
 #include "kernels/prefetch.h"
+#include "kernels/x86/amx_common.h"
 #include "kernels/x86/x86_common.h"
 
 namespace lightboat::kernels::detail {
 namespace {
 
-constexpr int64_t kTile = 16;                                          // rows of a weight tile, tokens of a token tile
 constexpr size_t kBQuantBytes = 512;                                   // one block of 16 tokens: 8 rows x 64 bytes
 constexpr size_t kRecordBytes = kBQuantBytes + kTile * sizeof(float);  // + d_x of 16 tokens
-constexpr int64_t kChunkTiles = 8;  // token tiles whose fp32 sums stay in L1 (16 KiB)
 // Tile registers (GCC's tile intrinsics paste the number into the assembly, so the code below
 // names them as literals): C 0..3 = (weight tile a, token tile b) at 2a + b, A 4..5, B 6..7.
 
 static_assert(kTile == kPackedTokenTile);
 static_assert(kQK == kPackedBlockElems && kRecordBytes <= static_cast<size_t>(kTile * kPackedMaxBytesPerBlock));
 static_assert(kRecordBytes % 64 == 0, "records keep the packed layout 64-byte aligned");
-
-// The LDTILECFG operand (palette 1): bytes per row and rows of each tile register.
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
 
 TileConfig make_config() {
   TileConfig c;
@@ -71,8 +61,7 @@ TileConfig make_config() {
 // fp32. Tokens past n_tokens are zero (quants and scales), so padded outputs are 0 and unread.
 void pack_q8_0(const PackedActivations& x, int64_t t0, int64_t t1) {
   const int64_t nb = x.n / kQK;
-  const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                          _mm512_set1_epi32(static_cast<int>(x.row_bytes)));
+  const __m512i rows = row_offsets(x.row_bytes);
   for (int64_t tt = t0 / kTile; tt * kTile < t1; ++tt) {
     const int64_t valid = x.n_tokens - tt * kTile < kTile ? x.n_tokens - tt * kTile : kTile;
     const auto mask = static_cast<__mmask16>((1u << valid) - 1u);
@@ -156,8 +145,7 @@ struct Q5_0Tiles {
 
 // d of block i of 16 weight rows, as fp32 (gathered like the activations' scales).
 void weight_scales(const std::byte* w, size_t row_bytes, size_t block_bytes, int64_t i, float* out) {
-  const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                          _mm512_set1_epi32(static_cast<int>(row_bytes)));
+  const __m512i rows = row_offsets(row_bytes);
   const __m512i d = _mm512_i32gather_epi32(rows, w + static_cast<size_t>(i) * block_bytes, 1);
   _mm512_store_ps(out, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
 }
@@ -256,23 +244,6 @@ void row_group(const Call& c, int64_t r0, int64_t tile0, int64_t tile1) {
 }
 
 // ---- VNNI kernels in the tiles' order of additions ----
-
-// Sixteen block sums from d[p] = vpdpbusd of rows 2p (lanes 0..7) and 2p + 1 (lanes 8..15): lane
-// 4k + j of the result is row k + 4j's sum (kRowOfLane).
-inline __m512i reduce_16_rows(const __m512i* d) {
-  __m512i s[4];
-  for (int q = 0; q < 4; ++q) {  // 128-bit lane k of s[q]: row 4q + k's 4 partial sums
-    const __m512i a = _mm512_shuffle_i32x4(d[2 * q], d[2 * q + 1], _MM_SHUFFLE(2, 0, 2, 0));
-    const __m512i b = _mm512_shuffle_i32x4(d[2 * q], d[2 * q + 1], _MM_SHUFFLE(3, 1, 3, 1));
-    s[q] = _mm512_add_epi32(a, b);
-  }
-  // Within each 128-bit lane k: [row k, row 4 + k, row 8 + k, row 12 + k] (a 4 x 4 transpose-add).
-  const __m512i t0 = _mm512_add_epi32(_mm512_unpacklo_epi32(s[0], s[1]), _mm512_unpackhi_epi32(s[0], s[1]));
-  const __m512i t1 = _mm512_add_epi32(_mm512_unpacklo_epi32(s[2], s[3]), _mm512_unpackhi_epi32(s[2], s[3]));
-  return _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
-}
-
-constexpr int kRowOfLane[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
 
 // Rows [r0, r0 + 16) x tokens [t0, t0 + NT) (NT <= 4): each block's 16 weight rows are loaded
 // once (two per register) for NT tokens.
@@ -414,6 +385,7 @@ KernelTable make_table() {
   t.packed_gemm[dtype_slot(DType::kQ4_0)] = packed_gemm<Q4_0Tiles>;
   t.packed_gemm[dtype_slot(DType::kQ5_0)] = packed_gemm<Q5_0Tiles>;
   t.packed_min_tokens = kMinTokens;
+  add_amx_k_quants(t);
   return t;
 }
 

@@ -1,0 +1,56 @@
+// Pieces shared by the AMX-INT8 units (x86/amx.cpp: Q8_0 / Q4_0 / Q5_0 weights; x86/amx_k.cpp:
+// Q4_K). Like x86_common.h, the helpers sit in an anonymous namespace so each unit compiles its
+// own copy with its own flags; only the K-quant table filler is a shared symbol.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/dispatch.h"
+
+namespace lightboat::kernels::detail {
+
+// Fills `t`'s Q4_K entries (x86/amx_k.cpp): packed gemm, Q8_K packing, and the tile-order VNNI
+// gemm / vec_dot below packed_min_tokens.
+void add_amx_k_quants(KernelTable& t);
+
+namespace {
+
+constexpr int64_t kTile = 16;       // rows of a weight tile, tokens of a token tile
+constexpr int64_t kChunkTiles = 8;  // token tiles whose fp32 sums stay in L1 (16 KiB per 16 rows)
+
+// The LDTILECFG operand (palette 1): bytes per row and rows of each tile register.
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+// Sixteen row sums from d[p] = 8 int32 partial sums of row 2p (lanes 0..7) and 8 of row 2p + 1
+// (lanes 8..15): lane 4k + j of the result is row k + 4j's sum (kRowOfLane).
+inline __m512i reduce_16_rows(const __m512i* d) {
+  __m512i s[4];
+  for (int q = 0; q < 4; ++q) {  // 128-bit lane k of s[q]: row 4q + k's 4 partial sums
+    const __m512i a = _mm512_shuffle_i32x4(d[2 * q], d[2 * q + 1], _MM_SHUFFLE(2, 0, 2, 0));
+    const __m512i b = _mm512_shuffle_i32x4(d[2 * q], d[2 * q + 1], _MM_SHUFFLE(3, 1, 3, 1));
+    s[q] = _mm512_add_epi32(a, b);
+  }
+  // Within each 128-bit lane k: [row k, row 4 + k, row 8 + k, row 12 + k] (a 4 x 4 transpose-add).
+  const __m512i t0 = _mm512_add_epi32(_mm512_unpacklo_epi32(s[0], s[1]), _mm512_unpackhi_epi32(s[0], s[1]));
+  const __m512i t1 = _mm512_add_epi32(_mm512_unpacklo_epi32(s[2], s[3]), _mm512_unpackhi_epi32(s[2], s[3]));
+  return _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
+}
+
+constexpr int kRowOfLane[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
+
+// Byte offsets of 16 consecutive rows `stride` bytes apart, for gathers.
+inline __m512i row_offsets(size_t stride) {
+  return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                            _mm512_set1_epi32(static_cast<int>(stride)));
+}
+
+}  // namespace
+}  // namespace lightboat::kernels::detail
