@@ -17,7 +17,7 @@ function(lightboat_kernels_isa target)
     set(avx512_units ${dir}/x86/avx512.cpp ${dir}/x86/avx512_attention.cpp)
     # AMX-INT8 tiles (GCC 11+, Clang 12+); dispatch.cpp checks the CPU and asks Linux first.
     set(amx ${avx512} -mamx-tile -mamx-int8)
-    set(amx_units ${dir}/x86/amx.cpp ${dir}/x86/amx_k.cpp)
+    set(amx_units ${dir}/x86/amx.cpp ${dir}/x86/amx_k.cpp ${dir}/x86/amx_q6_k.cpp)
     target_sources(${target} PRIVATE ${avx2_units} ${avx512_units} ${amx_units})
     set_source_files_properties(${avx2_units} PROPERTIES COMPILE_OPTIONS "${avx2}")
     set_source_files_properties(${avx512_units} PROPERTIES COMPILE_OPTIONS "${avx512}")

@@ -1,10 +1,10 @@
-// The AMX-INT8 packed gemms (kernels/x86/amx.cpp, amx_k.cpp) against the scalar reference: Q8_0,
-// Q4_0, Q5_0 and Q4_K weights, row and token counts on and off the 16-row / 16-token tiles and past the 128-token
-// chunk, row ranges that start inside a matrix (as matmul's threads call them), packing split
-// across threads, misaligned activation rows, and bit-identical to the table's VNNI gemm (so a
-// token's outputs do not depend on its batch); then matmul through the AMX table against the
-// AVX-512 one and a token alone against the same token in a batch. Skipped, saying why, where the CPU or the OS does
-// not offer AMX.
+// The AMX-INT8 packed gemms (kernels/x86/amx.cpp, amx_k.cpp, amx_q6_k.cpp) against the scalar
+// reference: Q8_0, Q4_0, Q5_0, Q4_K and Q6_K weights, row and token counts on and off the 16-row /
+// 16-token tiles and past the 128-token chunk, row ranges that start inside a matrix (as matmul's
+// threads call them), packing split across threads, misaligned activation rows, and bit-identical
+// to the table's VNNI gemm (so a token's outputs do not depend on its batch); then matmul through
+// the AMX table against the AVX-512 one and a token alone against the same token in a batch.
+// Skipped, saying why, where the CPU or the OS does not offer AMX.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -34,9 +34,9 @@ using tensor::DType;
     }                                                                                        \
   } while (false)
 
-constexpr DType kTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0, DType::kQ4_K};
+constexpr DType kTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0, DType::kQ4_K, DType::kQ6_K};
 
-bool is_k_quant(DType t) { return t == DType::kQ4_K; }
+bool is_k_quant(DType t) { return t == DType::kQ4_K || t == DType::kQ6_K; }
 
 // A row length of about `n` elements that `type` can hold: K-quants take multiples of 256.
 int64_t cols(DType type, int64_t n) { return is_k_quant(type) ? (n + 255) / 256 * 256 : n; }

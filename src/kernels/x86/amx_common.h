@@ -1,5 +1,5 @@
 // Pieces shared by the AMX-INT8 units (x86/amx.cpp: Q8_0 / Q4_0 / Q5_0 weights; x86/amx_k.cpp:
-// Q4_K). Like x86_common.h, the helpers sit in an anonymous namespace so each unit compiles its
+// Q4_K, amx_q6_k.cpp: Q6_K). Like x86_common.h, the helpers sit in an anonymous namespace so each unit compiles its
 // own copy with its own flags; only the K-quant table filler is a shared symbol.
 #pragma once
 
@@ -14,11 +14,22 @@ namespace lightboat::kernels::detail {
 // Fills `t`'s Q4_K entries (x86/amx_k.cpp): packed gemm, Q8_K packing, and the tile-order VNNI
 // gemm / vec_dot below packed_min_tokens.
 void add_amx_k_quants(KernelTable& t);
+void add_amx_q6_k(KernelTable& t);  // x86/amx_q6_k.cpp, called by add_amx_k_quants
 
 namespace {
 
 constexpr int64_t kTile = 16;       // rows of a weight tile, tokens of a token tile
 constexpr int64_t kChunkTiles = 8;  // token tiles whose fp32 sums stay in L1 (16 KiB per 16 rows)
+
+// Packed Q8_K activations (amx_k.cpp's pack_q8_k, read by both K-quant gemms): for token tile tt
+// and super-block i, a record at (tt * nb + i) * kKRecordBytes holding, for each 64-element chunk
+// c, a B tile (row k = quants 64c + 4k .. 64c + 4k + 3 of the 16 tokens, 4 bytes each), then d_x
+// of the 16 tokens as fp32. Padded tokens are zero.
+constexpr int kKChunks = 4;            // 64-element chunks of a 256-element super-block
+constexpr size_t kKChunkBytes = 1024;  // B of one chunk: 16 rows x (16 tokens x 4 bytes)
+constexpr size_t kKRecordBytes = kKChunks * kKChunkBytes + kTile * sizeof(float);
+static_assert(kKRecordBytes % 64 == 0, "records keep the packed layout 64-byte aligned");
+static_assert(kKRecordBytes <= static_cast<size_t>(256 / kPackedBlockElems * kTile * kPackedMaxBytesPerBlock));
 
 // The LDTILECFG operand (palette 1): bytes per row and rows of each tile register.
 struct alignas(64) TileConfig {

@@ -35,11 +35,9 @@ constexpr size_t kXQs = 4;       // Q8_K: d (fp32) | qs[256] | bsums[16] (int16)
 constexpr size_t kXBsums = 260;
 constexpr size_t kWScales = 4;   // Q4_K: d | dmin (fp16) | scales[12] | qs[128]
 constexpr size_t kWQs = 16;
-constexpr int kChunks = 4;                      // 64-element chunks of a super-block
-constexpr size_t kChunkBytes = 1024;            // B of one chunk: 16 rows x (16 tokens x 4 bytes)
-constexpr size_t kRecordBytes = kChunks * kChunkBytes + kTile * sizeof(float);  // + d_x of 16 tokens
-static_assert(kRecordBytes % 64 == 0, "records keep the packed layout 64-byte aligned");
-static_assert(kRecordBytes <= static_cast<size_t>(kQKK / kPackedBlockElems * kTile * kPackedMaxBytesPerBlock));
+constexpr int kChunks = kKChunks;
+constexpr size_t kChunkBytes = kKChunkBytes;
+constexpr size_t kRecordBytes = kKRecordBytes;
 
 // Tile registers: C 0..2 (q * lo, q * hi, m sums), A 3..5 (the same order), B 6; all 16 x 64 bytes.
 TileConfig make_config() {
@@ -327,6 +325,7 @@ void packed_gemm(const PackedActivations& x, const std::byte* w, size_t w_row_by
 }  // namespace
 
 void add_amx_k_quants(KernelTable& t) {
+  add_amx_q6_k(t);
   const size_t q4_k = dtype_slot(DType::kQ4_K);
   t.vec_dot[q4_k] = exact_vec_dot;
   t.gemm[q4_k] = exact_gemm;
