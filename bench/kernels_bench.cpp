@@ -1,8 +1,9 @@
 // Kernel micro-benchmarks, per ISA this machine runs: vec_dot per weight type, the activation
 // quantizers, matmul at real model shapes for decode (1 token), a small batch (16 tokens: the
 // AMX threshold) and prefill (64 tokens), and the
-// thread pool's per-call overhead; paged attention of one decode token over one layer's cache. Rates: weights_B/s is weight bytes read per second (the
-// decode roofline's unit), FLOP/s counts 2 per multiply-add.
+// thread pool's per-call overhead; paged attention of one decode token over one layer's cache,
+// and of a 512-token prefill in tiles of 1 and 8 tokens. Rates: weights_B/s is weight bytes
+// read per second (the decode roofline's unit), FLOP/s counts 2 per multiply-add.
 //
 //   build/bench/kernels_bench --benchmark_filter='Matmul/.*/tokens:1/' --benchmark_min_time=0.5
 #include <benchmark/benchmark.h>
@@ -156,6 +157,49 @@ void bm_attention(benchmark::State& state, kernels::Isa isa, DType kv_type, int6
                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// A causal prefill's attention over one layer: every one of n_ctx tokens over its positions
+// 0 .. itself, in tiles of `tile` consecutive tokens per kernel call (1: a call per token, as
+// before tiles), n_head_kv KV heads of `group` query heads, head_dim 64, 16-slot pages, one
+// thread. tokens/s counts the prompt tokens.
+void bm_attention_prefill(benchmark::State& state, kernels::Isa isa, DType kv_type, int64_t n_head_kv, int64_t group,
+                          int64_t n_ctx, int64_t tile) {
+  constexpr int64_t kHeadDim = 64, kPage = 16;
+  const int64_t row = n_head_kv * kHeadDim;  // elements per slot
+  const int64_t n_pages = (n_ctx + kPage - 1) / kPage;
+  const size_t elem = kv_type == DType::kF16 ? 2 : 4;
+  const auto cells = static_cast<size_t>(n_pages * kPage * row);
+  std::vector<std::byte> k(cells * elem), v(cells * elem);
+  const auto values = random_floats(static_cast<int64_t>(cells), 3);
+  kernels::reference::quantize_row(kv_type, values.data(), k.data(), static_cast<int64_t>(cells));
+  kernels::reference::quantize_row(kv_type, values.data(), v.data(), static_cast<int64_t>(cells));
+  std::vector<int32_t> pages(static_cast<size_t>(n_pages));
+  for (int64_t p = 0; p < n_pages; ++p) pages[static_cast<size_t>(p)] = static_cast<int32_t>(n_pages - 1 - p);
+  const int64_t nq = n_head_kv * group * kHeadDim;  // query elements per token
+  const auto q = random_floats(n_ctx * nq, 4);
+  std::vector<float> out(q.size());
+  const kernels::AttentionFn attend = kernels::attention_fn(kernels::kernel_table(isa), kv_type);
+  const kernels::PagedKv kv{.k = k.data(), .v = v.data(), .type = kv_type, .row_stride = row, .page_size = kPage,
+                            .pages = pages.data()};
+  for (auto _ : state) {
+    for (int64_t t = 0; t < n_ctx; t += tile) {
+      for (int64_t h = 0; h < n_head_kv; ++h) {
+        attend(kv, {.q = &q[static_cast<size_t>(t * nq + h * group * kHeadDim)],
+                    .out = &out[static_cast<size_t>(t * nq + h * group * kHeadDim)],
+                    .n_q = group,
+                    .head_dim = kHeadDim,
+                    .kv_offset = h * kHeadDim,
+                    .first = 0,
+                    .n = t + 1,
+                    .scale = 0.125f,
+                    .n_tokens = std::min(tile, n_ctx - t),
+                    .token_stride = nq});
+      }
+    }
+    benchmark::ClobberMemory();
+  }
+  state.counters["tokens/s"] = benchmark::Counter(static_cast<double>(n_ctx), benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void bm_parallel_for(benchmark::State& state, int threads) {
   lb::ThreadPool pool(threads);
   std::vector<int64_t> sink(static_cast<size_t>(threads) * 16);
@@ -186,6 +230,12 @@ void register_all() {
                                 "/group:" + std::to_string(group) + "/ctx:" + std::to_string(ctx) + "/" + i;
           benchmark::RegisterBenchmark(n.c_str(), bm_attention, isa, t, kv_heads, group, ctx)
               ->Unit(benchmark::kMicrosecond);
+        }
+        for (int64_t tile : {1, 8}) {
+          const std::string n = "AttentionPrefill/" + name(t) + "/kv_heads:" + std::to_string(kv_heads) +
+                                "/group:" + std::to_string(group) + "/ctx:512/tile:" + std::to_string(tile) + "/" + i;
+          benchmark::RegisterBenchmark(n.c_str(), bm_attention_prefill, isa, t, kv_heads, group, 512, tile)
+              ->Unit(benchmark::kMillisecond);
         }
       }
     }

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/dispatch.h"
+#include "kernels/ops.h"
 #include "tensor/dtype.h"
 
 namespace lightboat::kernels {
@@ -23,6 +25,8 @@ const std::array<uint16_t, 65536>& gelu_table() {
 }
 
 }  // namespace
+
+SwigluFn swiglu_fn(const KernelTable& table) { return table.swiglu != nullptr ? table.swiglu : swiglu; }
 
 float gelu_tanh(float x) {
   constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;

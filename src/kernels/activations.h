@@ -5,6 +5,17 @@
 
 namespace lightboat::kernels {
 
+struct KernelTable;
+
+// gate[i] = silu(gate[i]) · up[i] (SwiGLU), silu(x) = x / (1 + exp(-x)). The scalar
+// specification is kernels::swiglu (ops.h); the SIMD entries use the polynomial exp of the
+// attention kernels (kernels/simd_exp.h) and agree with it within 2e-6 relative (plus 1e-37
+// absolute, for x < -87, where exp is clamped).
+using SwigluFn = void (*)(float* gate, const float* up, int64_t n);
+
+// The entry of `table` (falls back to the scalar kernels::swiglu).
+SwigluFn swiglu_fn(const KernelTable& table);
+
 // gate[i] = gelu_tanh(gate[i]) * up[i] (GEGLU, Gemma's FFN). GELU is evaluated the way ggml's
 // CPU backend does: x rounded to fp16, looked up in a table of fp16(gelu(x)), with 0 for
 // x <= -10 and x for x >= 10. Exact tanh-GELU would move Gemma's logits by ~3e-3.

@@ -2,22 +2,36 @@
 // anonymous namespace so each unit compiles its own copy with its own flags). See
 // kernels/attention.h for the contract and reference/attention.cpp for the specification.
 //
-// For G query heads sharing a KV head (G <= 8, a template argument so the accumulators live in
-// registers), the visible positions are walked in chunks of at most kAttnChunk positions (the
-// addresses of a chunk's rows are looked up in the page table first):
-//   1. scores s[g][c] = scale · q_g·k_c: each K row is loaded once and multiplied with all G
-//      query heads;
-//   2. optional soft-cap; per head, when the chunk's maximum exceeds the running maximum m, the
-//      running sum l and the output are rescaled by exp(m_old - m_new); then
-//      s[g][c] = exp(s[g][c] - m) (vectorised polynomial exp) and l += their sum;
-//   3. out[g] += Σ_c s[g][c] · v_c, one vector of head dimensions at a time with the G
-//      accumulators in registers: each V row chunk is loaded once for all G heads.
-// At the end out[g] /= l[g]. Head dimensions past the last full vector are done in scalar code.
+// A call is cut into pieces of at most kAttentionMaxRows (token, head) rows (heads in slices of
+// at most 8). A piece walks the positions its rows see in chunks of kAttnChunk positions
+// aligned to multiples of kAttnChunk (absolute positions, so neither the page size nor the
+// tile decides where a chunk starts). Per chunk, the addresses of its K and V rows are looked up
+// in the page table once (and F16 K rows widened to fp32 once), then for every row that sees
+// part [a, b] of the chunk:
+//   1. scores s[c] = scale · q·k_c for c in [a, b], kScoreGroup positions at a time (one
+//      reduce_group turns their accumulators into dot products: 16 at once on AVX-512, 4
+//      elsewhere; a last group of fewer is padded with a repeated row, so every score comes out
+//      of the same reduction whatever the range);
+//   2. optional soft-cap; when the chunk's maximum exceeds the running maximum m, the running
+//      sum l and the output are rescaled by exp(m_old - m_new); then s[c] = exp(s[c] - m)
+//      (vectorised polynomial exp over [a, b] from a) and l += their sum;
+// and then 3. out += Σ_c s[c] · v_c for blocks of up to 8 rows at a time, one vector of head
+// dimensions at a time with the block's accumulators in registers: the positions every row of
+// the block sees are loaded once for all of them; a row's positions outside that common range
+// (the causal ends of a prefill tile) are added by the row alone, in the same ascending order.
+// At the end out /= l. Head dimensions past the last full vector are done in scalar code.
+//
+// So each row's arithmetic depends only on its own range, query and the cache: a token gets the
+// same bits alone (decode), inside any prefill tile, in a head slice of any size, under any page
+// size.
 //
 // Ops (one struct per ISA) supplies: V, kLanes, zero, set1, load(const float*),
-// load(const uint16_t*) (fp16 -> fp32), store, add, sub, mul, fmadd(a, b, c) = a·b + c, max,
-// round (to nearest), scale_pow2(p, n) = p · 2^n for integral n in [-126, 0], reduce_add,
-// reduce4(a, b, c, d, out) (out[0..3] = the sums of a, b, c, d), half(uint16_t) -> float.
+// load(const uint16_t*) (fp16 -> fp32), store, add, sub, mul, div, fmadd(a, b, c) = a·b + c,
+// max, round (to nearest), scale_pow2(p, n) = p · 2^n for integral n in [-126, 0],
+// select_neg(x, a, b) = x < 0 ? a : b per lane, reduce_add, reduce_max, kScoreGroup and
+// reduce_group(const V* acc, float* out) (out[i] = the sum of acc[i]'s lanes, i < kScoreGroup,
+// each a fixed tree of that vector's lanes), kQueryRegs (vectors of a query head kept in
+// registers for the common head sizes), half(uint16_t) -> float.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +39,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/dispatch.h"
+#include "kernels/simd_exp.h"
 
 // No std:: templates or inline library functions below (std::max_element, std::exp …): their
 // out-of-line copies would be shared with other units and could carry this unit's ISA flags
@@ -32,7 +47,8 @@
 namespace lightboat::kernels::detail {
 namespace {
 
-constexpr int64_t kAttnChunk = 64;  // positions per chunk: G·64 scores stay in L1 (2 KiB at G=8)
+constexpr int64_t kAttnChunk = 64;   // positions per chunk: 32 rows' scores stay in L1 (8 KiB)
+constexpr int64_t kScratchHd = 256;  // F16 K rows are widened once per chunk up to this head_dim
 
 template <typename Ops>
 float to_float(float x) {
@@ -41,27 +57,6 @@ float to_float(float x) {
 template <typename Ops>
 float to_float(uint16_t x) {
   return Ops::half(x);
-}
-
-// exp(x) for x <= 0: x = n·ln2 + r with |r| <= ln2/2, exp(r) by its degree-7 Taylor polynomial
-// (relative error < 3e-9 before fp32 rounding), times 2^n. Inputs below -87 (results under
-// 2^-125, negligible beside the sum, which is >= 1) are clamped to -87.
-template <typename Ops>
-typename Ops::V exp_nonpositive(typename Ops::V x) {
-  using V = typename Ops::V;
-  x = Ops::max(x, Ops::set1(-87.0f));
-  const V n = Ops::round(Ops::mul(x, Ops::set1(1.44269504088896341f)));
-  V r = Ops::fmadd(n, Ops::set1(-0.693145751953125f), x);   // ln2 split in a high part exact in
-  r = Ops::fmadd(n, Ops::set1(-1.428606765330187e-6f), r);  // fp32 times n, and the rest
-  V p = Ops::set1(1.0f / 5040);
-  p = Ops::fmadd(p, r, Ops::set1(1.0f / 720));
-  p = Ops::fmadd(p, r, Ops::set1(1.0f / 120));
-  p = Ops::fmadd(p, r, Ops::set1(1.0f / 24));
-  p = Ops::fmadd(p, r, Ops::set1(1.0f / 6));
-  p = Ops::fmadd(p, r, Ops::set1(0.5f));
-  p = Ops::fmadd(p, r, Ops::set1(1.0f));
-  p = Ops::fmadd(p, r, Ops::set1(1.0f));
-  return Ops::scale_pow2(p, n);
 }
 
 // s[i] = exp(s[i] - m), i < n; returns their sum.
@@ -92,153 +87,295 @@ void scale_row(float* x, int64_t n, float f) {
   for (; i < n; ++i) x[i] *= f;
 }
 
-template <typename Ops, typename T, int G>
-void attend_group(const PagedKv& kv, const AttentionQuery& a, const float* q, float* out) {
+
+// One (token, head) row of a piece.
+struct AttnRow {
+  const float* q;  // [head_dim]
+  float* out;      // [head_dim]
+  int64_t lo, hi;  // visible positions, inclusive
+  float m, l;      // running maximum and sum of exp(score - m)
+  int64_t a, b;    // the current chunk's positions the row sees, inclusive
+  float* w;        // [kAttnChunk] scores, then weights, of positions a .. b
+};
+
+// s[c] = scale · q·k_row[c] for c < len (len >= 1), Ops::kScoreGroup positions per
+// reduce_group (a last group of fewer is padded with a repeated row; each score is a fixed sum
+// of its own accumulator's lanes, whatever the other rows of the group are).
+template <typename Ops, typename KT>
+void row_scores(const float* q, const KT* const* k_row, int64_t len, int64_t hd, float scale, float* s) {
   using V = typename Ops::V;
   constexpr int L = Ops::kLanes;
+  constexpr int S = Ops::kScoreGroup;
+  for (int64_t c0 = 0; c0 < len; c0 += S) {
+    const KT* r[S];
+    for (int i = 0; i < S; ++i) r[i] = k_row[c0 + i < len ? c0 + i : len - 1];
+    V acc[S];
+    for (int i = 0; i < S; ++i) acc[i] = Ops::zero();
+    int64_t d = 0;
+    for (; d + L <= hd; d += L) {
+      const V qv = Ops::load(q + d);
+      for (int i = 0; i < S; ++i) acc[i] = Ops::fmadd(qv, Ops::load(r[i] + d), acc[i]);
+    }
+    alignas(64) float dots[S];
+    Ops::reduce_group(acc, dots);
+    const int64_t m = len - c0 < S ? len - c0 : S;
+    for (int64_t i = 0; i < m; ++i) {
+      float dot = dots[i];
+      for (int64_t dd = d; dd < hd; ++dd) dot += q[dd] * to_float<Ops>(r[i][dd]);
+      s[c0 + i] = dot * scale;
+    }
+  }
+}
+
+// row_scores for head_dim = NV · kLanes, with the query held in NV registers (the same
+// operations in the same order per score, so the same bits).
+template <typename Ops, typename KT, int NV>
+void row_scores_fixed(const float* q, const KT* const* k_row, int64_t len, float scale, float* s) {
+  using V = typename Ops::V;
+  constexpr int L = Ops::kLanes;
+  constexpr int S = Ops::kScoreGroup;
+  V qv[NV];
+  for (int v = 0; v < NV; ++v) qv[v] = Ops::load(q + v * L);
+  for (int64_t c0 = 0; c0 < len; c0 += S) {
+    V acc[S];
+    for (int i = 0; i < S; ++i) {
+      const KT* r = k_row[c0 + i < len ? c0 + i : len - 1];
+      V a = Ops::zero();
+      for (int v = 0; v < NV; ++v) a = Ops::fmadd(qv[v], Ops::load(r + v * L), a);
+      acc[i] = a;
+    }
+    alignas(64) float dots[S];
+    Ops::reduce_group(acc, dots);
+    const int64_t m = len - c0 < S ? len - c0 : S;
+    for (int64_t i = 0; i < m; ++i) s[c0 + i] = dots[i] * scale;
+  }
+}
+
+template <typename Ops, typename KT>
+void scores(const float* q, const KT* const* k_row, int64_t len, int64_t hd, float scale, float* s) {
+  constexpr int L = Ops::kLanes;
+  if (hd == 4 * L) {
+    row_scores_fixed<Ops, KT, 4>(q, k_row, len, scale, s);
+  } else if (hd == 8 * L && Ops::kQueryRegs >= 8) {
+    row_scores_fixed<Ops, KT, (Ops::kQueryRegs >= 8 ? 8 : 1)>(q, k_row, len, scale, s);
+  } else if (hd == 16 * L && Ops::kQueryRegs >= 16) {
+    row_scores_fixed<Ops, KT, (Ops::kQueryRegs >= 16 ? 16 : 1)>(q, k_row, len, scale, s);
+  } else {
+    row_scores<Ops, KT>(q, k_row, len, hd, scale, s);
+  }
+}
+
+// The largest of s[0 .. len), len >= 1 (max is exact, so the order does not matter).
+template <typename Ops>
+float max_of(const float* s, int64_t len) {
+  int64_t c = 0;
+  float m = s[0];
+  if (len >= Ops::kLanes) {
+    typename Ops::V vm = Ops::load(s);
+    for (c = Ops::kLanes; c + Ops::kLanes <= len; c += Ops::kLanes) vm = Ops::max(vm, Ops::load(s + c));
+    m = Ops::reduce_max(vm);
+  }
+  for (; c < len; ++c) m = s[c] > m ? s[c] : m;
+  return m;
+}
+
+// Steps 1 and 2 for one row over positions row.a .. row.b, whose K rows are k_row[0 ..].
+template <typename Ops, typename KT>
+void row_softmax_step(AttnRow& row, const KT* const* k_row, int64_t hd, float scale, float softcap) {
+  const int64_t len = row.b - row.a + 1;
+  float* s = row.w;
+  scores<Ops, KT>(row.q, k_row, len, hd, scale, s);
+  if (softcap > 0.0f) {
+    for (int64_t c = 0; c < len; ++c) s[c] = softcap * __builtin_tanhf(s[c] / softcap);
+  }
+  const float chunk_max = max_of<Ops>(s, len);
+  if (chunk_max > row.m) {
+    if (row.m != -__builtin_inff()) {  // nothing accumulated before the row's first chunk
+      const float corr = __builtin_expf(row.m - chunk_max);
+      row.l *= corr;
+      scale_row<Ops>(row.out, hd, corr);
+    }
+    row.m = chunk_max;
+  }
+  row.l += exp_shifted_sum<Ops>(s, len, row.m);
+}
+
+// out += Σ_{c in [c0, c1]} w[c - a] · v_row[c - base] for one row, head dimensions [0, d_end),
+// d_end a multiple of the lanes.
+template <typename Ops, typename T>
+void row_add_v(const AttnRow& row, const T* const* v_row, int64_t base, int64_t c0, int64_t c1, int64_t d_end) {
+  using V = typename Ops::V;
+  for (int64_t d = 0; d < d_end; d += Ops::kLanes) {
+    V acc = Ops::load(row.out + d);
+    for (int64_t c = c0; c <= c1; ++c) acc = Ops::fmadd(Ops::set1(row.w[c - row.a]), Ops::load(v_row[c - base] + d), acc);
+    Ops::store(row.out + d, acc);
+  }
+}
+
+// Step 3 for a block of G rows (positions [a, b] each; v_row indexed from the chunk's base).
+template <typename Ops, typename T, int G>
+void block_add_v(AttnRow* const* rows, const T* const* v_row, int64_t base, int64_t hd) {
+  using V = typename Ops::V;
+  constexpr int L = Ops::kLanes;
+  const int64_t d_end = hd / L * L;
+  int64_t j0 = rows[0]->a, j1 = rows[0]->b;  // the positions every row of the block sees
+  for (int g = 1; g < G; ++g) {
+    j0 = rows[g]->a > j0 ? rows[g]->a : j0;
+    j1 = rows[g]->b < j1 ? rows[g]->b : j1;
+  }
+  if (j0 > j1) {  // nothing in common: each row on its own
+    for (int g = 0; g < G; ++g) row_add_v<Ops, T>(*rows[g], v_row, base, rows[g]->a, rows[g]->b, d_end);
+  } else {
+    for (int g = 0; g < G; ++g) row_add_v<Ops, T>(*rows[g], v_row, base, rows[g]->a, j0 - 1, d_end);
+    const float* w[G];  // the weights of position j0 on
+    float* out[G];
+    for (int g = 0; g < G; ++g) {
+      w[g] = rows[g]->w + (j0 - rows[g]->a);
+      out[g] = rows[g]->out;
+    }
+    for (int64_t d = 0; d < d_end; d += L) {
+      V acc[G];
+      for (int g = 0; g < G; ++g) acc[g] = Ops::load(out[g] + d);
+      for (int64_t c = j0; c <= j1; ++c) {
+        const V vv = Ops::load(v_row[c - base] + d);
+        for (int g = 0; g < G; ++g) acc[g] = Ops::fmadd(Ops::set1(w[g][c - j0]), vv, acc[g]);
+      }
+      for (int g = 0; g < G; ++g) Ops::store(out[g] + d, acc[g]);
+    }
+    for (int g = 0; g < G; ++g) row_add_v<Ops, T>(*rows[g], v_row, base, j1 + 1, rows[g]->b, d_end);
+  }
+  for (int g = 0; g < G; ++g) {  // head dimensions past the last vector, positions in order
+    const AttnRow& r = *rows[g];
+    for (int64_t d = d_end; d < hd; ++d) {
+      float acc = r.out[d];
+      for (int64_t c = r.a; c <= r.b; ++c) acc += r.w[c - r.a] * to_float<Ops>(v_row[c - base][d]);
+      r.out[d] = acc;
+    }
+  }
+}
+
+template <typename Ops, typename T>
+void add_v(AttnRow* const* rows, int64_t n, const T* const* v_row, int64_t base, int64_t hd) {
+  for (int64_t i = 0; i < n; i += kAttentionMaxGroup) {
+    AttnRow* const* r = rows + i;
+    switch (n - i < kAttentionMaxGroup ? n - i : kAttentionMaxGroup) {
+      case 1:
+        block_add_v<Ops, T, 1>(r, v_row, base, hd);
+        break;
+      case 2:
+        block_add_v<Ops, T, 2>(r, v_row, base, hd);
+        break;
+      case 3:
+        block_add_v<Ops, T, 3>(r, v_row, base, hd);
+        break;
+      case 4:
+        block_add_v<Ops, T, 4>(r, v_row, base, hd);
+        break;
+      case 5:
+        block_add_v<Ops, T, 5>(r, v_row, base, hd);
+        break;
+      case 6:
+        block_add_v<Ops, T, 6>(r, v_row, base, hd);
+        break;
+      case 7:
+        block_add_v<Ops, T, 7>(r, v_row, base, hd);
+        break;
+      default:
+        block_add_v<Ops, T, 8>(r, v_row, base, hd);
+        break;
+    }
+  }
+}
+
+// Tokens [t0, t0 + nt) x heads [h0, h0 + nh) of a call, nt · nh <= kAttentionMaxRows.
+template <typename Ops, typename T>
+void attend_piece(const PagedKv& kv, const AttentionQuery& a, int64_t t0, int64_t nt, int64_t h0, int64_t nh) {
   const int64_t hd = a.head_dim;
+  AttnRow rows[kAttentionMaxRows];
+  alignas(64) float w[kAttentionMaxRows][kAttnChunk];
+  const int64_t nr = nt * nh;
+  for (int64_t i = 0; i < nt; ++i) {
+    const int64_t tok = t0 + i;
+    const int64_t last = a.first + a.n - 1 + tok;
+    const int64_t lo = a.window > 0 && last - a.window + 1 > a.first ? last - a.window + 1 : a.first;
+    for (int64_t h = 0; h < nh; ++h) {
+      AttnRow& r = rows[i * nh + h];
+      r.q = a.q + tok * a.token_stride + (h0 + h) * hd;
+      r.out = a.out + tok * a.token_stride + (h0 + h) * hd;
+      r.lo = lo;
+      r.hi = last;
+      r.m = -__builtin_inff();
+      r.l = 0.0f;
+      r.w = w[i * nh + h];
+      std::memset(r.out, 0, sizeof(float) * static_cast<size_t>(hd));
+    }
+  }
+  const int64_t lo = rows[0].lo, hi = rows[nr - 1].hi;  // the union of the rows' ranges
   const auto* k_cache = static_cast<const T*>(kv.k);
   const auto* v_cache = static_cast<const T*>(kv.v);
-  float m[G];
-  float l[G];
-  alignas(64) float s[G][kAttnChunk];  // scores, then weights, of the current chunk
-  for (int g = 0; g < G; ++g) {
-    m[g] = -__builtin_inff();
-    l[g] = 0.0f;
-  }
-  std::memset(out, 0, sizeof(float) * static_cast<size_t>(G * hd));
-
-  // The page of the next row and its slot in it, advanced row by row (no division per row).
-  int64_t page = a.first / kv.page_size;
-  int64_t in_page = a.first % kv.page_size;
-  const T* k_row[kAttnChunk];  // the chunk's rows, already offset to the KV head
+  constexpr bool kWiden = sizeof(T) == 2;
+  alignas(64) float k32[kWiden ? kAttnChunk * kScratchHd : 1];  // [kAttnChunk, hd] widened K rows
+  const T* k_row[kAttnChunk];                                    // indexed by position - base
   const T* v_row[kAttnChunk];
-  for (int64_t j = 0; j < a.n;) {
-    // Chunks are counted from `first`, whatever the page size, so the result of a sequence does
-    // not depend on how its positions are paged (a batch gives each sequence what it gets alone).
-    const int64_t len = a.n - j < kAttnChunk ? a.n - j : kAttnChunk;
-    for (int64_t c = 0; c < len; ++c) {
+  const float* kf_row[kAttnChunk];
+  AttnRow* active[kAttentionMaxRows];
+
+  int64_t page = lo / kv.page_size;
+  int64_t in_page = lo % kv.page_size;
+  for (int64_t base = lo / kAttnChunk * kAttnChunk; base <= hi; base += kAttnChunk) {
+    const int64_t cs = base > lo ? base : lo;
+    const int64_t ce = base + kAttnChunk - 1 < hi ? base + kAttnChunk - 1 : hi;
+    for (int64_t c = cs; c <= ce; ++c) {
       const int64_t off = (static_cast<int64_t>(kv.pages[page]) * kv.page_size + in_page) * kv.row_stride + a.kv_offset;
-      k_row[c] = k_cache + off;
-      v_row[c] = v_cache + off;
+      k_row[c - base] = k_cache + off;
+      v_row[c - base] = v_cache + off;
       if (++in_page == kv.page_size) {
         in_page = 0;
         ++page;
       }
     }
-
-    // 1. Scores. Four positions at a time per head, so one reduce4 turns four accumulators into
-    //    four dot products (a horizontal sum per score would cost as much as the products); the
-    //    K rows are then read once per head, from L1 after the first.
-    int64_t c4 = 0;
-    for (; c4 + 4 <= len; c4 += 4) {
-      for (int g = 0; g < G; ++g) {
-        const float* qg = q + g * hd;
-        V acc0 = Ops::zero(), acc1 = Ops::zero(), acc2 = Ops::zero(), acc3 = Ops::zero();
-        int64_t d = 0;
-        for (; d + L <= hd; d += L) {
-          const V qv = Ops::load(qg + d);
-          acc0 = Ops::fmadd(qv, Ops::load(k_row[c4] + d), acc0);
-          acc1 = Ops::fmadd(qv, Ops::load(k_row[c4 + 1] + d), acc1);
-          acc2 = Ops::fmadd(qv, Ops::load(k_row[c4 + 2] + d), acc2);
-          acc3 = Ops::fmadd(qv, Ops::load(k_row[c4 + 3] + d), acc3);
-        }
-        float dots[4];
-        Ops::reduce4(acc0, acc1, acc2, acc3, dots);
-        for (int i = 0; i < 4; ++i) {
-          float dot = dots[i];
-          for (int64_t dd = d; dd < hd; ++dd) dot += qg[dd] * to_float<Ops>(k_row[c4 + i][dd]);
-          s[g][c4 + i] = dot * a.scale;
+    // The scores read fp32 K rows: the cache's (F32), widened copies (F16 up to kScratchHd), or
+    // the F16 rows themselves, converted at every load (larger heads).
+    const bool widen = kWiden && hd <= kScratchHd;
+    if constexpr (kWiden) {
+      if (widen) {
+        for (int64_t c = cs; c <= ce; ++c) {
+          float* dst = k32 + (c - base) * hd;
+          const T* src = k_row[c - base];
+          int64_t d = 0;
+          for (; d + Ops::kLanes <= hd; d += Ops::kLanes) Ops::store(dst + d, Ops::load(src + d));
+          for (; d < hd; ++d) dst[d] = to_float<Ops>(src[d]);
+          kf_row[c - base] = dst;
         }
       }
+    } else {
+      for (int64_t c = cs; c <= ce; ++c) kf_row[c - base] = k_row[c - base];
     }
-    for (int64_t c = c4; c < len; ++c) {
-      const T* kr = k_row[c];
-      V acc[G];
-      for (int g = 0; g < G; ++g) acc[g] = Ops::zero();
-      int64_t d = 0;
-      for (; d + L <= hd; d += L) {
-        const V kk = Ops::load(kr + d);
-        for (int g = 0; g < G; ++g) acc[g] = Ops::fmadd(Ops::load(q + g * hd + d), kk, acc[g]);
+    int64_t n_active = 0;
+    for (int64_t r = 0; r < nr; ++r) {
+      AttnRow& row = rows[r];
+      row.a = row.lo > base ? row.lo : base;
+      row.b = row.hi < base + kAttnChunk - 1 ? row.hi : base + kAttnChunk - 1;
+      if (row.a > row.b) continue;
+      if (!kWiden || widen) {
+        row_softmax_step<Ops, float>(row, kf_row + (row.a - base), hd, a.scale, a.softcap);
+      } else {
+        row_softmax_step<Ops, T>(row, k_row + (row.a - base), hd, a.scale, a.softcap);
       }
-      for (int g = 0; g < G; ++g) {
-        float dot = Ops::reduce_add(acc[g]);
-        for (int64_t dd = d; dd < hd; ++dd) dot += q[g * hd + dd] * to_float<Ops>(kr[dd]);
-        s[g][c] = dot * a.scale;
-      }
+      active[n_active++] = &row;
     }
-    // 2. Soft-cap, running maximum and sum, weights.
-    for (int g = 0; g < G; ++g) {
-      float* sg = s[g];
-      if (a.softcap > 0.0f) {
-        for (int64_t c = 0; c < len; ++c) sg[c] = a.softcap * __builtin_tanhf(sg[c] / a.softcap);
-      }
-      float chunk_max = sg[0];
-      for (int64_t c = 1; c < len; ++c) chunk_max = sg[c] > chunk_max ? sg[c] : chunk_max;
-      if (chunk_max > m[g]) {
-        if (j > 0) {  // nothing accumulated before the first chunk
-          const float corr = __builtin_expf(m[g] - chunk_max);
-          l[g] *= corr;
-          scale_row<Ops>(out + g * hd, hd, corr);
-        }
-        m[g] = chunk_max;
-      }
-      l[g] += exp_shifted_sum<Ops>(sg, len, m[g]);
-    }
-    // 3. Weighted sum of V.
-    int64_t d = 0;
-    for (; d + L <= hd; d += L) {
-      V acc[G];
-      for (int g = 0; g < G; ++g) acc[g] = Ops::load(out + g * hd + d);
-      for (int64_t c = 0; c < len; ++c) {
-        const V vv = Ops::load(v_row[c] + d);
-        for (int g = 0; g < G; ++g) acc[g] = Ops::fmadd(Ops::set1(s[g][c]), vv, acc[g]);
-      }
-      for (int g = 0; g < G; ++g) Ops::store(out + g * hd + d, acc[g]);
-    }
-    for (; d < hd; ++d) {
-      for (int g = 0; g < G; ++g) {
-        float acc = out[g * hd + d];
-        for (int64_t c = 0; c < len; ++c) acc += s[g][c] * to_float<Ops>(v_row[c][d]);
-        out[g * hd + d] = acc;
-      }
-    }
-    j += len;
+    add_v<Ops, T>(active, n_active, v_row, base, hd);
   }
-  for (int g = 0; g < G; ++g) scale_row<Ops>(out + g * hd, hd, 1.0f / l[g]);
+  for (int64_t r = 0; r < nr; ++r) scale_row<Ops>(rows[r].out, hd, 1.0f / rows[r].l);
 }
 
 template <typename Ops, typename T>
 void attend(const PagedKv& kv, const AttentionQuery& a) {
-  for (int64_t g0 = 0; g0 < a.n_q; g0 += kAttentionMaxGroup) {
-    const float* q = a.q + g0 * a.head_dim;
-    float* out = a.out + g0 * a.head_dim;
-    const int64_t left = a.n_q - g0;
-    switch (left < kAttentionMaxGroup ? left : kAttentionMaxGroup) {
-      case 1:
-        attend_group<Ops, T, 1>(kv, a, q, out);
-        break;
-      case 2:
-        attend_group<Ops, T, 2>(kv, a, q, out);
-        break;
-      case 3:
-        attend_group<Ops, T, 3>(kv, a, q, out);
-        break;
-      case 4:
-        attend_group<Ops, T, 4>(kv, a, q, out);
-        break;
-      case 5:
-        attend_group<Ops, T, 5>(kv, a, q, out);
-        break;
-      case 6:
-        attend_group<Ops, T, 6>(kv, a, q, out);
-        break;
-      case 7:
-        attend_group<Ops, T, 7>(kv, a, q, out);
-        break;
-      default:
-        attend_group<Ops, T, 8>(kv, a, q, out);
-        break;
+  for (int64_t h0 = 0; h0 < a.n_q; h0 += kAttentionMaxGroup) {
+    const int64_t nh = a.n_q - h0 < kAttentionMaxGroup ? a.n_q - h0 : kAttentionMaxGroup;
+    const int64_t per_piece = kAttentionMaxRows / nh;  // tokens
+    for (int64_t t0 = 0; t0 < a.n_tokens; t0 += per_piece) {
+      attend_piece<Ops, T>(kv, a, t0, a.n_tokens - t0 < per_piece ? a.n_tokens - t0 : per_piece, h0, nh);
     }
   }
 }

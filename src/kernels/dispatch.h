@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "kernels/activations.h"
 #include "kernels/attention.h"
 #include "tensor/dtype.h"
 
@@ -76,6 +77,8 @@ struct KernelTable {
   GemmFn gemm[kDTypeSlots] = {};
   // Paged attention (kernels/attention.h), indexed by dtype_slot(KV element type): F32, F16.
   AttentionFn attention[kDTypeSlots] = {};
+  // SwiGLU (kernels/activations.h); null: the scalar kernels::swiglu.
+  SwigluFn swiglu = nullptr;
   // Packed gemm (above), indexed by dtype_slot(weight type) and used from packed_min_tokens
   // tokens on; pack_activations is indexed by dtype_slot(activation type). Null elsewhere.
   PackedGemmFn packed_gemm[kDTypeSlots] = {};

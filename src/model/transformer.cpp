@@ -238,43 +238,62 @@ void Transformer::attention(int il, const AttentionWeights& w, const Batch& batc
   kv_read *= 2 * nkv * kv_elem_bytes_;
   constexpr int64_t kInlineBytes = int64_t{64} << 10;
 
-  // Work items: (token, KV head, slice of the KV head's query heads). A whole group per item
-  // reads each K/V row once for all its heads. When there are too few items to keep the threads
-  // busy (a decode step over few KV heads: SmolLM2's 3 on 2 threads would split 2:1), items are
-  // single heads instead: the pool's contiguous chunks still keep a KV head's heads on one
-  // thread, except at a chunk boundary, where two threads each read that KV head (3 KV heads of
-  // 3 heads on 2 threads: 5 and 4 heads, 2 KV-head reads each; whole groups: 6 heads and 2
-  // reads on one thread, 3 and 1 on the other).
+  // Work items: (tile, KV head, slice of the KV head's query heads). A tile is up to kTile
+  // batch entries from a multiple of kTile; the kernel is called once per run of consecutive
+  // positions of one sequence in it (a prefill chunk), so each K/V row is read once for the
+  // run's tokens and the group's heads. Tiles are cut by batch index only (not by thread count),
+  // and the kernel's result per token does not depend on its tile anyway (kernels/attention.h).
+  // When there are too few items to keep the threads busy (a decode step over few KV heads:
+  // SmolLM2's 3 on 2 threads would split 2:1), items are single heads instead: the pool's
+  // contiguous chunks still keep a KV head's heads on one thread, except at a chunk boundary,
+  // where two threads each read that KV head (3 KV heads of 3 heads on 2 threads: 5 and 4
+  // heads, 2 KV-head reads each; whole groups: 6 heads and 2 reads on one thread, 3 and 1 on
+  // the other).
+  constexpr int64_t kTile = 8;  // tokens: 8 x a group of 3 or 4 heads fill the kernel's 32 rows
+  const int64_t n_tiles = (n + kTile - 1) / kTile;
   const int64_t group = h.n_head / h.n_head_kv;  // consecutive query heads share a KV head
   const int64_t threads = pool_->size();
-  const bool few = kv_read >= kInlineBytes && threads > 1 && n * h.n_head_kv < 2 * threads;
+  const bool few = kv_read >= kInlineBytes && threads > 1 && n_tiles * h.n_head_kv < 2 * threads;
   const int64_t per_item = few ? 1 : group;
   const int64_t n_slices = group / per_item;
-  const int64_t n_items = n * h.n_head_kv * n_slices;
+  const int64_t n_items = n_tiles * h.n_head_kv * n_slices;
   const float scale = attention_.q_scale != 0.0f ? attention_.q_scale : 1.0f / std::sqrt(static_cast<float>(hd));
   auto run = [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
-      const int64_t t = i / (h.n_head_kv * n_slices);
+      const int64_t tile = i / (h.n_head_kv * n_slices);
       const int64_t kv_head = (i / n_slices) % h.n_head_kv;
       const int64_t g0 = (i % n_slices) * per_item;
       const int64_t head = kv_head * group + g0;  // first query head of the item
-      const int64_t first = first_visible(t);
-      const kernels::PagedKv kv{
-          .k = k_cache,
-          .v = v_cache,
-          .type = kv_type_,
-          .row_stride = nkv,
-          .page_size = kv_page_size_,
-          .pages = batch.page_tables[static_cast<size_t>(batch.seq[static_cast<size_t>(t)])].data()};
-      attend_(kv, {.q = &q_[t * nq + head * hd],
-                   .out = &attn_[t * nq + head * hd],
-                   .n_q = std::min(per_item, group - g0),
-                   .head_dim = hd,
-                   .kv_offset = kv_head * hd,
-                   .first = first,
-                   .n = batch.positions[static_cast<size_t>(t)] + 1 - first,
-                   .scale = scale,
-                   .softcap = attention_.softcap});
+      const int64_t t_end = std::min(n, (tile + 1) * kTile);
+      for (int64_t t = tile * kTile; t < t_end;) {
+        const int32_t seq = batch.seq[static_cast<size_t>(t)];
+        const int64_t pos = batch.positions[static_cast<size_t>(t)];
+        int64_t run_len = 1;  // consecutive positions of one sequence
+        while (t + run_len < t_end && batch.seq[static_cast<size_t>(t + run_len)] == seq &&
+               batch.positions[static_cast<size_t>(t + run_len)] == pos + run_len) {
+          ++run_len;
+        }
+        const int64_t first = first_visible(t);
+        const kernels::PagedKv kv{.k = k_cache,
+                                  .v = v_cache,
+                                  .type = kv_type_,
+                                  .row_stride = nkv,
+                                  .page_size = kv_page_size_,
+                                  .pages = batch.page_tables[static_cast<size_t>(seq)].data()};
+        attend_(kv, {.q = &q_[t * nq + head * hd],
+                     .out = &attn_[t * nq + head * hd],
+                     .n_q = std::min(per_item, group - g0),
+                     .head_dim = hd,
+                     .kv_offset = kv_head * hd,
+                     .first = first,
+                     .n = pos + 1 - first,
+                     .scale = scale,
+                     .softcap = attention_.softcap,
+                     .n_tokens = run_len,
+                     .token_stride = nq,
+                     .window = window});
+        t += run_len;
+      }
     }
   };
   if (kv_read < kInlineBytes) {
@@ -297,11 +316,12 @@ void Transformer::ffn(const FfnWeights& w, const float* xn, float* out, int64_t 
     kernels::matmul(w.gate, xn, h.n_embd, n, gate_.data(), stride, matmul_scratch_, *pool_);
     kernels::matmul(w.up, xn, h.n_embd, n, up_.data(), n_ff, matmul_scratch_, *pool_);
   }
+  const kernels::SwigluFn swiglu = kernels::swiglu_fn(kernels::active_kernels());
   for (int64_t t = 0; t < n; ++t) {
     float* g = &gate_[t * stride];
     const float* u = fused ? g + n_ff : &up_[t * n_ff];
     if (act == FfnActivation::kSilu) {
-      kernels::swiglu(g, u, n_ff);
+      swiglu(g, u, n_ff);
     } else {
       kernels::geglu(g, u, n_ff);
     }

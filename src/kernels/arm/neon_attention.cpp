@@ -1,7 +1,8 @@
-// Paged attention on ARMv8.2-A NEON with fp16 conversions (kernels/attention_driver.h over
-// 4-float vectors).
+// Paged attention and SwiGLU on ARMv8.2-A NEON with fp16 conversions (kernels/attention_driver.h
+// and activations_driver.h over 4-float vectors).
 #include <arm_neon.h>
 
+#include "kernels/activations_driver.h"
 #include "kernels/attention_driver.h"
 #include "kernels/isa_tables.h"
 
@@ -19,6 +20,8 @@ struct NeonOps {
   static V add(V a, V b) { return vaddq_f32(a, b); }
   static V sub(V a, V b) { return vsubq_f32(a, b); }
   static V mul(V a, V b) { return vmulq_f32(a, b); }
+  static V div(V a, V b) { return vdivq_f32(a, b); }
+  static V select_neg(V x, V a, V b) { return vbslq_f32(vcltq_f32(x, zero()), a, b); }
   static V fmadd(V a, V b, V c) { return vfmaq_f32(c, a, b); }
   static V max(V a, V b) { return vmaxq_f32(a, b); }
   static V round(V x) { return vrndnq_f32(x); }
@@ -27,8 +30,11 @@ struct NeonOps {
     return vmulq_f32(p, vreinterpretq_f32_s32(bits));
   }
   static float reduce_add(V x) { return vaddvq_f32(x); }
-  static void reduce4(V a, V b, V c, V d, float* out) {
-    vst1q_f32(out, vpaddq_f32(vpaddq_f32(a, b), vpaddq_f32(c, d)));
+  static float reduce_max(V x) { return vmaxvq_f32(x); }
+  static constexpr int kQueryRegs = 16;
+  static constexpr int kScoreGroup = 4;
+  static void reduce_group(const V* a, float* out) {
+    vst1q_f32(out, vpaddq_f32(vpaddq_f32(a[0], a[1]), vpaddq_f32(a[2], a[3])));
   }
   static float half(uint16_t h) { return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0); }
 };
@@ -37,6 +43,7 @@ struct NeonOps {
 
 void add_neon_attention(KernelTable& t) {
   set_attention<NeonOps>(t);
+  set_activations<NeonOps>(t);
 }
 
 }  // namespace lightboat::kernels::detail

@@ -2,6 +2,8 @@
 // one pass over the visible positions with a running maximum m and sum l of exp(score - m); the
 // output accumulates exp(score - m) · v and is rescaled by exp(m_old - m_new) whenever the
 // maximum grows, then divided by l at the end. Equal to softmax(scores) · V up to rounding.
+// A tile of tokens is the tokens one after the other, each over its own visible range.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -17,9 +19,8 @@ float element(const void* cache, tensor::DType type, int64_t row, int64_t d) {
   return tensor::fp16_to_fp32(static_cast<const uint16_t*>(cache)[row + d]);
 }
 
-}  // namespace
-
-void attention(const PagedKv& kv, const AttentionQuery& a) {
+// One token's heads.
+void attend_token(const PagedKv& kv, const AttentionQuery& a) {
   const int64_t hd = a.head_dim;
   for (int64_t g = 0; g < a.n_q; ++g) {
     const float* q = a.q + g * hd;
@@ -47,6 +48,20 @@ void attention(const PagedKv& kv, const AttentionQuery& a) {
     }
     const float inv = 1.0f / l;
     for (int64_t d = 0; d < hd; ++d) out[d] *= inv;
+  }
+}
+
+}  // namespace
+
+void attention(const PagedKv& kv, const AttentionQuery& a) {
+  for (int64_t i = 0; i < a.n_tokens; ++i) {
+    AttentionQuery t = a;
+    const int64_t last = a.first + a.n - 1 + i;  // the token's position
+    t.first = a.window > 0 ? std::max(a.first, last - a.window + 1) : a.first;
+    t.n = last + 1 - t.first;
+    t.q = a.q + i * a.token_stride;
+    t.out = a.out + i * a.token_stride;
+    attend_token(kv, t);
   }
 }
 

@@ -1,4 +1,6 @@
-// Paged attention on AVX2 + FMA + F16C (kernels/attention_driver.h over 8-float vectors).
+// Paged attention and SwiGLU on AVX2 + FMA + F16C (kernels/attention_driver.h,
+// activations_driver.h over 8-float vectors).
+#include "kernels/activations_driver.h"
 #include "kernels/attention_driver.h"
 #include "kernels/isa_tables.h"
 #include "kernels/x86/x86_common.h"
@@ -17,6 +19,8 @@ struct Avx2Ops {
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
   static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
   static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static V div(V a, V b) { return _mm256_div_ps(a, b); }
+  static V select_neg(V x, V a, V b) { return _mm256_blendv_ps(b, a, _mm256_cmp_ps(x, zero(), _CMP_LT_OQ)); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V max(V a, V b) { return _mm256_max_ps(a, b); }
   static V round(V x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
@@ -25,8 +29,15 @@ struct Avx2Ops {
     return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
   }
   static float reduce_add(V x) { return hsum(x); }
-  static void reduce4(V a, V b, V c, V d, float* out) {
-    const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));  // per 128-bit half
+  static float reduce_max(V x) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+  }
+  static constexpr int kQueryRegs = 8;
+  static constexpr int kScoreGroup = 4;
+  static void reduce_group(const V* a, float* out) {
+    const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));  // per 128-bit half
     _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1)));
   }
   static float half(uint16_t h) { return _cvtsh_ss(h); }
@@ -36,6 +47,7 @@ struct Avx2Ops {
 
 void add_avx2_attention(KernelTable& t) {
   set_attention<Avx2Ops>(t);
+  set_activations<Avx2Ops>(t);
 }
 
 }  // namespace lightboat::kernels::detail
