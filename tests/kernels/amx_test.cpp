@@ -36,10 +36,14 @@ using tensor::DType;
 
 constexpr DType kTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0, DType::kQ4_K, DType::kQ6_K};
 
-bool is_k_quant(DType t) { return t == DType::kQ4_K || t == DType::kQ6_K; }
+bool is_k_quant(DType t) {
+  return t == DType::kQ4_K || t == DType::kQ6_K;
+}
 
 // A row length of about `n` elements that `type` can hold: K-quants take multiples of 256.
-int64_t cols(DType type, int64_t n) { return is_k_quant(type) ? (n + 255) / 256 * 256 : n; }
+int64_t cols(DType type, int64_t n) {
+  return is_k_quant(type) ? (n + 255) / 256 * 256 : n;
+}
 
 struct Case {
   DType type;

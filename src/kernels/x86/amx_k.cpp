@@ -31,9 +31,9 @@
 namespace lightboat::kernels::detail {
 namespace {
 
-constexpr size_t kXQs = 4;       // Q8_K: d (fp32) | qs[256] | bsums[16] (int16)
+constexpr size_t kXQs = 4;  // Q8_K: d (fp32) | qs[256] | bsums[16] (int16)
 constexpr size_t kXBsums = 260;
-constexpr size_t kWScales = 4;   // Q4_K: d | dmin (fp16) | scales[12] | qs[128]
+constexpr size_t kWScales = 4;  // Q4_K: d | dmin (fp16) | scales[12] | qs[128]
 constexpr size_t kWQs = 16;
 constexpr int kChunks = kKChunks;
 constexpr size_t kChunkBytes = kKChunkBytes;
@@ -71,22 +71,23 @@ void pack_q8_k(const PackedActivations& x, int64_t t0, int64_t t1) {
 }
 
 // q * s for q = 0..15, for each s = 0..7 (a pshufb table per part of a 6-bit scale).
-alignas(16) constexpr uint8_t kTimes[8][16] = {
-    {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
-    {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30},
-    {0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 33, 36, 39, 42, 45},
-    {0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60},
-    {0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75},
-    {0, 6, 12, 18, 24, 30, 36, 42, 48, 54, 60, 66, 72, 78, 84, 90},
-    {0, 7, 14, 21, 28, 35, 42, 49, 56, 63, 70, 77, 84, 91, 98, 105}};
+alignas(16) constexpr uint8_t kTimes[8][16] = {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
+                                               {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+                                               {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30},
+                                               {0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 33, 36, 39, 42, 45},
+                                               {0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60},
+                                               {0, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75},
+                                               {0, 6, 12, 18, 24, 30, 36, 42, 48, 54, 60, 66, 72, 78, 84, 90},
+                                               {0, 7, 14, 21, 28, 35, 42, 49, 56, 63, 70, 77, 84, 91, 98, 105}};
 
 inline __m256i times(unsigned s, __m256i q) {
   return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(kTimes[s]))),
                              q);
 }
 
-inline void store256(int8_t* p, __m256i v) { _mm256_store_si256(reinterpret_cast<__m256i*>(p), v); }
+inline void store256(int8_t* p, __m256i v) {
+  _mm256_store_si256(reinterpret_cast<__m256i*>(p), v);
+}
 
 // The A tiles of super-block i of 16 weight rows (from w, row_bytes apart), chunk by chunk.
 struct KTiles {
@@ -107,7 +108,7 @@ void unpack_tiles(const std::byte* w, size_t row_bytes, int64_t i, KTiles& a) {
     unpack_scales_mins(b + kWScales, sc, mn);
     for (int c = 0; c < kChunks; ++c) {
       const __m256i q = load256(b + kWQs + 32 * c);
-      const __m256i q0 = _mm256_and_si256(q, m4);                         // sub-block 2c
+      const __m256i q0 = _mm256_and_si256(q, m4);                        // sub-block 2c
       const __m256i q1 = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);  // sub-block 2c + 1
       const size_t o = static_cast<size_t>(64 * r);
       store256(a.lo[c] + o, times(sc[2 * c] & 7u, q0));
@@ -209,13 +210,12 @@ void exact_16_rows(const GemmArgs& a, int64_t r0, int64_t t0) {
       __m512i s_acc[NT];
       for (int t = 0; t < NT; ++t) s_acc[t] = _mm512_setzero_si512();
       for (int c = 0; c < kChunks; ++c) {
-        const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(load256(b0 + kWQs + 32 * c)),
-                                             load256(b1 + kWQs + 32 * c), 1);
+        const __m512i q =
+            _mm512_inserti64x4(_mm512_castsi256_si512(load256(b0 + kWQs + 32 * c)), load256(b1 + kWQs + 32 * c), 1);
         const __m512i q0 = _mm512_and_si512(q, m4);
         const __m512i q1 = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
         const __m512i s0 = _mm512_inserti64x4(_mm512_set1_epi16(sc0[2 * c]), _mm256_set1_epi16(sc1[2 * c]), 1);
-        const __m512i s1 =
-            _mm512_inserti64x4(_mm512_set1_epi16(sc0[2 * c + 1]), _mm256_set1_epi16(sc1[2 * c + 1]), 1);
+        const __m512i s1 = _mm512_inserti64x4(_mm512_set1_epi16(sc0[2 * c + 1]), _mm256_set1_epi16(sc1[2 * c + 1]), 1);
         for (int t = 0; t < NT; ++t) {
           const std::byte* xq = a.x_row(t0 + t) + static_cast<size_t>(i) * kQ8_KBytes + kXQs + 64 * c;
           const __m512i x0 = _mm512_broadcast_i64x4(load256(xq));
