@@ -24,10 +24,14 @@ constexpr int64_t kChunkTiles = 8;  // token tiles whose fp32 sums stay in L1 (1
 // Packed Q8_K activations (amx_k.cpp's pack_q8_k, read by both K-quant gemms): for token tile tt
 // and super-block i, a record at (tt * nb + i) * kKRecordBytes holding, for each 64-element chunk
 // c, a B tile (row k = quants 64c + 4k .. 64c + 4k + 3 of the 16 tokens, 4 bytes each), then d_x
-// of the 16 tokens as fp32. Padded tokens are zero.
+// of the 16 tokens as fp32, then for p = 0..3 the 32-element sums of sub-blocks 2p and 2p + 1 of
+// the 16 tokens as int16 pairs (token t's 4 bytes at 4t: for vpdpwssd against Q4_K mins). Padded
+// tokens are zero.
 constexpr int kKChunks = 4;            // 64-element chunks of a 256-element super-block
 constexpr size_t kKChunkBytes = 1024;  // B of one chunk: 16 rows x (16 tokens x 4 bytes)
-constexpr size_t kKRecordBytes = kKChunks * kKChunkBytes + kTile * sizeof(float);
+constexpr size_t kKDxOffset = kKChunks * kKChunkBytes;
+constexpr size_t kKSumsOffset = kKDxOffset + kTile * sizeof(float);
+constexpr size_t kKRecordBytes = kKSumsOffset + 4 * 64;
 static_assert(kKRecordBytes % 64 == 0, "records keep the packed layout 64-byte aligned");
 static_assert(kKRecordBytes <= static_cast<size_t>(256 / kPackedBlockElems * kTile * kPackedMaxBytesPerBlock));
 

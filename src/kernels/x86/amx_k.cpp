@@ -6,13 +6,15 @@
 // of sub-block j, with 6-bit sc_j, m_j and 4-bit q_e. Against Q8_K activations (d_x, int8 q_x)
 // its dot product is exactly
 //   d * d_x * S - dmin * d_x * M,  S = sum_j sc_j sum_{e in j} q_e q_x,e,  M = sum_j m_j sum_{e in j} q_x,e
-// with S and M integers. The tiles form both without leaving the tile unit for a whole
-// super-block: sc_j = 8 hi + lo (lo, hi < 8) makes q * lo and q * hi int8 (<= 105), so the A
-// tiles are q * lo (C0), q * hi (C1) and m_j repeated over its sub-block (C2), each 16 rows x one
-// 64-element chunk (two sub-blocks: the scales live in A, so sub-blocks may share a tile), and
-// S = C0 + 8 C1, M = C2. Per super-block and 16 x 16 outputs: 12 TDPBSSD (3 per chunk), three
-// tile stores and one fp32 epilogue:
+// with S and M integers. The tiles form S without leaving the tile unit for a whole super-block:
+// sc_j = 8 hi + lo (lo, hi < 8) makes q * lo and q * hi int8 (<= 105), so the A tiles are q * lo
+// and q * hi, each 16 rows x one 64-element chunk (two sub-blocks: the scales live in A, so
+// sub-blocks may share a tile), summed over the 4 chunks into C tiles lo and hi: S = lo + 8 hi.
+// M, 8 products per output, is left to vpdpwssd in the epilogue (pairs of 6-bit mins against the
+// pairs of sub-block sums that pack_q8_k stores per token). Two token tiles share each A load:
+// per super-block and 16 x 32 outputs, 16 TDPBSSD, four tile stores and per output the fp32 steps
 //   acc = fma(float(S), d * d_x, acc);  acc = fnmadd(float(M), dmin * d_x, acc).
+// (Mins as a third A tile of m_j repeated, 12 TDPBSSD per 16 x 16, measured no faster.)
 // The VNNI kernels compute the same S and M (integers: any order) and apply the same two fp32
 // operations per super-block, so a token's outputs are bit-identical alone or in a batch.
 //
@@ -39,10 +41,11 @@ constexpr int kChunks = kKChunks;
 constexpr size_t kChunkBytes = kKChunkBytes;
 constexpr size_t kRecordBytes = kKRecordBytes;
 
-// Tile registers: C 0..2 (q * lo, q * hi, m sums), A 3..5 (the same order), B 6; all 16 x 64 bytes.
+// Tile registers: C 0..3 (q * lo and q * hi of token tile 0, the same of token tile 1), A 4..5
+// (q * lo, q * hi), B 6..7 (token tiles 0, 1); all 16 x 64 bytes.
 TileConfig make_config() {
   TileConfig c;
-  for (int t = 0; t < 7; ++t) c.colsb[t] = 64, c.rows[t] = 16;
+  for (int t = 0; t < 8; ++t) c.colsb[t] = 64, c.rows[t] = 16;
   return c;
 }
 
@@ -65,7 +68,14 @@ void pack_q8_k(const PackedActivations& x, int64_t t0, int64_t t1) {
         _mm512_store_si512(rec + 64 * k, g);
       }
       const __m512i d = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, rows, block, 1);
-      _mm512_store_si512(rec + kChunks * kChunkBytes, d);
+      _mm512_store_si512(rec + kKDxOffset, d);
+      int16_t pairs[4][kTile][2] = {};  // [p][token]: sub-block sums 2p, 2p + 1
+      for (int64_t t = 0; t < valid; ++t) {
+        int16_t bsums[16];
+        std::memcpy(bsums, block + static_cast<size_t>(t) * x.row_bytes + kXBsums, sizeof(bsums));
+        for (int j = 0; j < 8; ++j) pairs[j / 2][t][j % 2] = static_cast<int16_t>(bsums[2 * j] + bsums[2 * j + 1]);
+      }
+      std::memcpy(rec + kKSumsOffset, pairs, sizeof(pairs));
     }
   }
 }
@@ -91,9 +101,9 @@ inline void store256(int8_t* p, __m256i v) {
 
 // The A tiles of super-block i of 16 weight rows (from w, row_bytes apart), chunk by chunk.
 struct KTiles {
-  alignas(64) int8_t lo[kChunks][kTile * 64];    // q * (sc & 7)
-  alignas(64) int8_t hi[kChunks][kTile * 64];    // q * (sc >> 3)
-  alignas(64) int8_t mins[kChunks][kTile * 64];  // m of the element's sub-block
+  alignas(64) int8_t lo[kChunks][kTile * 64];  // q * (sc & 7)
+  alignas(64) int8_t hi[kChunks][kTile * 64];  // q * (sc >> 3)
+  alignas(64) int32_t mins[kTile][4];          // m of sub-blocks 2p (low half) and 2p + 1, per row
   alignas(64) float d[kTile];
   alignas(64) float dmin[kTile];
 };
@@ -115,8 +125,7 @@ void unpack_tiles(const std::byte* w, size_t row_bytes, int64_t i, KTiles& a) {
       store256(a.lo[c] + o + 32, times(sc[2 * c + 1] & 7u, q1));
       store256(a.hi[c] + o, times(sc[2 * c] >> 3, q0));
       store256(a.hi[c] + o + 32, times(sc[2 * c + 1] >> 3, q1));
-      store256(a.mins[c] + o, _mm256_set1_epi8(static_cast<char>(mn[2 * c])));
-      store256(a.mins[c] + o + 32, _mm256_set1_epi8(static_cast<char>(mn[2 * c + 1])));
+      a.mins[r][c] = static_cast<int32_t>(mn[2 * c] | (static_cast<uint32_t>(mn[2 * c + 1]) << 16));
     }
   }
 }
@@ -130,44 +139,74 @@ struct Call {
   int64_t nb;
 };
 
+// acc[m][t] += float(S) * d[m] * d_x[t] - float(M) * dmin[m] * d_x[t] for a 16 x 16 tile, with
+// S = lo + 8 hi (the C tiles stored) and M = sum_j m_j[m] * bs_j[t] from the record's sums.
+inline void epilogue(const int32_t* lo, const int32_t* hi, const std::byte* rec, const KTiles& a, float* acc) {
+  const __m512 dx = _mm512_load_ps(rec + kKDxOffset);
+  __m512i bs[4];
+  for (int p = 0; p < 4; ++p) bs[p] = _mm512_load_si512(rec + kKSumsOffset + 64 * p);
+  for (int m = 0; m < kTile; ++m) {
+    __m512i mi = _mm512_setzero_si512();
+    for (int p = 0; p < 4; ++p) mi = _mm512_dpwssd_epi32(mi, _mm512_set1_epi32(a.mins[m][p]), bs[p]);
+    const __m512i s =
+        _mm512_add_epi32(_mm512_load_si512(lo + kTile * m), _mm512_slli_epi32(_mm512_load_si512(hi + kTile * m), 3));
+    __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(_mm512_set1_ps(a.d[m]), dx),
+                               _mm512_load_ps(acc + kTile * m));
+    v = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mi), _mm512_mul_ps(_mm512_set1_ps(a.dmin[m]), dx), v);
+    _mm512_store_ps(acc + kTile * m, v);
+  }
+}
+
 // Rows [r0, r0 + 16) x token tiles [tile0, tile1) (at most kChunkTiles): each super-block's A
-// tiles are unpacked once and multiplied with every token tile of the chunk.
+// tiles are unpacked once and multiplied with every token tile of the chunk, two at a time.
 void row_tile(const Call& c, int64_t r0, int64_t tile0, int64_t tile1) {
   alignas(64) float acc[kChunkTiles][kTile * kTile];  // [token tile][row][token]
-  alignas(64) int32_t sums[3][kTile * kTile];         // C 0..2 stored
+  alignas(64) int32_t sums[4][kTile * kTile];         // C 0..3 stored
   alignas(64) KTiles a;
   std::memset(acc, 0, sizeof(acc));
   const std::byte* w = c.w + static_cast<size_t>(r0) * c.w_row_bytes;
   for (int64_t i = 0; i < c.nb; ++i) {
     unpack_tiles(w, c.w_row_bytes, i, a);
-    for (int64_t tt = tile0; tt < tile1; ++tt) {
-      const std::byte* rec = c.x.packed + static_cast<size_t>(tt * c.nb + i) * kRecordBytes;
+    auto record = [&](int64_t tt) { return c.x.packed + static_cast<size_t>(tt * c.nb + i) * kRecordBytes; };
+    int64_t tt = tile0;
+    for (; tt + 2 <= tile1; tt += 2) {
+      const std::byte* r0b = record(tt);
+      const std::byte* r1b = record(tt + 1);
       _tile_zero(0);
       _tile_zero(1);
       _tile_zero(2);
+      _tile_zero(3);
       for (int ch = 0; ch < kChunks; ++ch) {
-        _tile_loadd(6, rec + ch * kChunkBytes, 64);
-        _tile_loadd(3, a.lo[ch], 64);
-        _tile_loadd(4, a.hi[ch], 64);
-        _tile_loadd(5, a.mins[ch], 64);
-        _tile_dpbssd(0, 3, 6);
-        _tile_dpbssd(1, 4, 6);
-        _tile_dpbssd(2, 5, 6);
+        _tile_loadd(4, a.lo[ch], 64);
+        _tile_loadd(5, a.hi[ch], 64);
+        _tile_loadd(6, r0b + ch * kChunkBytes, 64);
+        _tile_loadd(7, r1b + ch * kChunkBytes, 64);
+        _tile_dpbssd(0, 4, 6);
+        _tile_dpbssd(1, 5, 6);
+        _tile_dpbssd(2, 4, 7);
+        _tile_dpbssd(3, 5, 7);
       }
       _tile_stored(0, sums[0], 64);
       _tile_stored(1, sums[1], 64);
       _tile_stored(2, sums[2], 64);
-      const __m512 dx = _mm512_load_ps(rec + kChunks * kChunkBytes);
-      float* s = acc[tt - tile0];
-      for (int m = 0; m < kTile; ++m) {
-        const __m512i lo = _mm512_load_si512(sums[0] + kTile * m);
-        const __m512i hi = _mm512_load_si512(sums[1] + kTile * m);
-        const __m512 sv = _mm512_cvtepi32_ps(_mm512_add_epi32(lo, _mm512_slli_epi32(hi, 3)));
-        const __m512 mv = _mm512_cvtepi32_ps(_mm512_load_si512(sums[2] + kTile * m));
-        __m512 v = _mm512_fmadd_ps(sv, _mm512_mul_ps(_mm512_set1_ps(a.d[m]), dx), _mm512_load_ps(s + kTile * m));
-        v = _mm512_fnmadd_ps(mv, _mm512_mul_ps(_mm512_set1_ps(a.dmin[m]), dx), v);
-        _mm512_store_ps(s + kTile * m, v);
+      _tile_stored(3, sums[3], 64);
+      epilogue(sums[0], sums[1], r0b, a, acc[tt - tile0]);
+      epilogue(sums[2], sums[3], r1b, a, acc[tt + 1 - tile0]);
+    }
+    if (tt < tile1) {  // an odd last token tile
+      const std::byte* r0b = record(tt);
+      _tile_zero(0);
+      _tile_zero(1);
+      for (int ch = 0; ch < kChunks; ++ch) {
+        _tile_loadd(4, a.lo[ch], 64);
+        _tile_loadd(5, a.hi[ch], 64);
+        _tile_loadd(6, r0b + ch * kChunkBytes, 64);
+        _tile_dpbssd(0, 4, 6);
+        _tile_dpbssd(1, 5, 6);
       }
+      _tile_stored(0, sums[0], 64);
+      _tile_stored(1, sums[1], 64);
+      epilogue(sums[0], sums[1], r0b, a, acc[tt - tile0]);
     }
   }
   for (int64_t tt = tile0; tt < tile1; ++tt) {
