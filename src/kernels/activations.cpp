@@ -11,11 +11,11 @@
 namespace lightboat::kernels {
 namespace {
 
-// fp16(gelu(x)) for every fp16 bit pattern x: 128 KiB, built once on first use (thread-safe
-// static initialisation), constant afterwards.
-const std::array<uint16_t, 65536>& gelu_table() {
+// fp16(gelu(x)) for every fp16 bit pattern x, and a zero pad entry: 128 KiB, built once on
+// first use (thread-safe static initialisation), constant afterwards.
+const std::array<uint16_t, 65537>& gelu_table() {
   static const auto table = [] {
-    std::array<uint16_t, 65536> t{};
+    std::array<uint16_t, 65537> t{};
     for (uint32_t i = 0; i < 65536; ++i) {
       t[i] = tensor::fp32_to_fp16(gelu_tanh(tensor::fp16_to_fp32(static_cast<uint16_t>(i))));
     }
@@ -27,6 +27,10 @@ const std::array<uint16_t, 65536>& gelu_table() {
 }  // namespace
 
 SwigluFn swiglu_fn(const KernelTable& table) { return table.swiglu != nullptr ? table.swiglu : swiglu; }
+
+GegluFn geglu_fn(const KernelTable& table) { return table.geglu != nullptr ? table.geglu : geglu; }
+
+const uint16_t* gelu_fp16_table() { return gelu_table().data(); }
 
 float gelu_tanh(float x) {
   constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;

@@ -16,6 +16,15 @@ using SwigluFn = void (*)(float* gate, const float* up, int64_t n);
 // The entry of `table` (falls back to the scalar kernels::swiglu).
 SwigluFn swiglu_fn(const KernelTable& table);
 
+// GEGLU (geglu below); the SIMD entries convert to fp16 and look the table up in vector
+// registers, with the same rounding: bit-identical to the scalar.
+using GegluFn = void (*)(float* gate, const float* up, int64_t n);
+GegluFn geglu_fn(const KernelTable& table);
+
+// fp16(gelu(fp16 x)) indexed by the fp16 bits of x, followed by one unused zero entry (so a
+// 32-bit gather at the last index stays inside): the table geglu samples.
+const uint16_t* gelu_fp16_table();
+
 // gate[i] = gelu_tanh(gate[i]) * up[i] (GEGLU, Gemma's FFN). GELU is evaluated the way ggml's
 // CPU backend does: x rounded to fp16, looked up in a table of fp16(gelu(x)), with 0 for
 // x <= -10 and x for x >= 10. Exact tanh-GELU would move Gemma's logits by ~3e-3.

@@ -1,11 +1,12 @@
-// SwiGLU over SIMD vectors, shared by the ISA units (included by them only; anonymous namespace so
+// SwiGLU and GEGLU over SIMD vectors, shared by the ISA units (included by them only; anonymous namespace so
 // each unit compiles its own copy with its own flags). Ops is the unit's vector struct (see
-// attention_driver.h). The scalar specification is kernels::swiglu (ops.h); see
-// kernels/activations.h for the agreement.
+// attention_driver.h, plus gelu_lookup). The scalar specifications are kernels::swiglu (ops.h)
+// and kernels::geglu; see kernels/activations.h for the agreement.
 #pragma once
 
 #include <cstdint>
 
+#include "kernels/activations.h"
 #include "kernels/dispatch.h"
 #include "kernels/simd_exp.h"
 
@@ -35,10 +36,30 @@ void swiglu_simd(float* gate, const float* up, int64_t n) {
   }
 }
 
+// gate[i] = gelu(gate[i]) · up[i] the way kernels::geglu computes it: 0 for x <= -10, x for
+// x >= 10, else the table entry of fp16(x) (round to nearest even, as tensor::fp32_to_fp16),
+// widened; Ops::gelu_lookup converts and looks up a vector.
+template <typename Ops>
+void geglu_simd(float* gate, const float* up, int64_t n) {
+  using V = typename Ops::V;
+  const uint16_t* table = gelu_fp16_table();
+  const V lo = Ops::set1(-10.0f), hi = Ops::set1(10.0f);
+  int64_t i = 0;
+  for (; i + Ops::kLanes <= n; i += Ops::kLanes) {
+    const V x = Ops::load(gate + i);
+    V g = Ops::gelu_lookup(x, table);
+    g = Ops::select_neg(Ops::sub(lo, x), g, Ops::zero());  // x > -10 keeps g
+    g = Ops::select_neg(Ops::sub(x, hi), g, x);            // x < 10 keeps g
+    Ops::store(gate + i, Ops::mul(g, Ops::load(up + i)));
+  }
+  if (i < n) geglu(gate + i, up + i, n - i);
+}
+
 // Sets the activation entries of t.
 template <typename Ops>
 void set_activations(KernelTable& t) {
   t.swiglu = swiglu_simd<Ops>;
+  t.geglu = geglu_simd<Ops>;
 }
 
 }  // namespace

@@ -79,6 +79,8 @@ struct KernelTable {
   AttentionFn attention[kDTypeSlots] = {};
   // SwiGLU (kernels/activations.h); null: the scalar kernels::swiglu.
   SwigluFn swiglu = nullptr;
+  // GEGLU through the fp16 GELU table (kernels/activations.h); null: the scalar kernels::geglu.
+  GegluFn geglu = nullptr;
   // Packed gemm (above), indexed by dtype_slot(weight type) and used from packed_min_tokens
   // tokens on; pack_activations is indexed by dtype_slot(activation type). Null elsewhere.
   PackedGemmFn packed_gemm[kDTypeSlots] = {};

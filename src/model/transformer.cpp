@@ -317,13 +317,14 @@ void Transformer::ffn(const FfnWeights& w, const float* xn, float* out, int64_t 
     kernels::matmul(w.up, xn, h.n_embd, n, up_.data(), n_ff, matmul_scratch_, *pool_);
   }
   const kernels::SwigluFn swiglu = kernels::swiglu_fn(kernels::active_kernels());
+  const kernels::GegluFn geglu = kernels::geglu_fn(kernels::active_kernels());
   for (int64_t t = 0; t < n; ++t) {
     float* g = &gate_[t * stride];
     const float* u = fused ? g + n_ff : &up_[t * n_ff];
     if (act == FfnActivation::kSilu) {
       swiglu(g, u, n_ff);
     } else {
-      kernels::geglu(g, u, n_ff);
+      geglu(g, u, n_ff);
     }
   }
   kernels::matmul(w.down, gate_.data(), stride, n, out, h.n_embd, matmul_scratch_, *pool_);

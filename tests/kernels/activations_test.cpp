@@ -1,4 +1,5 @@
-// SIMD SwiGLU (kernels/activations.h) against the scalar specification kernels::swiglu (ops.h)
+// SIMD SwiGLU and GEGLU (kernels/activations.h) against the scalar specifications
+// kernels::swiglu (ops.h) and kernels::geglu (GEGLU bit-identical, it only converts and looks up)
 // on every ISA this machine runs: every length 0 .. 2 x 16 + 1 from misaligned starts (so the
 // vector body and the scalar tail both run), and values over the whole range, including the
 // exp clamp (|x| > 87), zeros of both signs, and large magnitudes.
@@ -17,6 +18,7 @@
 #include "kernels/activations.h"
 #include "kernels/dispatch.h"
 #include "kernels/ops.h"
+#include "tensor/dtype.h"
 
 namespace lightboat::kernels {
 namespace {
@@ -73,10 +75,45 @@ TEST(Activations, SimdSwigluOverTheWholeRange) {
   }
 }
 
-TEST(Activations, SimdTablesHaveTheirOwnSwiglu) {
+// Every length and alignment, and values around the clamps (±10), fp16 rounding ties and
+// subnormals: the same bits as the scalar.
+TEST(Activations, SimdGegluEqualsTheScalar) {
+  std::vector<float> gate;
+  for (float x : {-10.0f, 10.0f, std::nextafter(-10.0f, 0.0f), std::nextafter(10.0f, 0.0f), std::nextafter(-10.0f, -20.0f),
+                  std::nextafter(10.0f, 20.0f), 0.0f, -0.0f, 1e-8f, -1e-8f, 3e-5f, -6e-5f, 2.98023224e-8f, 1e30f, -1e30f}) {
+    gate.push_back(x);
+  }
+  for (int i = -24000; i <= 24000; ++i) gate.push_back(static_cast<float>(i) * 0.000513f);  // ±12.3
+  for (uint16_t h = 0; h < 0x7c00; h += 7) {  // fp16 values and the midpoints between neighbours (ties)
+    const float f = tensor::fp16_to_fp32(h);
+    const float next = tensor::fp16_to_fp32(static_cast<uint16_t>(h + 1));
+    gate.push_back(f);
+    gate.push_back(-(f + next) / 2);
+  }
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> uni(-2.0f, 2.0f);
+  std::vector<float> up(gate.size());
+  for (auto& x : up) x = uni(rng);
+  for (Isa isa : isas_here()) {
+    const GegluFn fn = geglu_fn(kernel_table(isa));
+    for (int64_t off = 0; off < 3; ++off) {
+      for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{7}, int64_t{16}, int64_t{33}, static_cast<int64_t>(gate.size()) - off}) {
+        std::vector<float> want(gate.begin(), gate.end()), got = want;
+        geglu(want.data() + off, up.data() + off, n);
+        fn(got.data() + off, up.data() + off, n);
+        for (size_t i = 0; i < want.size(); ++i) {
+          ASSERT_EQ(got[i], want[i]) << isa_name(isa) << " n=" << n << " off=" << off << " x=" << gate[i];
+        }
+      }
+    }
+  }
+}
+
+TEST(Activations, SimdTablesHaveTheirOwnEntries) {
   for (Isa isa : isas_here()) {
     if (isa == Isa::kScalar) continue;
     EXPECT_NE(swiglu_fn(kernel_table(isa)), &swiglu) << isa_name(isa);
+    EXPECT_NE(geglu_fn(kernel_table(isa)), &geglu) << isa_name(isa);
   }
 }
 

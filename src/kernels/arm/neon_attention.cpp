@@ -1,4 +1,4 @@
-// Paged attention and SwiGLU on ARMv8.2-A NEON with fp16 conversions (kernels/attention_driver.h
+// Paged attention and SwiGLU/GEGLU on ARMv8.2-A NEON with fp16 conversions (kernels/attention_driver.h
 // and activations_driver.h over 4-float vectors).
 #include <arm_neon.h>
 
@@ -37,6 +37,13 @@ struct NeonOps {
     vst1q_f32(out, vpaddq_f32(vpaddq_f32(a[0], a[1]), vpaddq_f32(a[2], a[3])));
   }
   static float half(uint16_t h) { return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0); }
+  // table[fp16(x)] widened, per lane (fp16 rounding to nearest even; no gather: four loads).
+  static V gelu_lookup(V x, const uint16_t* table) {
+    uint16_t h[4];
+    vst1_u16(h, vreinterpret_u16_f16(vcvt_f16_f32(x)));
+    const uint16_t g[4] = {table[h[0]], table[h[1]], table[h[2]], table[h[3]]};
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(g)));
+  }
 };
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Paged attention and SwiGLU on AVX2 + FMA + F16C (kernels/attention_driver.h,
+// Paged attention and SwiGLU/GEGLU on AVX2 + FMA + F16C (kernels/attention_driver.h,
 // activations_driver.h over 8-float vectors).
 #include "kernels/activations_driver.h"
 #include "kernels/attention_driver.h"
@@ -41,6 +41,15 @@ struct Avx2Ops {
     _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1)));
   }
   static float half(uint16_t h) { return _cvtsh_ss(h); }
+  // table[fp16(x)] widened, per lane (fp16 rounding to nearest even; a 32-bit gather at 2-byte
+  // steps, the upper half masked off).
+  static V gelu_lookup(V x, const uint16_t* table) {
+    const __m128i h = _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT);
+    const __m256i g = _mm256_and_si256(
+        _mm256_i32gather_epi32(reinterpret_cast<const int*>(table), _mm256_cvtepu16_epi32(h), 2),
+        _mm256_set1_epi32(0xffff));
+    return _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(g), _mm256_extracti128_si256(g, 1)));
+  }
 };
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Paged attention and SwiGLU on AVX-512 F (kernels/attention_driver.h and activations_driver.h
+// Paged attention and SwiGLU/GEGLU on AVX-512 F (kernels/attention_driver.h and activations_driver.h
 // over 16-float vectors; vscalefps applies the exponent of exp).
 //
 // GCC 12's 512-bit intrinsics pass _mm512_undefined_ps() as the unused merge source, which its
@@ -53,6 +53,13 @@ struct Avx512Ops {
     _mm512_storeu_ps(out, halve(halve(q[0], q[1]), halve(q[2], q[3])));
   }
   static float half(uint16_t h) { return _cvtsh_ss(h); }
+  // table[fp16(x)] widened, per lane (fp16 rounding to nearest even; a 32-bit gather at 2-byte
+  // steps, the upper half dropped).
+  static V gelu_lookup(V x, const uint16_t* table) {
+    const __m256i h = _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512i g = _mm512_i32gather_epi32(_mm512_cvtepu16_epi32(h), table, 2);
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
+  }
 };
 
 }  // namespace
