@@ -147,7 +147,11 @@ void row_scores_fixed(const float* q, const KT* const* k_row, int64_t len, float
     alignas(64) float dots[S];
     Ops::reduce_group(acc, dots);
     const int64_t m = len - c0 < S ? len - c0 : S;
-    for (int64_t i = 0; i < m; ++i) s[c0 + i] = dots[i] * scale;
+    if (S == L && m == S) {  // a whole vector of scores: scaled in one multiply (same rounding)
+      Ops::store(s + c0, Ops::mul(Ops::load(dots), Ops::set1(scale)));
+    } else {
+      for (int64_t i = 0; i < m; ++i) s[c0 + i] = dots[i] * scale;
+    }
   }
 }
 
