@@ -4,15 +4,16 @@
 // A Q6_K super-block of one row is x_e = d * sc_g * v_e over 16 sub-blocks g of 16 elements,
 // with int8 sc_g and v_e = q_e - 32 in -32..31. Against Q8_K (d_x, int8 q_x) its dot product is
 // exactly d * d_x * S with the integer S = sum_e sc_g v_e q_x,e. sc_g v_e does not fit in int8,
-// so both factors are split: v = 8 vh + vl (vl in 0..7, vh in -4..3) and sc = 16 sh + sl (sl in
-// 0..15, sh in -8..7), and
-//   sc v = vl sl + 16 vl sh + 8 vh sl + 128 vh sh,
-// four products within int8 (|.| <= 105). They are four A tiles per 64-element chunk (the
-// per-sub-block scales live in A, so the chunk's four sub-blocks share a tile), summed in four C
-// tiles over a whole super-block (16 TDPBSSD), then S = C0 + 16 C1 + 8 C2 + 128 C3 (|S| < 2^28)
-// and one fp32 step per super-block: acc = fma(float(S), d * d_x, acc). The VNNI kernels below
-// form the same S another way (unsigned q, the -32 through Q8_K's bsums) and take the same fp32
-// step, so a token's outputs are bit-identical alone or in a batch.
+// so both factors are split around zero: v = 8 vh + vl (vl in -4..3, vh in -4..4) and
+// sc = 8 sh + sl (sl in -4..3, sh in -16..16), and
+//   sc v = vl sl + 8 (vl sh + vh sl) + 64 vh sh,
+// three terms within int8 (|.| <= 16, 80, 64). They are three A tiles per 64-element chunk (the
+// per-sub-block scales live in A, so the chunk's four sub-blocks share a tile), summed in three C
+// tiles over a whole super-block (12 TDPBSSD per 16 x 16), then S = C0 + 8 C1 + 64 C2 (|S| < 2^28)
+// and one fp32 step per super-block: acc = fma(float(S), d * d_x, acc). (Splits at 0..7 / 0..15
+// need four terms: 16 TDPBSSD, about 6% slower.) The VNNI kernels below form the same S another
+// way (unsigned q, the -32 through Q8_K's bsums) and take the same fp32 step, so a token's
+// outputs are bit-identical alone or in a batch.
 //
 // GCC 12's 512-bit intrinsics: the same -Wuninitialized false positive as in amx.cpp.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -35,8 +36,8 @@ constexpr size_t kWQh = 128;  // Q6_K: ql[128] | qh[64] | scales[16] (int8) | d 
 constexpr size_t kWScales = 192;
 constexpr size_t kWD = 208;
 
-// Tile registers: C 0..3 (the four products, in the order above), A 4 and 5 (alternating), B 6;
-// all 16 x 64 bytes.
+// Tile registers: C 0..2 (the three terms, in the order above), A 3..5 (the same), B 6; all
+// 16 x 64 bytes.
 TileConfig make_config() {
   TileConfig c;
   for (int t = 0; t < 7; ++t) c.colsb[t] = 64, c.rows[t] = 16;
@@ -66,7 +67,7 @@ inline void unpack_q6_k(const std::byte* b, __m256i* q) {
 // The A tiles of one super-block of 16 rows: [product][chunk][row][64 bytes]; chunk c holds
 // groups 2c and 2c + 1.
 struct Q6Tiles {
-  alignas(64) int8_t a[4][kKChunks][kTile * 64];
+  alignas(64) int8_t a[3][kKChunks][kTile * 64];
   alignas(64) float d[kTile];
 };
 
@@ -77,21 +78,22 @@ void unpack_tiles(const std::byte* w, size_t row_bytes, int64_t i, Q6Tiles& t) {
     int16_t sl[16], sh[16];
     for (int g = 0; g < 16; ++g) {
       const int sc = static_cast<int8_t>(b[kWScales + static_cast<size_t>(g)]);
-      sl[g] = static_cast<int16_t>(sc & 15);
-      sh[g] = static_cast<int16_t>((sc - (sc & 15)) / 16);
+      sh[g] = static_cast<int16_t>((sc + 4) >> 3);  // arithmetic: floor
+      sl[g] = static_cast<int16_t>(sc - 8 * sh[g]);
     }
     __m256i q[8];
     unpack_q6_k(b, q);
     for (int k = 0; k < 8; ++k) {  // group k: sub-blocks 2k (low 16 lanes) and 2k + 1
-      const __m512i q16 = _mm512_cvtepu8_epi16(q[k]);
-      const __m512i vl = _mm512_and_si512(q16, _mm512_set1_epi16(7));
-      const __m512i vh = _mm512_sub_epi16(_mm512_srli_epi16(q16, 3), _mm512_set1_epi16(4));
+      const __m512i v = _mm512_sub_epi16(_mm512_cvtepu8_epi16(q[k]), _mm512_set1_epi16(32));
+      const __m512i vh = _mm512_srai_epi16(_mm512_add_epi16(v, _mm512_set1_epi16(4)), 3);
+      const __m512i vl = _mm512_sub_epi16(v, _mm512_slli_epi16(vh, 3));
       const __m512i s_lo = _mm512_inserti64x4(_mm512_set1_epi16(sl[2 * k]), _mm256_set1_epi16(sl[2 * k + 1]), 1);
       const __m512i s_hi = _mm512_inserti64x4(_mm512_set1_epi16(sh[2 * k]), _mm256_set1_epi16(sh[2 * k + 1]), 1);
       const size_t o = static_cast<size_t>(64 * r + 32 * (k % 2));
-      const __m512i p[4] = {_mm512_mullo_epi16(vl, s_lo), _mm512_mullo_epi16(vl, s_hi), _mm512_mullo_epi16(vh, s_lo),
+      const __m512i p[3] = {_mm512_mullo_epi16(vl, s_lo),
+                            _mm512_add_epi16(_mm512_mullo_epi16(vl, s_hi), _mm512_mullo_epi16(vh, s_lo)),
                             _mm512_mullo_epi16(vh, s_hi)};
-      for (int j = 0; j < 4; ++j) {
+      for (int j = 0; j < 3; ++j) {
         _mm256_store_si256(reinterpret_cast<__m256i*>(t.a[j][k / 2] + o), _mm512_cvtepi16_epi8(p[j]));
       }
     }
@@ -110,7 +112,7 @@ struct Call {
 // Rows [r0, r0 + 16) x token tiles [tile0, tile1) (at most kChunkTiles).
 void row_tile(const Call& c, int64_t r0, int64_t tile0, int64_t tile1) {
   alignas(64) float acc[kChunkTiles][kTile * kTile];  // [token tile][row][token]
-  alignas(64) int32_t sums[4][kTile * kTile];         // C 0..3 stored
+  alignas(64) int32_t sums[3][kTile * kTile];         // C 0..2 stored
   alignas(64) Q6Tiles a;
   std::memset(acc, 0, sizeof(acc));
   const std::byte* w = c.w + static_cast<size_t>(r0) * c.w_row_bytes;
@@ -121,29 +123,24 @@ void row_tile(const Call& c, int64_t r0, int64_t tile0, int64_t tile1) {
       _tile_zero(0);
       _tile_zero(1);
       _tile_zero(2);
-      _tile_zero(3);
       for (int ch = 0; ch < kKChunks; ++ch) {
         _tile_loadd(6, rec + ch * kKChunkBytes, 64);
-        _tile_loadd(4, a.a[0][ch], 64);
-        _tile_loadd(5, a.a[1][ch], 64);
-        _tile_dpbssd(0, 4, 6);
-        _tile_dpbssd(1, 5, 6);
-        _tile_loadd(4, a.a[2][ch], 64);
-        _tile_loadd(5, a.a[3][ch], 64);
-        _tile_dpbssd(2, 4, 6);
-        _tile_dpbssd(3, 5, 6);
+        _tile_loadd(3, a.a[0][ch], 64);
+        _tile_loadd(4, a.a[1][ch], 64);
+        _tile_loadd(5, a.a[2][ch], 64);
+        _tile_dpbssd(0, 3, 6);
+        _tile_dpbssd(1, 4, 6);
+        _tile_dpbssd(2, 5, 6);
       }
       _tile_stored(0, sums[0], 64);
       _tile_stored(1, sums[1], 64);
       _tile_stored(2, sums[2], 64);
-      _tile_stored(3, sums[3], 64);
       const __m512 dx = _mm512_load_ps(rec + kKChunks * kKChunkBytes);
       float* s = acc[tt - tile0];
       for (int m = 0; m < kTile; ++m) {
         __m512i v = _mm512_load_si512(sums[0] + kTile * m);
-        v = _mm512_add_epi32(v, _mm512_slli_epi32(_mm512_load_si512(sums[1] + kTile * m), 4));
-        v = _mm512_add_epi32(v, _mm512_slli_epi32(_mm512_load_si512(sums[2] + kTile * m), 3));
-        v = _mm512_add_epi32(v, _mm512_slli_epi32(_mm512_load_si512(sums[3] + kTile * m), 7));
+        v = _mm512_add_epi32(v, _mm512_slli_epi32(_mm512_load_si512(sums[1] + kTile * m), 3));
+        v = _mm512_add_epi32(v, _mm512_slli_epi32(_mm512_load_si512(sums[2] + kTile * m), 6));
         const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(a.d[m]), dx);
         _mm512_store_ps(s + kTile * m, _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), scale, _mm512_load_ps(s + kTile * m)));
       }
