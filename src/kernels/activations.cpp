@@ -26,11 +26,17 @@ const std::array<uint16_t, 65537>& gelu_table() {
 
 }  // namespace
 
-SwigluFn swiglu_fn(const KernelTable& table) { return table.swiglu != nullptr ? table.swiglu : swiglu; }
+SwigluFn swiglu_fn(const KernelTable& table) {
+  return table.swiglu != nullptr ? table.swiglu : swiglu;
+}
 
-GegluFn geglu_fn(const KernelTable& table) { return table.geglu != nullptr ? table.geglu : geglu; }
+GegluFn geglu_fn(const KernelTable& table) {
+  return table.geglu != nullptr ? table.geglu : geglu;
+}
 
-const uint16_t* gelu_fp16_table() { return gelu_table().data(); }
+const uint16_t* gelu_fp16_table() {
+  return gelu_table().data();
+}
 
 float gelu_tanh(float x) {
   constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;

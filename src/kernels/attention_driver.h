@@ -87,7 +87,6 @@ void scale_row(float* x, int64_t n, float f) {
   for (; i < n; ++i) x[i] *= f;
 }
 
-
 // One (token, head) row of a piece.
 struct AttnRow {
   const float* q;  // [head_dim]
@@ -211,7 +210,8 @@ void row_add_v(const AttnRow& row, const T* const* v_row, int64_t base, int64_t 
   using V = typename Ops::V;
   for (int64_t d = 0; d < d_end; d += Ops::kLanes) {
     V acc = Ops::load(row.out + d);
-    for (int64_t c = c0; c <= c1; ++c) acc = Ops::fmadd(Ops::set1(row.w[c - row.a]), Ops::load(v_row[c - base] + d), acc);
+    for (int64_t c = c0; c <= c1; ++c)
+      acc = Ops::fmadd(Ops::set1(row.w[c - row.a]), Ops::load(v_row[c - base] + d), acc);
     Ops::store(row.out + d, acc);
   }
 }
@@ -319,7 +319,7 @@ void attend_piece(const PagedKv& kv, const AttentionQuery& a, int64_t t0, int64_
   const auto* v_cache = static_cast<const T*>(kv.v);
   constexpr bool kWiden = sizeof(T) == 2;
   alignas(64) float k32[kWiden ? kAttnChunk * kScratchHd : 1];  // [kAttnChunk, hd] widened K rows
-  const T* k_row[kAttnChunk];                                    // indexed by position - base
+  const T* k_row[kAttnChunk];                                   // indexed by position - base
   const T* v_row[kAttnChunk];
   const float* kf_row[kAttnChunk];
   AttnRow* active[kAttentionMaxRows];

@@ -60,8 +60,8 @@ TEST(Activations, SimdSwigluMatchesTheScalarOnEveryLengthAndAlignment) {
 
 TEST(Activations, SimdSwigluOverTheWholeRange) {
   std::vector<float> gate;
-  for (float x : {0.0f, -0.0f, 1e-30f, -1e-30f, 1e-7f, -1e-7f, 0.5f, -0.5f, 20.0f, -20.0f, 86.0f, -86.0f, 88.0f,
-                  -88.0f, 100.0f, -100.0f, 1e4f, -1e4f, 3e38f, -3e38f}) {
+  for (float x : {0.0f,  -0.0f,  1e-30f, -1e-30f, 1e-7f,  -1e-7f,  0.5f, -0.5f, 20.0f, -20.0f,
+                  86.0f, -86.0f, 88.0f,  -88.0f,  100.0f, -100.0f, 1e4f, -1e4f, 3e38f, -3e38f}) {
     gate.push_back(x);
   }
   for (int i = -4000; i <= 4000; ++i) gate.push_back(static_cast<float>(i) * 0.03f);
@@ -79,8 +79,9 @@ TEST(Activations, SimdSwigluOverTheWholeRange) {
 // subnormals: the same bits as the scalar.
 TEST(Activations, SimdGegluEqualsTheScalar) {
   std::vector<float> gate;
-  for (float x : {-10.0f, 10.0f, std::nextafter(-10.0f, 0.0f), std::nextafter(10.0f, 0.0f), std::nextafter(-10.0f, -20.0f),
-                  std::nextafter(10.0f, 20.0f), 0.0f, -0.0f, 1e-8f, -1e-8f, 3e-5f, -6e-5f, 2.98023224e-8f, 1e30f, -1e30f}) {
+  for (float x :
+       {-10.0f, 10.0f, std::nextafter(-10.0f, 0.0f), std::nextafter(10.0f, 0.0f), std::nextafter(-10.0f, -20.0f),
+        std::nextafter(10.0f, 20.0f), 0.0f, -0.0f, 1e-8f, -1e-8f, 3e-5f, -6e-5f, 2.98023224e-8f, 1e30f, -1e30f}) {
     gate.push_back(x);
   }
   for (int i = -24000; i <= 24000; ++i) gate.push_back(static_cast<float>(i) * 0.000513f);  // ±12.3
@@ -97,7 +98,8 @@ TEST(Activations, SimdGegluEqualsTheScalar) {
   for (Isa isa : isas_here()) {
     const GegluFn fn = geglu_fn(kernel_table(isa));
     for (int64_t off = 0; off < 3; ++off) {
-      for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{7}, int64_t{16}, int64_t{33}, static_cast<int64_t>(gate.size()) - off}) {
+      for (int64_t n :
+           {int64_t{0}, int64_t{1}, int64_t{7}, int64_t{16}, int64_t{33}, static_cast<int64_t>(gate.size()) - off}) {
         std::vector<float> want(gate.begin(), gate.end()), got = want;
         geglu(want.data() + off, up.data() + off, n);
         fn(got.data() + off, up.data() + off, n);

@@ -90,7 +90,7 @@ struct Fixture {
   std::vector<float> q_storage;    // one float of offset: q is misaligned
   std::vector<float> out;
 
-  int64_t token_stride;             // n_q · head_dim + 1: later tokens misaligned too
+  int64_t token_stride;  // n_q · head_dim + 1: later tokens misaligned too
   explicit Fixture(const Case& cs) : c(cs) {
     row_stride = c.n_kv_heads * c.head_dim + c.pad;
     kv_offset = (c.n_kv_heads - 1) * c.head_dim;
@@ -213,10 +213,17 @@ std::vector<Case> tile_cases() {
       add({.type = t, .n_q = 4, .page_size = 16, .first = 30, .n = 40, .n_tokens = nt, .window = 40});
       add({.type = t, .n_q = 3, .page_size = 3, .first = 120, .n = 5, .n_tokens = nt, .window = 5});
     }
-    add({.type = t, .n_q = 9, .page_size = 1, .n = 70, .n_tokens = 8});     // 72 rows: three pieces
-    add({.type = t, .head_dim = 256, .n_q = 2, .first = 20, .n = 150, .scale = 0.0625f, .softcap = 50,
-         .n_tokens = 6, .window = 150});                                      // Gemma 2
-    add({.type = t, .head_dim = 288, .n_q = 2, .n = 70, .n_tokens = 3});     // F16 K not widened
+    add({.type = t, .n_q = 9, .page_size = 1, .n = 70, .n_tokens = 8});  // 72 rows: three pieces
+    add({.type = t,
+         .head_dim = 256,
+         .n_q = 2,
+         .first = 20,
+         .n = 150,
+         .scale = 0.0625f,
+         .softcap = 50,
+         .n_tokens = 6,
+         .window = 150});                                                                       // Gemma 2
+    add({.type = t, .head_dim = 288, .n_q = 2, .n = 70, .n_tokens = 3});                        // F16 K not widened
     add({.type = t, .head_dim = 64, .n_q = 4, .pad = 3, .first = 9, .n = 100, .n_tokens = 5});  // misaligned
   }
   return out;
@@ -306,7 +313,8 @@ TEST(Attention, TokensGetTheSameBitsAloneInTilesAndUnderAnyPaging) {
         std::copy_n(tile.q_storage.begin() + 1 + i * tile.token_stride, per_token, alone.q_storage.begin() + 1);
         const std::vector<float> got = alone.run(fn);
         for (size_t e = 0; e < per_token; ++e) {
-          ASSERT_EQ(got[e], all[i * per_token + e]) << isa_name(isa) << " " << describe(c) << " token " << i << " at " << e;
+          ASSERT_EQ(got[e], all[i * per_token + e])
+              << isa_name(isa) << " " << describe(c) << " token " << i << " at " << e;
         }
       }
     }

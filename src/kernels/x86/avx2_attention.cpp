@@ -45,9 +45,9 @@ struct Avx2Ops {
   // steps, the upper half masked off).
   static V gelu_lookup(V x, const uint16_t* table) {
     const __m128i h = _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT);
-    const __m256i g = _mm256_and_si256(
-        _mm256_i32gather_epi32(reinterpret_cast<const int*>(table), _mm256_cvtepu16_epi32(h), 2),
-        _mm256_set1_epi32(0xffff));
+    const __m256i g =
+        _mm256_and_si256(_mm256_i32gather_epi32(reinterpret_cast<const int*>(table), _mm256_cvtepu16_epi32(h), 2),
+                         _mm256_set1_epi32(0xffff));
     return _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(g), _mm256_extracti128_si256(g, 1)));
   }
 };

@@ -49,7 +49,8 @@ struct Avx512Ops {
   }
   static void reduce_group(const V* a, float* out) {
     V q[4];
-    for (int i = 0; i < 4; ++i) q[i] = quad_lanes(pair_lanes(a[4 * i], a[4 * i + 1]), pair_lanes(a[4 * i + 2], a[4 * i + 3]));
+    for (int i = 0; i < 4; ++i)
+      q[i] = quad_lanes(pair_lanes(a[4 * i], a[4 * i + 1]), pair_lanes(a[4 * i + 2], a[4 * i + 3]));
     _mm512_storeu_ps(out, halve(halve(q[0], q[1]), halve(q[2], q[3])));
   }
   static float half(uint16_t h) { return _cvtsh_ss(h); }
