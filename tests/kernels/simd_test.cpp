@@ -187,6 +187,34 @@ TEST(Simd, GemmMatchesPerRowDotProducts) {
   }
 }
 
+// A token's logits must not depend on the batch it is computed in: for dense weights every
+// output of the gemm, whatever tile (rows x tokens, or a remainder tile) produced it, equals the
+// table's own vec_dot bit for bit. Lengths cover whole vectors, tails and a tail-only row.
+TEST(Simd, DenseGemmOutputsAreBitIdenticalToVecDot) {
+  for (Isa isa : isas_here()) {
+    const KernelTable& k = kernel_table(isa);
+    for (DType wt : {DType::kF32, DType::kF16, DType::kBF16}) {
+      const DType act = reference::vec_dot_type(wt);
+      for (int64_t n : {int64_t{5}, int64_t{64}, int64_t{75}, int64_t{577}}) {
+        const int64_t n_rows = 13, n_tokens = 70;  // remainder tiles in both directions
+        const auto w = reference::test_util::quantize(wt, random_row(n * n_rows, 11));
+        const auto x = reference::test_util::quantize(act, random_row(n * n_tokens, 12));
+        const size_t wrb = tensor::row_bytes(wt, n), xrb = tensor::row_bytes(act, n);
+        std::vector<float> y(static_cast<size_t>(n_tokens * n_rows));
+        gemm_fn(k, wt)(n, reinterpret_cast<const std::byte*>(w.data()), wrb, n_rows,
+                       reinterpret_cast<const std::byte*>(x.data()), xrb, n_tokens, y.data(), n_rows);
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          for (int64_t r = 0; r < n_rows; ++r) {
+            const float want = vec_dot_fn(k, wt)(n, w.data() + r * wrb, x.data() + t * xrb);
+            ASSERT_EQ(y[static_cast<size_t>(t * n_rows + r)], want)
+                << label(isa, wt) << " n=" << n << " r=" << r << " t=" << t;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(Simd, TablesReportTheirIsaAndTheActiveOneIsAvailable) {
   for (Isa isa : isas_here()) EXPECT_EQ(kernel_table(isa).isa, isa);
   EXPECT_TRUE(isa_available(active_isa()));
