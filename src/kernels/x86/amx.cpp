@@ -160,15 +160,6 @@ inline void scale_add(const int32_t* c, const float* dw, const std::byte* dx_byt
   }
 }
 
-struct Call {
-  const PackedActivations& x;
-  const std::byte* w;  // row r0 of the caller's range
-  size_t w_row_bytes;
-  float* y;
-  int64_t y_stride;
-  int64_t nb;
-};
-
 // Rows [r0, r0 + 16 RA) x token tiles [tile0, tile1) (at most kChunkTiles): for each block, the
 // RA weight tiles are loaded once and multiplied with every token tile of the chunk, two at a time.
 template <typename Weights, int RA>
@@ -345,24 +336,17 @@ template <typename Weights>
 void packed_gemm(const PackedActivations& x, const std::byte* w, size_t w_row_bytes, int64_t n_rows, float* y,
                  int64_t y_stride) {
   static const TileConfig config = make_config();
-  const Call c{x, w, w_row_bytes, y, y_stride, x.n / kQK};
-  const int64_t n_tiles = (x.n_tokens + kTile - 1) / kTile;
-  const int64_t full_rows = n_rows / kTile * kTile;
-  if (full_rows > 0) {
-    // The configuration belongs to the thread; released below so the OS need not save the tiles.
-    _tile_loadconfig(&config);
-    for (int64_t tile0 = 0; tile0 < n_tiles; tile0 += kChunkTiles) {
-      const int64_t tile1 = tile0 + kChunkTiles < n_tiles ? tile0 + kChunkTiles : n_tiles;
-      int64_t r = 0;
-      for (; r + 2 * kTile <= full_rows; r += 2 * kTile) row_group<Weights, 2>(c, r, tile0, tile1);
-      if (r < full_rows) row_group<Weights, 1>(c, r, tile0, tile1);
-    }
-    _tile_release();
-  }
-  if (full_rows < n_rows) {  // the last rows of a matrix whose row count is not a multiple of 16
-    exact_gemm<Weights>(x.n, w + static_cast<size_t>(full_rows) * w_row_bytes, w_row_bytes, n_rows - full_rows, x.rows,
-                        x.row_bytes, x.n_tokens, y + full_rows, y_stride);
-  }
+  run_packed(
+      config, Call{x, w, w_row_bytes, y, y_stride, x.n / kQK}, n_rows,
+      [](const Call& c, int64_t n_full, int64_t tile0, int64_t tile1) {
+        int64_t r = 0;
+        for (; r + 2 * kTile <= n_full; r += 2 * kTile) row_group<Weights, 2>(c, r, tile0, tile1);
+        if (r < n_full) row_group<Weights, 1>(c, r, tile0, tile1);
+      },
+      [&](int64_t first) {  // the last rows of a matrix whose row count is not a multiple of 16
+        exact_gemm<Weights>(x.n, w + static_cast<size_t>(first) * w_row_bytes, w_row_bytes, n_rows - first, x.rows,
+                            x.row_bytes, x.n_tokens, y + first, y_stride);
+      });
 }
 
 // From this many tokens on the tiles beat this unit's VNNI gemm, padding and packing included

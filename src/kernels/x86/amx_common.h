@@ -5,6 +5,7 @@
 
 #include <immintrin.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/dispatch.h"
@@ -43,6 +44,35 @@ struct alignas(64) TileConfig {
   uint16_t colsb[16] = {};
   uint8_t rows[16] = {};
 };
+
+// One packed gemm call as every unit's row kernels see it.
+struct Call {
+  const PackedActivations& x;
+  const std::byte* w;  // row 0 of the caller's range
+  size_t w_row_bytes;
+  float* y;
+  int64_t y_stride;
+  int64_t nb;  // weight blocks per row
+};
+
+// The loop every unit's packed gemm runs: with the tile configuration loaded (it belongs to the
+// thread; released afterwards so the OS need not save the tiles), token tiles in chunks of
+// kChunkTiles, each passed with the rows that fill whole 16-row tiles to
+// full_rows(c, n_full_rows, tile0, tile1); then the last n_rows % 16 rows to rest(first_row)
+// (the unit's tile-order VNNI gemm).
+template <typename FullRows, typename Rest>
+void run_packed(const TileConfig& config, const Call& c, int64_t n_rows, FullRows full_rows, Rest rest) {
+  const int64_t n_tiles = (c.x.n_tokens + kTile - 1) / kTile;
+  const int64_t n_full = n_rows / kTile * kTile;
+  if (n_full > 0) {
+    _tile_loadconfig(&config);
+    for (int64_t tile0 = 0; tile0 < n_tiles; tile0 += kChunkTiles) {
+      full_rows(c, n_full, tile0, tile0 + kChunkTiles < n_tiles ? tile0 + kChunkTiles : n_tiles);
+    }
+    _tile_release();
+  }
+  if (n_full < n_rows) rest(n_full);
+}
 
 // Sixteen row sums from d[p] = 8 int32 partial sums of row 2p (lanes 0..7) and 8 of row 2p + 1
 // (lanes 8..15): lane 4k + j of the result is row k + 4j's sum (kRowOfLane).

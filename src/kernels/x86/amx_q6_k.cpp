@@ -100,15 +100,6 @@ void unpack_tiles(const std::byte* w, size_t row_bytes, int64_t i, Q6Tiles& t) {
   }
 }
 
-struct Call {
-  const PackedActivations& x;
-  const std::byte* w;
-  size_t w_row_bytes;
-  float* y;
-  int64_t y_stride;
-  int64_t nb;
-};
-
 // Rows [r0, r0 + 16) x token tiles [tile0, tile1) (at most kChunkTiles).
 void row_tile(const Call& c, int64_t r0, int64_t tile0, int64_t tile1) {
   alignas(64) float acc[kChunkTiles][kTile * kTile];  // [token tile][row][token]
@@ -210,21 +201,15 @@ void exact_gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_row
 void packed_gemm(const PackedActivations& x, const std::byte* w, size_t w_row_bytes, int64_t n_rows, float* y,
                  int64_t y_stride) {
   static const TileConfig config = make_config();
-  const Call c{x, w, w_row_bytes, y, y_stride, x.n / kQKK};
-  const int64_t n_tiles = (x.n_tokens + kTile - 1) / kTile;
-  const int64_t full_rows = n_rows / kTile * kTile;
-  if (full_rows > 0) {
-    _tile_loadconfig(&config);  // the thread's; released below so the OS need not save the tiles
-    for (int64_t tile0 = 0; tile0 < n_tiles; tile0 += kChunkTiles) {
-      const int64_t tile1 = tile0 + kChunkTiles < n_tiles ? tile0 + kChunkTiles : n_tiles;
-      for (int64_t r = 0; r < full_rows; r += kTile) row_tile(c, r, tile0, tile1);
-    }
-    _tile_release();
-  }
-  if (full_rows < n_rows) {  // the last rows of a matrix whose row count is not a multiple of 16
-    exact_gemm(x.n, w + static_cast<size_t>(full_rows) * w_row_bytes, w_row_bytes, n_rows - full_rows, x.rows,
-               x.row_bytes, x.n_tokens, y + full_rows, y_stride);
-  }
+  run_packed(
+      config, Call{x, w, w_row_bytes, y, y_stride, x.n / kQKK}, n_rows,
+      [](const Call& c, int64_t n_full, int64_t tile0, int64_t tile1) {
+        for (int64_t r = 0; r < n_full; r += kTile) row_tile(c, r, tile0, tile1);
+      },
+      [&](int64_t first) {  // the last rows of a matrix whose row count is not a multiple of 16
+        exact_gemm(x.n, w + static_cast<size_t>(first) * w_row_bytes, w_row_bytes, n_rows - first, x.rows, x.row_bytes,
+                   x.n_tokens, y + first, y_stride);
+      });
 }
 
 }  // namespace
