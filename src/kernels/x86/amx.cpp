@@ -168,7 +168,8 @@ void row_group(const Call& c, int64_t r0, int64_t tile0, int64_t tile1) {
   alignas(64) int32_t sums[RA * 2][kTile * kTile];        // C tiles 0..3 stored
   alignas(64) float dw[RA][kTile];
   alignas(64) int8_t unpacked[RA][kTile * kQK];
-  std::memset(acc, 0, sizeof(acc));
+  // Only the chunk's token tiles: a batched decode step has one of the kChunkTiles (16 KiB each call).
+  for (int a = 0; a < RA; ++a) std::memset(acc[a], 0, sizeof(acc[a][0]) * static_cast<size_t>(tile1 - tile0));
   const std::byte* w0 = c.w + static_cast<size_t>(r0) * c.w_row_bytes;
   const std::byte* w1 = w0 + static_cast<size_t>(kTile) * c.w_row_bytes;
   for (int64_t i = 0; i < c.nb; ++i) {

@@ -105,7 +105,7 @@ void row_tile(const Call& c, int64_t r0, int64_t tile0, int64_t tile1) {
   alignas(64) float acc[kChunkTiles][kTile * kTile];  // [token tile][row][token]
   alignas(64) int32_t sums[3][kTile * kTile];         // C 0..2 stored
   alignas(64) Q6Tiles a;
-  std::memset(acc, 0, sizeof(acc));
+  std::memset(acc, 0, sizeof(acc[0]) * static_cast<size_t>(tile1 - tile0));  // only the chunk's token tiles
   const std::byte* w = c.w + static_cast<size_t>(r0) * c.w_row_bytes;
   for (int64_t i = 0; i < c.nb; ++i) {
     unpack_tiles(w, c.w_row_bytes, i, a);
