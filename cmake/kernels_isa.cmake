@@ -15,8 +15,9 @@ function(lightboat_kernels_isa target)
     set(avx512 ${avx2} -mavx512f -mavx512bw -mavx512vl -mavx512vnni)
     set(avx2_units ${dir}/x86/avx2.cpp ${dir}/x86/avx2_k.cpp ${dir}/x86/avx2_attention.cpp)
     set(avx512_units ${dir}/x86/avx512.cpp ${dir}/x86/avx512_attention.cpp)
-    # AMX-INT8 tiles (GCC 11+, Clang 12+); dispatch.cpp checks the CPU and asks Linux first.
-    set(amx ${avx512} -mamx-tile -mamx-int8)
+    # AMX-INT8 tiles (GCC 11+, Clang 12+), and VBMI byte permutes and GFNI for the decode kernels;
+    # dispatch.cpp checks the CPU and asks Linux first.
+    set(amx ${avx512} -mavx512vbmi -mgfni -mamx-tile -mamx-int8)
     set(amx_units ${dir}/x86/amx.cpp ${dir}/x86/amx_k.cpp ${dir}/x86/amx_q6_k.cpp)
     target_sources(${target} PRIVATE ${avx2_units} ${avx512_units} ${amx_units})
     set_source_files_properties(${avx2_units} PROPERTIES COMPILE_OPTIONS "${avx2}")

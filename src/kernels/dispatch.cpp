@@ -61,7 +61,9 @@ bool cpu_has(Isa isa) {
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
              __builtin_cpu_supports("avx512vnni");
     case Isa::kAmx: {
-      static const bool usable = cpu_has(Isa::kAvx512) && amx_usable();
+      // The decode kernels of the AMX table use AVX512-VBMI and GFNI (every AMX CPU has both).
+      static const bool usable = cpu_has(Isa::kAvx512) && __builtin_cpu_supports("avx512vbmi") &&
+                                 __builtin_cpu_supports("gfni") && amx_usable();
       return usable;
     }
 #endif

@@ -116,7 +116,7 @@ TEST(Amx, PackedGemmMatchesTheReferenceOnTileEdges) {
   LIGHTBOAT_REQUIRE_AMX();
   int cases = 0;
   for (DType type : kTypes) {
-    for (int64_t n : is_k_quant(type) ? std::vector<int64_t>{256, 768} : std::vector<int64_t>{32, 96, 256}) {
+    for (int64_t n : is_k_quant(type) ? std::vector<int64_t>{256, 768} : std::vector<int64_t>{32, 96, 160, 192, 256}) {
       for (int64_t n_rows : {1, 15, 16, 17, 31, 32, 33, 48, 50}) {
         for (int64_t n_tokens : {1, 2, 15, 16, 17, 31, 32, 33, 40}) {
           const Case c{type, n, n_rows, n_tokens, static_cast<size_t>(cases % 5)};
