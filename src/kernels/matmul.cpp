@@ -62,52 +62,125 @@ void matmul(const tensor::MatrixView& w, const float* x, int64_t x_stride, int64
   matmul(active_kernels(), w, x, x_stride, n_tokens, y, y_stride, scratch, pool);
 }
 
-void matmul(const KernelTable& kernels, const tensor::MatrixView& w, const float* x, int64_t x_stride,
-            int64_t n_tokens, float* y, int64_t y_stride, MatmulScratch& scratch, ThreadPool& pool) {
-  if (n_tokens <= 0 || w.n_rows <= 0) return;
-  const DType act_type = reference::vec_dot_type(w.type);
+namespace {
+
+void check_blocks(const tensor::MatrixView& w) {
   const int64_t qk = tensor::dtype_traits(w.type).block_elems;
   if (w.n_cols % qk != 0) {  // (no message built on the hot path unless it fails)
     throw Error(ErrorKind::kInvalidArgument,
                 "matmul: row of " + std::to_string(w.n_cols) + " elements is not a whole number of " +
                     std::string(tensor::dtype_name(w.type)) + " blocks");
   }
+}
+
+// Targets [0, n) share their activation format (act_type) and columns: the activations are
+// converted (and packed, where some target's type has a packed gemm and the batch is big enough)
+// once, then one parallel pass covers the rows of all targets end to end.
+void matmul_group(const KernelTable& kernels, const MatmulTarget* targets, size_t n, DType act_type, const float* x,
+                  int64_t x_stride, int64_t n_tokens, MatmulScratch& scratch, ThreadPool& pool) {
+  const int64_t n_cols = targets[0].w.n_cols;
   const QuantizeRowFn quantize = quantize_row_fn(kernels, act_type);
-  const GemmFn gemm = gemm_fn(kernels, w.type);
-  const size_t act_row_bytes = tensor::row_bytes(act_type, w.n_cols);
-  scratch.reserve(n_tokens, w.n_cols, kernels);
+  const size_t act_row_bytes = tensor::row_bytes(act_type, n_cols);
+  scratch.reserve(n_tokens, n_cols, kernels);
   std::byte* act = scratch.data();  // [n_tokens, act_row_bytes]
 
-  // A matrix unit's gemm, when the table has one for this type and the batch is big enough.
-  const PackedGemmFn packed_gemm = n_tokens >= kernels.packed_min_tokens ? kernels.packed_gemm[dtype_slot(w.type)] : nullptr;
-  const PackActivationsFn pack = packed_gemm != nullptr ? kernels.pack_activations[dtype_slot(act_type)] : nullptr;
-  const PackedActivations packed{.n = w.n_cols, .rows = act, .row_bytes = act_row_bytes, .n_tokens = n_tokens,
-                                 .packed = pack != nullptr ? scratch.packed(n_tokens, w.n_cols) : nullptr};
+  // A matrix unit's gemm, per target, where the table has one for its type and the batch is big
+  // enough; the layout it reads is made once for all of them.
+  PackedGemmFn packed_gemm[kMaxMatmulTargets] = {};
+  bool any_packed = false;
+  int64_t total_rows = 0;
+  size_t work = 0;  // weight bytes x tokens
+  for (size_t i = 0; i < n; ++i) {
+    const tensor::MatrixView& w = targets[i].w;
+    if (n_tokens >= kernels.packed_min_tokens) packed_gemm[i] = kernels.packed_gemm[dtype_slot(w.type)];
+    any_packed = any_packed || packed_gemm[i] != nullptr;
+    total_rows += w.n_rows;
+    work += w.row_bytes * static_cast<size_t>(w.n_rows * n_tokens);
+  }
+  const PackActivationsFn pack = any_packed ? kernels.pack_activations[dtype_slot(act_type)] : nullptr;
+  const PackedActivations packed{.n = n_cols, .rows = act, .row_bytes = act_row_bytes, .n_tokens = n_tokens,
+                                 .packed = pack != nullptr ? scratch.packed(n_tokens, n_cols) : nullptr};
 
   // Quantize each token's activations once; every output row reuses them. A packed gemm's layout
   // is made here too, once per call, by the thread that quantized those tokens (chunks of whole
   // token tiles).
   auto quantize_tokens = [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) quantize(x + t * x_stride, act + t * act_row_bytes, w.n_cols);
+    for (int64_t t = t0; t < t1; ++t) quantize(x + t * x_stride, act + t * act_row_bytes, n_cols);
     if (pack != nullptr) pack(packed, t0, t1);
   };
-  if (n_tokens * w.n_cols < kParallelQuantizeElems) {
+  if (n_tokens * n_cols < kParallelQuantizeElems) {
     quantize_tokens(0, n_tokens);
   } else {
     pool.parallel_for(n_tokens, pack != nullptr ? kPackedTokenTile : 1, quantize_tokens);
   }
 
+  // Rows [r0, r1) of the targets laid end to end; a chunk may span two of them.
   auto rows = [&](int64_t r0, int64_t r1) {
-    if (pack != nullptr) {
-      packed_gemm(packed, w.row(r0), w.row_bytes, r1 - r0, y + r0, y_stride);
-    } else {
-      gemm(w.n_cols, w.row(r0), w.row_bytes, r1 - r0, act, act_row_bytes, n_tokens, y + r0, y_stride);
+    int64_t first = 0;  // the current target's first row in the joint numbering
+    for (size_t i = 0; i < n && r0 < r1; first += targets[i].w.n_rows, ++i) {
+      const MatmulTarget& o = targets[i];
+      const int64_t end = first + o.w.n_rows;
+      if (r0 >= end) continue;
+      const int64_t a = r0 - first, b = (r1 < end ? r1 : end) - first;
+      if (packed_gemm[i] != nullptr) {
+        packed_gemm[i](packed, o.w.row(a), o.w.row_bytes, b - a, o.y + a, o.y_stride);
+      } else {
+        gemm_fn(kernels, o.w.type)(n_cols, o.w.row(a), o.w.row_bytes, b - a, act, act_row_bytes, n_tokens, o.y + a,
+                                   o.y_stride);
+      }
+      r0 = first + b;
     }
   };
-  if (w.row_bytes * static_cast<size_t>(w.n_rows * n_tokens) < kParallelWorkBytes) {
-    rows(0, w.n_rows);
+  if (work < kParallelWorkBytes) {
+    rows(0, total_rows);
   } else {
-    pool.parallel_for(w.n_rows, pack != nullptr ? kPackedRowGrain : kRowGrain, rows);
+    pool.parallel_for(total_rows, any_packed ? kPackedRowGrain : kRowGrain, rows);
+  }
+}
+
+}  // namespace
+
+void matmul(const KernelTable& kernels, const tensor::MatrixView& w, const float* x, int64_t x_stride,
+            int64_t n_tokens, float* y, int64_t y_stride, MatmulScratch& scratch, ThreadPool& pool) {
+  if (n_tokens <= 0 || w.n_rows <= 0) return;
+  check_blocks(w);
+  const MatmulTarget target{w, y, y_stride};
+  matmul_group(kernels, &target, 1, reference::vec_dot_type(w.type), x, x_stride, n_tokens, scratch, pool);
+}
+
+void matmul_shared(std::span<const MatmulTarget> targets, const float* x, int64_t x_stride, int64_t n_tokens,
+                   MatmulScratch& scratch, ThreadPool& pool) {
+  matmul_shared(active_kernels(), targets, x, x_stride, n_tokens, scratch, pool);
+}
+
+void matmul_shared(const KernelTable& kernels, std::span<const MatmulTarget> targets, const float* x, int64_t x_stride,
+                   int64_t n_tokens, MatmulScratch& scratch, ThreadPool& pool) {
+  if (targets.size() > kMaxMatmulTargets) {
+    throw Error(ErrorKind::kInvalidArgument, "matmul_shared: " + std::to_string(targets.size()) +
+                                                 " matrices (at most " + std::to_string(kMaxMatmulTargets) + ")");
+  }
+  if (n_tokens <= 0 || targets.empty()) return;
+  for (const MatmulTarget& o : targets) {
+    check_blocks(o.w);
+    if (o.w.n_cols != targets[0].w.n_cols) {
+      throw Error(ErrorKind::kInvalidArgument, "matmul_shared: matrices of " + std::to_string(targets[0].w.n_cols) +
+                                                   " and " + std::to_string(o.w.n_cols) + " columns");
+    }
+  }
+  // Group by activation format, keeping order (a Q4_K_M layer mixes Q4_K and Q6_K: both Q8_K).
+  bool done[kMaxMatmulTargets] = {};
+  for (size_t i = 0; i < targets.size(); ++i) {
+    if (done[i] || targets[i].w.n_rows <= 0) continue;
+    const DType act_type = reference::vec_dot_type(targets[i].w.type);
+    MatmulTarget group[kMaxMatmulTargets];
+    size_t n = 0;
+    for (size_t j = i; j < targets.size(); ++j) {
+      if (!done[j] && targets[j].w.n_rows > 0 && reference::vec_dot_type(targets[j].w.type) == act_type) {
+        group[n++] = targets[j];
+        done[j] = true;
+      }
+    }
+    matmul_group(kernels, group, n, act_type, x, x_stride, n_tokens, scratch, pool);
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "base/thread_pool.h"
@@ -44,6 +45,27 @@ void matmul(const tensor::MatrixView& w, const float* x, int64_t x_stride, int64
 // The same with an explicit kernel table (tests and benchmarks compare ISAs).
 void matmul(const KernelTable& kernels, const tensor::MatrixView& w, const float* x, int64_t x_stride,
             int64_t n_tokens, float* y, int64_t y_stride, MatmulScratch& scratch, ThreadPool& pool);
+
+// One matrix of a shared-input product: y[t, r] = dot(w.row(r), x[t, :]), y with row stride
+// y_stride (elements).
+struct MatmulTarget {
+  tensor::MatrixView w;
+  float* y = nullptr;
+  int64_t y_stride = 0;
+};
+inline constexpr size_t kMaxMatmulTargets = 4;
+
+// matmul() of up to kMaxMatmulTargets matrices with the same columns over the same activations (a
+// layer's Q, K and V projections; its FFN gate and up). The activations are converted once per
+// format the matrices need, and the rows of all matrices sharing a format are split across `pool`
+// in one pass: a decode step pays one wake-up and one barrier for them instead of one per matrix,
+// and a matrix too small to be worth the pool on its own (the K and V projections of small
+// models) is shared out with the others. Every output has the bits matmul() would give it.
+// Throws kInvalidArgument on more targets or differing column counts.
+void matmul_shared(std::span<const MatmulTarget> targets, const float* x, int64_t x_stride, int64_t n_tokens,
+                   MatmulScratch& scratch, ThreadPool& pool);
+void matmul_shared(const KernelTable& kernels, std::span<const MatmulTarget> targets, const float* x, int64_t x_stride,
+                   int64_t n_tokens, MatmulScratch& scratch, ThreadPool& pool);
 
 // Copies row `index` of w, dequantized, into out[0 .. w.n_cols) (embedding lookup).
 void get_row(const tensor::MatrixView& w, int64_t index, float* out);

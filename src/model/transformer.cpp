@@ -174,9 +174,8 @@ void Transformer::project_qkv(const AttentionWeights& w, const float* xn, int64_
       std::memcpy(v_new + t * nkv, row + nq + nkv, sizeof(float) * nkv);
     }
   } else {
-    kernels::matmul(w.wq, xn, h.n_embd, n, q_.data(), nq, matmul_scratch_, *pool_);
-    kernels::matmul(w.wk, xn, h.n_embd, n, k_new, nkv, matmul_scratch_, *pool_);
-    kernels::matmul(w.wv, xn, h.n_embd, n, v_new, nkv, matmul_scratch_, *pool_);
+    const kernels::MatmulTarget qkv[] = {{w.wq, q_.data(), nq}, {w.wk, k_new, nkv}, {w.wv, v_new, nkv}};
+    kernels::matmul_shared(qkv, xn, h.n_embd, n, matmul_scratch_, *pool_);
   }
   for (int64_t t = 0; t < n; ++t) {
     if (!w.bq.empty()) kernels::add(&q_[t * nq], w.bq.data(), nq);
@@ -313,8 +312,8 @@ void Transformer::ffn(const FfnWeights& w, const float* xn, float* out, int64_t 
   if (fused) {
     kernels::matmul(w.up, xn, h.n_embd, n, gate_.data(), stride, matmul_scratch_, *pool_);
   } else {
-    kernels::matmul(w.gate, xn, h.n_embd, n, gate_.data(), stride, matmul_scratch_, *pool_);
-    kernels::matmul(w.up, xn, h.n_embd, n, up_.data(), n_ff, matmul_scratch_, *pool_);
+    const kernels::MatmulTarget gate_up[] = {{w.gate, gate_.data(), stride}, {w.up, up_.data(), n_ff}};
+    kernels::matmul_shared(gate_up, xn, h.n_embd, n, matmul_scratch_, *pool_);
   }
   const kernels::SwigluFn swiglu = kernels::swiglu_fn(kernels::active_kernels());
   const kernels::GegluFn geglu = kernels::geglu_fn(kernels::active_kernels());

@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "base/error.h"
 #include "kernels/matmul.h"
 #include "kernels/reference/reference.h"
 #include "tensor/dtype.h"
@@ -109,6 +110,65 @@ TEST(Matmul, EveryWeightTypeAgainstDequantizedMath) {
       }
     }
   }
+}
+
+// matmul_shared over matrices of mixed types (Q4_0 and Q8_0 share Q8_0 activations, Q4_K and
+// Q6_K share Q8_K, F16 has its own), row counts on and off the thread grains, and token counts
+// below and above the packed (AMX) threshold: every output has the bits of a matmul() of its own,
+// rows past each target's are untouched; bad calls throw.
+TEST(Matmul, SharedInputEqualsSeparateProducts) {
+  using tensor::DType;
+  const int64_t n_cols = 512;
+  ThreadPool pool(2);
+  MatmulScratch scratch;
+  struct Spec {
+    DType type;
+    int64_t n_rows;
+  };
+  const std::vector<Spec> specs = {{DType::kQ4_0, 200}, {DType::kQ4_K, 48}, {DType::kQ8_0, 16},
+                                   {DType::kF16, 37}};
+  std::vector<std::vector<std::byte>> wq(specs.size());
+  std::vector<MatmulTarget> targets;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const auto [t, n_rows] = specs[i];
+    const auto wf = random_vector(static_cast<size_t>(n_cols * n_rows), 40 + static_cast<uint32_t>(i), 0.05f);
+    const size_t rb = tensor::row_bytes(t, n_cols);
+    wq[i].resize(rb * static_cast<size_t>(n_rows));
+    for (int64_t r = 0; r < n_rows; ++r) reference::quantize_row(t, &wf[r * n_cols], &wq[i][r * rb], n_cols);
+    targets.push_back({.w = {.type = t, .n_cols = n_cols, .n_rows = n_rows, .row_bytes = rb, .data = wq[i].data()}});
+  }
+  for (const auto& order : {std::vector<size_t>{0, 1, 2, 3}, std::vector<size_t>{1, 0, 3, 2}}) {
+    std::vector<MatmulTarget> picked;
+    for (size_t i : order) picked.push_back(targets[i]);
+    for (int64_t n_tok : {1, 3, 7, 40}) {
+      SCOPED_TRACE("tokens " + std::to_string(n_tok));
+      const auto x = random_vector(static_cast<size_t>(n_cols * n_tok), 7 + static_cast<uint32_t>(n_tok));
+      std::vector<std::vector<float>> shared(picked.size()), alone(picked.size());
+      for (size_t i = 0; i < picked.size(); ++i) {
+        const int64_t stride = picked[i].w.n_rows + 5;
+        shared[i].assign(static_cast<size_t>(n_tok * stride), -7.0f);
+        alone[i].assign(shared[i].size(), -7.0f);
+        picked[i].y = shared[i].data();
+        picked[i].y_stride = stride;
+        matmul(picked[i].w, x.data(), n_cols, n_tok, alone[i].data(), stride, scratch, pool);
+      }
+      matmul_shared(picked, x.data(), n_cols, n_tok, scratch, pool);
+      for (size_t i = 0; i < picked.size(); ++i) {
+        for (size_t j = 0; j < shared[i].size(); ++j) {
+          ASSERT_EQ(shared[i][j], alone[i][j]) << tensor::dtype_name(picked[i].w.type) << " at " << j;
+        }
+      }
+    }
+  }
+  std::vector<MatmulTarget> too_many(kMaxMatmulTargets + 1, targets[0]);
+  std::vector<float> y(static_cast<size_t>(200 * 5));
+  for (auto& t : too_many) t.y = y.data(), t.y_stride = 200;
+  const auto x = random_vector(static_cast<size_t>(n_cols), 3);
+  EXPECT_THROW(matmul_shared(too_many, x.data(), n_cols, 1, scratch, pool), Error);
+  MatmulTarget narrow = targets[0];
+  narrow.w.n_cols = 256;
+  const MatmulTarget mixed[] = {too_many[0], narrow};
+  EXPECT_THROW(matmul_shared(mixed, x.data(), n_cols, 1, scratch, pool), Error);
 }
 
 }  // namespace
