@@ -16,6 +16,10 @@ namespace lightboat::kernels::detail {
 // gemm / vec_dot below packed_min_tokens.
 void add_amx_k_quants(KernelTable& t);
 void add_amx_q6_k(KernelTable& t);  // x86/amx_q6_k.cpp, called by add_amx_k_quants
+// x86/amx_decode.cpp: the tile-order VNNI gemm and vec_dot of Q8_0, Q4_0 and Q5_0 into `t`, and
+// the same gemm by weight type (for the rows past a packed gemm's last 16; null for other types).
+void add_amx_decode(KernelTable& t);
+GemmFn amx_decode_gemm(DType type);
 
 namespace {
 
