@@ -241,6 +241,14 @@ void register_all() {
         }
       }
     }
+    // A 16384-row slice of Llama-3.2-1B's tied output head (Q6_K in its Q4_0 / Q4_K_M files,
+    // 128256 x 2048): decode and batched decode (2 and 4 tokens: below the AMX threshold).
+    for (int64_t tokens : {int64_t{1}, int64_t{2}, int64_t{4}}) {
+      const std::string n = "Matmul/Q6_K/16384x2048/tokens:" + std::to_string(tokens) + "/threads:1/" + i;
+      benchmark::RegisterBenchmark(n.c_str(), bm_matmul, isa, DType::kQ6_K, 16384, 2048, tokens, 1)
+          ->UseRealTime()
+          ->Unit(benchmark::kMicrosecond);
+    }
     for (DType t : kMatmulTypes) {
       for (auto [rows, cols] : kShapes) {
         for (int64_t tokens : {int64_t{1}, int64_t{16}, int64_t{64}}) {

@@ -166,12 +166,62 @@ TEST(Amx, PackedGemmHandlesExtremeBlocks) {
     std::vector<float> y(static_cast<size_t>(n_rows * n_tokens));
     k.packed_gemm[dtype_slot(type)](packed, reinterpret_cast<const std::byte*>(w.data()), wrb, n_rows, y.data(),
                                     n_rows);
+    // The VNNI gemm's narrower intermediates (Q6_K: int16 lanes of 4 products) must not saturate
+    // either: the same bits as the tiles, for 1 to 4 tokens at a time.
+    std::vector<float> y_vnni(y.size());
+    k.gemm[dtype_slot(type)](n, reinterpret_cast<const std::byte*>(w.data()), wrb, n_rows,
+                             reinterpret_cast<const std::byte*>(x.data()), xrb, n_tokens, y_vnni.data(), n_rows);
+    for (size_t i = 0; i < y.size(); ++i) ASSERT_EQ(y[i], y_vnni[i]) << tensor::dtype_name(type) << " at " << i;
     for (int64_t t = 0; t < n_tokens; ++t) {
       for (int64_t r = 0; r < n_rows; ++r) {
         const float want = reference::vec_dot(type, n, w.data() + r * wrb, x.data() + t * xrb);
         ASSERT_NEAR(y[static_cast<size_t>(t * n_rows + r)], want, 1e-5 * std::fabs(want) + 1e-6)
             << tensor::dtype_name(type) << " r=" << r << " t=" << t;
       }
+    }
+  }
+}
+
+// Q6_K super-blocks at the extremes of every factor (quants 0 and 63, i.e. -32 and 31, scales
+// -128 and 127) against activations of -127 and 127, written as raw blocks: the VNNI gemm's
+// int16 lanes (4 products each) and int32 sums must stay exact, for 16-row groups and single
+// rows, 1 to 4 tokens at a time, bit-identical to the tiles and close to the reference.
+TEST(Amx, Q6KGemmHandlesExtremeSuperBlocks) {
+  LIGHTBOAT_REQUIRE_AMX();
+  const KernelTable& k = kernel_table(Isa::kAmx);
+  const int64_t n = 512, n_rows = 35, n_tokens = 7, nb = n / 256;
+  const size_t wrb = tensor::row_bytes(DType::kQ6_K, n), xrb = tensor::row_bytes(DType::kQ8_K, n);
+  std::vector<std::byte> w(wrb * static_cast<size_t>(n_rows));
+  for (int64_t r = 0; r < n_rows; ++r) {
+    for (int64_t i = 0; i < nb; ++i) {
+      std::byte* b = w.data() + static_cast<size_t>(r) * wrb + static_cast<size_t>(i) * 210;
+      const bool top = (r + i) % 2 == 0;  // quants all 63, else all 0
+      std::memset(b, top ? 0xff : 0x00, 192);  // ql[128] | qh[64]
+      for (int g = 0; g < 16; ++g) b[192 + g] = static_cast<std::byte>((r / 2 + g) % 2 == 0 ? 0x80 : 0x7f);
+      b[208] = std::byte{0x00};  // d = 1.0 (fp16 0x3c00, little-endian)
+      b[209] = std::byte{0x3c};
+    }
+  }
+  std::vector<float> xf(static_cast<size_t>(n * n_tokens));
+  for (size_t i = 0; i < xf.size(); ++i) xf[i] = (i / 512 + i / 128) % 2 == 0 ? -127.0f : 127.0f;
+  const auto x = reference::test_util::quantize(DType::kQ8_K, xf);
+  const auto* xb = reinterpret_cast<const std::byte*>(x.data());
+
+  MatmulScratch scratch;
+  scratch.reserve(n_tokens, n, k);
+  const PackedActivations packed{.n = n, .rows = xb, .row_bytes = xrb, .n_tokens = n_tokens,
+                                 .packed = scratch.packed(n_tokens, n)};
+  k.pack_activations[dtype_slot(DType::kQ8_K)](packed, 0, n_tokens);
+  std::vector<float> y_tiles(static_cast<size_t>(n_rows * n_tokens)), y_vnni(y_tiles.size());
+  k.packed_gemm[dtype_slot(DType::kQ6_K)](packed, w.data(), wrb, n_rows, y_tiles.data(), n_rows);
+  k.gemm[dtype_slot(DType::kQ6_K)](n, w.data(), wrb, n_rows, xb, xrb, n_tokens, y_vnni.data(), n_rows);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t r = 0; r < n_rows; ++r) {
+      const size_t o = static_cast<size_t>(t * n_rows + r);
+      ASSERT_EQ(y_vnni[o], y_tiles[o]) << "r=" << r << " t=" << t;
+      const float want = reference::vec_dot(DType::kQ6_K, n, w.data() + r * wrb, xb + t * xrb);
+      ASSERT_NEAR(y_vnni[o], want, 1e-6 * std::fabs(want) + 1e-3) << "r=" << r << " t=" << t;
+      ASSERT_EQ(k.vec_dot[dtype_slot(DType::kQ6_K)](n, w.data() + r * wrb, xb + t * xrb), y_vnni[o]);
     }
   }
 }

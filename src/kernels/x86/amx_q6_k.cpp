@@ -148,9 +148,145 @@ void row_tile(const Call& c, int64_t r0, int64_t tile0, int64_t tile1) {
 }
 
 // ---- VNNI kernels in the tiles' order of additions ----
+//
+// Decode streams the weights once per token, so these must keep up with memory (~15 GB/s on one
+// thread: ~14 super-blocks of 210 bytes per microsecond). Per row and super-block, in 512-bit
+// registers:
+//   * unpack: the 256 unsigned quants (0..63) in element order in 4 registers (q[c] = elements
+//     64c .. 64c + 63). ql's 64 bytes of half h are elements 128h .. +63 in their low nibbles and
+//     128h + 64 .. +127 in their high ones; qh's 32 bytes of half h, broadcast to both 256-bit
+//     halves, give element 128h + 32k + j its top bits at bits 2k of byte j (the upper half
+//     shifted right by 2 so that bits 0-1 / 4-5 serve both nibbles). Three shifts, an and and two
+//     bit-selects (vpternlog) per half.
+//   * products: vpdpbusd of q (unsigned) with the activations, accumulated onto -32 * (the sum of
+//     the same 4 activations), precomputed per token: lane = sum of 4 (q - 32) x, |.| <= 4 * 32 *
+//     128 = 2^14, so two registers pack to int16 without saturation (vpackssdw).
+//   * scales: vpdpwssd of those int16 lanes with the sub-block's scale (each int16 lane comes from
+//     4 elements of one 16-element sub-block), two per super-block, into 16 int32 lanes whose sum
+//     is the exact S. The int16 scales per lane are a vpshufb of the 16 scale bytes into the high
+//     byte, then an arithmetic shift right by 8.
+// Sixteen rows at a time share one reduction of their S (lane = row, reduce_16_rows) and one fp32
+// step for all 16: acc = fma(float(S), d_w * d_x, acc), as the tiles take it.
 
-// Row r x tokens [t0, t0 + T): per super-block the exact S (maddubs of the unsigned quants, madd
-// by the scales, minus 32 * sum_g sc_g bsums_g), then acc = fma(float(S), d * d_x, acc).
+// The unsigned quants of one super-block, q[c] = elements 64c .. 64c + 63.
+inline void unpack_q6_k_512(const std::byte* b, __m512i* q) {
+  const __m512i m0f = _mm512_set1_epi8(0x0f);
+  const __m512i m33 = _mm512_set1_epi8(0x33);
+  constexpr __mmask32 kUpperWords = 0xffff0000u;
+  for (int h = 0; h < 2; ++h) {
+    const __m512i ql = _mm512_loadu_si512(b + 64 * h);
+    const __m512i qh = _mm512_broadcast_i64x4(load256(b + kWQh + 32 * h));
+    // Byte j of either 256-bit half: top bits of its low-nibble element at bits 0-1, of its
+    // high-nibble element at bits 4-5.
+    const __m512i top = _mm512_and_si512(_mm512_mask_srli_epi16(qh, kUpperWords, qh, 2), m33);
+    // 0xe4: bits where m0f is set from the first operand, the others from the second.
+    q[2 * h] = _mm512_ternarylogic_epi32(ql, _mm512_slli_epi16(top, 4), m0f, 0xe4);
+    q[2 * h + 1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4), top, m0f, 0xe4);
+  }
+}
+
+// The super-block's 16 scales as int16 against pack(d[0], d[1]) and pack(d[2], d[3]) below: in
+// 128-bit lane m, words 0..3 scale sub-block m (resp. 8 + m) and words 4..7 sub-block 4 + m (12 + m).
+inline void scales_q6_k_512(const std::byte* b, __m512i* s) {
+  const __m512i sc = _mm512_broadcast_i32x4(load128(b + kWScales));
+  // Byte 2w + 1 of word w takes scale byte idx, byte 2w is zeroed (index with the top bit set).
+  alignas(64) static constexpr int8_t kIdx[2][64] = {
+#define LB_Q6_LANE(a, b) -1, a, -1, a, -1, a, -1, a, -1, b, -1, b, -1, b, -1, b
+      {LB_Q6_LANE(0, 4), LB_Q6_LANE(1, 5), LB_Q6_LANE(2, 6), LB_Q6_LANE(3, 7)},
+      {LB_Q6_LANE(8, 12), LB_Q6_LANE(9, 13), LB_Q6_LANE(10, 14), LB_Q6_LANE(11, 15)},
+#undef LB_Q6_LANE
+  };
+  for (int j = 0; j < 2; ++j) {
+    s[j] = _mm512_srai_epi16(_mm512_shuffle_epi8(sc, _mm512_load_si512(kIdx[j])), 8);
+  }
+}
+
+// -32 * (sum of each 4 consecutive activations) of super-block i of a token, per vpdpbusd lane.
+inline void offsets_q8_k(const std::byte* xb, __m512i* c) {
+  const __m512i k32 = _mm512_set1_epi8(32);
+  for (int k = 0; k < 4; ++k) {
+    c[k] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), k32, _mm512_loadu_si512(xb + kXQs + 64 * k)));
+  }
+}
+
+// 16 int32 lanes summing to the exact S of one row and super-block against one token.
+inline __m512i row_sums(const __m512i* q, const __m512i* s, const std::byte* xb, const __m512i* c) {
+  __m512i d[4];
+  for (int k = 0; k < 4; ++k) d[k] = _mm512_dpbusd_epi32(c[k], q[k], _mm512_loadu_si512(xb + kXQs + 64 * k));
+  const __m512i lo = _mm512_madd_epi16(_mm512_packs_epi32(d[0], d[1]), s[0]);
+  return _mm512_dpwssd_epi32(lo, _mm512_packs_epi32(d[2], d[3]), s[1]);
+}
+
+// Prefetches the cache lines that start within [p, p + 210): each line once over consecutive
+// super-blocks (3 or 4 lines; without a branch, the 4th repeats the 3rd when there are 3).
+inline void prefetch_super_block(const std::byte* p) {
+  const auto start = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t first = (start + 63) & ~uintptr_t{63};
+  const uintptr_t last = first + 192 < start + kQ6_KBytes ? first + 192 : first + 128;
+  for (uintptr_t line : {first, first + 64, first + 128, last}) {
+    __builtin_prefetch(reinterpret_cast<const void*>(line), 0, LIGHTBOAT_PREFETCH_LOCALITY);
+  }
+}
+
+// Rows [r0, r0 + 16) x tokens [t0, t0 + T) (T <= 4).
+template <int T>
+void exact_16_rows(const GemmArgs& a, int64_t r0, int64_t t0) {
+  const int64_t nb = a.n / kQKK;
+  // d of each row sits in the last 2 bytes of a super-block; gather the 4 bytes ending there.
+  const __m512i lane_rows = _mm512_add_epi32(
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15),
+                         _mm512_set1_epi32(static_cast<int>(a.w_row_bytes))),
+      _mm512_set1_epi32(static_cast<int>(kWD) - 2));
+  // Super-blocks are consumed 16 rows at a time, so "ahead" in consumption order is the same row
+  // kAhead super-blocks on, or past the row's end the next 16 rows' first ones.
+  constexpr int64_t kAhead =
+      (static_cast<int64_t>(kWeightPrefetchBytes) + kTile * static_cast<int64_t>(kQ6_KBytes) - 1) /
+      (kTile * static_cast<int64_t>(kQ6_KBytes));
+  const std::byte* w = a.w_row(r0);
+  __m512 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const std::byte* wb = w + static_cast<size_t>(i) * kQ6_KBytes;
+    const ptrdiff_t ahead = static_cast<ptrdiff_t>(kAhead * kQ6_KBytes) +
+                            (i + kAhead >= nb ? static_cast<ptrdiff_t>(kTile * a.w_row_bytes) -
+                                                    static_cast<ptrdiff_t>(nb * kQ6_KBytes)
+                                              : 0);
+    __m512i c[T][4];
+    for (int t = 0; t < T; ++t) offsets_q8_k(a.x_row(t0 + t) + static_cast<size_t>(i) * kQ8_KBytes, c[t]);
+    __m512i d[T][8];  // reduce_16_rows' input: rows 2p (lanes 0..7) and 2p + 1 (lanes 8..15)
+    for (int p = 0; p < 8; ++p) {
+      __m512i rs[2][T];
+      for (int j = 0; j < 2; ++j) {
+        const std::byte* b = wb + static_cast<size_t>(2 * p + j) * a.w_row_bytes;
+        prefetch_super_block(b + ahead);
+        __m512i q[4], s[2];
+        unpack_q6_k_512(b, q);
+        scales_q6_k_512(b, s);
+        for (int t = 0; t < T; ++t) {
+          rs[j][t] = row_sums(q, s, a.x_row(t0 + t) + static_cast<size_t>(i) * kQ8_KBytes, c[t]);
+        }
+      }
+      for (int t = 0; t < T; ++t) {
+        d[t][p] = _mm512_add_epi32(_mm512_shuffle_i32x4(rs[0][t], rs[1][t], _MM_SHUFFLE(1, 0, 1, 0)),
+                                   _mm512_shuffle_i32x4(rs[0][t], rs[1][t], _MM_SHUFFLE(3, 2, 3, 2)));
+      }
+    }
+    const __m512i dbits = _mm512_i32gather_epi32(lane_rows, wb, 1);
+    const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dbits, 16)));
+    for (int t = 0; t < T; ++t) {
+      const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(load_f32(a.x_row(t0 + t) + static_cast<size_t>(i) * kQ8_KBytes)));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(reduce_16_rows(d[t])), scale, acc[t]);
+    }
+  }
+  for (int t = 0; t < T; ++t) {
+    alignas(64) float out[16];
+    _mm512_store_ps(out, acc[t]);
+    for (int l = 0; l < 16; ++l) a.out(r0 + kRowOfLane[l], t0 + t) = out[l];
+  }
+}
+
+// Row r x tokens [t0, t0 + T) (the rows past the last 16, and vec_dot).
 template <int T>
 void exact_row(const GemmArgs& a, int64_t r, int64_t t0) {
   __m128 acc[T];
@@ -158,24 +294,17 @@ void exact_row(const GemmArgs& a, int64_t r, int64_t t0) {
   const std::byte* w = a.w_row(r);
   for (int64_t i = 0; i < a.n / kQKK; ++i) {
     const std::byte* b = w + static_cast<size_t>(i) * kQ6_KBytes;
-    for (size_t o = 0; o < kQ6_KBytes; o += 64) prefetch_weights(b + o);
-    int8_t sc[16];
-    std::memcpy(sc, b + kWScales, sizeof(sc));
-    const __m256i scales16 = _mm256_cvtepi8_epi16(load128(b + kWScales));
-    __m256i q[8];
-    unpack_q6_k(b, q);
+    prefetch_super_block(b + kWeightPrefetchBytes);
+    __m512i q[4], s[2];
+    unpack_q6_k_512(b, q);
+    scales_q6_k_512(b, s);
     const float d = half_at(b + kWD);
     for (int t = 0; t < T; ++t) {
       const std::byte* xb = a.x_row(t0 + t) + static_cast<size_t>(i) * kQ8_KBytes;
-      __m256i isum = _mm256_setzero_si256();
-      for (int k = 0; k < 8; ++k) {
-        const __m256i sv = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
-        // maddubs pairs stay within int16 (2 * 63 * 128); madd by the scale gives int32.
-        isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], load256(xb + kXQs + 32 * k)), sv));
-      }
-      const __m256i corr = _mm256_madd_epi16(scales16, load256(xb + kXBsums));
-      const int s = hsum_i32(_mm256_sub_epi32(isum, _mm256_slli_epi32(corr, 5)));
-      acc[t] = _mm_fmadd_ss(_mm_set_ss(static_cast<float>(s)), _mm_set_ss(d * load_f32(xb)), acc[t]);
+      __m512i c[4];
+      offsets_q8_k(xb, c);
+      const int sum = _mm512_reduce_add_epi32(row_sums(q, s, xb, c));
+      acc[t] = _mm_fmadd_ss(_mm_set_ss(static_cast<float>(sum)), _mm_set_ss(d * load_f32(xb)), acc[t]);
     }
   }
   for (int t = 0; t < T; ++t) a.out(r, t0 + t) = _mm_cvtss_f32(acc[t]);
@@ -188,14 +317,40 @@ float exact_vec_dot(int64_t n, const void* w, const void* x) {
   return y;
 }
 
+// Rows [r, r + R) (R = 16, or 1 past the last 16) x all tokens, in groups of 4 (then 3, 2 or 1):
+// each group unpacks the rows' weights once (from L1 / L2 after the first group).
+template <int R>
+void exact_row_group(const GemmArgs& a, int64_t r, int64_t n_tokens) {
+  auto run = [&]<int T>(int64_t t) {
+    if constexpr (R == kTile) {
+      exact_16_rows<T>(a, r, t);
+    } else {
+      exact_row<T>(a, r, t);
+    }
+  };
+  int64_t t = 0;
+  for (; t + 4 <= n_tokens; t += 4) run.template operator()<4>(t);
+  switch (n_tokens - t) {
+    case 3:
+      run.template operator()<3>(t);
+      break;
+    case 2:
+      run.template operator()<2>(t);
+      break;
+    case 1:
+      run.template operator()<1>(t);
+      break;
+    default:
+      break;
+  }
+}
+
 void exact_gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* x,
                 size_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride) {
   const GemmArgs a{n, w, w_row_bytes, x, x_row_bytes, y, y_stride};
-  for (int64_t r = 0; r < n_rows; ++r) {
-    int64_t t = 0;
-    for (; t + 4 <= n_tokens; t += 4) exact_row<4>(a, r, t);
-    for (; t < n_tokens; ++t) exact_row<1>(a, r, t);
-  }
+  int64_t r = 0;
+  for (; r + kTile <= n_rows; r += kTile) exact_row_group<kTile>(a, r, n_tokens);
+  for (; r < n_rows; ++r) exact_row_group<1>(a, r, n_tokens);
 }
 
 void packed_gemm(const PackedActivations& x, const std::byte* w, size_t w_row_bytes, int64_t n_rows, float* y,
