@@ -12,8 +12,9 @@
 // tiles over a whole super-block (12 TDPBSSD per 16 x 16), then S = C0 + 8 C1 + 64 C2 (|S| < 2^28)
 // and one fp32 step per super-block: acc = fma(float(S), d * d_x, acc). (Splits at 0..7 / 0..15
 // need four terms: 16 TDPBSSD, about 6% slower.) The VNNI kernels below form the same S another
-// way (unsigned q, the -32 through Q8_K's bsums) and take the same fp32 step, so a token's
-// outputs are bit-identical alone or in a batch.
+// way (unsigned q against the activations, the -32 through per-token sums of 4 activations, the
+// scales by vpdpwssd) and take the same fp32 step, so a token's outputs are bit-identical alone
+// or in a batch.
 //
 // GCC 12's 512-bit intrinsics: the same -Wuninitialized false positive as in amx.cpp.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -218,15 +219,9 @@ inline __m512i row_sums(const __m512i* q, const __m512i* s, const std::byte* xb,
   return _mm512_dpwssd_epi32(lo, _mm512_packs_epi32(d[2], d[3]), s[1]);
 }
 
-// Prefetches the cache lines that start within [p, p + 210): each line once over consecutive
-// super-blocks (3 or 4 lines; without a branch, the 4th repeats the 3rd when there are 3).
+// Prefetches the cache lines of [p, p + 210): the lines at p + 0, 64, 128 and 192 cover it.
 inline void prefetch_super_block(const std::byte* p) {
-  const auto start = reinterpret_cast<uintptr_t>(p);
-  const uintptr_t first = (start + 63) & ~uintptr_t{63};
-  const uintptr_t last = first + 192 < start + kQ6_KBytes ? first + 192 : first + 128;
-  for (uintptr_t line : {first, first + 64, first + 128, last}) {
-    __builtin_prefetch(reinterpret_cast<const void*>(line), 0, LIGHTBOAT_PREFETCH_LOCALITY);
-  }
+  for (size_t o = 0; o < kQ6_KBytes; o += 64) __builtin_prefetch(p + o, 0, LIGHTBOAT_PREFETCH_LOCALITY);
 }
 
 // Rows [r0, r0 + 16) x tokens [t0, t0 + T) (T <= 4).
