@@ -219,9 +219,15 @@ inline __m512i row_sums(const __m512i* q, const __m512i* s, const std::byte* xb,
   return _mm512_dpwssd_epi32(lo, _mm512_packs_epi32(d[2], d[3]), s[1]);
 }
 
-// Prefetches the cache lines of [p, p + 210): the lines at p + 0, 64, 128 and 192 cover it.
+// Prefetches the cache lines that start within [p, p + 210): over consecutive super-blocks, each
+// line once (3 or 4 of them; without a branch, the 4th repeats the 3rd when there are 3).
 inline void prefetch_super_block(const std::byte* p) {
-  for (size_t o = 0; o < kQ6_KBytes; o += 64) __builtin_prefetch(p + o, 0, LIGHTBOAT_PREFETCH_LOCALITY);
+  const size_t skip = (0 - reinterpret_cast<uintptr_t>(p)) & 63;  // bytes to the next line start
+  const size_t last = skip + 192 < kQ6_KBytes ? skip + 192 : skip + 128;
+  __builtin_prefetch(p + skip, 0, LIGHTBOAT_PREFETCH_LOCALITY);
+  __builtin_prefetch(p + skip + 64, 0, LIGHTBOAT_PREFETCH_LOCALITY);
+  __builtin_prefetch(p + skip + 128, 0, LIGHTBOAT_PREFETCH_LOCALITY);
+  __builtin_prefetch(p + last, 0, LIGHTBOAT_PREFETCH_LOCALITY);
 }
 
 // Rows [r0, r0 + 16) x tokens [t0, t0 + T) (T <= 4).
