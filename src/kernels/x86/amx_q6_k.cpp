@@ -21,6 +21,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include <array>
 #include <cstring>
 
 #include "kernels/gemm_driver.h"
@@ -190,15 +191,20 @@ inline void unpack_q6_k_512(const std::byte* b, __m512i* q) {
 // 128-bit lane m, words 0..3 scale sub-block m (resp. 8 + m) and words 4..7 sub-block 4 + m (12 + m).
 inline void scales_q6_k_512(const std::byte* b, __m512i* s) {
   const __m512i sc = _mm512_broadcast_i32x4(load128(b + kWScales));
-  // Byte 2w + 1 of word w takes scale byte idx, byte 2w is zeroed (index with the top bit set).
-  alignas(64) static constexpr int8_t kIdx[2][64] = {
-#define LB_Q6_LANE(a, b) -1, a, -1, a, -1, a, -1, a, -1, b, -1, b, -1, b, -1, b
-      {LB_Q6_LANE(0, 4), LB_Q6_LANE(1, 5), LB_Q6_LANE(2, 6), LB_Q6_LANE(3, 7)},
-      {LB_Q6_LANE(8, 12), LB_Q6_LANE(9, 13), LB_Q6_LANE(10, 14), LB_Q6_LANE(11, 15)},
-#undef LB_Q6_LANE
-  };
+  // Word w of lane m of s[j]: its high byte takes scale 8j + m (w < 4) or 8j + 4 + m, its low
+  // byte is zeroed (an index with the top bit set).
+  alignas(64) static constexpr std::array<std::array<int8_t, 64>, 2> kIdx = [] {
+    std::array<std::array<int8_t, 64>, 2> t{};
+    for (int j = 0; j < 2; ++j) {
+      for (int i = 0; i < 32; ++i) {  // word i = 8m + w
+        t[j][2 * i] = -1;
+        t[j][2 * i + 1] = static_cast<int8_t>(8 * j + i / 8 + (i % 8 < 4 ? 0 : 4));
+      }
+    }
+    return t;
+  }();
   for (int j = 0; j < 2; ++j) {
-    s[j] = _mm512_srai_epi16(_mm512_shuffle_epi8(sc, _mm512_load_si512(kIdx[j])), 8);
+    s[j] = _mm512_srai_epi16(_mm512_shuffle_epi8(sc, _mm512_load_si512(kIdx[j].data())), 8);
   }
 }
 
