@@ -146,7 +146,7 @@ TEST(Amx, PackedGemmHandlesExtremeBlocks) {
   LIGHTBOAT_REQUIRE_AMX();
   const int64_t n_rows = 16, n_tokens = 16;
   for (DType type : kTypes) {
-    const int64_t n = cols(type, 64);
+    const int64_t n = cols(type, 192);  // Q8_0 / Q4_0 / Q5_0: a whole 4-block group and a part of one
     const DType act = reference::vec_dot_type(type);
     std::vector<float> wf(static_cast<size_t>(n * n_rows)), xf(static_cast<size_t>(n * n_tokens));
     for (size_t i = 0; i < wf.size(); ++i) wf[i] = (i / 32) % 3 == 2 ? 0.0f : ((i / 64) % 2 == 0 ? 127.0f : -127.0f);
