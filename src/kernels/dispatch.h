@@ -3,7 +3,8 @@
 // x86/avx512.cpp, arm/neon.cpp). The table is picked once, at first use, from the CPU's features;
 // the environment variable LIGHTBOAT_ISA=scalar|avx2|avx512|amx|neon forces one (tests, benchmarks).
 // "amx" is the AVX-512 table plus gemms on Intel's AMX-INT8 tile unit (x86/amx.cpp), offered only
-// where the CPU has AMX-TILE + AMX-INT8 and Linux granted this process the tile state.
+// where the CPU has AMX-TILE + AMX-INT8 and Linux granted this process the tile state; where the
+// CPU also has AMX-BF16, F16 weights get a tile gemm too (x86/amx_f16.cpp).
 //
 // Every entry computes what the scalar reference (kernels/reference) computes: quantizers are
 // bit-identical to it, dot products differ only in the order of fp32 additions (integer products
@@ -40,7 +41,8 @@ using GemmFn = void (*)(int64_t n, const std::byte* w, size_t w_row_bytes, int64
 // Gemm over activations repacked once per matmul call for a matrix unit (AMX tiles), so every
 // row range of the parallel loop reads them in the unit's layout without repacking them itself.
 // Tokens are packed in tiles of kPackedTokenTile (the last one zero-padded); a layout may use at
-// most kPackedMaxBytesPerBlock bytes per 32 elements of each of those padded tokens
+// most its table's packed_bytes_per_block (kPackedMaxBytesPerBlock, the int8 layouts' bound,
+// unless the table raises it) bytes per 32 elements of each of those padded tokens
 // (MatmulScratch relies on it).
 inline constexpr int64_t kPackedTokenTile = 16;
 inline constexpr int64_t kPackedBlockElems = 32;
@@ -86,6 +88,11 @@ struct KernelTable {
   PackedGemmFn packed_gemm[kDTypeSlots] = {};
   PackActivationsFn pack_activations[kDTypeSlots] = {};
   int64_t packed_min_tokens = 0;
+  // A weight type's own threshold where its packed gemm pays from another batch size (F16's
+  // bf16 split, x86/amx_f16.cpp), indexed by dtype_slot(weight type); 0: packed_min_tokens.
+  int64_t packed_min_tokens_of[kDTypeSlots] = {};
+  // Bytes per kPackedBlockElems elements of a padded token that the widest packed layout uses.
+  int64_t packed_bytes_per_block = kPackedMaxBytesPerBlock;
 };
 
 // The table of `isa`; throws kUnsupported when that ISA was not compiled in or the CPU lacks it.

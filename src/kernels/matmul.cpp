@@ -47,7 +47,7 @@ void MatmulScratch::reserve(int64_t n_tokens, int64_t max_cols, const KernelTabl
   if (kernels.packed_min_tokens > 0) {
     const int64_t padded = (n_tokens + kPackedTokenTile - 1) / kPackedTokenTile * kPackedTokenTile;
     const int64_t blocks = (max_cols + kPackedBlockElems - 1) / kPackedBlockElems;
-    need += kPackedAlign + static_cast<size_t>(padded * blocks * kPackedMaxBytesPerBlock);
+    need += kPackedAlign + static_cast<size_t>(padded * blocks * kernels.packed_bytes_per_block);
   }
   if (bytes_.size() < need) bytes_.resize(need);
 }
@@ -92,7 +92,9 @@ void matmul_group(const KernelTable& kernels, const MatmulTarget* targets, size_
   size_t work = 0;  // weight bytes x tokens
   for (size_t i = 0; i < n; ++i) {
     const tensor::MatrixView& w = targets[i].w;
-    if (n_tokens >= kernels.packed_min_tokens) packed_gemm[i] = kernels.packed_gemm[dtype_slot(w.type)];
+    const size_t slot = dtype_slot(w.type);
+    const int64_t min_tokens = kernels.packed_min_tokens_of[slot] > 0 ? kernels.packed_min_tokens_of[slot] : kernels.packed_min_tokens;
+    if (n_tokens >= min_tokens) packed_gemm[i] = kernels.packed_gemm[slot];
     any_packed = any_packed || packed_gemm[i] != nullptr;
     total_rows += w.n_rows;
     work += w.row_bytes * static_cast<size_t>(w.n_rows * n_tokens);

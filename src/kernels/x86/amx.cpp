@@ -243,6 +243,7 @@ KernelTable make_table() {
   t.packed_gemm[dtype_slot(DType::kQ5_0)] = packed_gemm<Q5_0Tiles>;
   t.packed_min_tokens = kMinTokens;
   add_amx_k_quants(t);
+  add_amx_f16(t);
   return t;
 }
 

@@ -20,6 +20,8 @@ void add_amx_q6_k(KernelTable& t);  // x86/amx_q6_k.cpp, called by add_amx_k_qua
 // the same gemm by weight type (for the rows past a packed gemm's last 16; null for other types).
 void add_amx_decode(KernelTable& t);
 GemmFn amx_decode_gemm(DType type);
+// Fills `t`'s F16 packed gemm (x86/amx_f16.cpp: AMX-BF16 on hi/lo parts) where the CPU has AMX-BF16.
+void add_amx_f16(KernelTable& t);
 
 namespace {
 
