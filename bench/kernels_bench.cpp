@@ -260,6 +260,14 @@ void register_all() {
         }
       }
     }
+    // SmolLM2-135M's FFN shapes at prefill sizes, for the F16 prefill gemms (AVX-512 and AMX-BF16).
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1536, 576}, {576, 1536}}) {
+      for (int64_t tokens : {int64_t{64}, int64_t{512}}) {
+        const std::string n = "Matmul/F16/" + std::to_string(rows) + "x" + std::to_string(cols) +
+                              "/tokens:" + std::to_string(tokens) + "/threads:1/" + i;
+        benchmark::RegisterBenchmark(n.c_str(), bm_matmul, isa, DType::kF16, rows, cols, tokens, 1)->UseRealTime()->Unit(benchmark::kMicrosecond);
+      }
+    }
   }
   for (int threads = 2; threads <= std::max(2, lb::ThreadPool::hardware_threads()); threads *= 2) {
     benchmark::RegisterBenchmark(("ThreadPool/parallel_for/threads:" + std::to_string(threads)).c_str(),

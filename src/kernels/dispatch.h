@@ -41,9 +41,8 @@ using GemmFn = void (*)(int64_t n, const std::byte* w, size_t w_row_bytes, int64
 // Gemm over activations repacked once per matmul call for a matrix unit (AMX tiles), so every
 // row range of the parallel loop reads them in the unit's layout without repacking them itself.
 // Tokens are packed in tiles of kPackedTokenTile (the last one zero-padded); a layout may use at
-// most its table's packed_bytes_per_block (kPackedMaxBytesPerBlock, the int8 layouts' bound,
-// unless the table raises it) bytes per 32 elements of each of those padded tokens
-// (MatmulScratch relies on it).
+// most kPackedMaxBytesPerBlock bytes (or its table's packed_bytes_per_block for the weight type)
+// per 32 elements of each of those padded tokens (MatmulScratch relies on it).
 inline constexpr int64_t kPackedTokenTile = 16;
 inline constexpr int64_t kPackedBlockElems = 32;
 inline constexpr int64_t kPackedMaxBytesPerBlock = 36;
@@ -91,8 +90,10 @@ struct KernelTable {
   // A weight type's own threshold where its packed gemm pays from another batch size (F16's
   // bf16 split, x86/amx_f16.cpp), indexed by dtype_slot(weight type); 0: packed_min_tokens.
   int64_t packed_min_tokens_of[kDTypeSlots] = {};
-  // Bytes per kPackedBlockElems elements of a padded token that the widest packed layout uses.
-  int64_t packed_bytes_per_block = kPackedMaxBytesPerBlock;
+  // Bytes per kPackedBlockElems elements of a padded token that a weight type's packed layout
+  // uses where it needs more than kPackedMaxBytesPerBlock (F16: 128), indexed by dtype_slot(weight
+  // type); 0: kPackedMaxBytesPerBlock.
+  int64_t packed_bytes_per_block[kDTypeSlots] = {};
 };
 
 // The table of `isa`; throws kUnsupported when that ISA was not compiled in or the CPU lacks it.

@@ -43,11 +43,21 @@ size_t MatmulScratch::packed_offset(int64_t n_tokens, int64_t max_cols) {
 void MatmulScratch::reserve(int64_t n_tokens, int64_t max_cols) { reserve(n_tokens, max_cols, active_kernels()); }
 
 void MatmulScratch::reserve(int64_t n_tokens, int64_t max_cols, const KernelTable& kernels) {
+  reserve_packed(n_tokens, max_cols, kernels.packed_min_tokens > 0 ? kPackedMaxBytesPerBlock : 0);
+}
+
+void MatmulScratch::reserve(int64_t n_tokens, int64_t max_cols, const KernelTable& kernels, DType weight_type) {
+  const int64_t own = kernels.packed_bytes_per_block[dtype_slot(weight_type)];
+  reserve_packed(n_tokens, max_cols,
+                 kernels.packed_min_tokens > 0 ? (own > kPackedMaxBytesPerBlock ? own : kPackedMaxBytesPerBlock) : 0);
+}
+
+void MatmulScratch::reserve_packed(int64_t n_tokens, int64_t max_cols, int64_t packed_bytes_per_block) {
   size_t need = packed_offset(n_tokens, max_cols);
-  if (kernels.packed_min_tokens > 0) {
+  if (packed_bytes_per_block > 0) {
     const int64_t padded = (n_tokens + kPackedTokenTile - 1) / kPackedTokenTile * kPackedTokenTile;
     const int64_t blocks = (max_cols + kPackedBlockElems - 1) / kPackedBlockElems;
-    need += kPackedAlign + static_cast<size_t>(padded * blocks * kernels.packed_bytes_per_block);
+    need += kPackedAlign + static_cast<size_t>(padded * blocks * packed_bytes_per_block);
   }
   if (bytes_.size() < need) bytes_.resize(need);
 }
@@ -81,7 +91,7 @@ void matmul_group(const KernelTable& kernels, const MatmulTarget* targets, size_
   const int64_t n_cols = targets[0].w.n_cols;
   const QuantizeRowFn quantize = quantize_row_fn(kernels, act_type);
   const size_t act_row_bytes = tensor::row_bytes(act_type, n_cols);
-  scratch.reserve(n_tokens, n_cols, kernels);
+  for (size_t i = 0; i < n; ++i) scratch.reserve(n_tokens, n_cols, kernels, targets[i].w.type);  // packed room per type
   std::byte* act = scratch.data();  // [n_tokens, act_row_bytes]
 
   // A matrix unit's gemm, per target, where the table has one for its type and the batch is big

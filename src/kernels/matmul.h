@@ -22,6 +22,9 @@ class MatmulScratch {
   // `kernels` (by default active_kernels()) has packed gemms, for them packed (kernels/dispatch.h).
   void reserve(int64_t n_tokens, int64_t max_cols);
   void reserve(int64_t n_tokens, int64_t max_cols, const KernelTable& kernels);
+  // The same for weights of `weight_type`, whose packed layout may need more than the int8 ones
+  // (F16 on AMX-BF16: matmul grows the scratch to it on an F16 model's first batch).
+  void reserve(int64_t n_tokens, int64_t max_cols, const KernelTable& kernels, DType weight_type);
   std::byte* data() { return bytes_.data(); }
   size_t size() const { return bytes_.size(); }
   // Where the packed activations of a call reserved with (n_tokens, max_cols) and a table with
@@ -31,6 +34,7 @@ class MatmulScratch {
  private:
   static constexpr size_t kPackedAlign = 64;  // bytes
   static size_t packed_offset(int64_t n_tokens, int64_t max_cols);
+  void reserve_packed(int64_t n_tokens, int64_t max_cols, int64_t packed_bytes_per_block);  // 0: no packed room
 
   std::vector<std::byte> bytes_;
 };

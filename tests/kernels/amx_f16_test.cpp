@@ -76,7 +76,7 @@ double check(const Case& c, const std::vector<uint16_t>& w, const std::vector<ui
   std::memcpy(x_rows, x.data(), x.size() * 2);
 
   MatmulScratch scratch;
-  scratch.reserve(c.n_tokens, c.n, k);
+  scratch.reserve(c.n_tokens, c.n, k, DType::kF16);
   const PackedActivations packed{
       .n = c.n, .rows = x_rows, .row_bytes = row_bytes, .n_tokens = c.n_tokens, .packed = scratch.packed(c.n_tokens, c.n)};
   k.pack_activations[slot](packed, 0, t_split);
@@ -168,7 +168,7 @@ TEST(AmxF16, ExactProductsAtTheEdgesOfFp16) {
       const Case c{n, n_rows, n_tokens, 0};
       const KernelTable& k = kernel_table(Isa::kAmx);
       MatmulScratch scratch;
-      scratch.reserve(n_tokens, n, k);
+      scratch.reserve(n_tokens, n, k, DType::kF16);
       const PackedActivations packed{.n = n,
                                      .rows = reinterpret_cast<const std::byte*>(x.data()),
                                      .row_bytes = static_cast<size_t>(n) * 2,
@@ -238,7 +238,7 @@ TEST(AmxF16, OnlyTheAmxTableHasIt) {
   LIGHTBOAT_REQUIRE_AMX_BF16();
   EXPECT_EQ(kernel_table(Isa::kAvx512).packed_gemm[dtype_slot(DType::kF16)], nullptr)
       << "LIGHTBOAT_ISA=avx512 must keep the AVX-512 dense gemm";
-  EXPECT_GE(kernel_table(Isa::kAmx).packed_bytes_per_block, 4 * kPackedBlockElems);
+  EXPECT_EQ(kernel_table(Isa::kAmx).packed_bytes_per_block[dtype_slot(DType::kF16)], 4 * kPackedBlockElems);
 }
 
 }  // namespace

@@ -321,7 +321,7 @@ void add_amx_f16(KernelTable& t) {
   t.packed_gemm[f16] = packed_gemm_f16;
   t.pack_activations[f16] = pack_f16;
   t.packed_min_tokens_of[f16] = kMinTokens;
-  if (t.packed_bytes_per_block < kBytesPerBlock) t.packed_bytes_per_block = kBytesPerBlock;
+  t.packed_bytes_per_block[f16] = kBytesPerBlock;
 }
 
 }  // namespace lightboat::kernels::detail
