@@ -138,13 +138,13 @@ TEST(AmxF16, PackedGemmMatchesTheReferenceOnTileEdges) {
   std::printf("%d shapes checked; largest error %.3g of the bound\n", cases, worst);
 }
 
-// Token counts past one chunk (the chunk holds about 1 MiB of packed activations: 28 token tiles
-// at n = 576, 10 at n = 1600), the last tile padded.
+// Token counts past one chunk (the chunk holds up to 1.5 MiB of packed activations: 42 token
+// tiles at n = 576, 15 at n = 1600), the last tile padded.
 TEST(AmxF16, PackedGemmMatchesTheReferenceAcrossTokenChunks) {
   LIGHTBOAT_REQUIRE_AMX_BF16();
-  check_random({576, 64, 600, 0}, 32, 304);
+  check_random({576, 64, 800, 0}, 32, 304);  // 50 token tiles: two chunks of 25
   if (HasFailure()) return;
-  check_random({1600, 48, 170, 2}, 16, 96);
+  check_random({1600, 48, 300, 2}, 16, 96);  // 19 token tiles: two chunks of 10 and 9
 }
 
 // The four part products are all there and exact: w = x = 1 + 2^-10 (hi 1, lo 2^-10) gives

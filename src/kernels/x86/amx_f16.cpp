@@ -46,10 +46,12 @@ constexpr size_t kRecordBytes = 2 * kTileBytes;  // the hi and lo tiles of one k
 constexpr int64_t kBytesPerBlock = 4 * kStep;    // per token: two bf16 parts of 32 elements
 static_assert(kStep == kPackedBlockElems && kRecordBytes == static_cast<size_t>(kTile * kBytesPerBlock));
 
-// Token tiles per chunk: as many as keep the chunk's packed activations within about 1 MiB of L2
-// (they are read once per 32-row group), at least kChunkTiles so the weights' conversion is
-// spread over at least 128 tokens.
-constexpr size_t kChunkBytes = size_t{1} << 20;
+// Token tiles per chunk: as many as keep the chunk's packed activations within 1.5 MiB of the
+// 2 MiB L2 (they are read once per 32-row group), at least kChunkTiles so the weights' conversion
+// is spread over at least 128 tokens. Each chunk converts every weight again: SmolLM2's 512-token
+// prefill takes one chunk at 576 columns and two at 1536 (with 1 MiB: two and four, and the
+// conversion was 16% of the gemm's profile).
+constexpr size_t kChunkBytes = size_t{3} << 19;
 
 // From this many tokens on the tiles beat the AVX-512 dense gemm, weight conversion included
 // (see add_amx_f16 for the measurements).
