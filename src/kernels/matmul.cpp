@@ -103,7 +103,8 @@ void matmul_group(const KernelTable& kernels, const MatmulTarget* targets, size_
   for (size_t i = 0; i < n; ++i) {
     const tensor::MatrixView& w = targets[i].w;
     const size_t slot = dtype_slot(w.type);
-    const int64_t min_tokens = kernels.packed_min_tokens_of[slot] > 0 ? kernels.packed_min_tokens_of[slot] : kernels.packed_min_tokens;
+    const int64_t own_min = kernels.packed_min_tokens_of[slot];
+    const int64_t min_tokens = own_min > 0 ? own_min : kernels.packed_min_tokens;
     if (n_tokens >= min_tokens) packed_gemm[i] = kernels.packed_gemm[slot];
     any_packed = any_packed || packed_gemm[i] != nullptr;
     total_rows += w.n_rows;

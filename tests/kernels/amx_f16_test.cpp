@@ -33,9 +33,13 @@ namespace {
 using reference::test_util::random_row;
 using tensor::DType;
 
+bool amx_bf16_here() {
+  return isa_available(Isa::kAmx) && kernel_table(Isa::kAmx).packed_gemm[dtype_slot(DType::kF16)] != nullptr;
+}
+
 #define LIGHTBOAT_REQUIRE_AMX_BF16()                                                                   \
   do {                                                                                                 \
-    if (!isa_available(Isa::kAmx) || kernel_table(Isa::kAmx).packed_gemm[dtype_slot(DType::kF16)] == nullptr) { \
+    if (!amx_bf16_here()) {                                                                            \
       GTEST_SKIP() << "AMX-BF16 not available here (CPU without AMX-TILE/AMX-INT8/AMX-BF16, non-x86 " \
                       "build, or the OS refused the tile state)";                                     \
     }                                                                                                  \
@@ -77,8 +81,11 @@ double check(const Case& c, const std::vector<uint16_t>& w, const std::vector<ui
 
   MatmulScratch scratch;
   scratch.reserve(c.n_tokens, c.n, k, DType::kF16);
-  const PackedActivations packed{
-      .n = c.n, .rows = x_rows, .row_bytes = row_bytes, .n_tokens = c.n_tokens, .packed = scratch.packed(c.n_tokens, c.n)};
+  const PackedActivations packed{.n = c.n,
+                                 .rows = x_rows,
+                                 .row_bytes = row_bytes,
+                                 .n_tokens = c.n_tokens,
+                                 .packed = scratch.packed(c.n_tokens, c.n)};
   k.pack_activations[slot](packed, 0, t_split);
   k.pack_activations[slot](packed, t_split, c.n_tokens);
 

@@ -54,7 +54,8 @@ static_assert(kStep == kPackedBlockElems && kRecordBytes == static_cast<size_t>(
 constexpr size_t kChunkBytes = size_t{3} << 19;
 
 // From this many tokens on the tiles beat the AVX-512 dense gemm, weight conversion included
-// (see add_amx_f16 for the measurements).
+// (one thread, 2048 x 2048: 16 tokens 1.9 -> 1.4 ms, 64 tokens 5.0 -> 2.2 ms). Below, a token
+// tile is mostly padding while every weight is still converted.
 constexpr int64_t kMinTokens = 16;
 
 // All eight tiles are 16 rows x 64 bytes: C 0..3 (token tile b, row tile a at 2b + a), A 4..5
