@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <new>
+#include <optional>
 
 #include "base/error.h"
 #include "kernels/activations.h"
@@ -54,7 +55,14 @@ Transformer::Transformer(std::shared_ptr<const gguf::Reader> reader, const std::
   up_.resize(b * h.n_ff);
   rope_cos_.resize(b * h.n_rot / 2);
   rope_sin_.resize(b * h.n_rot / 2);
-  matmul_scratch_.reserve(max_batch_, std::max({h.n_embd, 2 * h.n_ff, h.n_embd_q()}));
+  // Room for the largest batch in every weight type's activation layouts (the packed ones differ:
+  // F16's AMX-BF16 layout takes 128 bytes per 32 elements), so no forward pass grows it.
+  const int64_t max_cols = std::max({h.n_embd, 2 * h.n_ff, h.n_embd_q()});
+  matmul_scratch_.reserve(max_batch_, max_cols);
+  for (const gguf::TensorInfo& t : reader_->tensors()) {
+    const std::optional<tensor::DType> type = tensor::dtype_from_id(t.type_id);
+    if (t.ne.size() == 2 && type) matmul_scratch_.reserve(max_batch_, max_cols, isa, *type);
+  }
 }
 
 void Transformer::AlignedDelete::operator()(std::byte* p) const { ::operator delete(p, std::align_val_t{64}); }
