@@ -118,7 +118,7 @@ TEST(Amx, PackedGemmMatchesTheReferenceOnTileEdges) {
   for (DType type : kTypes) {
     for (int64_t n : is_k_quant(type) ? std::vector<int64_t>{256, 768} : std::vector<int64_t>{32, 96, 160, 192, 256}) {
       for (int64_t n_rows : {1, 15, 16, 17, 31, 32, 33, 48, 50}) {
-        for (int64_t n_tokens : {1, 2, 15, 16, 17, 31, 32, 33, 40}) {
+        for (int64_t n_tokens : {1, 2, 5, 8, 9, 15, 16, 17, 31, 32, 33, 40}) {
           const Case c{type, n, n_rows, n_tokens, static_cast<size_t>(cases % 5)};
           // Split rows on a 16-row boundary where there is one (matmul's grain is 32), tokens on
           // a token tile.

@@ -146,6 +146,11 @@ void row_group(const Call& c, int64_t r0, int64_t tile0, int64_t tile1) {
   const std::byte* w0 = c.w + static_cast<size_t>(r0) * c.w_row_bytes;
   const std::byte* w1 = w0 + static_cast<size_t>(kTile) * c.w_row_bytes;
   for (int64_t i = 0; i < c.nb; ++i) {
+    // A small batch (a decode step of a few sequences) streams the weights from memory as decode
+    // does, and a tile load of 16 missing rows stalls until they all arrive: ask for each row's
+    // line kWeightPrefetchBytes ahead, as the VNNI kernels do.
+    const std::byte* wi = w0 + static_cast<size_t>(i) * Weights::kBytes;
+    for (int r = 0; r < RA * kTile; ++r) prefetch_weights(wi + static_cast<size_t>(r) * c.w_row_bytes);
     const TileSource a0 = Weights::a_tile(w0, c.w_row_bytes, i, unpacked[0]);
     _tile_loadd(4, a0.data, a0.stride);
     weight_scales(w0, c.w_row_bytes, Weights::kBytes, i, dw[0]);
@@ -208,23 +213,112 @@ void row_group(const Call& c, int64_t r0, int64_t tile0, int64_t tile1) {
   }
 }
 
+// ---- narrow batches: one token tile of at most 8 tokens (a batched decode step) ----
+
+constexpr int64_t kNarrowTokens = 8;
+
+// The same tiles with 8 token columns: C 16 rows x 8 int32, B 8 rows x (8 tokens x 4 bytes),
+// loaded from the first half of each packed B row (stride 64). C stores as 512 contiguous bytes,
+// which the sums below read as 8 registers without a pass through a 16 x 16 buffer.
+TileConfig make_narrow_config() {
+  TileConfig c;
+  for (int t = 0; t < 4; ++t) c.colsb[t] = 32, c.rows[t] = 16;
+  for (int t = 4; t < 6; ++t) c.colsb[t] = 32, c.rows[t] = 16;
+  for (int t = 6; t < 8; ++t) c.colsb[t] = 32, c.rows[t] = 8;
+  return c;
+}
+
+// Rows [r0, r0 + 16 RA) x the first 8 tokens: row_group's arithmetic with its fp32 sums held in
+// registers. acc[a][p] holds rows 2p (lanes 0..7) and 2p + 1 (lanes 8..15) of weight tile a for
+// tokens 0..7, and each block adds fma(float(c), d_w[row] * d_x[token], acc) exactly as
+// scale_add does, so outputs are bit-identical to the wide tiles and the VNNI kernels.
+template <typename Weights, int RA>
+void narrow_row_group(const Call& c, int64_t r0) {
+  alignas(64) int32_t sums[RA][kTile * kNarrowTokens];  // C tiles stored: [row][token]
+  alignas(64) float dw[RA][kTile];
+  alignas(64) int8_t unpacked[RA][kTile * kQK];
+  __m512i pair[8];  // permutation picking d_w of rows 2p (lanes 0..7) and 2p + 1 (lanes 8..15)
+  for (int p = 0; p < 8; ++p) {
+    pair[p] = _mm512_setr_epi32(2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p + 1, 2 * p + 1,
+                                2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1);
+  }
+  __m512 acc[RA][8];
+  for (int a = 0; a < RA; ++a) {
+    for (int p = 0; p < 8; ++p) acc[a][p] = _mm512_setzero_ps();
+  }
+  const std::byte* w0 = c.w + static_cast<size_t>(r0) * c.w_row_bytes;
+  const std::byte* w1 = w0 + static_cast<size_t>(kTile) * c.w_row_bytes;
+  for (int64_t i = 0; i < c.nb; ++i) {
+    const std::byte* wi = w0 + static_cast<size_t>(i) * Weights::kBytes;  // see row_group
+    for (int r = 0; r < RA * kTile; ++r) prefetch_weights(wi + static_cast<size_t>(r) * c.w_row_bytes);
+    const std::byte* b = c.x.packed + static_cast<size_t>(i) * kRecordBytes;  // token tile 0
+    _tile_loadd(6, b, 64);
+    const TileSource a0 = Weights::a_tile(w0, c.w_row_bytes, i, unpacked[0]);
+    _tile_loadd(4, a0.data, a0.stride);
+    _tile_zero(0);
+    _tile_dpbssd(0, 4, 6);
+    _tile_stored(0, sums[0], 32);
+    weight_scales(w0, c.w_row_bytes, Weights::kBytes, i, dw[0]);
+    if constexpr (RA == 2) {
+      const TileSource a1 = Weights::a_tile(w1, c.w_row_bytes, i, unpacked[1]);
+      _tile_loadd(5, a1.data, a1.stride);
+      _tile_zero(2);
+      _tile_dpbssd(2, 5, 6);
+      _tile_stored(2, sums[1], 32);
+      weight_scales(w1, c.w_row_bytes, Weights::kBytes, i, dw[1]);
+    }
+    const __m512 dx16 = _mm512_load_ps(b + kBQuantBytes);                  // d_x of tokens 0..15
+    const __m512 dx = _mm512_shuffle_f32x4(dx16, dx16, _MM_SHUFFLE(1, 0, 1, 0));  // tokens 0..7 twice
+    for (int a = 0; a < RA; ++a) {
+      const __m512 d = _mm512_load_ps(dw[a]);
+      for (int p = 0; p < 8; ++p) {
+        const __m512 scale = _mm512_mul_ps(_mm512_permutexvar_ps(pair[p], d), dx);
+        const __m512 v = _mm512_cvtepi32_ps(_mm512_load_si512(sums[a] + 2 * kNarrowTokens * p));
+        acc[a][p] = _mm512_fmadd_ps(v, scale, acc[a][p]);
+      }
+    }
+  }
+  for (int a = 0; a < RA; ++a) {
+    alignas(64) float s[kTile * kNarrowTokens];  // [row][token]
+    for (int p = 0; p < 8; ++p) _mm512_store_ps(s + 16 * p, acc[a][p]);
+    for (int64_t t = 0; t < c.x.n_tokens; ++t) {
+      float* out = c.y + t * c.y_stride + r0 + kTile * a;
+      for (int m = 0; m < kTile; ++m) out[m] = s[kNarrowTokens * m + t];
+    }
+  }
+}
+
 // ---- the packed (tile) gemm ----
 
 template <typename Weights>
 void packed_gemm(const PackedActivations& x, const std::byte* w, size_t w_row_bytes, int64_t n_rows, float* y,
                  int64_t y_stride) {
   static const TileConfig config = make_config();
+  static const TileConfig narrow_config = make_narrow_config();
+  const Call call{x, w, w_row_bytes, y, y_stride, x.n / kQK};
+  auto rest = [&](int64_t first) {  // the last rows of a matrix whose row count is not a multiple of 16
+    amx_decode_gemm(Weights::kType)(x.n, w + static_cast<size_t>(first) * w_row_bytes, w_row_bytes, n_rows - first,
+                                    x.rows, x.row_bytes, x.n_tokens, y + first, y_stride);
+  };
+  if (x.n_tokens <= kNarrowTokens) {
+    run_packed(
+        narrow_config, call, n_rows,
+        [](const Call& c, int64_t n_full, int64_t /*tile0*/, int64_t /*tile1*/) {
+          int64_t r = 0;
+          for (; r + 2 * kTile <= n_full; r += 2 * kTile) narrow_row_group<Weights, 2>(c, r);
+          if (r < n_full) narrow_row_group<Weights, 1>(c, r);
+        },
+        rest);
+    return;
+  }
   run_packed(
-      config, Call{x, w, w_row_bytes, y, y_stride, x.n / kQK}, n_rows,
+      config, call, n_rows,
       [](const Call& c, int64_t n_full, int64_t tile0, int64_t tile1) {
         int64_t r = 0;
         for (; r + 2 * kTile <= n_full; r += 2 * kTile) row_group<Weights, 2>(c, r, tile0, tile1);
         if (r < n_full) row_group<Weights, 1>(c, r, tile0, tile1);
       },
-      [&](int64_t first) {  // the last rows of a matrix whose row count is not a multiple of 16
-        amx_decode_gemm(Weights::kType)(x.n, w + static_cast<size_t>(first) * w_row_bytes, w_row_bytes,
-                                        n_rows - first, x.rows, x.row_bytes, x.n_tokens, y + first, y_stride);
-      });
+      rest);
 }
 
 // From this many tokens on the tiles beat this unit's VNNI gemm, padding and packing included
