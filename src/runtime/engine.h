@@ -154,7 +154,11 @@ class EngineLoop {
   void run();
   void step(std::unique_lock<std::mutex>& lock);
   void finish(Live& live, JobEnd end, std::vector<Event>& events, const std::string& error = {});
-  void sample_row(Live& live, const float* logits, std::vector<Event>& events);
+  // Samples the logit rows of rows_ into sampled_, in parallel over the pool (each row's
+  // sampler belongs to its request). Runs unlocked, like consume_hidden.
+  void sample_rows();
+  // Takes the token sampled for `live` (logits: its row, for logprobs): text, stop, end.
+  void sample_row(Live& live, const float* logits, int32_t token, std::vector<Event>& events);
   // After the forward pass: scores of the scoring rows (output head over their hidden states,
   // kScoreChunkRows at a time) and the embedding jobs' sums. Runs unlocked; only the engine
   // thread touches these Live fields.
@@ -188,6 +192,7 @@ class EngineLoop {
   std::vector<std::vector<int32_t>> tables_;
   std::vector<std::span<const int32_t>> table_spans_;
   std::vector<Live*> row_owner_;  // per logit row: its request
+  std::vector<int32_t> sampled_;  // per logit row: the token sampled from it
   std::vector<float> logits_;     // [rows, n_vocab] of the sampled rows: one per running sequence
   // Hidden rows: scoring positions (target >= 0: the token scored, index: its position) and
   // embedding rows (target -1), in batch order.
