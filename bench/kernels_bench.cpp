@@ -1,6 +1,6 @@
 // Kernel micro-benchmarks, per ISA this machine runs: vec_dot per weight type, the activation
-// quantizers, matmul at real model shapes for decode (1 token), a small batch (16 tokens: the
-// AMX threshold) and prefill (64 tokens), and the
+// quantizers, matmul at real model shapes for decode (1 token; 4: a few streams or speculative
+// drafts), a small batch (16 tokens: the AMX threshold) and prefill (64 tokens), and the
 // thread pool's per-call overhead; paged attention of one decode token over one layer's cache,
 // and of a 512-token prefill in tiles of 1 and 8 tokens. Rates: weights_B/s is weight bytes
 // read per second (the decode roofline's unit), FLOP/s counts 2 per multiply-add.
@@ -251,7 +251,7 @@ void register_all() {
     }
     for (DType t : kMatmulTypes) {
       for (auto [rows, cols] : kShapes) {
-        for (int64_t tokens : {int64_t{1}, int64_t{16}, int64_t{64}}) {
+        for (int64_t tokens : {int64_t{1}, int64_t{4}, int64_t{16}, int64_t{64}}) {
           for (int threads = 1; threads <= hw; ++threads) {
             const std::string n = "Matmul/" + name(t) + "/" + std::to_string(rows) + "x" + std::to_string(cols) +
                                   "/tokens:" + std::to_string(tokens) + "/threads:" + std::to_string(threads) + "/" + i;

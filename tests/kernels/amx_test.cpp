@@ -141,7 +141,8 @@ TEST(Amx, PackedGemmMatchesTheReferenceAcrossTokenChunks) {
 }
 
 // Blocks at the extremes of int8 (Q8_0 weights of -127 and 127 against activations of ±127 in
-// all 32 lanes) and all-zero blocks: the int32 tile sums must not saturate or lose a sign.
+// all 32 lanes) and all-zero blocks: the int32 tile sums must not saturate or lose a sign, and
+// the VNNI gemm must give the same bits.
 TEST(Amx, PackedGemmHandlesExtremeBlocks) {
   LIGHTBOAT_REQUIRE_AMX();
   const int64_t n_rows = 16, n_tokens = 16;
@@ -166,7 +167,7 @@ TEST(Amx, PackedGemmHandlesExtremeBlocks) {
     std::vector<float> y(static_cast<size_t>(n_rows * n_tokens));
     k.packed_gemm[dtype_slot(type)](packed, reinterpret_cast<const std::byte*>(w.data()), wrb, n_rows, y.data(),
                                     n_rows);
-    // The VNNI gemm's narrower intermediates (Q6_K: int16 lanes of 4 products) must not saturate
+    // The VNNI gemm's narrower intermediates (Q6_K and Q4_K: int16 lanes of 4 products) must not saturate
     // either: the same bits as the tiles, for 1 to 4 tokens at a time.
     std::vector<float> y_vnni(y.size());
     k.gemm[dtype_slot(type)](n, reinterpret_cast<const std::byte*>(w.data()), wrb, n_rows,

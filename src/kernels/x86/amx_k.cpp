@@ -211,73 +211,192 @@ void row_tile(const Call& c, int64_t r0, int64_t tile0, int64_t tile1) {
 }
 
 // ---- VNNI kernels in the tiles' order of additions ----
+//
+// Decode streams every weight once per token, so the VNNI gemm must spend few vector uops per
+// byte (with 512-bit code only ports 0 and 5 execute them; multiplies are port 0 only). Per
+// super-block of 16 rows:
+//  - the 16 headers are gathered lane = row (d, dmin, 6-bit scales and mins unpacked for all 16
+//    rows with a dozen and/shift ops);
+//  - a row's 128 quant bytes are two 64-byte loads; and/shift split each into two registers of
+//    nibbles, each holding two sub-blocks (bytes 0..31 and 32..63: sub-blocks 2c / 2c + 2 for
+//    the low nibbles, 2c + 1 / 2c + 3 for the high ones), against activations rearranged once
+//    per token to match;
+//  - vpdpbusd gives per dword the sum of 4 products (|.| <= 4 * 15 * 128 = 7680: int16), so
+//    vpackssdw packs two rows' dwords into words losslessly and one vpdpwssd per register pair
+//    multiplies each by its sub-block's scale (a vpermw of the rows' scales) and accumulates:
+//    per row and token 4 vpdpbusd + 2 vpdpwssd + 2 packs;
+//  - a transposing add tree turns the 8 row-pair accumulators into S lane = row (kPairLaneRows);
+//  - M is 4 vpdpwssd of the mins (lane = row) against the token's sub-block sums, per 16 rows.
+// S and M are the same integers as the tiles', and the two fp32 steps per super-block are the
+// same, in the same order.
 
-// Rows [r0, r0 + 16) x tokens [t0, t0 + NT): per super-block, S and M of 16 rows in lane order
-// (kRowOfLane), row pair p in lanes 8p' .. (two rows per register, as reduce_16_rows wants).
+// Lane l of the 16-row kernel's results holds row kPairLaneRows[l] (what the add tree leaves;
+// lanes 4k, 4k + 1 are a row pair, which the scale table below relies on).
+constexpr int kPairLaneRows[16] = {0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15};
+// Where row pair p's 16 scale words sit in the table the header unpack stores (unpacklo of
+// the scale dwords holds pairs 0, 1, 4, 5; unpackhi 2, 3, 6, 7).
+constexpr int kPairScaleOffset[8] = {0, 16, 64, 80, 32, 48, 96, 112};  // words
+
+// vpermw indices for the scales of a packed register pair: dword 4L + k holds row a's words
+// for k < 2 and row b's for k >= 2 (vpackssdw's order), sub-block `lo` in 128-bit lanes 0..1
+// and `hi` in 2..3; the table has row a's 8 scales at words 0..7 and row b's at 8..15.
+inline __m512i scale_index(int lo, int hi) {
+  alignas(64) int16_t idx[32];
+  for (int w = 0; w < 32; ++w) idx[w] = static_cast<int16_t>((w % 8 < 4 ? 0 : 8) + (w < 16 ? lo : hi));
+  return _mm512_load_si512(idx);
+}
+
+// Sums dwords 2m + 1 and 2m of each 128-bit lane pair-wise across a and b: per lane
+// [a0 + a1, a2 + a3, b0 + b1, b2 + b3] (vshufps moves the integer bits untouched).
+inline __m512i add_pairs(__m512i a, __m512i b) {
+  const __m512 fa = _mm512_castsi512_ps(a), fb = _mm512_castsi512_ps(b);
+  return _mm512_add_epi32(_mm512_castps_si512(_mm512_shuffle_ps(fa, fb, _MM_SHUFFLE(2, 0, 2, 0))),
+                          _mm512_castps_si512(_mm512_shuffle_ps(fa, fb, _MM_SHUFFLE(3, 1, 3, 1))));
+}
+
+// 128-bit lanes: [a.L0 + a.L1, a.L2 + a.L3, b.L0 + b.L1, b.L2 + b.L3].
+inline __m512i add_lanes(__m512i a, __m512i b) {
+  return _mm512_add_epi32(_mm512_shuffle_i32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
+                          _mm512_shuffle_i32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// S of 16 rows, lane l = row kPairLaneRows[l], from the row pairs' accumulators (pair p: rows
+// 2p, 2p + 1; in each 128-bit lane dwords 0..1 belong to row 2p, 2..3 to row 2p + 1).
+inline __m512i reduce_pairs(const __m512i* acc) {
+  const __m512i s0 = add_lanes(acc[0], acc[1]), s1 = add_lanes(acc[2], acc[3]);
+  const __m512i s2 = add_lanes(acc[4], acc[5]), s3 = add_lanes(acc[6], acc[7]);
+  return add_lanes(add_pairs(s0, s1), add_pairs(s2, s3));
+}
+
+// One token's activations for a super-block, in the nibble registers' order, and its fp32 and
+// min terms.
+struct TokenBlock {
+  __m512i x[4];   // [x 0..31 | x 64..95], [32..63 | 96..127], then the same + 128
+  __m512i bs[4];  // int16 pairs (b0, b2), (b1, b3), (b4, b6), (b5, b7): b_j = sub-block j's sum
+  __m512 dx;
+};
+
+inline void load_token(const std::byte* xb, TokenBlock& t) {
+  const std::byte* q = xb + kXQs;
+  for (int k = 0; k < 4; ++k) {
+    const std::byte* lo = q + 128 * (k / 2) + 32 * (k % 2);
+    t.x[k] = _mm512_inserti64x4(_mm512_castsi256_si512(load256(lo)), load256(lo + 64), 1);
+  }
+  // Sub-block sums b0..b7 (pairs of Q8_K's 16-element sums), packed into the word pairs above.
+  const __m256i b = _mm256_madd_epi16(load256(xb + kXBsums), _mm256_set1_epi16(1));
+  const __m256i w = _mm256_shuffle_epi8(_mm256_packs_epi32(b, b), _mm256_setr_epi8(0, 1, 4, 5, 2, 3, 6, 7, 0, 1, 4, 5, 2,
+                                                                                   3, 6, 7, 0, 1, 4, 5, 2, 3, 6, 7, 0,
+                                                                                   1, 4, 5, 2, 3, 6, 7));
+  alignas(32) int32_t pairs[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(pairs), w);
+  t.bs[0] = _mm512_set1_epi32(pairs[0]);
+  t.bs[1] = _mm512_set1_epi32(pairs[1]);
+  t.bs[2] = _mm512_set1_epi32(pairs[4]);
+  t.bs[3] = _mm512_set1_epi32(pairs[5]);
+  t.dx = _mm512_set1_ps(load_f32(xb));
+}
+
+// Super-blocks ahead that the 16-row kernel prefetches. It walks the weights column-wise
+// (super-block i of 16 rows, then i + 1), so a fixed byte distance would land sometimes in the
+// rows being read and sometimes far beyond; a distance in its own order of reads is even.
+constexpr int64_t kPrefetchBlocks = 4;
+
+// The quants of one row's super-block at b, and a prefetch of the lines whose first byte lies in
+// the super-block at pf (so each 64-byte line is asked for once).
+struct RowQuants {
+  __m512i lo0, hi0, lo1, hi1;  // sub-blocks 0|2, 1|3, 4|6, 5|7 (see load_token)
+};
+
+inline RowQuants row_quants(const std::byte* b, const std::byte* pf) {
+  const auto u = reinterpret_cast<uintptr_t>(pf);
+  const std::byte* line = pf + (((u + 63) & ~uintptr_t{63}) - u);
+  __builtin_prefetch(line, 0, LIGHTBOAT_PREFETCH_LOCALITY);
+  __builtin_prefetch(line + 64, 0, LIGHTBOAT_PREFETCH_LOCALITY);
+  if (line + 128 < pf + kQ4_KBytes) __builtin_prefetch(line + 128, 0, LIGHTBOAT_PREFETCH_LOCALITY);
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i q0 = _mm512_loadu_si512(b + kWQs), q1 = _mm512_loadu_si512(b + kWQs + 64);
+  return {_mm512_and_si512(q0, m4), _mm512_and_si512(_mm512_srli_epi16(q0, 4), m4), _mm512_and_si512(q1, m4),
+          _mm512_and_si512(_mm512_srli_epi16(q1, 4), m4)};
+}
+
+inline __m512i dot4(__m512i q, __m512i x) {
+  return _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, x);
+}
+
+// Rows [r0, r0 + 16) x tokens [t0, t0 + NT): S and M per super-block lane = row, then the
+// tiles' two fp32 steps.
 template <int NT>
 void exact_16_rows(const GemmArgs& a, int64_t r0, int64_t t0) {
-  __m512i lane_rows = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  __m512i lane_rows = _mm512_loadu_si512(kPairLaneRows);
   lane_rows = _mm512_mullo_epi32(lane_rows, _mm512_set1_epi32(static_cast<int>(a.w_row_bytes)));
-  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i idx[4] = {scale_index(0, 2), scale_index(1, 3), scale_index(4, 6), scale_index(5, 7)};
+  const __m512i m6 = _mm512_set1_epi32(0x3f3f3f3f), m4 = _mm512_set1_epi32(0x0f0f0f0f);
+  const __m512i top2 = _mm512_set1_epi32(0x30303030), low8 = _mm512_set1_epi32(0x00ff00ff);
   const std::byte* w = a.w_row(r0);
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const int64_t nb = a.n / kQKK;
   for (int64_t i = 0; i < nb; ++i) {
     const size_t off = static_cast<size_t>(i) * kQ4_KBytes;
-    __m512i s_part[NT][8], m_part[NT][8];
+    // Headers lane = row: d | dmin, then the 12 scale bytes (see unpack_scales_mins).
+    const __m512i h0 = _mm512_i32gather_epi32(lane_rows, w + off, 1);
+    const __m512i h1 = _mm512_i32gather_epi32(lane_rows, w + off + 4, 1);
+    const __m512i h2 = _mm512_i32gather_epi32(lane_rows, w + off + 8, 1);
+    const __m512i h3 = _mm512_i32gather_epi32(lane_rows, w + off + 12, 1);
+    const __m512i sc_lo = _mm512_and_si512(h1, m6);
+    const __m512i sc_hi = _mm512_or_si512(_mm512_and_si512(h3, m4), _mm512_and_si512(_mm512_srli_epi32(h1, 2), top2));
+    const __m512i mn_lo = _mm512_and_si512(h2, m6);
+    const __m512i mn_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(h3, 4), m4),
+                                          _mm512_and_si512(_mm512_srli_epi32(h2, 2), top2));
+    // Each row pair's 16 scales as words, for vpermw (kPairScaleOffset).
+    alignas(64) int16_t scales[128 + 32];
+    const __m512i sl = _mm512_unpacklo_epi32(sc_lo, sc_hi), sh = _mm512_unpackhi_epi32(sc_lo, sc_hi);
+    _mm512_store_si512(scales, _mm512_cvtepu8_epi16(_mm512_castsi512_si256(sl)));
+    _mm512_store_si512(scales + 32, _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(sl, 1)));
+    _mm512_store_si512(scales + 64, _mm512_cvtepu8_epi16(_mm512_castsi512_si256(sh)));
+    _mm512_store_si512(scales + 96, _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(sh, 1)));
+    _mm512_store_si512(scales + 128, _mm512_setzero_si512());  // past the last pair's 16 words
+    // Mins as int16 pairs (m0, m2), (m1, m3), (m4, m6), (m5, m7) against TokenBlock::bs.
+    const __m512i mins[4] = {_mm512_and_si512(mn_lo, low8), _mm512_and_si512(_mm512_srli_epi32(mn_lo, 8), low8),
+                             _mm512_and_si512(mn_hi, low8), _mm512_and_si512(_mm512_srli_epi32(mn_hi, 8), low8)};
+
+    TokenBlock tok[NT];
+    for (int t = 0; t < NT; ++t) load_token(a.x_row(t0 + t) + static_cast<size_t>(i) * kQ8_KBytes, tok[t]);
+
+    // These rows kPrefetchBlocks on, or past their ends the next 16 rows' first blocks.
+    const int64_t ahead = nb < kPrefetchBlocks ? nb : kPrefetchBlocks;
+    const std::byte* pf = i + ahead < nb ? w + off + static_cast<size_t>(ahead) * kQ4_KBytes
+                                         : w + static_cast<size_t>(kTile) * a.w_row_bytes + static_cast<size_t>(i + ahead - nb) * kQ4_KBytes;
+    __m512i pair_acc[NT][8];
     for (int p = 0; p < 8; ++p) {
-      const std::byte* b0 = w + static_cast<size_t>(2 * p) * a.w_row_bytes + off;
-      const std::byte* b1 = b0 + a.w_row_bytes;
-      prefetch_weights(b0);  // decode streams the weights from memory (kernels/prefetch.h)
-      prefetch_weights(b0 + 128);
-      prefetch_weights(b1);
-      prefetch_weights(b1 + 128);
-      uint8_t sc0[8], mn0[8], sc1[8], mn1[8];
-      unpack_scales_mins(b0 + kWScales, sc0, mn0);
-      unpack_scales_mins(b1 + kWScales, sc1, mn1);
-      const __m512i mins = _mm512_inserti64x4(_mm512_castsi256_si512(mins_for_bsums(mn0)), mins_for_bsums(mn1), 1);
-      __m512i s_acc[NT];
-      for (int t = 0; t < NT; ++t) s_acc[t] = _mm512_setzero_si512();
-      for (int c = 0; c < kChunks; ++c) {
-        const __m512i q =
-            _mm512_inserti64x4(_mm512_castsi256_si512(load256(b0 + kWQs + 32 * c)), load256(b1 + kWQs + 32 * c), 1);
-        const __m512i q0 = _mm512_and_si512(q, m4);
-        const __m512i q1 = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
-        const __m512i s0 = _mm512_inserti64x4(_mm512_set1_epi16(sc0[2 * c]), _mm256_set1_epi16(sc1[2 * c]), 1);
-        const __m512i s1 = _mm512_inserti64x4(_mm512_set1_epi16(sc0[2 * c + 1]), _mm256_set1_epi16(sc1[2 * c + 1]), 1);
-        for (int t = 0; t < NT; ++t) {
-          const std::byte* xq = a.x_row(t0 + t) + static_cast<size_t>(i) * kQ8_KBytes + kXQs + 64 * c;
-          const __m512i x0 = _mm512_broadcast_i64x4(load256(xq));
-          const __m512i x1 = _mm512_broadcast_i64x4(load256(xq + 32));
-          // maddubs pairs stay within int16 (2 * 15 * 128); madd by the scale gives int32.
-          const __m512i p0 = _mm512_madd_epi16(_mm512_maddubs_epi16(q0, x0), s0);
-          const __m512i p1 = _mm512_madd_epi16(_mm512_maddubs_epi16(q1, x1), s1);
-          s_acc[t] = _mm512_add_epi32(s_acc[t], _mm512_add_epi32(p0, p1));
-        }
-      }
+      const size_t ra = static_cast<size_t>(2 * p) * a.w_row_bytes;
+      const RowQuants qa = row_quants(w + ra + off, pf + ra);
+      const RowQuants qb = row_quants(w + ra + a.w_row_bytes + off, pf + ra + a.w_row_bytes);
+      const int16_t* table = scales + kPairScaleOffset[p];
+      __m512i sc[4];
+      for (int k = 0; k < 4; ++k) sc[k] = _mm512_permutexvar_epi16(idx[k], _mm512_loadu_si512(table));
       for (int t = 0; t < NT; ++t) {
-        const std::byte* xb = a.x_row(t0 + t) + static_cast<size_t>(i) * kQ8_KBytes;
-        s_part[t][p] = s_acc[t];
-        m_part[t][p] = _mm512_madd_epi16(mins, _mm512_broadcast_i64x4(load256(xb + kXBsums)));
+        __m512i s = _mm512_madd_epi16(_mm512_packs_epi32(dot4(qa.lo0, tok[t].x[0]), dot4(qb.lo0, tok[t].x[0])), sc[0]);
+        s = _mm512_dpwssd_epi32(s, _mm512_packs_epi32(dot4(qa.hi0, tok[t].x[1]), dot4(qb.hi0, tok[t].x[1])), sc[1]);
+        s = _mm512_dpwssd_epi32(s, _mm512_packs_epi32(dot4(qa.lo1, tok[t].x[2]), dot4(qb.lo1, tok[t].x[2])), sc[2]);
+        s = _mm512_dpwssd_epi32(s, _mm512_packs_epi32(dot4(qa.hi1, tok[t].x[3]), dot4(qb.hi1, tok[t].x[3])), sc[3]);
+        pair_acc[t][p] = s;
       }
     }
-    // d in the low and dmin in the high half of each row's first 4 bytes.
-    const __m512i dbits = _mm512_i32gather_epi32(lane_rows, w + off, 1);
-    const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dbits));
-    const __m512 dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dbits, 16)));
+    const __m512 d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h0));
+    const __m512 dmin = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(h0, 16)));
     for (int t = 0; t < NT; ++t) {
-      const __m512 dx = _mm512_set1_ps(load_f32(a.x_row(t0 + t) + static_cast<size_t>(i) * kQ8_KBytes));
-      const __m512 sv = _mm512_cvtepi32_ps(reduce_16_rows(s_part[t]));
-      const __m512 mv = _mm512_cvtepi32_ps(reduce_16_rows(m_part[t]));
-      acc[t] = _mm512_fmadd_ps(sv, _mm512_mul_ps(d, dx), acc[t]);
-      acc[t] = _mm512_fnmadd_ps(mv, _mm512_mul_ps(dmin, dx), acc[t]);
+      __m512i m = _mm512_madd_epi16(mins[0], tok[t].bs[0]);
+      for (int k = 1; k < 4; ++k) m = _mm512_dpwssd_epi32(m, mins[k], tok[t].bs[k]);
+      const __m512 sv = _mm512_cvtepi32_ps(reduce_pairs(pair_acc[t]));
+      acc[t] = _mm512_fmadd_ps(sv, _mm512_mul_ps(d, tok[t].dx), acc[t]);
+      acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(m), _mm512_mul_ps(dmin, tok[t].dx), acc[t]);
     }
   }
   for (int t = 0; t < NT; ++t) {
     alignas(64) float out[16];
     _mm512_store_ps(out, acc[t]);
-    for (int l = 0; l < 16; ++l) a.out(r0 + kRowOfLane[l], t0 + t) = out[l];
+    for (int l = 0; l < 16; ++l) a.out(r0 + kPairLaneRows[l], t0 + t) = out[l];
   }
 }
 
@@ -324,8 +443,13 @@ void exact_gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_row
   int64_t r = 0;
   for (; r + kTile <= n_rows; r += kTile) {
     int64_t t = 0;
-    for (; t + 2 <= n_tokens; t += 2) exact_16_rows<2>(a, r, t);
-    if (t < n_tokens) exact_16_rows<1>(a, r, t);
+    for (; t + 4 <= n_tokens; t += 4) exact_16_rows<4>(a, r, t);  // the weights' work shared by 4 tokens
+    switch (n_tokens - t) {
+      case 3: exact_16_rows<3>(a, r, t); break;
+      case 2: exact_16_rows<2>(a, r, t); break;
+      case 1: exact_16_rows<1>(a, r, t); break;
+      default: break;
+    }
   }
   for (; r < n_rows; ++r) {
     for (int64_t t = 0; t < n_tokens; ++t) a.out(r, t) = exact_dot(n, a.w_row(r), a.x_row(t));
