@@ -217,8 +217,8 @@ void row_tile(const Call& c, int64_t r0, int64_t tile0, int64_t tile1) {
 // super-block of 16 rows:
 //  - the 16 headers are gathered lane = row (d, dmin, 6-bit scales and mins unpacked for all 16
 //    rows with a dozen and/shift ops);
-//  - a row's 128 quant bytes are two 64-byte loads; and/shift split each into two registers of
-//    nibbles, each holding two sub-blocks (bytes 0..31 and 32..63: sub-blocks 2c / 2c + 2 for
+//  - a row's 128 quant bytes are two 64-byte loads; an and and a GF2P8AFFINEQB split each into two
+//    registers of nibbles, each holding two sub-blocks (bytes 0..31 and 32..63: sub-blocks 2c / 2c + 2 for
 //    the low nibbles, 2c + 1 / 2c + 3 for the high ones), against activations rearranged once
 //    per token to match;
 //  - vpdpbusd gives per dword the sum of 4 products (|.| <= 4 * 15 * 128 = 7680: int16), so
@@ -296,6 +296,12 @@ inline void load_token(const std::byte* xb, TokenBlock& t) {
   t.dx = _mm512_set1_ps(load_f32(xb));
 }
 
+// The high nibble of every byte, moved to the low nibble (the rest zero), in one GF2P8AFFINEQB
+// (the bit matrix picks bits 4..7 into 0..3) instead of a shift (port 0 only) and an and.
+inline __m512i high_nibbles(__m512i q) {
+  return _mm512_gf2p8affine_epi64_epi8(q, _mm512_set1_epi64(0x1020408000000000), 0);
+}
+
 // Super-blocks ahead that the 16-row kernel prefetches. It walks the weights column-wise
 // (super-block i of 16 rows, then i + 1), so a fixed byte distance would land sometimes in the
 // rows being read and sometimes far beyond; a distance in its own order of reads is even.
@@ -315,8 +321,7 @@ inline RowQuants row_quants(const std::byte* b, const std::byte* pf) {
   if (line + 128 < pf + kQ4_KBytes) __builtin_prefetch(line + 128, 0, LIGHTBOAT_PREFETCH_LOCALITY);
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   const __m512i q0 = _mm512_loadu_si512(b + kWQs), q1 = _mm512_loadu_si512(b + kWQs + 64);
-  return {_mm512_and_si512(q0, m4), _mm512_and_si512(_mm512_srli_epi16(q0, 4), m4), _mm512_and_si512(q1, m4),
-          _mm512_and_si512(_mm512_srli_epi16(q1, 4), m4)};
+  return {_mm512_and_si512(q0, m4), high_nibbles(q0), _mm512_and_si512(q1, m4), high_nibbles(q1)};
 }
 
 inline __m512i dot4(__m512i q, __m512i x) {
