@@ -217,10 +217,10 @@ void row_tile(const Call& c, int64_t r0, int64_t tile0, int64_t tile1) {
 // super-block of 16 rows:
 //  - the 16 headers are gathered lane = row (d, dmin, 6-bit scales and mins unpacked for all 16
 //    rows with a dozen and/shift ops);
-//  - a row's 128 quant bytes are two 64-byte loads; an and and a GF2P8AFFINEQB split each into two
-//    registers of nibbles, each holding two sub-blocks (bytes 0..31 and 32..63: sub-blocks 2c / 2c + 2 for
-//    the low nibbles, 2c + 1 / 2c + 3 for the high ones), against activations rearranged once
-//    per token to match;
+//  - a row's 128 quant bytes are two 64-byte loads; an and and a GF2P8AFFINEQB split each into
+//    two registers of nibbles, each holding two sub-blocks (bytes 0..31 and 32..63: sub-blocks
+//    2c / 2c + 2 for the low nibbles, 2c + 1 / 2c + 3 for the high ones), against activations
+//    rearranged once per token to match;
 //  - vpdpbusd gives per dword the sum of 4 products (|.| <= 4 * 15 * 128 = 7680: int16), so
 //    vpackssdw packs two rows' dwords into words losslessly and one vpdpwssd per register pair
 //    multiplies each by its sub-block's scale (a vpermw of the rows' scales) and accumulates:
@@ -284,9 +284,9 @@ inline void load_token(const std::byte* xb, TokenBlock& t) {
   }
   // Sub-block sums b0..b7 (pairs of Q8_K's 16-element sums), packed into the word pairs above.
   const __m256i b = _mm256_madd_epi16(load256(xb + kXBsums), _mm256_set1_epi16(1));
-  const __m256i w = _mm256_shuffle_epi8(_mm256_packs_epi32(b, b), _mm256_setr_epi8(0, 1, 4, 5, 2, 3, 6, 7, 0, 1, 4, 5, 2,
-                                                                                   3, 6, 7, 0, 1, 4, 5, 2, 3, 6, 7, 0,
-                                                                                   1, 4, 5, 2, 3, 6, 7));
+  const __m256i w = _mm256_shuffle_epi8(
+      _mm256_packs_epi32(b, b),
+      _mm256_setr_epi8(0, 1, 4, 5, 2, 3, 6, 7, 0, 1, 4, 5, 2, 3, 6, 7, 0, 1, 4, 5, 2, 3, 6, 7, 0, 1, 4, 5, 2, 3, 6, 7));
   alignas(32) int32_t pairs[8];
   _mm256_store_si256(reinterpret_cast<__m256i*>(pairs), w);
   t.bs[0] = _mm512_set1_epi32(pairs[0]);
@@ -371,7 +371,8 @@ void exact_16_rows(const GemmArgs& a, int64_t r0, int64_t t0) {
     // These rows kPrefetchBlocks on, or past their ends the next 16 rows' first blocks.
     const int64_t ahead = nb < kPrefetchBlocks ? nb : kPrefetchBlocks;
     const std::byte* pf = i + ahead < nb ? w + off + static_cast<size_t>(ahead) * kQ4_KBytes
-                                         : w + static_cast<size_t>(kTile) * a.w_row_bytes + static_cast<size_t>(i + ahead - nb) * kQ4_KBytes;
+                                         : w + static_cast<size_t>(kTile) * a.w_row_bytes +
+                                               static_cast<size_t>(i + ahead - nb) * kQ4_KBytes;
     __m512i pair_acc[NT][8];
     for (int p = 0; p < 8; ++p) {
       const size_t ra = static_cast<size_t>(2 * p) * a.w_row_bytes;
@@ -449,12 +450,10 @@ void exact_gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_row
   for (; r + kTile <= n_rows; r += kTile) {
     int64_t t = 0;
     for (; t + 4 <= n_tokens; t += 4) exact_16_rows<4>(a, r, t);  // the weights' work shared by 4 tokens
-    switch (n_tokens - t) {
-      case 3: exact_16_rows<3>(a, r, t); break;
-      case 2: exact_16_rows<2>(a, r, t); break;
-      case 1: exact_16_rows<1>(a, r, t); break;
-      default: break;
-    }
+    const int64_t left = n_tokens - t;
+    if (left == 3) exact_16_rows<3>(a, r, t);
+    if (left == 2) exact_16_rows<2>(a, r, t);
+    if (left == 1) exact_16_rows<1>(a, r, t);
   }
   for (; r < n_rows; ++r) {
     for (int64_t t = 0; t < n_tokens; ++t) a.out(r, t) = exact_dot(n, a.w_row(r), a.x_row(t));
