@@ -42,14 +42,13 @@ struct Q5_0Biased {  // the 5-bit quants as stored: q - 16 + 16
   static __m256i quants(const std::byte* b) { return _mm256_or_si256(nibbles(b + 6), fifth_bits(b + 2)); }
 };
 
-
 // Decoding streams every weight from memory once per token, so the kernel for 1..4 tokens is
 // built to spend few vector instructions per weight byte: with 512-bit code only ports 0 and 5
 // execute vector instructions, and permutes run on port 5 alone. Sixteen rows are taken four
 // blocks at a time:
-//  - per row, 64-byte loads and one VPERMT2B (AVX512-VBMI, which every AMX CPU has) gather the
-//    four blocks' quants into two registers: 128-bit lane k holds elements 0..15 (lo) and
-//    16..31 (hi) of block k, as unsigned bytes (Biased);
+//  - per row, 64-byte loads and one VPERMT2B (AVX512-VBMI, which every AMX CPU has; two for
+//    Q8_0's 136 bytes) gather the four blocks' quants into two registers: 128-bit lane k holds
+//    elements 0..15 (lo) and 16..31 (hi) of block k, as unsigned bytes (the *Group loaders);
 //  - the activations get the same layout once per group and token (Q8Group), reused by the 16
 //    rows; each row's VPDPBUSD sums start from -bias * (the activations' partial sums), so lanes
 //    4k .. 4k + 3 of a row's register end as four partial sums of block k's exact integer dot
