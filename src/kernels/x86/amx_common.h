@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/dispatch.h"
 
@@ -78,6 +79,35 @@ void run_packed(const TileConfig& config, const Call& c, int64_t n_rows, FullRow
     _tile_release();
   }
   if (n_full < n_rows) rest(n_full);
+}
+
+// The packed gemm of a unit whose tile kernel takes 16 rows at a time (RowTile(c, r0, tile0,
+// tile1)) and whose tile-order VNNI gemm (Rest) takes the last n_rows % 16 rows: amx_k.cpp's
+// Q4_K and amx_q6_k.cpp's Q6_K.
+template <void (*RowTile)(const Call&, int64_t, int64_t, int64_t), GemmFn Rest>
+void packed_gemm_16(const TileConfig& config, int64_t blocks_per_row, const PackedActivations& x, const std::byte* w,
+                    size_t w_row_bytes, int64_t n_rows, float* y, int64_t y_stride) {
+  run_packed(
+      config, Call{x, w, w_row_bytes, y, y_stride, blocks_per_row}, n_rows,
+      [](const Call& c, int64_t n_full, int64_t tile0, int64_t tile1) {
+        for (int64_t r = 0; r < n_full; r += kTile) RowTile(c, r, tile0, tile1);
+      },
+      [&](int64_t first) {
+        Rest(x.n, w + static_cast<size_t>(first) * w_row_bytes, w_row_bytes, n_rows - first, x.rows, x.row_bytes,
+             x.n_tokens, y + first, y_stride);
+      });
+}
+
+// Calls kernel(std::integral_constant<int, NT>{}, t0) over tokens [0, n_tokens): groups of 4, then
+// one group of the 1..3 left (the decode kernels share each weight's work across a group).
+template <typename Kernel>
+inline void by_token_groups(int64_t n_tokens, Kernel&& kernel) {
+  int64_t t = 0;
+  for (; t + 4 <= n_tokens; t += 4) kernel(std::integral_constant<int, 4>{}, t);
+  const int64_t left = n_tokens - t;
+  if (left == 3) kernel(std::integral_constant<int, 3>{}, t);
+  if (left == 2) kernel(std::integral_constant<int, 2>{}, t);
+  if (left == 1) kernel(std::integral_constant<int, 1>{}, t);
 }
 
 // Sixteen row sums from d[p] = 8 int32 partial sums of row 2p (lanes 0..7) and 8 of row 2p + 1

@@ -318,21 +318,7 @@ void exact_gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_row
   const GemmArgs a{n, w, w_row_bytes, x, x_row_bytes, y, y_stride};
   int64_t r = 0;
   for (; r + kTile <= n_rows; r += kTile) {
-    int64_t t = 0;
-    for (; t + 4 <= n_tokens; t += 4) exact_16_rows<Weights, 4>(a, r, t);
-    switch (n_tokens - t) {
-      case 3:
-        exact_16_rows<Weights, 3>(a, r, t);
-        break;
-      case 2:
-        exact_16_rows<Weights, 2>(a, r, t);
-        break;
-      case 1:
-        exact_16_rows<Weights, 1>(a, r, t);
-        break;
-      default:
-        break;
-    }
+    by_token_groups(n_tokens, [&](auto nt, int64_t t) { exact_16_rows<Weights, nt()>(a, r, t); });
   }
   for (; r < n_rows; ++r) {
     for (int64_t t = 0; t < n_tokens; ++t) a.out(r, t) = exact_dot<Weights>(n, a.w_row(r), a.x_row(t));

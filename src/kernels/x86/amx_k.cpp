@@ -448,12 +448,7 @@ void exact_gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_row
   const GemmArgs a{n, w, w_row_bytes, x, x_row_bytes, y, y_stride};
   int64_t r = 0;
   for (; r + kTile <= n_rows; r += kTile) {
-    int64_t t = 0;
-    for (; t + 4 <= n_tokens; t += 4) exact_16_rows<4>(a, r, t);  // the weights' work shared by 4 tokens
-    const int64_t left = n_tokens - t;
-    if (left == 3) exact_16_rows<3>(a, r, t);
-    if (left == 2) exact_16_rows<2>(a, r, t);
-    if (left == 1) exact_16_rows<1>(a, r, t);
+    by_token_groups(n_tokens, [&](auto nt, int64_t t) { exact_16_rows<nt()>(a, r, t); });
   }
   for (; r < n_rows; ++r) {
     for (int64_t t = 0; t < n_tokens; ++t) a.out(r, t) = exact_dot(n, a.w_row(r), a.x_row(t));
@@ -463,15 +458,7 @@ void exact_gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_row
 void packed_gemm(const PackedActivations& x, const std::byte* w, size_t w_row_bytes, int64_t n_rows, float* y,
                  int64_t y_stride) {
   static const TileConfig config = make_config();
-  run_packed(
-      config, Call{x, w, w_row_bytes, y, y_stride, x.n / kQKK}, n_rows,
-      [](const Call& c, int64_t n_full, int64_t tile0, int64_t tile1) {
-        for (int64_t r = 0; r < n_full; r += kTile) row_tile(c, r, tile0, tile1);
-      },
-      [&](int64_t first) {  // the last rows of a matrix whose row count is not a multiple of 16
-        exact_gemm(x.n, w + static_cast<size_t>(first) * w_row_bytes, w_row_bytes, n_rows - first, x.rows, x.row_bytes,
-                   x.n_tokens, y + first, y_stride);
-      });
+  packed_gemm_16<row_tile, exact_gemm>(config, x.n / kQKK, x, w, w_row_bytes, n_rows, y, y_stride);
 }
 
 }  // namespace
