@@ -207,13 +207,18 @@ inline void transpose_lanes(const __m512i* t, __m512i* u) {
 // the rows being read and sometimes a whole row group beyond: one thread then kept too few lines
 // in flight (Llama-3.2-1B Q4_0 tg, one thread, 10.1 tok/s of a 15 tok/s roofline). Instead each
 // row asks for its own lines about kAheadBytes on (past its end: the next 16 rows' first bytes),
-// each 64-byte line once: the lines whose first byte lies in the group's span.
+// each 64-byte line once: the lines whose first byte lies in the group's span. A span of n bytes
+// holds ceil(n / 64) or one fewer such lines; the last is chosen without a branch (a repeat of the
+// first when absent), which the one-or-two-iteration loop it replaced mispredicted.
 constexpr size_t kAheadBytes = 576;
 
 inline void prefetch_span(const std::byte* p, size_t span) {
   const auto u = reinterpret_cast<uintptr_t>(p);
-  for (const std::byte* line = p + (((u + 63) & ~uintptr_t{63}) - u); line < p + span; line += 64) {
-    __builtin_prefetch(line, 0, LIGHTBOAT_PREFETCH_LOCALITY);
+  const std::byte* first = p + (((u + 63) & ~uintptr_t{63}) - u);
+  __builtin_prefetch(first, 0, LIGHTBOAT_PREFETCH_LOCALITY);
+  for (size_t o = 64; o < span; o += 64) {
+    const std::byte* next = first + o < p + span ? first + o : first;
+    __builtin_prefetch(next, 0, LIGHTBOAT_PREFETCH_LOCALITY);
   }
 }
 
@@ -236,10 +241,12 @@ inline void group_16_rows(const GemmArgs& a, int64_t r0, int64_t t0, int64_t i, 
   }
   __m512i quad[NT][4];
   const size_t rs = a.w_row_bytes;
+#pragma GCC unroll 4
   for (int q = 0; q < 4; ++q) {
     __m512i d[NT][4];
     const std::byte* wq = w + static_cast<size_t>(4 * q) * rs;
     const std::byte* row[4] = {wq, wq + rs, wq + 2 * rs, wq + 3 * rs};
+#pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
       const std::byte* b = row[j];
       prefetch_span(pf + static_cast<size_t>(4 * q + j) * rs, 4 * kBytes);
