@@ -1,6 +1,7 @@
 // Kernel micro-benchmarks, per ISA this machine runs: vec_dot per weight type, the activation
 // quantizers, matmul at real model shapes for decode (1 token; 4: a few streams or speculative
-// drafts), a small batch (16 tokens: the AMX threshold) and prefill (64 tokens), and the
+// drafts), a small batch (16 tokens: the AMX threshold) and prefill (64 tokens), decode from DRAM
+// beside a linear read of the same memory (MatmulCold, ColdReadBandwidth), and the
 // thread pool's per-call overhead; paged attention of one decode token over one layer's cache,
 // and of a 512-token prefill in tiles of 1 and 8 tokens. Rates: weights_B/s is weight bytes
 // read per second (the decode roofline's unit), FLOP/s counts 2 per multiply-add.
@@ -8,15 +9,18 @@
 //   build/bench/kernels_bench --benchmark_filter='Matmul/.*/tokens:1/' --benchmark_min_time=0.5
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <random>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "cli/bench_machine.h"
 #include "kernels/attention.h"
 #include "kernels/dispatch.h"
 #include "kernels/matmul.h"
@@ -200,6 +204,61 @@ void bm_attention_prefill(benchmark::State& state, kernels::Isa isa, DType kv_ty
   state.counters["tokens/s"] = benchmark::Counter(static_cast<double>(n_ctx), benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// A GiB of copies of one matrix (beyond the last-level cache of the machines we measure on), for
+// decode gemms that read their weights from DRAM as a model's token does: each iteration takes the
+// next copy. ColdReadBandwidth is the roofline's probe, so that a kernel's rate can be read as a
+// fraction of the memory's in one run (MatmulCold weights_B/s / ColdReadBandwidth bytes/s).
+struct ColdArena {
+  std::vector<std::byte> bytes;
+  size_t matrix_bytes = 0;
+  int64_t copies = 0;
+  std::tuple<DType, int64_t, int64_t> key{};
+};
+
+constexpr size_t kColdBytes = size_t{1} << 30;
+
+const ColdArena& cold_copies(DType type, int64_t n_rows, int64_t n_cols) {
+  static ColdArena a;
+  if (a.bytes.empty()) a.bytes.resize(kColdBytes);
+  if (a.key != std::tuple{type, n_rows, n_cols} || a.copies == 0) {
+    const Matrix& w = matrix(type, n_rows, n_cols);
+    a.matrix_bytes = w.bytes.size();
+    a.copies = static_cast<int64_t>(a.bytes.size() / a.matrix_bytes);
+    for (int64_t c = 0; c < a.copies; ++c) std::memcpy(a.bytes.data() + c * a.matrix_bytes, w.bytes.data(), a.matrix_bytes);
+    a.key = {type, n_rows, n_cols};
+  }
+  return a;
+}
+
+void bm_matmul_cold(benchmark::State& state, kernels::Isa isa, DType type, int64_t n_rows, int64_t n_cols,
+                    int threads) {
+  const ColdArena& arena = cold_copies(type, n_rows, n_cols);
+  lb::tensor::MatrixView view = matrix(type, n_rows, n_cols).view;
+  const auto x = random_floats(n_cols, 7);
+  std::vector<float> y(static_cast<size_t>(n_rows));
+  kernels::MatmulScratch scratch;
+  lb::ThreadPool pool(threads);
+  const kernels::KernelTable& table = kernels::kernel_table(isa);
+  int64_t next = 0;
+  for (auto _ : state) {
+    view.data = arena.bytes.data() + next * arena.matrix_bytes;
+    next = (next + 1) % arena.copies;
+    kernels::matmul(table, view, x.data(), n_cols, 1, y.data(), n_rows, scratch, pool);
+    benchmark::ClobberMemory();
+  }
+  state.counters["weights_B/s"] = benchmark::Counter(static_cast<double>(arena.matrix_bytes),
+                                                     benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// The read bandwidth `lightboat bench` divides by (cli/bench_machine.cpp: its own buffer of the same
+// size, huge-page backed where the kernel allows, vector loads), the best of three passes.
+void bm_read_bandwidth(benchmark::State& state, int threads) {
+  lb::ThreadPool pool(threads);
+  double best = 0;
+  for (auto _ : state) best = std::max(best, lb::cli::measure_read_bandwidth(pool, kColdBytes, 3).best_gbps);
+  state.counters["bytes/s"] = best * 1e9;
+}
+
 void bm_parallel_for(benchmark::State& state, int threads) {
   lb::ThreadPool pool(threads);
   std::vector<int64_t> sink(static_cast<size_t>(threads) * 16);
@@ -268,6 +327,21 @@ void register_all() {
         benchmark::RegisterBenchmark(n.c_str(), bm_matmul, isa, DType::kF16, rows, cols, tokens, 1)->UseRealTime()->Unit(benchmark::kMicrosecond);
       }
     }
+  }
+  // Decode from DRAM, the active table only, beside the linear read of the same arena:
+  //   kernels_bench --benchmark_filter='Cold' --benchmark_min_time=1
+  for (int threads = 1; threads <= hw; ++threads) {
+    const std::string t = "/threads:" + std::to_string(threads);
+    for (DType type : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
+      for (auto [rows, cols] : {std::pair<int64_t, int64_t>{2048, 2048}, {2048, 8192}}) {
+        const std::string n = "MatmulCold/" + name(type) + "/" + std::to_string(rows) + "x" + std::to_string(cols) + t +
+                              "/" + std::string(kernels::isa_name(kernels::active_isa()));
+        benchmark::RegisterBenchmark(n.c_str(), bm_matmul_cold, kernels::active_isa(), type, rows, cols, threads)
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
+      }
+    }
+    benchmark::RegisterBenchmark(("ColdReadBandwidth" + t).c_str(), bm_read_bandwidth, threads)->Iterations(2);
   }
   for (int threads = 2; threads <= std::max(2, lb::ThreadPool::hardware_threads()); threads *= 2) {
     benchmark::RegisterBenchmark(("ThreadPool/parallel_for/threads:" + std::to_string(threads)).c_str(),
