@@ -1,5 +1,6 @@
 // The bytes of a whole file, read-only: either mapped (mmap, shared, zero copy) or read into
-// 64-byte-aligned memory (--no-mmap). Move-only; unmaps or frees on destruction.
+// 2 MiB-aligned memory with transparent huge pages where Linux grants them (--no-mmap; large
+// files by several threads). Move-only; unmaps or frees on destruction.
 #pragma once
 
 #include <cstddef>

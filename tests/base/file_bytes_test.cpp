@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <cstring>
 #include <fstream>
+#include <vector>
 
 #include "base/error.h"
 
@@ -27,6 +28,27 @@ TEST(FileBytes, MmapAndReadGiveTheSameBytes) {
   FileBytes moved = std::move(a);
   EXPECT_EQ(moved.size(), 10000u);
   EXPECT_EQ(a.size(), 0u);
+  std::filesystem::remove(path);
+}
+
+// Over 64 MiB, read mode splits the file between threads on 2 MiB boundaries: a size that is not
+// a multiple of them, with every 4-byte word distinct, must come back whole and in place.
+TEST(FileBytes, LargeFileReadByThreadsIsExact) {
+  const auto path = std::filesystem::temp_directory_path() / "lightboat_file_bytes_large_test.bin";
+  constexpr size_t kWords = (size_t{70} << 20) / 4 + 12345;
+  {
+    std::vector<uint32_t> words(kWords);
+    for (size_t i = 0; i < kWords; ++i) words[i] = static_cast<uint32_t>(i * 2654435761u);
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(words.data()), static_cast<std::streamsize>(kWords * 4));
+    out.put('x');  // and one byte past the last word
+  }
+  FileBytes a = FileBytes::open(path.string(), LoadMode::kMmap);
+  FileBytes b = FileBytes::open(path.string(), LoadMode::kRead);
+  ASSERT_EQ(b.size(), kWords * 4 + 1);
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size()), 0);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % (size_t{2} << 20), 0u) << "read mode is 2 MiB aligned";
   std::filesystem::remove(path);
 }
 
