@@ -18,6 +18,7 @@
 #   REPS       timed repetitions per test (default: 3; one warm-up precedes them)
 #   CTX        context allocated, as in the issue's RSS target (default: 4096)
 #   BW_MIB     MiB read by the bandwidth measurement (default: 1024)
+#   ARGS       more `lightboat bench` options for every run, e.g. ARGS=--no-mmap (default: none)
 #   OUT        folder for the raw JSON    (default: a new folder under /tmp)
 #   MODELS_DIR where to look without arguments (default: build/models)
 set -euo pipefail
@@ -31,6 +32,7 @@ TG=${TG:-64}
 REPS=${REPS:-3}
 CTX=${CTX:-4096}
 BW_MIB=${BW_MIB:-1024}
+read -r -a extra_args <<<"${ARGS:-}"
 OUT=${OUT:-$(mktemp -d /tmp/lightboat-perf.XXXXXX)}
 mkdir -p "$OUT"
 
@@ -60,7 +62,7 @@ bench() {  # bench MODEL THREADS KIND ARGS...
   out=$(printf '%s/%03d-%s-t%s.json' "$OUT" "$run" "$kind" "$threads")
   echo "perf_table: [$run] idle ${IDLE}s, then $kind with $threads thread(s): $model" >&2
   sleep "$IDLE"
-  "$LIGHTBOAT" bench -m "$model" -t "$threads" -c "$CTX" -r "$REPS" --bw-mib "$BW_MIB" --json "$@" >"$out"
+  "$LIGHTBOAT" bench -m "$model" -t "$threads" -c "$CTX" -r "$REPS" --bw-mib "$BW_MIB" --json "${extra_args[@]}" "$@" >"$out"
   printf '%s\t%s\t%s\t%s\n' "$model" "$threads" "$kind" "$out" >>"$OUT/index.tsv"
 }
 

@@ -31,6 +31,7 @@ std::optional<Priority> parse_priority(const std::string& text);
 struct EngineOptions {
   std::string model_path;      // GGUF file
   bool use_mmap = true;        // false: read the file into memory
+  bool huge_pages = true;      // mapped files: move the weights onto huge pages (LoadMode::kMmapHuge)
   int threads = 0;             // compute threads; 0 = one per hardware thread
   int64_t n_ctx = 0;           // max tokens per sequence; 0 = the model's, capped at 4096
   int64_t kv_cache_bytes = 0;  // KV pool size in bytes; 0 = room for kv_sequences full sequences

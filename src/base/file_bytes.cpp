@@ -6,9 +6,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <mutex>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -83,6 +88,119 @@ void read_all(int fd, std::byte* out, size_t size, const std::string& path) {
   }
 }
 
+bool huge_pages_enabled() {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  static const bool enabled = [] {
+    std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
+    std::string line;
+    std::getline(f, line);
+    return line.find("[always]") != std::string::npos || line.find("[madvise]") != std::string::npos;
+  }();
+  return enabled;
+#else
+  return false;
+#endif
+}
+
+// Maps the file read-only at a 2 MiB-aligned address (so whole huge pages can replace its pieces),
+// or returns MAP_FAILED (the caller then maps it anywhere).
+void* map_aligned(int fd, size_t size) {
+#if defined(__linux__) && defined(MREMAP_FIXED)
+  if (!huge_pages_enabled() || size < kHugePage) return MAP_FAILED;
+  const size_t span = size + kHugePage;
+  void* r = ::mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (r == MAP_FAILED) return MAP_FAILED;
+  auto* reserved = static_cast<std::byte*>(r);
+  const uintptr_t u = reinterpret_cast<uintptr_t>(reserved);
+  std::byte* base = reserved + (((u + kHugePage - 1) & ~(uintptr_t{kHugePage} - 1)) - u);
+  if (::mmap(base, size, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+    ::munmap(reserved, span);
+    return MAP_FAILED;
+  }
+  // Give back the reservation around it (the mapping's own last page rounds up to 4 KiB).
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  std::byte* end = base + (size + page - 1) / page * page;
+  if (base > reserved) ::munmap(reserved, static_cast<size_t>(base - reserved));
+  if (reserved + span > end) ::munmap(end, static_cast<size_t>(reserved + span - end));
+  return base;
+#else
+  (void)fd, (void)size;
+  return MAP_FAILED;
+#endif
+}
+
+// Replaces the 2 MiB at `piece` (inside the mapping) by a huge-page copy of the same bytes: the
+// copy is made in a fresh anonymous block, made read-only and moved over the piece by mremap. Done
+// inside open(), before anything else can read the bytes. False if the kernel refused a step (the
+// piece then stays file-backed).
+bool move_piece(std::byte* piece) {
+#if defined(__linux__) && defined(MREMAP_FIXED)
+  void* r = ::mmap(nullptr, 2 * kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (r == MAP_FAILED) return false;
+  auto* reserved = static_cast<std::byte*>(r);
+  const uintptr_t u = reinterpret_cast<uintptr_t>(reserved);
+  std::byte* slot = reserved + (((u + kHugePage - 1) & ~(uintptr_t{kHugePage} - 1)) - u);
+  if (slot > reserved) ::munmap(reserved, static_cast<size_t>(slot - reserved));
+  if (reserved + 2 * kHugePage > slot + kHugePage) {
+    ::munmap(slot + kHugePage, static_cast<size_t>(reserved + 2 * kHugePage - (slot + kHugePage)));
+  }
+  ::madvise(slot, kHugePage, MADV_HUGEPAGE);
+  std::memcpy(slot, piece, kHugePage);
+  if (::mprotect(slot, kHugePage, PROT_READ) != 0 ||
+      ::mremap(slot, kHugePage, kHugePage, MREMAP_MAYMOVE | MREMAP_FIXED, piece) == MAP_FAILED) {
+    ::munmap(slot, kHugePage);
+    return false;
+  }
+  return true;
+#else
+  (void)piece;
+  return false;
+#endif
+}
+
+}  // namespace
+
+// Moves every whole 2 MiB piece of the mapping onto huge pages, in order, on one background
+// thread (decoding has the cores; the move is a copy bound by page zeroing and memory). A reader
+// of a piece being moved sees the same bytes throughout: mremap swaps the page-table entries under
+// the mm's lock, a fault meanwhile waits for it, and old and new pages hold the same bytes (tested
+// with concurrent readers, file_bytes_test). A refused piece ends the move; the tail under 2 MiB
+// stays file-backed. The destructor stops and joins the thread before the mapping goes.
+struct FileBytes::HugePageMove {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  size_t moved = 0;
+  std::atomic<bool> stop{false};
+  std::thread thread;
+
+  HugePageMove(std::byte* base, size_t size) {
+    thread = std::thread([this, base, pieces = size / kHugePage] {
+      size_t i = 0;
+      for (; i < pieces && !stop.load(std::memory_order_relaxed); ++i) {
+        if (!move_piece(base + i * kHugePage)) break;
+      }
+      std::lock_guard<std::mutex> g(mu);
+      moved = i;
+      done = true;
+      cv.notify_all();
+    });
+  }
+  ~HugePageMove() {
+    stop = true;
+    thread.join();
+  }
+  size_t wait() {
+    std::unique_lock<std::mutex> g(mu);
+    cv.wait(g, [this] { return done; });
+    return moved;
+  }
+};
+
+size_t FileBytes::wait_for_huge_pages() const { return move_ ? move_->wait() : 0; }
+
+namespace {
+
 struct Fd {
   int fd;
   ~Fd() {
@@ -112,11 +230,15 @@ FileBytes FileBytes::open(const std::string& path, LoadMode mode) {
     out.mode_ = LoadMode::kRead;
     return out;
   }
-  if (mode == LoadMode::kMmap) {
-    void* p = ::mmap(nullptr, out.size_, PROT_READ, MAP_SHARED, f.fd, 0);
+  if (mode == LoadMode::kMmap || mode == LoadMode::kMmapHuge) {
+    void* p = mode == LoadMode::kMmapHuge ? map_aligned(f.fd, out.size_) : MAP_FAILED;
+    if (p == MAP_FAILED) p = ::mmap(nullptr, out.size_, PROT_READ, MAP_SHARED, f.fd, 0);
     if (p == MAP_FAILED) throw Error(ErrorKind::kIo, "cannot mmap '" + path + "': " + std::strerror(errno));
     out.mapping_ = p;
     out.data_ = static_cast<const std::byte*>(p);
+    if (mode == LoadMode::kMmapHuge && reinterpret_cast<uintptr_t>(p) % kHugePage == 0) {
+      out.move_ = std::make_unique<HugePageMove>(static_cast<std::byte*>(p), out.size_);
+    }
     return out;
   }
   out.owned_ = alloc_huge(out.size_);
@@ -138,6 +260,8 @@ FileBytes FileBytes::from_memory(std::span<const std::byte> bytes) {
   return out;
 }
 
+FileBytes::FileBytes() = default;
+
 FileBytes::FileBytes(FileBytes&& other) noexcept { *this = std::move(other); }
 
 FileBytes& FileBytes::operator=(FileBytes&& other) noexcept {
@@ -147,6 +271,7 @@ FileBytes& FileBytes::operator=(FileBytes&& other) noexcept {
     size_ = std::exchange(other.size_, 0);
     mode_ = other.mode_;
     mapping_ = std::exchange(other.mapping_, nullptr);
+    move_ = std::move(other.move_);
     owned_ = std::exchange(other.owned_, nullptr);
     path_ = std::move(other.path_);
   }
@@ -156,6 +281,7 @@ FileBytes& FileBytes::operator=(FileBytes&& other) noexcept {
 FileBytes::~FileBytes() { release(); }
 
 void FileBytes::release() {
+  move_.reset();  // stops and joins the mover before its pieces are unmapped
   if (mapping_ != nullptr) ::munmap(mapping_, size_);
   std::free(owned_);
   mapping_ = nullptr;

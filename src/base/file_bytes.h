@@ -1,4 +1,5 @@
-// The bytes of a whole file, read-only: either mapped (mmap, shared, zero copy) or read into
+// The bytes of a whole file, read-only: either mapped (mmap, shared, zero copy; or moved onto huge
+// pages, LoadMode below) or read into
 // 2 MiB-aligned memory with transparent huge pages where Linux grants them (--no-mmap; large
 // files by several threads). Move-only; unmaps or frees on destruction.
 #pragma once
@@ -11,7 +12,13 @@
 
 namespace lightboat {
 
-enum class LoadMode { kMmap, kRead };
+// kMmap: the file mapped (shared with the page cache and other processes; nothing copied).
+// kMmapHuge: mapped too, then (Linux, transparent huge pages enabled) each whole 2 MiB piece of
+// the mapping replaced in place by a private huge-page copy of the same bytes, by a background
+// thread that open() starts (so loading is not slowed): RSS is unchanged, but the pages are no
+// longer shared with other processes. Elsewhere it is kMmap.
+// kRead: read into memory (huge pages where granted).
+enum class LoadMode { kMmap, kMmapHuge, kRead };
 
 class FileBytes {
  public:
@@ -20,7 +27,7 @@ class FileBytes {
   // Wraps bytes already in memory (tests, in-memory GGUF round trips). Copies them.
   static FileBytes from_memory(std::span<const std::byte> bytes);
 
-  FileBytes() = default;
+  FileBytes();
   FileBytes(FileBytes&& other) noexcept;
   FileBytes& operator=(FileBytes&& other) noexcept;
   FileBytes(const FileBytes&) = delete;
@@ -31,6 +38,9 @@ class FileBytes {
   const std::byte* data() const { return data_; }
   size_t size() const { return size_; }  // bytes
   LoadMode mode() const { return mode_; }
+  // kMmapHuge: blocks until the background move onto huge pages has finished (at once otherwise).
+  // Returns the whole 2 MiB pieces now on anonymous huge-page copies.
+  size_t wait_for_huge_pages() const;
   const std::string& path() const { return path_; }
 
  private:
@@ -39,7 +49,9 @@ class FileBytes {
   const std::byte* data_ = nullptr;
   size_t size_ = 0;
   LoadMode mode_ = LoadMode::kRead;
-  void* mapping_ = nullptr;       // mmap base when mode_ == kMmap
+  struct HugePageMove;            // the background thread of kMmapHuge and its progress
+  void* mapping_ = nullptr;       // mmap base when mode_ is kMmap or kMmapHuge
+  std::unique_ptr<HugePageMove> move_;
   std::byte* owned_ = nullptr;    // aligned heap block when mode_ == kRead
   std::string path_;
 };

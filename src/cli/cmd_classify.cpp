@@ -39,6 +39,7 @@ int classify(ClassifyOptions& o) {
   resolve_model(o.model);
   auto engine = Engine::open({.model_path = o.model.path,
                               .use_mmap = !o.model.no_mmap,
+                              .huge_pages = !o.model.no_huge_pages,
                               .threads = o.model.n_threads,
                               .n_ctx = o.model.n_ctx});
   std::vector<std::future<std::vector<LabelScore>>> results;

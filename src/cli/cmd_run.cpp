@@ -153,6 +153,7 @@ int run(RunOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   auto engine = Engine::open({.model_path = o.model.path,
                               .use_mmap = !o.model.no_mmap,
+                              .huge_pages = !o.model.no_huge_pages,
                               .threads = threads,
                               .n_ctx = o.model.n_ctx,
                               .kv_sequences = 1,
@@ -208,6 +209,9 @@ void add_model_flags(CLI::App& cmd, ModelOptions& m) {
   cmd.add_option("-b,--batch-size", m.max_batch, "Tokens per forward chunk")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
   cmd.add_flag("--no-mmap", m.no_mmap, "Read the file into memory instead of mapping it");
+  cmd.add_flag("--no-huge-pages", m.no_huge_pages,
+               "Keep the mapped file's own pages (shared with other processes) instead of moving the weights onto "
+               "huge pages");
 }
 
 Runner add_run_command(CLI::App& app) {

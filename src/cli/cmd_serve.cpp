@@ -256,6 +256,7 @@ int serve(ServeOptions& o) {
   };
 
   EngineOptions eo{.use_mmap = !o.model.no_mmap,
+                   .huge_pages = !o.model.no_huge_pages,
                    .threads = o.model.n_threads,
                    .n_ctx = o.model.n_ctx,
                    .kv_cache_bytes = o.kv_cache_mib * (int64_t{1} << 20),
@@ -315,6 +316,8 @@ Runner add_serve_command(CLI::App& app) {
   cmd->add_option("-t,--threads", o->model.n_threads, "Compute threads per model (0 = all cores)")
       ->check(CLI::Range(0, 1024));
   cmd->add_flag("--no-mmap", o->model.no_mmap, "Read model files into memory instead of mapping them");
+  cmd->add_flag("--no-huge-pages", o->model.no_huge_pages,
+                "Keep mapped files' own pages (shared with other processes) instead of moving weights onto huge pages");
   cmd->add_option("--alias", o->alias, "Id of the first -m model in /v1/models and responses (default: the file name)");
   cmd->add_option("--memory-budget", o->memory_budget,
                   "Bytes all loaded models may hold (weights + KV pools), e.g. 6GiB, 512MiB; the least recently "

@@ -25,6 +25,7 @@ struct ModelOptions {
   int64_t n_ctx = 0;     // -c; 0 = the model's training context, capped at 4096
   int n_threads = 0;     // -t; 0 = all hardware threads
   bool no_mmap = false;  // --no-mmap
+  bool no_huge_pages = false;  // --no-huge-pages
   int64_t max_batch = 512;
   tensor::DType kv_type = tensor::DType::kF32;  // --kv-type (bench): KV cache elements
   bool builtin = false;  // set by resolve_model(): -m was absent and the built-in default model is used
@@ -68,6 +69,6 @@ namespace CLI {
 class App;
 }
 namespace lightboat::cli {
-// Registers -m, -c, -t, -b, --no-mmap on a sub-command.
+// Registers -m, -c, -t, -b, --no-mmap, --no-huge-pages on a sub-command.
 void add_model_flags(CLI::App& cmd, ModelOptions& m);
 }  // namespace lightboat::cli

@@ -95,7 +95,7 @@ TEST(GgufRoundTrip, WriteFileMatchesToBytesInBothLoadModes) {
   w.write_file(path);
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
   std::vector<std::byte> expected = w.to_bytes();
-  for (LoadMode mode : {LoadMode::kMmap, LoadMode::kRead}) {
+  for (LoadMode mode : {LoadMode::kMmap, LoadMode::kMmapHuge, LoadMode::kRead}) {
     auto r = Reader::open(path, mode);
     EXPECT_EQ(r->file().mode(), mode);
     ASSERT_EQ(r->file().size(), expected.size());

@@ -80,7 +80,7 @@ TEST(SharedWeights, TwoEnginesShareOneReaderAndAddOnlyKv) {
   // KV cache and scratch.
   const std::string path = (testing::fixtures_dir() / "arch" / "tiny-llama-F32.gguf").string();
   const EngineOptions opts{.model_path = path, .threads = 1, .n_ctx = 128, .kv_sequences = 1};
-  auto probe = gguf::Reader::open(path);
+  auto probe = gguf::Reader::open(path, LoadMode::kMmapHuge);  // the mode Engine opens files in
   const long users0 = probe.use_count();
   const auto weights = static_cast<int64_t>(probe->file().size());
 
@@ -95,7 +95,7 @@ TEST(SharedWeights, TwoEnginesShareOneReaderAndAddOnlyKv) {
   const int64_t rss2 = rss_bytes();
   EXPECT_GT(users1, users0);  // the engine holds the same Reader the probe holds
   EXPECT_GT(users2, users1);
-  EXPECT_EQ(gguf::Reader::open(path).get(), probe.get());
+  EXPECT_EQ(gguf::Reader::open(path, LoadMode::kMmapHuge).get(), probe.get());
   const int64_t kv_second = e2->stats().kv_cache_bytes;
   std::fprintf(stderr,
                "shared weights: file %.2f MiB; RSS +%.2f MiB for instance 1, +%.2f MiB for instance 2 "
