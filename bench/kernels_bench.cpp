@@ -9,7 +9,10 @@
 //   build/bench/kernels_bench --benchmark_filter='Matmul/.*/tokens:1/' --benchmark_min_time=0.5
 #include <benchmark/benchmark.h>
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -209,7 +212,7 @@ void bm_attention_prefill(benchmark::State& state, kernels::Isa isa, DType kv_ty
 // next copy. ColdReadBandwidth is the roofline's probe, so that a kernel's rate can be read as a
 // fraction of the memory's in one run (MatmulCold weights_B/s / ColdReadBandwidth bytes/s).
 struct ColdArena {
-  std::vector<std::byte> bytes;
+  std::byte* bytes = nullptr;  // kColdBytes, kept for the process's life
   size_t matrix_bytes = 0;
   int64_t copies = 0;
   std::tuple<DType, int64_t, int64_t> key{};
@@ -217,22 +220,31 @@ struct ColdArena {
 
 constexpr size_t kColdBytes = size_t{1} << 30;
 
-const ColdArena& cold_copies(DType type, int64_t n_rows, int64_t n_cols) {
-  static ColdArena a;
-  if (a.bytes.empty()) a.bytes.resize(kColdBytes);
+// huge: the arena on transparent huge pages, as a model's weights are after the default load
+// (LoadMode::kMmapHuge); else 4 KiB pages, as a plain mapping (--no-huge-pages).
+const ColdArena& cold_copies(DType type, int64_t n_rows, int64_t n_cols, bool huge) {
+  static ColdArena arenas[2];
+  ColdArena& a = arenas[huge ? 1 : 0];
+  if (a.bytes == nullptr) {
+    a.bytes = static_cast<std::byte*>(std::aligned_alloc(size_t{2} << 20, kColdBytes));
+    if (a.bytes == nullptr) std::abort();
+#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
+    madvise(a.bytes, kColdBytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);  // before the first touch
+#endif
+  }
   if (a.key != std::tuple{type, n_rows, n_cols} || a.copies == 0) {
     const Matrix& w = matrix(type, n_rows, n_cols);
     a.matrix_bytes = w.bytes.size();
-    a.copies = static_cast<int64_t>(a.bytes.size() / a.matrix_bytes);
-    for (int64_t c = 0; c < a.copies; ++c) std::memcpy(a.bytes.data() + c * a.matrix_bytes, w.bytes.data(), a.matrix_bytes);
+    a.copies = static_cast<int64_t>(kColdBytes / a.matrix_bytes);
+    for (int64_t c = 0; c < a.copies; ++c) std::memcpy(a.bytes + c * a.matrix_bytes, w.bytes.data(), a.matrix_bytes);
     a.key = {type, n_rows, n_cols};
   }
   return a;
 }
 
 void bm_matmul_cold(benchmark::State& state, kernels::Isa isa, DType type, int64_t n_rows, int64_t n_cols,
-                    int threads) {
-  const ColdArena& arena = cold_copies(type, n_rows, n_cols);
+                    int threads, bool huge) {
+  const ColdArena& arena = cold_copies(type, n_rows, n_cols, huge);
   lb::tensor::MatrixView view = matrix(type, n_rows, n_cols).view;
   const auto x = random_floats(n_cols, 7);
   std::vector<float> y(static_cast<size_t>(n_rows));
@@ -241,7 +253,7 @@ void bm_matmul_cold(benchmark::State& state, kernels::Isa isa, DType type, int64
   const kernels::KernelTable& table = kernels::kernel_table(isa);
   int64_t next = 0;
   for (auto _ : state) {
-    view.data = arena.bytes.data() + next * arena.matrix_bytes;
+    view.data = arena.bytes + next * arena.matrix_bytes;
     next = (next + 1) % arena.copies;
     kernels::matmul(table, view, x.data(), n_cols, 1, y.data(), n_rows, scratch, pool);
     benchmark::ClobberMemory();
@@ -334,11 +346,14 @@ void register_all() {
     const std::string t = "/threads:" + std::to_string(threads);
     for (DType type : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
       for (auto [rows, cols] : {std::pair<int64_t, int64_t>{2048, 2048}, {2048, 8192}}) {
-        const std::string n = "MatmulCold/" + name(type) + "/" + std::to_string(rows) + "x" + std::to_string(cols) + t +
-                              "/" + std::string(kernels::isa_name(kernels::active_isa()));
-        benchmark::RegisterBenchmark(n.c_str(), bm_matmul_cold, kernels::active_isa(), type, rows, cols, threads)
-            ->UseRealTime()
-            ->Unit(benchmark::kMicrosecond);
+        for (bool huge : {false, true}) {
+          const std::string n = "MatmulCold/" + name(type) + "/" + std::to_string(rows) + "x" + std::to_string(cols) +
+                                t + (huge ? "/pages:huge/" : "/pages:4k/") +
+                                std::string(kernels::isa_name(kernels::active_isa()));
+          benchmark::RegisterBenchmark(n.c_str(), bm_matmul_cold, kernels::active_isa(), type, rows, cols, threads, huge)
+              ->UseRealTime()
+              ->Unit(benchmark::kMicrosecond);
+        }
       }
     }
     benchmark::RegisterBenchmark(("ColdReadBandwidth" + t).c_str(), bm_read_bandwidth, threads)->Iterations(2);
