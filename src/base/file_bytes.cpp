@@ -34,9 +34,8 @@ std::byte* alloc_aligned(size_t n) {
 
 // --no-mmap's buffer: 2 MiB aligned and marked for transparent huge pages (Linux; elsewhere, or
 // where the kernel declines, ordinary pages). A decode step streams every weight once: with 4 KiB
-// pages its 16-row walks cross a page every few lines, and the hardware prefetchers stop at each
-// page edge. Measured (Llama-3.2-1B Q4_0, 2 threads, --no-mmap, docs/performance.md): 21.2-21.6 ->
-// 24.5-28.4 tok/s, the roofline probe's buffer having huge pages all along.
+// pages its 16-row walks cross a page every few lines, each crossing a TLB miss and a stop for
+// the hardware prefetchers (figures: docs/performance.md, "Huge pages for the weights").
 constexpr size_t kHugePage = size_t{2} << 20;
 
 std::byte* alloc_huge(size_t n) {
@@ -130,9 +129,9 @@ void* map_aligned(int fd, size_t size) {
 }
 
 // Replaces the 2 MiB at `piece` (inside the mapping) by a huge-page copy of the same bytes: the
-// copy is made in a fresh anonymous block, made read-only and moved over the piece by mremap. Done
-// inside open(), before anything else can read the bytes. False if the kernel refused a step (the
-// piece then stays file-backed).
+// copy is made in a fresh anonymous block, made read-only and moved over the piece by mremap (see
+// HugePageMove for readers meanwhile). False if the kernel refused a step (the piece then stays
+// file-backed).
 bool move_piece(std::byte* piece) {
 #if defined(__linux__) && defined(MREMAP_FIXED)
   void* r = ::mmap(nullptr, 2 * kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
