@@ -14,6 +14,7 @@
 #include <fstream>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -79,8 +80,14 @@ void read_all(int fd, std::byte* out, size_t size, const std::string& path) {
     errors[r] = read_range(fd, out, begin, end);
   };
   std::vector<std::thread> threads;
-  for (unsigned r = 1; r < readers; ++r) threads.emplace_back(part, r);
+  unsigned started = 1;
+  try {
+    for (; started < readers; ++started) threads.emplace_back(part, started);
+  } catch (const std::system_error&) {
+    // fewer threads than asked: this one reads the parts left over
+  }
   part(0);
+  for (unsigned r = started; r < readers; ++r) part(r);
   for (auto& t : threads) t.join();
   for (const auto& e : errors) {
     if (!e.empty()) throw Error(ErrorKind::kIo, "cannot read '" + path + "' " + e);
@@ -101,11 +108,25 @@ bool huge_pages_enabled() {
 #endif
 }
 
+// MemAvailable of /proc/meminfo in bytes (0 where unreadable). The move turns reclaimable page
+// cache into private memory, so it is done only for files under half of it: a model that barely
+// fits keeps the plain mapping, which the kernel can page out and back in.
+size_t available_memory() {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  size_t kib = 0;
+  std::string unit;
+  while (f >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib * 1024;
+  }
+  return 0;
+}
+
 // Maps the file read-only at a 2 MiB-aligned address (so whole huge pages can replace its pieces),
 // or returns MAP_FAILED (the caller then maps it anywhere).
 void* map_aligned(int fd, size_t size) {
 #if defined(__linux__) && defined(MREMAP_FIXED)
-  if (!huge_pages_enabled() || size < kHugePage) return MAP_FAILED;
+  if (!huge_pages_enabled() || size < kHugePage || size > available_memory() / 2) return MAP_FAILED;
   const size_t span = size + kHugePage;
   void* r = ::mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (r == MAP_FAILED) return MAP_FAILED;
@@ -132,7 +153,7 @@ void* map_aligned(int fd, size_t size) {
 // copy is made in a fresh anonymous block, made read-only and moved over the piece by mremap (see
 // HugePageMove for readers meanwhile). False if the kernel refused a step (the piece then stays
 // file-backed).
-bool move_piece(std::byte* piece) {
+bool move_piece(std::byte* piece, int fd, off_t offset) {
 #if defined(__linux__) && defined(MREMAP_FIXED)
   void* r = ::mmap(nullptr, 2 * kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (r == MAP_FAILED) return false;
@@ -145,14 +166,19 @@ bool move_piece(std::byte* piece) {
   }
   ::madvise(slot, kHugePage, MADV_HUGEPAGE);
   std::memcpy(slot, piece, kHugePage);
-  if (::mprotect(slot, kHugePage, PROT_READ) != 0 ||
-      ::mremap(slot, kHugePage, kHugePage, MREMAP_MAYMOVE | MREMAP_FIXED, piece) == MAP_FAILED) {
+  if (::mprotect(slot, kHugePage, PROT_READ) != 0) {
     ::munmap(slot, kHugePage);
+    return false;
+  }
+  if (::mremap(slot, kHugePage, kHugePage, MREMAP_MAYMOVE | MREMAP_FIXED, piece) == MAP_FAILED) {
+    // mremap may have unmapped the piece before failing (ENOMEM): map the file's bytes there again.
+    ::munmap(slot, kHugePage);
+    ::mmap(piece, kHugePage, PROT_READ, MAP_SHARED | MAP_FIXED, fd, offset);
     return false;
   }
   return true;
 #else
-  (void)piece;
+  (void)piece, (void)fd, (void)offset;
   return false;
 #endif
 }
@@ -165,6 +191,8 @@ bool move_piece(std::byte* piece) {
 // the mm's lock, a fault meanwhile waits for it, and old and new pages hold the same bytes (tested
 // with concurrent readers, file_bytes_test). A refused piece ends the move; the tail under 2 MiB
 // stays file-backed. The destructor stops and joins the thread before the mapping goes.
+constexpr size_t kMaxPieces = 32768;
+
 struct FileBytes::HugePageMove {
   std::mutex mu;
   std::condition_variable cv;
@@ -173,21 +201,34 @@ struct FileBytes::HugePageMove {
   std::atomic<bool> stop{false};
   std::thread thread;
 
-  HugePageMove(std::byte* base, size_t size) {
-    thread = std::thread([this, base, pieces = size / kHugePage] {
-      size_t i = 0;
-      for (; i < pieces && !stop.load(std::memory_order_relaxed); ++i) {
-        if (!move_piece(base + i * kHugePage)) break;
-      }
-      std::lock_guard<std::mutex> g(mu);
-      moved = i;
-      done = true;
-      cv.notify_all();
-    });
+  int fd = -1;  // a duplicate, to map a piece again if a move fails halfway
+
+  HugePageMove(std::byte* base, size_t size, int file_fd) : fd(::fcntl(file_fd, F_DUPFD_CLOEXEC, 0)) {
+    // Each moved piece is a mapping of its own: at most kMaxPieces (64 GiB), far below Linux's
+    // default limit of 65530 mappings per process.
+    const size_t pieces = fd < 0 ? 0 : std::min(size / kHugePage, kMaxPieces);
+    try {
+      thread = std::thread([this, base, pieces] {
+        size_t i = 0;
+        for (; i < pieces && !stop.load(std::memory_order_relaxed); ++i) {
+          if (!move_piece(base + i * kHugePage, fd, static_cast<off_t>(i * kHugePage))) break;
+        }
+        finish(i);
+      });
+    } catch (const std::system_error&) {
+      finish(0);  // no thread: the plain mapping stays
+    }
   }
   ~HugePageMove() {
     stop = true;
-    thread.join();
+    if (thread.joinable()) thread.join();
+    if (fd >= 0) ::close(fd);
+  }
+  void finish(size_t n) {
+    std::lock_guard<std::mutex> g(mu);
+    moved = n;
+    done = true;
+    cv.notify_all();
   }
   size_t wait() {
     std::unique_lock<std::mutex> g(mu);
@@ -231,13 +272,12 @@ FileBytes FileBytes::open(const std::string& path, LoadMode mode) {
   }
   if (mode == LoadMode::kMmap || mode == LoadMode::kMmapHuge) {
     void* p = mode == LoadMode::kMmapHuge ? map_aligned(f.fd, out.size_) : MAP_FAILED;
-    if (p == MAP_FAILED) p = ::mmap(nullptr, out.size_, PROT_READ, MAP_SHARED, f.fd, 0);
+    const bool aligned = p != MAP_FAILED;
+    if (!aligned) p = ::mmap(nullptr, out.size_, PROT_READ, MAP_SHARED, f.fd, 0);
     if (p == MAP_FAILED) throw Error(ErrorKind::kIo, "cannot mmap '" + path + "': " + std::strerror(errno));
     out.mapping_ = p;
     out.data_ = static_cast<const std::byte*>(p);
-    if (mode == LoadMode::kMmapHuge && reinterpret_cast<uintptr_t>(p) % kHugePage == 0) {
-      out.move_ = std::make_unique<HugePageMove>(static_cast<std::byte*>(p), out.size_);
-    }
+    if (aligned) out.move_ = std::make_unique<HugePageMove>(static_cast<std::byte*>(p), out.size_, f.fd);
     return out;
   }
   out.owned_ = alloc_huge(out.size_);

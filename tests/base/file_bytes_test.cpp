@@ -52,30 +52,34 @@ TEST(FileBytes, LargeFileReadOrMovedByThreadsIsExact) {
   ASSERT_EQ(a.size(), b.size());
   EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size()), 0);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % (size_t{2} << 20), 0u) << "read mode is 2 MiB aligned";
-  // Mapped, then its 35 whole 2 MiB pieces moved onto huge pages by several threads (where Linux
-  // has transparent huge pages; elsewhere a plain mapping): the same bytes, the tail included.
-  // Two threads read it over and over while the background thread moves the pieces.
+  // Mapped, then its 35 whole 2 MiB pieces moved onto huge pages by a background thread (where
+  // Linux has transparent huge pages; elsewhere a plain mapping): the same bytes, the tail
+  // included. Two threads read it over and over, from just after open() to after the move; how
+  // many of their passes overlapped the move is printed (it depends on the machine's timing).
   FileBytes c = FileBytes::open(path.string(), LoadMode::kMmapHuge);
   ASSERT_EQ(c.size(), a.size());
   EXPECT_EQ(c.mode(), LoadMode::kMmapHuge);
-  std::atomic<bool> stop{false};
-  std::atomic<int> mismatches{0}, passes{0};
+  std::atomic<bool> stop{false}, move_done{false};
+  std::atomic<int> mismatches{0}, passes{0}, during_move{0};
   auto reader = [&] {
     while (!stop.load()) {
+      const bool started_during_move = !move_done.load();
       if (std::memcmp(a.data(), c.data(), a.size()) != 0) ++mismatches;
       ++passes;
+      if (started_during_move) ++during_move;
     }
   };
   std::thread r1(reader), r2(reader);
   const size_t moved = c.wait_for_huge_pages();
+  move_done = true;
   while (passes.load() < 4) std::this_thread::yield();
   stop = true;
   r1.join();
   r2.join();
   EXPECT_EQ(mismatches.load(), 0);
   EXPECT_TRUE(moved == 0 || moved == c.size() / (size_t{2} << 20)) << moved;  // none (no THP) or all
-  std::fprintf(stderr, "kMmapHuge: %zu of %zu pieces moved while %d reads ran\n", moved, c.size() / (size_t{2} << 20),
-               passes.load());
+  std::fprintf(stderr, "kMmapHuge: %zu of %zu pieces moved; %d reads, %d of them begun during the move\n", moved,
+               c.size() / (size_t{2} << 20), passes.load(), during_move.load());
   FileBytes d = std::move(c);
   EXPECT_EQ(std::memcmp(a.data(), d.data(), a.size()), 0);
   // Destroyed while moving: the mover stops first (ASan / the next test would see a use after unmap).

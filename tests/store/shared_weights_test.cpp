@@ -81,6 +81,7 @@ TEST(SharedWeights, TwoEnginesShareOneReaderAndAddOnlyKv) {
   const std::string path = (testing::fixtures_dir() / "arch" / "tiny-llama-F32.gguf").string();
   const EngineOptions opts{.model_path = path, .threads = 1, .n_ctx = 128, .kv_sequences = 1};
   auto probe = gguf::Reader::open(path, LoadMode::kMmapHuge);  // the mode Engine opens files in
+  probe->file().wait_for_huge_pages();  // the move's copies count in RSS: settled before rss0
   const long users0 = probe.use_count();
   const auto weights = static_cast<int64_t>(probe->file().size());
 
