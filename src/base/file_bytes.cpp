@@ -39,6 +39,12 @@ std::byte* alloc_aligned(size_t n) {
 // the hardware prefetchers (figures: docs/performance.md, "Huge pages for the weights").
 constexpr size_t kHugePage = size_t{2} << 20;
 
+// The first 2 MiB boundary at or after p.
+std::byte* huge_page_up(std::byte* p) {
+  const uintptr_t u = reinterpret_cast<uintptr_t>(p);
+  return p + (((u + kHugePage - 1) & ~(uintptr_t{kHugePage} - 1)) - u);
+}
+
 std::byte* alloc_huge(size_t n) {
   const size_t rounded = (n + kHugePage - 1) / kHugePage * kHugePage;
   void* p = std::aligned_alloc(kHugePage, rounded);
@@ -131,8 +137,7 @@ void* map_aligned(int fd, size_t size) {
   void* r = ::mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (r == MAP_FAILED) return MAP_FAILED;
   auto* reserved = static_cast<std::byte*>(r);
-  const uintptr_t u = reinterpret_cast<uintptr_t>(reserved);
-  std::byte* base = reserved + (((u + kHugePage - 1) & ~(uintptr_t{kHugePage} - 1)) - u);
+  std::byte* base = huge_page_up(reserved);
   if (::mmap(base, size, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
     ::munmap(reserved, span);
     return MAP_FAILED;
@@ -158,8 +163,7 @@ bool move_piece(std::byte* piece, int fd, off_t offset) {
   void* r = ::mmap(nullptr, 2 * kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (r == MAP_FAILED) return false;
   auto* reserved = static_cast<std::byte*>(r);
-  const uintptr_t u = reinterpret_cast<uintptr_t>(reserved);
-  std::byte* slot = reserved + (((u + kHugePage - 1) & ~(uintptr_t{kHugePage} - 1)) - u);
+  std::byte* slot = huge_page_up(reserved);
   if (slot > reserved) ::munmap(reserved, static_cast<size_t>(slot - reserved));
   if (reserved + 2 * kHugePage > slot + kHugePage) {
     ::munmap(slot + kHugePage, static_cast<size_t>(reserved + 2 * kHugePage - (slot + kHugePage)));
