@@ -228,20 +228,6 @@ TileConfig make_narrow_config() {
   return c;
 }
 
-// Block i of the 16 rows at w times the token tile already in tile 6: the weights into tile kA,
-// their int32 sums through tile kC into sums ([row][token], 8 tokens), the rows' d_w into dw.
-// (Tile registers are immediates, hence template parameters.)
-template <typename Weights, int kA, int kC>
-inline void narrow_weight_tile(const Call& c, const std::byte* w, int64_t i, int8_t* unpacked, int32_t* sums,
-                               float* dw) {
-  const TileSource a = Weights::a_tile(w, c.w_row_bytes, i, unpacked);
-  _tile_loadd(kA, a.data, a.stride);
-  _tile_zero(kC);
-  _tile_dpbssd(kC, kA, 6);
-  _tile_stored(kC, sums, 32);
-  weight_scales(w, c.w_row_bytes, Weights::kBytes, i, dw);
-}
-
 // Rows [r0, r0 + 16 RA) x the first 8 tokens: row_group's arithmetic with its fp32 sums held in
 // registers. acc[a][p] holds rows 2p (lanes 0..7) and 2p + 1 (lanes 8..15) of weight tile a for
 // tokens 0..7, and each block adds fma(float(c), d_w[row] * d_x[token], acc) exactly as
@@ -267,8 +253,20 @@ void narrow_row_group(const Call& c, int64_t r0) {
     for (int r = 0; r < RA * kTile; ++r) prefetch_weights(wi + static_cast<size_t>(r) * c.w_row_bytes);
     const std::byte* b = c.x.packed + static_cast<size_t>(i) * kRecordBytes;  // token tile 0
     _tile_loadd(6, b, 64);
-    narrow_weight_tile<Weights, 4, 0>(c, w0, i, unpacked[0], sums[0], dw[0]);
-    if constexpr (RA == 2) narrow_weight_tile<Weights, 5, 2>(c, w1, i, unpacked[1], sums[1], dw[1]);
+    const TileSource a0 = Weights::a_tile(w0, c.w_row_bytes, i, unpacked[0]);
+    _tile_loadd(4, a0.data, a0.stride);
+    _tile_zero(0);
+    _tile_dpbssd(0, 4, 6);
+    _tile_stored(0, sums[0], 32);
+    weight_scales(w0, c.w_row_bytes, Weights::kBytes, i, dw[0]);
+    if constexpr (RA == 2) {
+      const TileSource a1 = Weights::a_tile(w1, c.w_row_bytes, i, unpacked[1]);
+      _tile_loadd(5, a1.data, a1.stride);
+      _tile_zero(2);
+      _tile_dpbssd(2, 5, 6);
+      _tile_stored(2, sums[1], 32);
+      weight_scales(w1, c.w_row_bytes, Weights::kBytes, i, dw[1]);
+    }
     const __m512 dx16 = _mm512_load_ps(b + kBQuantBytes);                  // d_x of tokens 0..15
     const __m512 dx = _mm512_shuffle_f32x4(dx16, dx16, _MM_SHUFFLE(1, 0, 1, 0));  // tokens 0..7 twice
     for (int a = 0; a < RA; ++a) {
