@@ -25,6 +25,19 @@ namespace lightboat::kernels {
 // Bytes ahead of the current weight block (see docs/performance.md for the sweep that chose it).
 inline constexpr size_t kWeightPrefetchBytes = LIGHTBOAT_PREFETCH_BYTES;
 
+// Short rows: the 16-row decode kernels (x86/amx_decode.cpp, amx_k.cpp, amx_q6_k.cpp) walk a
+// tile of 16 rows column-wise, so each row is a stream of its own. When a row is short (a
+// 2048-wide Q4_0 row is 1152 bytes, a 576-wide Q8_0 row 612) those streams are too short for the
+// hardware prefetchers and a per-row distance ahead reaches little. There the kernels ask instead
+// for the next tile's bytes in address order, as many bytes per step as the step consumes: one
+// linear stream exactly a tile ahead, into L2 (an L1 prefetch of a whole tile ahead evicts the
+// tile being read). Measured per matrix inside Llama-3.2-1B Q4_0 decoding, one thread: the
+// 2048-wide matrices 10.0-10.4 -> 11.8-12.3 GB/s; SmolLM2-135M Q8_0's 576- and 1536-wide ones
+// 9.3-10.5 -> 12.2-13.5 GB/s. Longer rows keep the per-row distance: the linear stream made the
+// 8192-wide matrices slower (12.8 -> 11.0 GB/s). See docs/performance.md.
+inline constexpr size_t kLinearPrefetchMaxRowBytes = 2304;
+inline constexpr int kLinearPrefetchLocality = 2;  // prefetcht1 on x86: into L2
+
 // Prefetches the cache line kWeightPrefetchBytes after p, for reading (GCC/Clang builtin: prefetcht0
 // on x86, PRFM PLDL1KEEP on ARM).
 inline void prefetch_weights(const std::byte* p) {

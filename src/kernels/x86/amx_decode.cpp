@@ -212,21 +212,32 @@ inline void transpose_lanes(const __m512i* t, __m512i* u) {
 // first when absent), which the one-or-two-iteration loop it replaced mispredicted.
 constexpr size_t kAheadBytes = 576;
 
+// Short rows (kLinearPrefetchMaxRowBytes, kernels/prefetch.h) instead take the next 16 rows' bytes
+// in address order, into L2: row j's span of a step is the j-th piece of the bytes the step reads.
+template <int kLocality>
 inline void prefetch_span(const std::byte* p, size_t span) {
   const auto u = reinterpret_cast<uintptr_t>(p);
   const std::byte* first = p + (((u + 63) & ~uintptr_t{63}) - u);
-  __builtin_prefetch(first, 0, LIGHTBOAT_PREFETCH_LOCALITY);
+  __builtin_prefetch(first, 0, kLocality);
   for (size_t o = 64; o < span; o += 64) {
     const std::byte* next = first + o < p + span ? first + o : first;
-    __builtin_prefetch(next, 0, LIGHTBOAT_PREFETCH_LOCALITY);
+    __builtin_prefetch(next, 0, kLocality);
   }
 }
 
+// Where a 16-row step's prefetches go: row j's span starts at p + j * stride (stride: the row
+// length, or one span when linear).
+struct Ahead {
+  const std::byte* p;
+  size_t stride;
+  bool linear;
+};
+
 // Blocks [i, i + g) (g <= 4) of rows [r0, r0 + 16) x tokens [t0, t0 + NT) into acc (lane = row);
-// pf: where row r0's prefetch span starts (row r0 + j's is j rows on).
+// pf: where the rows' prefetch spans start.
 template <typename Group, size_t kBytes, int NT, bool kPartial>
-inline void group_16_rows(const GemmArgs& a, int64_t r0, int64_t t0, int64_t i, int g, __m512i rows,
-                          const std::byte* pf, __m512* acc) {
+inline void group_16_rows(const GemmArgs& a, int64_t r0, int64_t t0, int64_t i, int g, __m512i rows, Ahead pf,
+                          __m512* acc) {
   Q8Group x[NT];
   for (int t = 0; t < NT; ++t) {
     load_q8_group<kPartial>(a.x_row(t0 + t) + static_cast<size_t>(i) * kQ8_0Bytes, g, Group::kBias, x[t]);
@@ -249,7 +260,12 @@ inline void group_16_rows(const GemmArgs& a, int64_t r0, int64_t t0, int64_t i, 
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
       const std::byte* b = row[j];
-      prefetch_span(pf + static_cast<size_t>(4 * q + j) * rs, 4 * kBytes);
+      const std::byte* span = pf.p + static_cast<size_t>(4 * q + j) * pf.stride;
+      if (pf.linear) {
+        prefetch_span<kLinearPrefetchLocality>(span, 4 * kBytes);
+      } else {
+        prefetch_span<LIGHTBOAT_PREFETCH_LOCALITY>(span, 4 * kBytes);
+      }
       __m512i lo, hi;
       Group::template halves<kPartial>(b, avail, lo, hi);
       for (int t = 0; t < NT; ++t) d[t][j] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(x[t].start, lo, x[t].lo), hi, x[t].hi);
@@ -278,9 +294,14 @@ void exact_16_rows(const GemmArgs& a, int64_t r0, int64_t t0) {
   constexpr size_t kAhead = (kAheadBytes / kGroupBytes > 0 ? kAheadBytes / kGroupBytes : 1) * kGroupBytes;
   const std::byte* w = a.w_row(r0);
   const size_t row_len = static_cast<size_t>(nb) * Weights::kBytes;
-  auto prefetch_at = [&](int64_t i) {  // these rows kAhead bytes on, or the next 16 rows' start
+  const std::byte* next_rows = w + static_cast<size_t>(kTile) * a.w_row_bytes;
+  auto prefetch_at = [&](int64_t i) -> Ahead {
+    if (row_len <= kLinearPrefetchMaxRowBytes) {  // the next 16 rows, as far in as these are read
+      return {next_rows + static_cast<size_t>(i * kTile) * Weights::kBytes, 4 * Weights::kBytes, true};
+    }
+    // These rows kAhead bytes on, or the next 16 rows' start.
     const size_t target = static_cast<size_t>(i) * Weights::kBytes + kAhead;
-    return target < row_len ? w + target : w + static_cast<size_t>(kTile) * a.w_row_bytes + (target - row_len);
+    return {target < row_len ? w + target : next_rows + (target - row_len), a.w_row_bytes, false};
   };
   int64_t i = 0;
   for (; i + 4 <= nb; i += 4) {

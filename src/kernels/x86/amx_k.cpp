@@ -313,12 +313,23 @@ struct RowQuants {
   __m512i lo0, hi0, lo1, hi1;  // sub-blocks 0|2, 1|3, 4|6, 5|7 (see load_token)
 };
 
-inline RowQuants row_quants(const std::byte* b, const std::byte* pf) {
+template <int kLocality>
+inline void prefetch_super_block(const std::byte* pf) {
   const auto u = reinterpret_cast<uintptr_t>(pf);
   const std::byte* line = pf + (((u + 63) & ~uintptr_t{63}) - u);
-  __builtin_prefetch(line, 0, LIGHTBOAT_PREFETCH_LOCALITY);
-  __builtin_prefetch(line + 64, 0, LIGHTBOAT_PREFETCH_LOCALITY);
-  if (line + 128 < pf + kQ4_KBytes) __builtin_prefetch(line + 128, 0, LIGHTBOAT_PREFETCH_LOCALITY);
+  __builtin_prefetch(line, 0, kLocality);
+  __builtin_prefetch(line + 64, 0, kLocality);
+  if (line + 128 < pf + kQ4_KBytes) __builtin_prefetch(line + 128, 0, kLocality);
+}
+
+// Short rows (kLinearPrefetchMaxRowBytes, kernels/prefetch.h) prefetch into L2, the next 16 rows
+// in address order (see exact_16_rows).
+inline RowQuants row_quants(const std::byte* b, const std::byte* pf, bool linear) {
+  if (linear) {
+    prefetch_super_block<kLinearPrefetchLocality>(pf);
+  } else {
+    prefetch_super_block<LIGHTBOAT_PREFETCH_LOCALITY>(pf);
+  }
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   const __m512i q0 = _mm512_loadu_si512(b + kWQs), q1 = _mm512_loadu_si512(b + kWQs + 64);
   return {_mm512_and_si512(q0, m4), high_nibbles(q0), _mm512_and_si512(q1, m4), high_nibbles(q1)};
@@ -341,6 +352,7 @@ void exact_16_rows(const GemmArgs& a, int64_t r0, int64_t t0) {
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const int64_t nb = a.n / kQKK;
+  const bool linear = static_cast<size_t>(nb) * kQ4_KBytes <= kLinearPrefetchMaxRowBytes;
   for (int64_t i = 0; i < nb; ++i) {
     const size_t off = static_cast<size_t>(i) * kQ4_KBytes;
     // Headers lane = row: d | dmin, then the 12 scale bytes (see unpack_scales_mins).
@@ -368,16 +380,20 @@ void exact_16_rows(const GemmArgs& a, int64_t r0, int64_t t0) {
     TokenBlock tok[NT];
     for (int t = 0; t < NT; ++t) load_token(a.x_row(t0 + t) + static_cast<size_t>(i) * kQ8_KBytes, tok[t]);
 
-    // These rows kPrefetchBlocks on, or past their ends the next 16 rows' first blocks.
+    // These rows kPrefetchBlocks on, or past their ends the next 16 rows' first blocks; short
+    // rows: the next 16 rows' (16 i + j)-th super-block for row j.
     const int64_t ahead = nb < kPrefetchBlocks ? nb : kPrefetchBlocks;
-    const std::byte* pf = i + ahead < nb ? w + off + static_cast<size_t>(ahead) * kQ4_KBytes
-                                         : w + static_cast<size_t>(kTile) * a.w_row_bytes +
-                                               static_cast<size_t>(i + ahead - nb) * kQ4_KBytes;
+    const std::byte* next_rows = w + static_cast<size_t>(kTile) * a.w_row_bytes;
+    const std::byte* pf = linear ? next_rows + static_cast<size_t>(i * kTile) * kQ4_KBytes
+                          : i + ahead < nb ? w + off + static_cast<size_t>(ahead) * kQ4_KBytes
+                                           : next_rows + static_cast<size_t>(i + ahead - nb) * kQ4_KBytes;
+    const size_t pf_stride = linear ? kQ4_KBytes : a.w_row_bytes;
     __m512i pair_acc[NT][8];
     for (int p = 0; p < 8; ++p) {
       const size_t ra = static_cast<size_t>(2 * p) * a.w_row_bytes;
-      const RowQuants qa = row_quants(w + ra + off, pf + ra);
-      const RowQuants qb = row_quants(w + ra + a.w_row_bytes + off, pf + ra + a.w_row_bytes);
+      const std::byte* pfa = pf + static_cast<size_t>(2 * p) * pf_stride;
+      const RowQuants qa = row_quants(w + ra + off, pfa, linear);
+      const RowQuants qb = row_quants(w + ra + a.w_row_bytes + off, pfa + pf_stride, linear);
       const int16_t* table = scales + kPairScaleOffset[p];
       __m512i sc[4];
       for (int k = 0; k < 4; ++k) sc[k] = _mm512_permutexvar_epi16(idx[k], _mm512_loadu_si512(table));

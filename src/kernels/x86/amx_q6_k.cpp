@@ -231,13 +231,14 @@ inline __m512i row_sums(const __m512i* q, const __m512i* s, const std::byte* xb,
 
 // Prefetches the cache lines that start within [p, p + 210): over consecutive super-blocks, each
 // line once (3 or 4 of them; without a branch, the 4th repeats the 3rd when there are 3).
+template <int kLocality = LIGHTBOAT_PREFETCH_LOCALITY>
 inline void prefetch_super_block(const std::byte* p) {
   const size_t skip = (0 - reinterpret_cast<uintptr_t>(p)) & 63;  // bytes to the next line start
   const size_t last = skip + 192 < kQ6_KBytes ? skip + 192 : skip + 128;
-  __builtin_prefetch(p + skip, 0, LIGHTBOAT_PREFETCH_LOCALITY);
-  __builtin_prefetch(p + skip + 64, 0, LIGHTBOAT_PREFETCH_LOCALITY);
-  __builtin_prefetch(p + skip + 128, 0, LIGHTBOAT_PREFETCH_LOCALITY);
-  __builtin_prefetch(p + last, 0, LIGHTBOAT_PREFETCH_LOCALITY);
+  __builtin_prefetch(p + skip, 0, kLocality);
+  __builtin_prefetch(p + skip + 64, 0, kLocality);
+  __builtin_prefetch(p + skip + 128, 0, kLocality);
+  __builtin_prefetch(p + last, 0, kLocality);
 }
 
 // Rows [r0, r0 + 16) x tokens [t0, t0 + T) (T <= 4).
@@ -250,15 +251,20 @@ void exact_16_rows(const GemmArgs& a, int64_t r0, int64_t t0) {
                          _mm512_set1_epi32(static_cast<int>(a.w_row_bytes))),
       _mm512_set1_epi32(static_cast<int>(kWD) - 2));
   // Super-blocks are consumed 16 rows at a time, so "ahead" in consumption order is the same row
-  // kAhead super-blocks on, or past the row's end the next 16 rows' first ones.
+  // kAhead super-blocks on, or past the row's end the next 16 rows' first ones. Short rows take
+  // the next 16 rows in address order instead (kLinearPrefetchMaxRowBytes, kernels/prefetch.h):
+  // super-block i of row j asks for the (16 i + j)-th super-block of the next 16 rows.
   constexpr int64_t kAhead =
       (static_cast<int64_t>(kWeightPrefetchBytes) + kTile * static_cast<int64_t>(kQ6_KBytes) - 1) /
       (kTile * static_cast<int64_t>(kQ6_KBytes));
   const std::byte* w = a.w_row(r0);
+  const bool linear = static_cast<size_t>(nb) * kQ6_KBytes <= kLinearPrefetchMaxRowBytes;
+  const std::byte* next_rows = w + static_cast<size_t>(kTile) * a.w_row_bytes;
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
     const std::byte* wb = w + static_cast<size_t>(i) * kQ6_KBytes;
+    const std::byte* linear_pf = next_rows + static_cast<size_t>(i * kTile) * kQ6_KBytes;
     const ptrdiff_t ahead = static_cast<ptrdiff_t>(kAhead * kQ6_KBytes) +
                             (i + kAhead >= nb ? static_cast<ptrdiff_t>(kTile * a.w_row_bytes) -
                                                     static_cast<ptrdiff_t>(nb * kQ6_KBytes)
@@ -270,7 +276,11 @@ void exact_16_rows(const GemmArgs& a, int64_t r0, int64_t t0) {
       __m512i rs[2][T];
       for (int j = 0; j < 2; ++j) {
         const std::byte* b = wb + static_cast<size_t>(2 * p + j) * a.w_row_bytes;
-        prefetch_super_block(b + ahead);
+        if (linear) {
+          prefetch_super_block<kLinearPrefetchLocality>(linear_pf + static_cast<size_t>(2 * p + j) * kQ6_KBytes);
+        } else {
+          prefetch_super_block(b + ahead);
+        }
         __m512i q[4], s[2];
         unpack_q6_k_512(b, q);
         scales_q6_k_512(b, s);
