@@ -73,8 +73,24 @@ int ThreadPool::hardware_threads() {
   return n == 0 ? 1 : static_cast<int>(n);
 }
 
-void ThreadPool::run_chunk(uint32_t index) {
+// Claims are dealt out in turn, so claim k goes to thread k % T when the T threads keep pace. It
+// gets chunk j = k / T of region k % T (the chunks cut into T runs of consecutive ones), so such a
+// thread works through one stretch of [0, n) in order: a matmul's weight rows as one stream, whose
+// kernels prefetch past a chunk's end into the next one (kernels/prefetch.h). Chunks claimed in
+// plain order went to alternate threads, so each chunk began with a stream cold and ended with a
+// prefetch into rows another thread read. A thread that falls behind still leaves its chunks to
+// the others; every claim still maps to one chunk (T runs of C / T chunks, the first C % T of them
+// one longer).
+uint32_t ThreadPool::chunk_of_claim(uint32_t claim, uint32_t n_chunks, int n_threads) {
+  const auto threads = static_cast<uint32_t>(std::max(1, n_threads));
+  const uint32_t per = n_chunks / threads, extra = n_chunks % threads;
+  const uint32_t run = claim % threads, j = claim / threads;
+  return run * per + std::min(run, extra) + j;
+}
+
+void ThreadPool::run_chunk(uint32_t claim) {
   // Chunk `index` of n_chunks_: whole grains, spread as evenly as possible.
+  const uint32_t index = chunk_of_claim(claim, n_chunks_, n_threads_);
   const int64_t grains = (n_ + grain_ - 1) / grain_;
   const int64_t begin = std::min(n_, grains * index / n_chunks_ * grain_);
   const int64_t end = std::min(n_, grains * (index + 1) / n_chunks_ * grain_);

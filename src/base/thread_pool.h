@@ -41,6 +41,10 @@ class ThreadPool {
     run(n, grain, ChunkFn{&fn, [](void* f, int64_t b, int64_t e) { (*static_cast<std::remove_reference_t<Fn>*>(f))(b, e); }});
   }
 
+  // The chunk that claim number `claim` (0 .. n_chunks - 1) of a call runs: a permutation that
+  // gives a thread claiming every n_threads-th time one run of consecutive chunks (thread_pool.cpp).
+  static uint32_t chunk_of_claim(uint32_t claim, uint32_t n_chunks, int n_threads);
+
   // The number of hardware threads, at least 1.
   static int hardware_threads();
 
@@ -56,7 +60,7 @@ class ThreadPool {
   void worker();
   // Claims and runs chunks of call `call` until none is left (or another call has started).
   void work(uint32_t call);
-  void run_chunk(uint32_t index);
+  void run_chunk(uint32_t claim);
 
   // The claim word: call id (32 bits) | chunk count (16 bits) | next unclaimed chunk (16 bits).
   // A claim is a compare-exchange that fails once the call has changed, so a thread that wakes

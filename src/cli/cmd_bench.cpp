@@ -22,6 +22,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "kernels/dispatch.h"
+#include "kernels/matmul_profile.h"
 
 namespace lightboat::cli {
 namespace {
@@ -38,6 +39,7 @@ struct BenchOptions {
   int64_t bw_mib = 1024;  // MiB of the bandwidth buffer
   int bw_passes = 5;
   bool json = false;
+  bool profile = false;  // --profile: time per matmul shape during the timed repetitions
   int64_t depth = 0;  // -d: tg tests decode after this many prompt tokens (untimed prefill)
 };
 
@@ -48,6 +50,13 @@ struct TestResult {
   int64_t depth = 0;        // tg: KV positions filled before the timed decode
   std::vector<double> tps;  // tokens/s of each timed repetition
   double median = 0, min = 0, max = 0;
+  std::vector<kernels::MatmulShapeStats> profile;  // --profile: the timed repetitions' matmuls
+
+  double timed_seconds() const {
+    double s = 0;
+    for (double v : tps) s += static_cast<double>(n_tokens) / v;
+    return s;
+  }
 };
 
 // "128,512" → {128, 512}; "none" → {} (skip that kind of test). Anything else is one error
@@ -213,7 +222,12 @@ int bench(const BenchOptions& o) {
   probe.check(pool, "before");
   for (auto& t : tests) {
     run_once(*m.model, t, prompt, logits, pool);  // warm-up: pages in the weights, warms caches
+    if (o.profile) kernels::matmul_profile_enable(true);
     for (int r = 0; r < o.reps; ++r) t.tps.push_back(run_once(*m.model, t, prompt, logits, pool));
+    if (o.profile) {
+      t.profile = kernels::matmul_profile_lines();
+      kernels::matmul_profile_enable(false);
+    }
     summarise(t);
     probe.check(pool, "after " + t.name);
   }
@@ -234,6 +248,21 @@ int bench(const BenchOptions& o) {
                       {"median_tps", t.median}, {"min_tps", t.min},
                       {"max_tps", t.max},       {"samples_tps", t.tps}};
     if (t.depth > 0) jt["depth"] = t.depth;
+    if (o.profile) {
+      nlohmann::json lines = nlohmann::json::array();
+      for (const auto& l : t.profile) {
+        lines.push_back({{"types", l.shape.type_label()},
+                         {"rows", l.shape.rows},
+                         {"cols", l.shape.cols},
+                         {"tokens", l.shape.tokens},
+                         {"calls", l.calls},
+                         {"seconds", l.seconds},
+                         {"weight_bytes", l.weight_bytes},
+                         {"weight_gbps", l.weight_gbps()},
+                         {"share", l.seconds / std::max(t.timed_seconds(), 1e-12)}});
+      }
+      jt["matmul_profile"] = std::move(lines);
+    }
     if (t.generation) {
       jt["roofline_fraction"] = t.median / roofline_tps;
       if (roofline_fraction.is_null()) roofline_fraction = t.median / roofline_tps;
@@ -312,6 +341,21 @@ int bench(const BenchOptions& o) {
       "slowest vs one thread alone %.2fx (limit %.1fx)\n",
       probe.after_before(), probe.max_spread(), probe.worst_vs_best(), limits.ratio, probe.vs_solo(),
       limits.solo_ratio);
+  for (const auto& t : tests) {
+    if (!o.profile) break;
+    std::printf("\nmatmuls of %s (%zu timed repetitions; weight GB/s = the call's matrices' bytes / its time; share "
+                "of the test's time):\n",
+                t.name.c_str(), t.tps.size());
+    std::printf("| types | rows x cols | tokens | calls | us per call | weight GB/s | share |\n");
+    std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
+    for (const auto& l : t.profile) {
+      std::printf("| %s | %lld x %lld | %lld | %lld | %.1f | %.2f | %.1f%% |\n", l.shape.type_label().c_str(),
+                  static_cast<long long>(l.shape.rows), static_cast<long long>(l.shape.cols),
+                  static_cast<long long>(l.shape.tokens), static_cast<long long>(l.calls),
+                  1e6 * l.seconds / static_cast<double>(std::max<int64_t>(l.calls, 1)), l.weight_gbps(),
+                  100.0 * l.seconds / std::max(t.timed_seconds(), 1e-12));
+    }
+  }
   if (degraded)
     std::printf("WARNING: machine degraded during the run: %s; the figures are not representative\n", reason.c_str());
   return 0;
@@ -344,6 +388,8 @@ Runner add_bench_command(CLI::App& app) {
                                                                                {"f16", tensor::DType::kF16}}))
       ->capture_default_str();
   cmd->add_flag("--json", o->json, "Print one JSON object with every figure");
+  cmd->add_flag("--profile", o->profile,
+                "Time every matmul shape during the timed repetitions: weight GB/s and share of each test's time");
   return [o] { return bench(*o); };
 }
 

@@ -1,10 +1,12 @@
 #include "kernels/matmul.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 
 #include "base/error.h"
+#include "kernels/matmul_profile.h"
 #include "kernels/reference/reference.h"
 
 namespace lightboat::kernels {
@@ -30,6 +32,8 @@ constexpr int64_t kPackedRowGrain = 32;
 // runs on the calling thread: waking the pool and waiting for it would cost as much as it saves
 // (the small projections of tiny models; the K/V projections of small ones).
 constexpr size_t kParallelWorkBytes = size_t{64} << 10;
+
+static_assert(kMaxMatmulTargets <= std::tuple_size_v<decltype(MatmulShape::types)>, "a profiled call's types fit");
 
 }  // namespace
 
@@ -88,6 +92,8 @@ void check_blocks(const tensor::MatrixView& w) {
 // once, then one parallel pass covers the rows of all targets end to end.
 void matmul_group(const KernelTable& kernels, const MatmulTarget* targets, size_t n, DType act_type, const float* x,
                   int64_t x_stride, int64_t n_tokens, MatmulScratch& scratch, ThreadPool& pool) {
+  const bool profiling = matmul_profile_enabled();
+  const auto start = profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   const int64_t n_cols = targets[0].w.n_cols;
   const QuantizeRowFn quantize = quantize_row_fn(kernels, act_type);
   const size_t act_row_bytes = tensor::row_bytes(act_type, n_cols);
@@ -148,6 +154,16 @@ void matmul_group(const KernelTable& kernels, const MatmulTarget* targets, size_
     rows(0, total_rows);
   } else {
     pool.parallel_for(total_rows, any_packed ? kPackedRowGrain : kRowGrain, rows);
+  }
+  if (profiling) {
+    MatmulShape shape{.n_types = n, .rows = total_rows, .cols = n_cols, .tokens = n_tokens};
+    uint64_t weight_bytes = 0;
+    for (size_t i = 0; i < n; ++i) {
+      shape.types[i] = targets[i].w.type;
+      weight_bytes += targets[i].w.row_bytes * static_cast<uint64_t>(targets[i].w.n_rows);
+    }
+    matmul_profile_record(shape, weight_bytes,
+                          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
 }
 

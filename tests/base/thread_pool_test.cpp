@@ -27,6 +27,30 @@ TEST(ThreadPool, CoversEveryIndexOnceInWholeGrains) {
   }
 }
 
+TEST(ThreadPool, ClaimsInTurnWalkConsecutiveChunks) {
+  for (int threads : {1, 2, 3, 8}) {
+    for (uint32_t chunks : {1u, 2u, 5u, 7u, 8u, 32u, 33u}) {
+      std::vector<int> seen(chunks, 0);
+      for (uint32_t k = 0; k < chunks; ++k) {
+        const uint32_t c = ThreadPool::chunk_of_claim(k, chunks, threads);
+        ASSERT_LT(c, chunks);
+        seen[c]++;
+        // The same thread's next claim (threads taking turns) runs the next chunk, except where
+        // its run ends.
+        const uint32_t k2 = k + static_cast<uint32_t>(threads);
+        if (k2 < chunks) {
+          const uint32_t c2 = ThreadPool::chunk_of_claim(k2, chunks, threads);
+          EXPECT_EQ(c2, c + 1) << "threads=" << threads << " chunks=" << chunks << " claim=" << k;
+        }
+      }
+      for (uint32_t c = 0; c < chunks; ++c) EXPECT_EQ(seen[c], 1) << "threads=" << threads << " chunks=" << chunks;
+    }
+  }
+  // Two threads, eight chunks: claims 0, 2, 4, 6 -> chunks 0..3 and 1, 3, 5, 7 -> 4..7.
+  EXPECT_EQ(ThreadPool::chunk_of_claim(2, 8, 2), 1u);
+  EXPECT_EQ(ThreadPool::chunk_of_claim(1, 8, 2), 4u);
+}
+
 TEST(ThreadPool, RethrowsAnExceptionFromAWorker) {
   ThreadPool pool(3);
   EXPECT_THROW(pool.parallel_for(300, 1, [](int64_t b, int64_t) {

@@ -184,6 +184,25 @@ with tempfile.TemporaryDirectory() as tmp:
             check_report("stories", j, STORIES, [("pp16", 1), ("tg8", 1)])
             check("stories type", j["type"] == "Q8_0", j["type"])
             check("stories auto context", j["n_ctx"] == 256, j["n_ctx"])
+        # --profile: per matmul shape, calls and bytes that add up to the forward passes timed.
+        j = bench_json("stories --profile", ["-m", STORIES, "-p", "16", "-n", "8", "-r", "2", "--profile"] + small)
+        if j:
+            for t in j["tests"]:
+                lines = t.get("matmul_profile", [])
+                check("profile %s has lines" % t["name"], len(lines) > 0, t)
+                check("profile %s shares" % t["name"],
+                      all(l["share"] > 0 and l["seconds"] > 0 and l["weight_gbps"] > 0 for l in lines) and
+                      sum(l["share"] for l in lines) <= 1.0 + 1e-9, lines)
+                want_tokens = 1 if t["kind"] == "tg" else t["n_tokens"]
+                # Every matrix but the output runs on all tokens; the output on the last one (pp).
+                check("profile %s tokens" % t["name"],
+                      all(l["tokens"] in (want_tokens, 1) for l in lines), lines)
+            tg = [t for t in j["tests"] if t["kind"] == "tg"][0]
+            per_token = sum(l["weight_bytes"] * l["calls"] for l in tg["matmul_profile"]) / (tg["reps"] * tg["n_tokens"])
+            check("profile tg bytes per token", 0.9 * j["weight_bytes_per_token"] <= per_token <= j["weight_bytes_per_token"],
+                  (per_token, j["weight_bytes_per_token"]))
+        rc, out, err = run(["bench", "-m", STORIES, "-p", "none", "-n", "4", "-r", "1", "--profile"] + small)
+        check("profile text", rc == 0 and "matmuls of tg4" in out and "| types | rows x cols |" in out, (rc, out, err))
         j = bench_json("stories -t 1 -r 3", ["-m", STORIES, "-p", "4,12", "-n", "2,5", "-r", "3", "-t", "1"] + small)
         if j:
             check_report("stories -t 1", j, STORIES, [("pp4", 3), ("pp12", 3), ("tg2", 3), ("tg5", 3)], threads=1)

@@ -9,6 +9,7 @@
 
 #include "base/error.h"
 #include "kernels/matmul.h"
+#include "kernels/matmul_profile.h"
 #include "kernels/reference/reference.h"
 #include "tensor/dtype.h"
 
@@ -169,6 +170,61 @@ TEST(Matmul, SharedInputEqualsSeparateProducts) {
   narrow.w.n_cols = 256;
   const MatmulTarget mixed[] = {too_many[0], narrow};
   EXPECT_THROW(matmul_shared(mixed, x.data(), n_cols, 1, scratch, pool), Error);
+}
+
+TEST(Matmul, ProfileCountsCallsPerShape) {
+  using tensor::DType;
+  const int64_t n_cols = 256;
+  ThreadPool pool(2);
+  MatmulScratch scratch;
+  std::vector<std::vector<std::byte>> wq;
+  auto make = [&](DType t, int64_t n_rows) {
+    const auto wf = random_vector(static_cast<size_t>(n_cols * n_rows), 60, 0.05f);
+    const size_t rb = tensor::row_bytes(t, n_cols);
+    wq.emplace_back(rb * static_cast<size_t>(n_rows));
+    for (int64_t r = 0; r < n_rows; ++r) reference::quantize_row(t, &wf[r * n_cols], &wq.back()[r * rb], n_cols);
+    return tensor::MatrixView{.type = t, .n_cols = n_cols, .n_rows = n_rows, .row_bytes = rb, .data = wq.back().data()};
+  };
+  wq.reserve(2);
+  const tensor::MatrixView a = make(DType::kQ4_0, 64), b = make(DType::kQ8_0, 32);
+  const auto x = random_vector(static_cast<size_t>(n_cols * 3), 61);
+  std::vector<float> ya(64 * 3), yb(32 * 3);
+  auto run_all = [&] {
+    matmul(a, x.data(), n_cols, 1, ya.data(), 64, scratch, pool);
+    matmul(a, x.data(), n_cols, 3, ya.data(), 64, scratch, pool);
+    matmul(a, x.data(), n_cols, 3, ya.data(), 64, scratch, pool);
+    const MatmulTarget both[] = {{a, ya.data(), 64}, {b, yb.data(), 32}};
+    matmul_shared(both, x.data(), n_cols, 1, scratch, pool);
+  };
+  run_all();  // not recording: nothing counted
+  matmul_profile_enable(true);
+  EXPECT_TRUE(matmul_profile_enabled());
+  EXPECT_TRUE(matmul_profile_lines().empty());
+  run_all();
+  matmul_profile_enable(false);
+  run_all();  // stopped: the lines stay as they were
+  const auto lines = matmul_profile_lines();
+  ASSERT_EQ(lines.size(), 3u);
+  int64_t seen = 0;
+  for (const auto& l : lines) {
+    EXPECT_GT(l.seconds, 0.0);
+    EXPECT_EQ(l.shape.cols, n_cols);
+    if (l.shape.type_label() == "Q4_0+Q8_0") {
+      EXPECT_EQ(l.shape.rows, 96);
+      EXPECT_EQ(l.shape.tokens, 1);
+      EXPECT_EQ(l.calls, 1);
+      EXPECT_EQ(l.weight_bytes, a.row_bytes * 64 + b.row_bytes * 32);
+      seen += 1;
+    } else {
+      EXPECT_EQ(l.shape.type_label(), "Q4_0");
+      EXPECT_EQ(l.shape.rows, 64);
+      EXPECT_EQ(l.calls, l.shape.tokens == 3 ? 2 : 1) << "tokens " << l.shape.tokens;
+      EXPECT_EQ(l.weight_bytes, a.row_bytes * 64);
+      seen += l.calls;
+    }
+  }
+  EXPECT_EQ(seen, 4);
+  for (size_t i = 1; i < lines.size(); ++i) EXPECT_GE(lines[i - 1].seconds, lines[i].seconds) << "largest first";
 }
 
 }  // namespace
