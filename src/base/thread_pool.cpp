@@ -79,8 +79,9 @@ int ThreadPool::hardware_threads() {
 // kernels prefetch past a chunk's end into the next one (kernels/prefetch.h). Chunks claimed in
 // plain order went to alternate threads, so each chunk began with a stream cold and ended with a
 // prefetch into rows another thread read. A thread that falls behind still leaves its chunks to
-// the others; every claim still maps to one chunk (T runs of C / T chunks, the first C % T of them
-// one longer).
+// the others (the one doing most of the work then hops between runs: correct, just less in
+// order); every claim still maps to one chunk (T runs of C / T chunks, the first C % T of them one
+// longer).
 uint32_t ThreadPool::chunk_of_claim(uint32_t claim, uint32_t n_chunks, int n_threads) {
   const auto threads = static_cast<uint32_t>(std::max(1, n_threads));
   const uint32_t per = n_chunks / threads, extra = n_chunks % threads;

@@ -100,13 +100,15 @@ using Clock = std::chrono::steady_clock;
 //       argmax over the vocabulary (real decoding pays that scan, so it is timed too). At depth
 //       d (-d) the first d prompt tokens are evaluated first, untimed, and decoding starts from
 //       prompt[d]: each step's attention then reads d + i cached positions.
+// profile: record the timed part's matmuls (kernels/matmul_profile.h), not the prefill before it.
 double run_once(model::Model& m, const TestResult& t, const std::vector<int32_t>& prompt, std::vector<float>& logits,
-                ThreadPool& pool) {
+                ThreadPool& pool, bool profile = false) {
   m.truncate(0);
   const int64_t n_vocab = m.hparams().n_vocab;
   if (t.generation && t.depth > 0) {
     m.forward(std::span(prompt.data(), static_cast<size_t>(t.depth)), 1, logits.data(), pool);
   }
+  if (profile) kernels::matmul_profile_enable(true);
   const auto start = Clock::now();
   if (!t.generation) {
     m.forward(std::span(prompt.data(), static_cast<size_t>(t.n_tokens)), 1, logits.data(), pool);
@@ -118,6 +120,7 @@ double run_once(model::Model& m, const TestResult& t, const std::vector<int32_t>
     }
   }
   const double s = ms_since(start) / 1000.0;
+  if (profile) kernels::matmul_profile_enable(false);
   return static_cast<double>(t.n_tokens) / std::max(s, 1e-9);
 }
 
@@ -222,12 +225,9 @@ int bench(const BenchOptions& o) {
   probe.check(pool, "before");
   for (auto& t : tests) {
     run_once(*m.model, t, prompt, logits, pool);  // warm-up: pages in the weights, warms caches
-    if (o.profile) kernels::matmul_profile_enable(true);
-    for (int r = 0; r < o.reps; ++r) t.tps.push_back(run_once(*m.model, t, prompt, logits, pool));
-    if (o.profile) {
-      t.profile = kernels::matmul_profile_lines();
-      kernels::matmul_profile_enable(false);
-    }
+    kernels::matmul_profile_reset();
+    for (int r = 0; r < o.reps; ++r) t.tps.push_back(run_once(*m.model, t, prompt, logits, pool, o.profile));
+    if (o.profile) t.profile = kernels::matmul_profile_lines();
     summarise(t);
     probe.check(pool, "after " + t.name);
   }
@@ -257,7 +257,7 @@ int bench(const BenchOptions& o) {
                          {"tokens", l.shape.tokens},
                          {"calls", l.calls},
                          {"seconds", l.seconds},
-                         {"weight_bytes", l.weight_bytes},
+                         {"weight_bytes", l.shape.weight_bytes},
                          {"weight_gbps", l.weight_gbps()},
                          {"share", l.seconds / std::max(t.timed_seconds(), 1e-12)}});
       }

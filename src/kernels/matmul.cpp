@@ -157,13 +157,11 @@ void matmul_group(const KernelTable& kernels, const MatmulTarget* targets, size_
   }
   if (profiling) {
     MatmulShape shape{.n_types = n, .rows = total_rows, .cols = n_cols, .tokens = n_tokens};
-    uint64_t weight_bytes = 0;
     for (size_t i = 0; i < n; ++i) {
       shape.types[i] = targets[i].w.type;
-      weight_bytes += targets[i].w.row_bytes * static_cast<uint64_t>(targets[i].w.n_rows);
+      shape.weight_bytes += targets[i].w.row_bytes * static_cast<uint64_t>(targets[i].w.n_rows);
     }
-    matmul_profile_record(shape, weight_bytes,
-                          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    matmul_profile_record(shape, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
 }
 

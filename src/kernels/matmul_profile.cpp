@@ -36,19 +36,23 @@ std::string MatmulShape::type_label() const {
 void matmul_profile_enable(bool on) {
   Recorder& r = recorder();
   std::lock_guard<std::mutex> lock(r.mutex);
-  if (on) r.lines.clear();
   r.on.store(on, std::memory_order_relaxed);
+}
+
+void matmul_profile_reset() {
+  Recorder& r = recorder();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  r.lines.clear();
 }
 
 bool matmul_profile_enabled() { return recorder().on.load(std::memory_order_relaxed); }
 
-void matmul_profile_record(const MatmulShape& shape, uint64_t weight_bytes, double seconds) {
+void matmul_profile_record(const MatmulShape& shape, double seconds) {
   Recorder& r = recorder();
   std::lock_guard<std::mutex> lock(r.mutex);
   if (!r.on.load(std::memory_order_relaxed)) return;
   MatmulShapeStats& s = r.lines[shape];
   s.shape = shape;
-  s.weight_bytes = weight_bytes;
   s.calls += 1;
   s.seconds += seconds;
 }

@@ -16,11 +16,12 @@
 namespace lightboat::kernels {
 
 // One shape of matmul call: the weight types of its matrices (a shared-input call has up to four,
-// e.g. Q, K and V), their rows together, the columns and the tokens.
+// e.g. Q, K and V), their rows together, the columns, the tokens, and the bytes of the matrices.
 struct MatmulShape {
   std::array<tensor::DType, 4> types{};
   size_t n_types = 0;
   int64_t rows = 0, cols = 0, tokens = 0;
+  uint64_t weight_bytes = 0;
   auto operator<=>(const MatmulShape&) const = default;
   std::string type_label() const;  // "Q4_0", "Q4_K+Q6_K" (distinct types in order)
 };
@@ -29,15 +30,17 @@ struct MatmulShapeStats {
   MatmulShape shape;
   int64_t calls = 0;
   double seconds = 0;
-  uint64_t weight_bytes = 0;  // of one call: every row of every matrix
-  double weight_gbps() const { return seconds > 0 ? static_cast<double>(weight_bytes) * calls / seconds / 1e9 : 0; }
+  double weight_gbps() const {
+    return seconds > 0 ? static_cast<double>(shape.weight_bytes) * static_cast<double>(calls) / seconds / 1e9 : 0;
+  }
 };
 
-// Starts recording from zero (on) or stops it (off).
+// Records (on) or not (off); what was recorded stays until matmul_profile_reset().
 void matmul_profile_enable(bool on);
 bool matmul_profile_enabled();
+void matmul_profile_reset();
 // Adds one call (used by kernels::matmul while recording).
-void matmul_profile_record(const MatmulShape& shape, uint64_t weight_bytes, double seconds);
+void matmul_profile_record(const MatmulShape& shape, double seconds);
 // The lines recorded since enabling, largest total time first.
 std::vector<MatmulShapeStats> matmul_profile_lines();
 

@@ -28,13 +28,16 @@ inline constexpr size_t kWeightPrefetchBytes = LIGHTBOAT_PREFETCH_BYTES;
 // Short rows: the 16-row decode kernels (x86/amx_decode.cpp, amx_k.cpp, amx_q6_k.cpp) walk a
 // tile of 16 rows column-wise, so each row is a stream of its own. When a row is short (a
 // 2048-wide Q4_0 row is 1152 bytes, a 576-wide Q8_0 row 612) those streams are too short for the
-// hardware prefetchers and a per-row distance ahead reaches little. There the kernels ask instead
-// for the next tile's bytes in address order, as many bytes per step as the step consumes: one
-// linear stream exactly a tile ahead, into L2 (an L1 prefetch of a whole tile ahead evicts the
-// tile being read). Measured per matrix inside Llama-3.2-1B Q4_0 decoding, one thread: the
-// 2048-wide matrices 10.0-10.4 -> 11.8-12.3 GB/s; SmolLM2-135M Q8_0's 576- and 1536-wide ones
-// 9.3-10.5 -> 12.2-13.5 GB/s. Longer rows keep the per-row distance: the linear stream made the
-// 8192-wide matrices slower (12.8 -> 11.0 GB/s). See docs/performance.md.
+// hardware prefetchers, and a per-row distance ahead reaches the next tile only late in each row.
+// There the kernels ask instead for the next tile's bytes in address order, as many per step as
+// the step reads: one linear stream exactly a tile ahead, into L2 (into L1 it did less well, and
+// worse than before once a tile passes ~20 KB: it evicts the tile being read). Measured per
+// matrix inside decoding with `lightboat bench --profile`, one thread: Llama-3.2-1B Q4_0's
+// 2048-wide matrices 8.9-10.4 -> 11.7-12.5 GB/s, SmolLM2-135M Q8_0's 576-wide ones 9.1-10.5 ->
+// 11.8-13.4 (docs/performance.md has the table). The limit admits rows up to 2304 bytes: 2048-wide
+// rows of every type, and 3072- and 4096-wide Q4_0 / Q4_K ones, which were not measured (no such
+// model here). 8192-wide rows (72 KB tiles) were slower linear (11.4-13.0 -> 11.0-11.4), so longer
+// rows keep the per-row distance. The rows must lie end to end (row bytes = the stride).
 inline constexpr size_t kLinearPrefetchMaxRowBytes = 2304;
 inline constexpr int kLinearPrefetchLocality = 2;  // prefetcht1 on x86: into L2
 

@@ -201,6 +201,13 @@ with tempfile.TemporaryDirectory() as tmp:
             per_token = sum(l["weight_bytes"] * l["calls"] for l in tg["matmul_profile"]) / (tg["reps"] * tg["n_tokens"])
             check("profile tg bytes per token", 0.9 * j["weight_bytes_per_token"] <= per_token <= j["weight_bytes_per_token"],
                   (per_token, j["weight_bytes_per_token"]))
+        # With -d the untimed prefill before each tg run is left out: only one-token calls.
+        j = bench_json("stories --profile -d", ["-m", STORIES, "-p", "none", "-n", "4", "-d", "20", "-r", "2",
+                                                "--profile"] + small)
+        if j:
+            lines = j["tests"][0].get("matmul_profile", [])
+            check("profile -d lines", len(lines) > 0 and all(l["tokens"] == 1 for l in lines), lines)
+            check("profile -d shares", sum(l["share"] for l in lines) <= 1.0 + 1e-9, lines)
         rc, out, err = run(["bench", "-m", STORIES, "-p", "none", "-n", "4", "-r", "1", "--profile"] + small)
         check("profile text", rc == 0 and "matmuls of tg4" in out and "| types | rows x cols |" in out, (rc, out, err))
         j = bench_json("stories -t 1 -r 3", ["-m", STORIES, "-p", "4,12", "-n", "2,5", "-r", "3", "-t", "1"] + small)

@@ -196,12 +196,14 @@ TEST(Matmul, ProfileCountsCallsPerShape) {
     const MatmulTarget both[] = {{a, ya.data(), 64}, {b, yb.data(), 32}};
     matmul_shared(both, x.data(), n_cols, 1, scratch, pool);
   };
+  matmul_profile_reset();
   run_all();  // not recording: nothing counted
+  EXPECT_TRUE(matmul_profile_lines().empty());
   matmul_profile_enable(true);
   EXPECT_TRUE(matmul_profile_enabled());
-  EXPECT_TRUE(matmul_profile_lines().empty());
   run_all();
   matmul_profile_enable(false);
+  EXPECT_FALSE(matmul_profile_enabled());
   run_all();  // stopped: the lines stay as they were
   const auto lines = matmul_profile_lines();
   ASSERT_EQ(lines.size(), 3u);
@@ -213,18 +215,20 @@ TEST(Matmul, ProfileCountsCallsPerShape) {
       EXPECT_EQ(l.shape.rows, 96);
       EXPECT_EQ(l.shape.tokens, 1);
       EXPECT_EQ(l.calls, 1);
-      EXPECT_EQ(l.weight_bytes, a.row_bytes * 64 + b.row_bytes * 32);
+      EXPECT_EQ(l.shape.weight_bytes, a.row_bytes * 64 + b.row_bytes * 32);
       seen += 1;
     } else {
       EXPECT_EQ(l.shape.type_label(), "Q4_0");
       EXPECT_EQ(l.shape.rows, 64);
       EXPECT_EQ(l.calls, l.shape.tokens == 3 ? 2 : 1) << "tokens " << l.shape.tokens;
-      EXPECT_EQ(l.weight_bytes, a.row_bytes * 64);
+      EXPECT_EQ(l.shape.weight_bytes, a.row_bytes * 64);
       seen += l.calls;
     }
   }
   EXPECT_EQ(seen, 4);
   for (size_t i = 1; i < lines.size(); ++i) EXPECT_GE(lines[i - 1].seconds, lines[i].seconds) << "largest first";
+  matmul_profile_reset();
+  EXPECT_TRUE(matmul_profile_lines().empty());
 }
 
 }  // namespace

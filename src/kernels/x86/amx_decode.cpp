@@ -225,11 +225,12 @@ inline void prefetch_span(const std::byte* p, size_t span) {
   }
 }
 
-// Where a 16-row step's prefetches go: row j's span starts at p + j * stride (stride: the row
-// length, or one span when linear).
+// Where a 16-row step's prefetches go: row j's span of `span` bytes starts at p + j * stride
+// (stride: the row length; linear: the span, the bytes of the step's blocks in one row).
 struct Ahead {
   const std::byte* p;
   size_t stride;
+  size_t span;
   bool linear;
 };
 
@@ -262,9 +263,9 @@ inline void group_16_rows(const GemmArgs& a, int64_t r0, int64_t t0, int64_t i, 
       const std::byte* b = row[j];
       const std::byte* span = pf.p + static_cast<size_t>(4 * q + j) * pf.stride;
       if (pf.linear) {
-        prefetch_span<kLinearPrefetchLocality>(span, 4 * kBytes);
+        prefetch_span<kLinearPrefetchLocality>(span, pf.span);
       } else {
-        prefetch_span<LIGHTBOAT_PREFETCH_LOCALITY>(span, 4 * kBytes);
+        prefetch_span<LIGHTBOAT_PREFETCH_LOCALITY>(span, pf.span);
       }
       __m512i lo, hi;
       Group::template halves<kPartial>(b, avail, lo, hi);
@@ -295,20 +296,23 @@ void exact_16_rows(const GemmArgs& a, int64_t r0, int64_t t0) {
   const std::byte* w = a.w_row(r0);
   const size_t row_len = static_cast<size_t>(nb) * Weights::kBytes;
   const std::byte* next_rows = w + static_cast<size_t>(kTile) * a.w_row_bytes;
-  auto prefetch_at = [&](int64_t i) -> Ahead {
-    if (row_len <= kLinearPrefetchMaxRowBytes) {  // the next 16 rows, as far in as these are read
-      return {next_rows + static_cast<size_t>(i * kTile) * Weights::kBytes, 4 * Weights::kBytes, true};
+  const bool linear = row_len == a.w_row_bytes && row_len <= kLinearPrefetchMaxRowBytes;
+  auto prefetch_at = [&](int64_t i, int g) -> Ahead {
+    if (linear) {  // the next 16 rows, as far in as these are read: g blocks of each row
+      const size_t span = static_cast<size_t>(g) * Weights::kBytes;
+      return {next_rows + static_cast<size_t>(i * kTile) * Weights::kBytes, span, span, true};
     }
     // These rows kAhead bytes on, or the next 16 rows' start.
     const size_t target = static_cast<size_t>(i) * Weights::kBytes + kAhead;
-    return {target < row_len ? w + target : next_rows + (target - row_len), a.w_row_bytes, false};
+    return {target < row_len ? w + target : next_rows + (target - row_len), a.w_row_bytes, 4 * Weights::kBytes, false};
   };
   int64_t i = 0;
   for (; i + 4 <= nb; i += 4) {
-    group_16_rows<Group, Weights::kBytes, NT, false>(a, r0, t0, i, 4, rows, prefetch_at(i), acc);
+    group_16_rows<Group, Weights::kBytes, NT, false>(a, r0, t0, i, 4, rows, prefetch_at(i, 4), acc);
   }
   if (i < nb) {
-    group_16_rows<Group, Weights::kBytes, NT, true>(a, r0, t0, i, static_cast<int>(nb - i), rows, prefetch_at(i), acc);
+    const int g = static_cast<int>(nb - i);
+    group_16_rows<Group, Weights::kBytes, NT, true>(a, r0, t0, i, g, rows, prefetch_at(i, g), acc);
   }
   for (int t = 0; t < NT; ++t) {
     alignas(64) float out[16];

@@ -352,7 +352,7 @@ void exact_16_rows(const GemmArgs& a, int64_t r0, int64_t t0) {
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const int64_t nb = a.n / kQKK;
-  const bool linear = static_cast<size_t>(nb) * kQ4_KBytes <= kLinearPrefetchMaxRowBytes;
+  const bool linear = static_cast<size_t>(nb) * kQ4_KBytes == a.w_row_bytes && a.w_row_bytes <= kLinearPrefetchMaxRowBytes;
   for (int64_t i = 0; i < nb; ++i) {
     const size_t off = static_cast<size_t>(i) * kQ4_KBytes;
     // Headers lane = row: d | dmin, then the 12 scale bytes (see unpack_scales_mins).

@@ -258,7 +258,7 @@ void exact_16_rows(const GemmArgs& a, int64_t r0, int64_t t0) {
       (static_cast<int64_t>(kWeightPrefetchBytes) + kTile * static_cast<int64_t>(kQ6_KBytes) - 1) /
       (kTile * static_cast<int64_t>(kQ6_KBytes));
   const std::byte* w = a.w_row(r0);
-  const bool linear = static_cast<size_t>(nb) * kQ6_KBytes <= kLinearPrefetchMaxRowBytes;
+  const bool linear = static_cast<size_t>(nb) * kQ6_KBytes == a.w_row_bytes && a.w_row_bytes <= kLinearPrefetchMaxRowBytes;
   const std::byte* next_rows = w + static_cast<size_t>(kTile) * a.w_row_bytes;
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
