@@ -478,7 +478,7 @@ class EngineImpl final : public Engine {
           "step_tokens must exceed max_running (>= 1)");
     check(o.max_queue >= 1 && o.max_queue <= (1 << 20), ErrorKind::kInvalidArgument, "max_queue is out of range");
     runtime::EngineConfig c{.model_path = o.model_path,
-                            .load_mode = !o.use_mmap ? LoadMode::kRead : o.huge_pages ? LoadMode::kMmapHuge : LoadMode::kMmap,
+                            .load_mode = load_mode(o.use_mmap, o.huge_pages),
                             .threads = o.threads,
                             .n_ctx = o.n_ctx,
                             .kv_cache_bytes = o.kv_cache_bytes,

@@ -20,6 +20,12 @@ namespace lightboat {
 // kRead: read into memory (huge pages where granted).
 enum class LoadMode { kMmap, kMmapHuge, kRead };
 
+// The mode of the options every front end offers: --no-mmap (mapped = false) reads; a mapping
+// moves onto huge pages unless --no-huge-pages.
+inline LoadMode load_mode(bool mapped, bool huge_pages) {
+  return !mapped ? LoadMode::kRead : huge_pages ? LoadMode::kMmapHuge : LoadMode::kMmap;
+}
+
 class FileBytes {
  public:
   // Throws Error(kNotFound / kIo) naming the path.

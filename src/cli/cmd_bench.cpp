@@ -52,10 +52,11 @@ struct TestResult {
   double median = 0, min = 0, max = 0;
   std::vector<kernels::MatmulShapeStats> profile;  // --profile: the timed repetitions' matmuls
 
-  double timed_seconds() const {
-    double s = 0;
-    for (double v : tps) s += static_cast<double>(n_tokens) / v;
-    return s;
+  // A profile line's share of the timed repetitions' time.
+  double share(const kernels::MatmulShapeStats& l) const {
+    double timed = 0;
+    for (double v : tps) timed += static_cast<double>(n_tokens) / v;
+    return l.seconds / std::max(timed, 1e-12);
   }
 };
 
@@ -122,6 +123,22 @@ double run_once(model::Model& m, const TestResult& t, const std::vector<int32_t>
   const double s = ms_since(start) / 1000.0;
   if (profile) kernels::matmul_profile_enable(false);
   return static_cast<double>(t.n_tokens) / std::max(s, 1e-9);
+}
+
+// --profile's table of one test (the same lines as its JSON matmul_profile).
+void print_profile(const TestResult& t) {
+  std::printf("\nmatmuls of %s (%zu timed repetitions; weight GB/s = the call's matrices' bytes / its time; share "
+              "of the test's time):\n",
+              t.name.c_str(), t.tps.size());
+  std::printf("| types | rows x cols | tokens | calls | us per call | weight GB/s | share |\n");
+  std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
+  for (const auto& l : t.profile) {
+    std::printf("| %s | %lld x %lld | %lld | %lld | %.1f | %.2f | %.1f%% |\n", l.shape.type_label().c_str(),
+                static_cast<long long>(l.shape.rows), static_cast<long long>(l.shape.cols),
+                static_cast<long long>(l.shape.tokens), static_cast<long long>(l.calls),
+                1e6 * l.seconds / static_cast<double>(std::max<int64_t>(l.calls, 1)), l.weight_gbps(),
+                100.0 * t.share(l));
+  }
 }
 
 void summarise(TestResult& t) {
@@ -259,7 +276,7 @@ int bench(const BenchOptions& o) {
                          {"seconds", l.seconds},
                          {"weight_bytes", l.shape.weight_bytes},
                          {"weight_gbps", l.weight_gbps()},
-                         {"share", l.seconds / std::max(t.timed_seconds(), 1e-12)}});
+                         {"share", t.share(l)}});
       }
       jt["matmul_profile"] = std::move(lines);
     }
@@ -342,19 +359,7 @@ int bench(const BenchOptions& o) {
       probe.after_before(), probe.max_spread(), probe.worst_vs_best(), limits.ratio, probe.vs_solo(),
       limits.solo_ratio);
   for (const auto& t : tests) {
-    if (!o.profile) break;
-    std::printf("\nmatmuls of %s (%zu timed repetitions; weight GB/s = the call's matrices' bytes / its time; share "
-                "of the test's time):\n",
-                t.name.c_str(), t.tps.size());
-    std::printf("| types | rows x cols | tokens | calls | us per call | weight GB/s | share |\n");
-    std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
-    for (const auto& l : t.profile) {
-      std::printf("| %s | %lld x %lld | %lld | %lld | %.1f | %.2f | %.1f%% |\n", l.shape.type_label().c_str(),
-                  static_cast<long long>(l.shape.rows), static_cast<long long>(l.shape.cols),
-                  static_cast<long long>(l.shape.tokens), static_cast<long long>(l.calls),
-                  1e6 * l.seconds / static_cast<double>(std::max<int64_t>(l.calls, 1)), l.weight_gbps(),
-                  100.0 * l.seconds / std::max(t.timed_seconds(), 1e-12));
-    }
+    if (o.profile) print_profile(t);
   }
   if (degraded)
     std::printf("WARNING: machine degraded during the run: %s; the figures are not representative\n", reason.c_str());

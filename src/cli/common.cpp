@@ -18,9 +18,7 @@ Loaded load(const ModelOptions& given, bool with_model) {
   const auto start = std::chrono::steady_clock::now();
   Loaded out;
   // Weights onto huge pages only when they will be computed with (a tokenizer reads a few KiB).
-  out.reader = gguf::Reader::open(opts.path, opts.no_mmap                      ? LoadMode::kRead
-                                             : opts.no_huge_pages || !with_model ? LoadMode::kMmap
-                                                                               : LoadMode::kMmapHuge);
+  out.reader = gguf::Reader::open(opts.path, load_mode(!opts.no_mmap, !opts.no_huge_pages && with_model));
   out.tokenizer = std::make_unique<tokenizer::Tokenizer>(tokenizer::Tokenizer::from_gguf(*out.reader));
   if (with_model) {
     out.model = model::load_model(out.reader, {.n_ctx = opts.n_ctx, .max_batch = opts.max_batch, .kv_type = opts.kv_type});

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace lightboat::kernels {
 
@@ -40,6 +41,26 @@ inline constexpr size_t kWeightPrefetchBytes = LIGHTBOAT_PREFETCH_BYTES;
 // rows keep the per-row distance. The rows must lie end to end (row bytes = the stride).
 inline constexpr size_t kLinearPrefetchMaxRowBytes = 2304;
 inline constexpr int kLinearPrefetchLocality = 2;  // prefetcht1 on x86: into L2
+
+// Whether a 16-row kernel over rows of row_len bytes, row_stride apart, takes the linear stream.
+inline bool linear_prefetch_rows(size_t row_len, size_t row_stride) {
+  return row_len == row_stride && row_len <= kLinearPrefetchMaxRowBytes;
+}
+
+// Prefetches the 64-byte lines whose first byte lies in [p, p + n), so that over consecutive
+// spans each line is asked for once. A span holds ceil(n / 64) or one fewer such lines; the last
+// is chosen without a branch (a repeat of the first when absent), which a data-dependent branch
+// mispredicted.
+template <int kLocality = LIGHTBOAT_PREFETCH_LOCALITY>
+inline void prefetch_lines(const std::byte* p, size_t n) {
+  const auto u = reinterpret_cast<uintptr_t>(p);
+  const std::byte* first = p + (((u + 63) & ~uintptr_t{63}) - u);
+  __builtin_prefetch(first, 0, kLocality);
+  for (size_t o = 64; o < n; o += 64) {
+    const std::byte* next = first + o < p + n ? first + o : first;
+    __builtin_prefetch(next, 0, kLocality);
+  }
+}
 
 // Prefetches the cache line kWeightPrefetchBytes after p, for reading (GCC/Clang builtin: prefetcht0
 // on x86, PRFM PLDL1KEEP on ARM).

@@ -207,23 +207,10 @@ inline void transpose_lanes(const __m512i* t, __m512i* u) {
 // the rows being read and sometimes a whole row group beyond: one thread then kept too few lines
 // in flight (Llama-3.2-1B Q4_0 tg, one thread, 10.1 tok/s of a 15 tok/s roofline). Instead each
 // row asks for its own lines about kAheadBytes on (past its end: the next 16 rows' first bytes),
-// each 64-byte line once: the lines whose first byte lies in the group's span. A span of n bytes
-// holds ceil(n / 64) or one fewer such lines; the last is chosen without a branch (a repeat of the
-// first when absent), which the one-or-two-iteration loop it replaced mispredicted.
+// each 64-byte line once (prefetch_lines). Short rows (kLinearPrefetchMaxRowBytes,
+// kernels/prefetch.h) instead take the next 16 rows' bytes in address order, into L2: row j's span
+// of a step is the j-th piece of the bytes the step reads.
 constexpr size_t kAheadBytes = 576;
-
-// Short rows (kLinearPrefetchMaxRowBytes, kernels/prefetch.h) instead take the next 16 rows' bytes
-// in address order, into L2: row j's span of a step is the j-th piece of the bytes the step reads.
-template <int kLocality>
-inline void prefetch_span(const std::byte* p, size_t span) {
-  const auto u = reinterpret_cast<uintptr_t>(p);
-  const std::byte* first = p + (((u + 63) & ~uintptr_t{63}) - u);
-  __builtin_prefetch(first, 0, kLocality);
-  for (size_t o = 64; o < span; o += 64) {
-    const std::byte* next = first + o < p + span ? first + o : first;
-    __builtin_prefetch(next, 0, kLocality);
-  }
-}
 
 // Where a 16-row step's prefetches go: row j's span of `span` bytes starts at p + j * stride
 // (stride: the row length; linear: the span, the bytes of the step's blocks in one row).
@@ -263,9 +250,9 @@ inline void group_16_rows(const GemmArgs& a, int64_t r0, int64_t t0, int64_t i, 
       const std::byte* b = row[j];
       const std::byte* span = pf.p + static_cast<size_t>(4 * q + j) * pf.stride;
       if (pf.linear) {
-        prefetch_span<kLinearPrefetchLocality>(span, pf.span);
+        prefetch_lines<kLinearPrefetchLocality>(span, pf.span);
       } else {
-        prefetch_span<LIGHTBOAT_PREFETCH_LOCALITY>(span, pf.span);
+        prefetch_lines(span, pf.span);
       }
       __m512i lo, hi;
       Group::template halves<kPartial>(b, avail, lo, hi);
@@ -296,7 +283,7 @@ void exact_16_rows(const GemmArgs& a, int64_t r0, int64_t t0) {
   const std::byte* w = a.w_row(r0);
   const size_t row_len = static_cast<size_t>(nb) * Weights::kBytes;
   const std::byte* next_rows = w + static_cast<size_t>(kTile) * a.w_row_bytes;
-  const bool linear = row_len == a.w_row_bytes && row_len <= kLinearPrefetchMaxRowBytes;
+  const bool linear = linear_prefetch_rows(row_len, a.w_row_bytes);
   auto prefetch_at = [&](int64_t i, int g) -> Ahead {
     if (linear) {  // the next 16 rows, as far in as these are read: g blocks of each row
       const size_t span = static_cast<size_t>(g) * Weights::kBytes;

@@ -313,22 +313,13 @@ struct RowQuants {
   __m512i lo0, hi0, lo1, hi1;  // sub-blocks 0|2, 1|3, 4|6, 5|7 (see load_token)
 };
 
-template <int kLocality>
-inline void prefetch_super_block(const std::byte* pf) {
-  const auto u = reinterpret_cast<uintptr_t>(pf);
-  const std::byte* line = pf + (((u + 63) & ~uintptr_t{63}) - u);
-  __builtin_prefetch(line, 0, kLocality);
-  __builtin_prefetch(line + 64, 0, kLocality);
-  if (line + 128 < pf + kQ4_KBytes) __builtin_prefetch(line + 128, 0, kLocality);
-}
-
 // Short rows (kLinearPrefetchMaxRowBytes, kernels/prefetch.h) prefetch into L2, the next 16 rows
 // in address order (see exact_16_rows).
 inline RowQuants row_quants(const std::byte* b, const std::byte* pf, bool linear) {
   if (linear) {
-    prefetch_super_block<kLinearPrefetchLocality>(pf);
+    prefetch_lines<kLinearPrefetchLocality>(pf, kQ4_KBytes);
   } else {
-    prefetch_super_block<LIGHTBOAT_PREFETCH_LOCALITY>(pf);
+    prefetch_lines(pf, kQ4_KBytes);
   }
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   const __m512i q0 = _mm512_loadu_si512(b + kWQs), q1 = _mm512_loadu_si512(b + kWQs + 64);
@@ -352,7 +343,7 @@ void exact_16_rows(const GemmArgs& a, int64_t r0, int64_t t0) {
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
   const int64_t nb = a.n / kQKK;
-  const bool linear = static_cast<size_t>(nb) * kQ4_KBytes == a.w_row_bytes && a.w_row_bytes <= kLinearPrefetchMaxRowBytes;
+  const bool linear = linear_prefetch_rows(static_cast<size_t>(nb) * kQ4_KBytes, a.w_row_bytes);
   for (int64_t i = 0; i < nb; ++i) {
     const size_t off = static_cast<size_t>(i) * kQ4_KBytes;
     // Headers lane = row: d | dmin, then the 12 scale bytes (see unpack_scales_mins).

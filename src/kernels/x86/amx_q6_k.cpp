@@ -229,16 +229,10 @@ inline __m512i row_sums(const __m512i* q, const __m512i* s, const std::byte* xb,
   return _mm512_dpwssd_epi32(lo, _mm512_packs_epi32(d[2], d[3]), s[1]);
 }
 
-// Prefetches the cache lines that start within [p, p + 210): over consecutive super-blocks, each
-// line once (3 or 4 of them; without a branch, the 4th repeats the 3rd when there are 3).
+// The lines that start within a super-block (3 or 4 of them; kernels/prefetch.h).
 template <int kLocality = LIGHTBOAT_PREFETCH_LOCALITY>
 inline void prefetch_super_block(const std::byte* p) {
-  const size_t skip = (0 - reinterpret_cast<uintptr_t>(p)) & 63;  // bytes to the next line start
-  const size_t last = skip + 192 < kQ6_KBytes ? skip + 192 : skip + 128;
-  __builtin_prefetch(p + skip, 0, kLocality);
-  __builtin_prefetch(p + skip + 64, 0, kLocality);
-  __builtin_prefetch(p + skip + 128, 0, kLocality);
-  __builtin_prefetch(p + last, 0, kLocality);
+  prefetch_lines<kLocality>(p, kQ6_KBytes);
 }
 
 // Rows [r0, r0 + 16) x tokens [t0, t0 + T) (T <= 4).
@@ -258,7 +252,7 @@ void exact_16_rows(const GemmArgs& a, int64_t r0, int64_t t0) {
       (static_cast<int64_t>(kWeightPrefetchBytes) + kTile * static_cast<int64_t>(kQ6_KBytes) - 1) /
       (kTile * static_cast<int64_t>(kQ6_KBytes));
   const std::byte* w = a.w_row(r0);
-  const bool linear = static_cast<size_t>(nb) * kQ6_KBytes == a.w_row_bytes && a.w_row_bytes <= kLinearPrefetchMaxRowBytes;
+  const bool linear = linear_prefetch_rows(static_cast<size_t>(nb) * kQ6_KBytes, a.w_row_bytes);
   const std::byte* next_rows = w + static_cast<size_t>(kTile) * a.w_row_bytes;
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
