@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace lightboat {
 
@@ -31,6 +32,21 @@ class Error : public std::runtime_error {
 // Throws Error(kind, message) when cond is false. For checks of input, not invariants.
 inline void check(bool cond, ErrorKind kind, const std::string& message) {
   if (!cond) throw Error(kind, message);
+}
+
+// The same for a literal: a const char* builds no std::string (a heap allocation past 15
+// characters) unless the check fails.
+inline void check(bool cond, ErrorKind kind, const char* message) {
+  if (!cond) throw Error(kind, message);
+}
+
+// The same with a message made only when the check fails, for checks on the decode step's path,
+// which must not allocate (tests/model/alloc_test.cpp):
+//   check(ok, ErrorKind::kInvalidArgument, [&] { return "token " + std::to_string(t) + " ..."; });
+template <typename MakeMessage>
+  requires std::is_invocable_r_v<std::string, MakeMessage&>
+inline void check(bool cond, ErrorKind kind, MakeMessage&& make_message) {
+  if (!cond) throw Error(kind, make_message());
 }
 
 }  // namespace lightboat

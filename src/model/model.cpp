@@ -59,9 +59,10 @@ void Model::forward(std::span<const int32_t> tokens, int64_t n_logits, float* lo
   check(n > 0, ErrorKind::kInvalidArgument, "forward: no tokens");
   check(n_logits >= 0 && n_logits <= n, ErrorKind::kInvalidArgument, "forward: n_logits exceeds the batch");
   const int64_t capacity = std::min(n_ctx_, static_cast<int64_t>(own_pages_.size()) * kv_page_size_);
-  check(n_past_ + n <= capacity, ErrorKind::kInvalidArgument,
-        "context is full: " + std::to_string(n_past_) + " + " + std::to_string(n) + " tokens exceed n_ctx " +
-            std::to_string(capacity) + " (raise -c)");
+  check(n_past_ + n <= capacity, ErrorKind::kInvalidArgument, [&] {
+    return "context is full: " + std::to_string(n_past_) + " + " + std::to_string(n) + " tokens exceed n_ctx " +
+           std::to_string(capacity) + " (raise -c)";
+  });
   const std::span<const int32_t> table(own_pages_);
   const int64_t first_wanted = n - n_logits;  // index of the first token whose logits are wanted
   for (int64_t start = 0; start < n; start += max_batch_) {

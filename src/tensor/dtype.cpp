@@ -55,7 +55,7 @@ const DTypeTraits& dtype_traits(DType type) {
   // A DType outside the table can only come from casting an unchecked id; dtype_from_id is the
   // checked way in.
   check(e != nullptr, ErrorKind::kUnsupported,
-        "tensor type id " + std::to_string(static_cast<uint32_t>(type)) + " is not supported");
+        [&] { return "tensor type id " + std::to_string(static_cast<uint32_t>(type)) + " is not supported"; });
   return e->traits;
 }
 
