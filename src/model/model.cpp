@@ -31,16 +31,18 @@ std::vector<std::string> supported_architectures() {
 
 Model::Model(Hparams hparams, const ModelSettings& settings) : hparams_(std::move(hparams)) {
   check(settings.n_ctx >= 0 && settings.n_ctx <= (int64_t{1} << 24), ErrorKind::kInvalidArgument,
-        "context size " + std::to_string(settings.n_ctx) + " is out of range (0 .. 2^24)");
+        [&] { return "context size " + std::to_string(settings.n_ctx) + " is out of range (0 .. 2^24)"; });
   check(settings.max_batch >= 1 && settings.max_batch <= (int64_t{1} << 16), ErrorKind::kInvalidArgument,
-        "batch size " + std::to_string(settings.max_batch) + " is out of range (1 .. 65536)");
+        [&] { return "batch size " + std::to_string(settings.max_batch) + " is out of range (1 .. 65536)"; });
   check(settings.kv_page_size >= 1 && settings.kv_page_size <= 4096, ErrorKind::kInvalidArgument,
-        "KV page size " + std::to_string(settings.kv_page_size) + " is out of range (1 .. 4096)");
+        [&] { return "KV page size " + std::to_string(settings.kv_page_size) + " is out of range (1 .. 4096)"; });
   check(settings.kv_pages >= 0 && settings.kv_pages <= (int64_t{1} << 24), ErrorKind::kInvalidArgument,
-        "KV page count " + std::to_string(settings.kv_pages) + " is out of range");
-  check(settings.kv_type == tensor::DType::kF16 || settings.kv_type == tensor::DType::kF32,
-        ErrorKind::kInvalidArgument,
-        "KV cache type " + std::string(tensor::dtype_name(settings.kv_type)) + " is not supported (f16 or f32)");
+        [&] { return "KV page count " + std::to_string(settings.kv_pages) + " is out of range"; });
+  check(settings.kv_type == tensor::DType::kF16 || settings.kv_type == tensor::DType::kF32, ErrorKind::kInvalidArgument,
+        [&] {
+          return "KV cache type " + std::string(tensor::dtype_name(settings.kv_type)) +
+                 " is not supported (f16 or f32)";
+        });
   kv_type_ = settings.kv_type;
   n_ctx_ = settings.n_ctx > 0 ? settings.n_ctx : std::min<int64_t>(hparams_.n_ctx_train, 4096);
   max_batch_ = std::min(settings.max_batch, n_ctx_);
@@ -84,8 +86,9 @@ void Model::forward(std::span<const int32_t> tokens, int64_t n_logits, float* lo
 }
 
 void Model::truncate(int64_t pos) {
-  check(pos >= 0 && pos <= n_past_, ErrorKind::kInvalidArgument,
-        "cannot truncate the KV cache to " + std::to_string(pos) + " of " + std::to_string(n_past_) + " tokens");
+  check(pos >= 0 && pos <= n_past_, ErrorKind::kInvalidArgument, [&] {
+    return "cannot truncate the KV cache to " + std::to_string(pos) + " of " + std::to_string(n_past_) + " tokens";
+  });
   n_past_ = pos;
 }
 

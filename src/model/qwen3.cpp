@@ -13,7 +13,7 @@ std::unique_ptr<Model> load_qwen3(std::shared_ptr<const gguf::Reader> reader, co
     for (const char* name : {"attn_q_norm.weight", "attn_k_norm.weight"}) {
       const std::string full = "blk." + std::to_string(il) + "." + name;
       check(reader->find_tensor(full) != nullptr, ErrorKind::kNotFound,
-            "tensor '" + full + "' is missing from the model file (qwen3 needs per-head Q/K norms)");
+            [&] { return "tensor '" + full + "' is missing from the model file (qwen3 needs per-head Q/K norms)"; });
     }
   }
   auto model = std::make_unique<LlamaModel>(std::move(reader), "qwen3", settings);

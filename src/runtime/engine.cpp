@@ -31,8 +31,9 @@ const char* job_end_name(JobEnd end) {
   return "?";
 }
 
-// A request between submission and its on_done.
-struct EngineLoop::Live {
+// A request between submission and its on_done. Shared with the events that call its sinks, so
+// that it outlives its entry in live_ until they have run.
+struct EngineLoop::Live : std::enable_shared_from_this<Live> {
   RequestId id = 0;
   Job job;
   std::vector<int32_t> known;  // prompt ++ generated tokens
@@ -56,11 +57,11 @@ struct EngineLoop::Live {
   }
 };
 
-// A sink call, made after the mutex is released.
+// A sink call, made after the mutex is released: to live->job's on_done (done), on_logprob
+// (logprob set) or on_text. Holding the request rather than copies of its std::functions keeps
+// a token's event free of heap allocations.
 struct EngineLoop::Event {
-  std::function<void(std::string_view, int32_t)> on_text;
-  std::function<void(const JobResult&)> on_done;
-  std::function<void(const TokenLogprobs&)> on_logprob;
+  std::shared_ptr<const Live> live;
   std::optional<TokenLogprobs> logprob;
   std::string text;
   int32_t token = 0;
@@ -101,9 +102,10 @@ EngineLoop::EngineLoop(const EngineConfig& config)
     const int64_t pages_per_seq = (n_ctx + config.kv_page_size - 1) / config.kv_page_size;
     ms.kv_pages = config.kv_cache_bytes > 0 ? config.kv_cache_bytes / bytes_per_page
                                             : std::max<int64_t>(1, config.kv_sequences) * pages_per_seq;
-    check(ms.kv_pages >= pages_per_seq / 4 + 1 && ms.kv_pages <= (int64_t{1} << 24), ErrorKind::kInvalidArgument,
-          "KV cache budget of " + std::to_string(config.kv_cache_bytes) + " bytes gives " +
-              std::to_string(ms.kv_pages) + " pages of " + std::to_string(bytes_per_page) + " bytes: too few");
+    check(ms.kv_pages >= pages_per_seq / 4 + 1 && ms.kv_pages <= (int64_t{1} << 24), ErrorKind::kInvalidArgument, [&] {
+      return "KV cache budget of " + std::to_string(config.kv_cache_bytes) + " bytes gives " +
+             std::to_string(ms.kv_pages) + " pages of " + std::to_string(bytes_per_page) + " bytes: too few";
+    });
   }
   model_ = model::load_model(reader_, ms);
 
@@ -123,9 +125,10 @@ EngineLoop::EngineLoop(const EngineConfig& config)
   // the plan must never hold more tokens than one forward pass accepts.
   SchedulerConfig step_sc = sc;
   step_sc.max_step_tokens = static_cast<int32_t>(std::min<int64_t>(sc.max_step_tokens, model_->max_batch()));
-  check(step_sc.max_running < step_sc.max_step_tokens, ErrorKind::kInvalidArgument,
-        "max_running (" + std::to_string(sc.max_running) + ") must be below the tokens of one step, which the " +
-            std::to_string(model_->n_ctx()) + "-token context caps at " + std::to_string(model_->max_batch()));
+  check(step_sc.max_running < step_sc.max_step_tokens, ErrorKind::kInvalidArgument, [&] {
+    return "max_running (" + std::to_string(sc.max_running) + ") must be below the tokens of one step, which the " +
+           std::to_string(model_->n_ctx()) + "-token context caps at " + std::to_string(model_->max_batch());
+  });
   scheduler_ = std::make_unique<Scheduler>(step_sc, clock_, *port_);
   const auto n_vocab = static_cast<size_t>(model_->hparams().n_vocab);
   const auto n_embd = static_cast<size_t>(model_->hparams().n_embd);
@@ -169,11 +172,13 @@ tokenizer::ChatPrompt EngineLoop::format_chat(std::span<const tokenizer::ChatMes
 JobSubmit EngineLoop::submit(Job job) {
   check(!job.prompt.empty(), ErrorKind::kInvalidArgument, "the prompt is empty");
   const auto n_prompt = static_cast<int64_t>(job.prompt.size());
-  check(n_prompt < model_->n_ctx(), ErrorKind::kInvalidArgument,
-        "the prompt has " + std::to_string(n_prompt) + " tokens; the context holds " + std::to_string(model_->n_ctx()));
+  check(n_prompt < model_->n_ctx(), ErrorKind::kInvalidArgument, [&] {
+    return "the prompt has " + std::to_string(n_prompt) + " tokens; the context holds " +
+           std::to_string(model_->n_ctx());
+  });
   for (int32_t t : job.prompt) {
     check(t >= 0 && t < model_->hparams().n_vocab, ErrorKind::kInvalidArgument,
-          "token id " + std::to_string(t) + " is outside the vocabulary");
+          [&] { return "token id " + std::to_string(t) + " is outside the vocabulary"; });
   }
   check(job.max_tokens >= 1, ErrorKind::kInvalidArgument, "max_tokens must be at least 1");
   check(!(job.score_from && job.embed), ErrorKind::kInvalidArgument, "a job either scores or embeds");
@@ -199,7 +204,7 @@ JobSubmit EngineLoop::submit(Job job) {
                    .deadline = job.deadline ? std::optional<TimePoint>(now + *job.deadline) : std::nullopt,
                    .prompt_len = static_cast<int32_t>(n_prompt),
                    .max_new_tokens = job.max_tokens};
-  auto live = std::make_unique<Live>(id, std::move(job), static_cast<int32_t>(model_->hparams().n_vocab),
+  auto live = std::make_shared<Live>(id, std::move(job), static_cast<int32_t>(model_->hparams().n_vocab),
                                      model_->hparams().n_embd, now);
   live_.emplace(id, std::move(live));
   const SubmitResult r = scheduler_->submit(info);
@@ -252,7 +257,7 @@ void EngineLoop::finish(Live& live, JobEnd end, std::vector<Event>& events, cons
     const std::string_view tail = live.stop.flush();
     if (!tail.empty()) {
       live.text.append(tail);
-      events.push_back({.on_text = live.job.on_text, .text = std::string(tail), .token = live.known.back()});
+      events.push_back({.live = live.shared_from_this(), .text = std::string(tail), .token = live.known.back()});
     }
   }
   r.text = live.text;
@@ -274,7 +279,7 @@ void EngineLoop::finish(Live& live, JobEnd end, std::vector<Event>& events, cons
   r.generated.assign(live.known.begin() + static_cast<std::ptrdiff_t>(live.job.prompt.size()), live.known.end());
   ++counters_.completed;
   counters_.generated_tokens += live.generated;
-  events.push_back({.on_done = live.job.on_done, .result = std::move(r), .done = true});
+  events.push_back({.live = live.shared_from_this(), .result = std::move(r), .done = true});
 }
 
 void EngineLoop::sample_rows() {
@@ -303,7 +308,7 @@ void EngineLoop::sample_row(Live& live, const float* logits, int32_t token, std:
     lp.top.resize(static_cast<size_t>(*live.job.top_logprobs));
     lp.logprob = sampling::log_softmax_top(std::span(logits, static_cast<size_t>(n_vocab)), token, lp.top);
     live.logprobs.push_back(lp);
-    if (live.job.on_logprob) events.push_back({.on_logprob = live.job.on_logprob, .logprob = std::move(lp)});
+    if (live.job.on_logprob) events.push_back({.live = live.shared_from_this(), .logprob = std::move(lp)});
   }
   live.sampler.accept(token);
   live.known.push_back(token);
@@ -317,7 +322,7 @@ void EngineLoop::sample_row(Live& live, const float* logits, int32_t token, std:
     const sampling::StopMatcher::Step s = live.stop.feed(tokenizer_->token_to_piece(token));
     if (!s.emit.empty()) {
       live.text.append(s.emit);
-      events.push_back({.on_text = live.job.on_text, .text = std::string(s.emit), .token = token});
+      events.push_back({.live = live.shared_from_this(), .text = std::string(s.emit), .token = token});
     }
     if (s.stopped) end = JobEnd::kStop;
   }
@@ -330,7 +335,7 @@ void EngineLoop::sample_row(Live& live, const float* logits, int32_t token, std:
 }
 
 void EngineLoop::step(std::unique_lock<std::mutex>& lock) {
-  std::vector<Event> events;
+  std::vector<Event>& events = events_;  // empty: dispatch clears it
   const StepPlan& plan = scheduler_->plan();
 
   for (const Ended& e : plan.ended) {
@@ -363,8 +368,8 @@ void EngineLoop::step(std::unique_lock<std::mutex>& lock) {
   hidden_index_.clear();
   tables_.resize(std::max(tables_.size(), plan.items.size()));
   table_spans_.clear();
-  std::vector<std::pair<Live*, PlanItem>> items;
-  items.reserve(plan.items.size());
+  std::vector<std::pair<Live*, PlanItem>>& items = items_;
+  items.clear();
   for (size_t i = 0; i < plan.items.size(); ++i) {
     const PlanItem& item = plan.items[i];
     Live* live = live_.at(item.id).get();
@@ -499,14 +504,16 @@ void EngineLoop::dispatch(std::unique_lock<std::mutex>& lock, std::vector<Event>
   if (events.empty()) return;
   lock.unlock();
   for (Event& e : events) {
+    const Job& job = e.live->job;
     if (e.done) {
-      if (e.on_done) e.on_done(e.result);
+      if (job.on_done) job.on_done(e.result);
     } else if (e.logprob) {
-      if (e.on_logprob) e.on_logprob(*e.logprob);
-    } else if (e.on_text) {
-      e.on_text(e.text, e.token);
+      if (job.on_logprob) job.on_logprob(*e.logprob);
+    } else if (job.on_text) {
+      job.on_text(e.text, e.token);
     }
   }
+  events.clear();  // (may end requests' lifetimes: only this thread holds them now)
   lock.lock();
 }
 

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "base/file_bytes.h"
@@ -183,7 +184,7 @@ class EngineLoop {
   std::unique_ptr<KvPages> kv_;
   std::unique_ptr<KvPagesPort> port_;
   std::unique_ptr<Scheduler> scheduler_;
-  std::unordered_map<RequestId, std::unique_ptr<Live>> live_;
+  std::unordered_map<RequestId, std::shared_ptr<Live>> live_;
   RequestId next_id_ = 1;
   EngineCounters counters_;
 
@@ -202,6 +203,8 @@ class EngineLoop {
   std::vector<int32_t> hidden_index_;
   std::vector<float> hidden_;        // [max_step_tokens, n_embd] final hidden states of hidden_rows_
   std::vector<float> score_logits_;  // [kScoreChunkRows, n_vocab]
+  std::vector<std::pair<Live*, PlanItem>> items_;  // the plan's items with their requests
+  std::vector<Event> events_;                      // the step's sink calls (dispatch empties it)
 
   std::thread thread_;  // last: starts after everything above exists
 };

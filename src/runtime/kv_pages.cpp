@@ -28,9 +28,10 @@ uint64_t mix64(uint64_t x) {
 
 KvPages::KvPages(const KvPagesConfig& config)
     : n_pages_(config.n_pages), page_size_(config.page_size), hash_mask_(config.hash_mask) {
-  check(n_pages_ >= 1, ErrorKind::kInvalidArgument, "KvPages: n_pages must be >= 1, got " + std::to_string(n_pages_));
+  check(n_pages_ >= 1, ErrorKind::kInvalidArgument,
+        [&] { return "KvPages: n_pages must be >= 1, got " + std::to_string(n_pages_); });
   check(page_size_ >= 1, ErrorKind::kInvalidArgument,
-        "KvPages: page_size must be >= 1, got " + std::to_string(page_size_));
+        [&] { return "KvPages: page_size must be >= 1, got " + std::to_string(page_size_); });
   pages_.resize(static_cast<size_t>(n_pages_));
   page_tokens_.resize(static_cast<size_t>(n_pages_) * static_cast<size_t>(page_size_));
   free_.reserve(static_cast<size_t>(n_pages_));
@@ -47,13 +48,15 @@ SeqId KvPages::create() {
 
 KvPages::Seq& KvPages::seq_at(SeqId seq) {
   auto it = seqs_.find(seq);
-  check(it != seqs_.end(), ErrorKind::kInvalidArgument, "KvPages: unknown sequence " + std::to_string(seq));
+  check(it != seqs_.end(), ErrorKind::kInvalidArgument,
+        [&] { return "KvPages: unknown sequence " + std::to_string(seq); });
   return it->second;
 }
 
 const KvPages::Seq& KvPages::seq_at(SeqId seq) const {
   auto it = seqs_.find(seq);
-  check(it != seqs_.end(), ErrorKind::kInvalidArgument, "KvPages: unknown sequence " + std::to_string(seq));
+  check(it != seqs_.end(), ErrorKind::kInvalidArgument,
+        [&] { return "KvPages: unknown sequence " + std::to_string(seq); });
   return it->second;
 }
 
@@ -96,7 +99,7 @@ int32_t KvPages::peek_prefix(std::span<const TokenId> tokens) const {
 int32_t KvPages::match_prefix(SeqId seq, std::span<const TokenId> tokens) {
   Seq& s = seq_at(seq);
   check(s.pages.empty(), ErrorKind::kInvalidArgument,
-        "KvPages::match_prefix: sequence " + std::to_string(seq) + " is not empty");
+        [&] { return "KvPages::match_prefix: sequence " + std::to_string(seq) + " is not empty"; });
   prefix_query_tokens_ += static_cast<int64_t>(tokens.size());
   if (tokens.empty()) return 0;
   const size_t ps = static_cast<size_t>(page_size_);
@@ -122,7 +125,7 @@ int32_t KvPages::match_prefix(SeqId seq, std::span<const TokenId> tokens) {
 
 int32_t KvPages::pages_needed(SeqId seq, int32_t n_tokens) const {
   check(n_tokens >= 0, ErrorKind::kInvalidArgument,
-        "KvPages: token count must be >= 0, got " + std::to_string(n_tokens));
+        [&] { return "KvPages: token count must be >= 0, got " + std::to_string(n_tokens); });
   const Seq& s = seq_at(seq);
   const int64_t target = static_cast<int64_t>(s.tokens.size()) + n_tokens;
   const int64_t pages = (target + page_size_ - 1) / page_size_;
@@ -158,9 +161,10 @@ PageId KvPages::allocate() {
 void KvPages::commit(SeqId seq, std::span<const TokenId> tokens) {
   Seq& s = seq_at(seq);
   const size_t capacity = s.pages.size() * static_cast<size_t>(page_size_);
-  check(s.tokens.size() + tokens.size() <= capacity, ErrorKind::kInvalidArgument,
-        "KvPages::commit: sequence " + std::to_string(seq) + " would hold " +
-            std::to_string(s.tokens.size() + tokens.size()) + " tokens but has room for " + std::to_string(capacity));
+  check(s.tokens.size() + tokens.size() <= capacity, ErrorKind::kInvalidArgument, [&] {
+    return "KvPages::commit: sequence " + std::to_string(seq) + " would hold " +
+           std::to_string(s.tokens.size() + tokens.size()) + " tokens but has room for " + std::to_string(capacity);
+  });
   const size_t full_before = s.tokens.size() / static_cast<size_t>(page_size_);
   s.tokens.insert(s.tokens.end(), tokens.begin(), tokens.end());
   const size_t full_after = s.tokens.size() / static_cast<size_t>(page_size_);
@@ -190,9 +194,10 @@ void KvPages::register_full_page(Seq& s, size_t index) {
 
 int32_t KvPages::truncate(SeqId seq, int32_t n_tokens) {
   Seq& s = seq_at(seq);
-  check(n_tokens >= 0 && static_cast<size_t>(n_tokens) <= s.tokens.size(), ErrorKind::kInvalidArgument,
-        "KvPages::truncate: sequence " + std::to_string(seq) + " has " + std::to_string(s.tokens.size()) +
-            " tokens, cannot keep " + std::to_string(n_tokens));
+  check(n_tokens >= 0 && static_cast<size_t>(n_tokens) <= s.tokens.size(), ErrorKind::kInvalidArgument, [&] {
+    return "KvPages::truncate: sequence " + std::to_string(seq) + " has " + std::to_string(s.tokens.size()) +
+           " tokens, cannot keep " + std::to_string(n_tokens);
+  });
   size_t keep = static_cast<size_t>(n_tokens);
   const size_t ps = static_cast<size_t>(page_size_);
   size_t keep_pages = (keep + ps - 1) / ps;
@@ -292,12 +297,14 @@ int32_t KvPages::exclusive_pages(SeqId seq) const {
 }
 
 int32_t KvPages::ref_count(PageId page) const {
-  check(page >= 0 && page < n_pages_, ErrorKind::kInvalidArgument, "KvPages: no page " + std::to_string(page));
+  check(page >= 0 && page < n_pages_, ErrorKind::kInvalidArgument,
+        [&] { return "KvPages: no page " + std::to_string(page); });
   return pages_[static_cast<size_t>(page)].ref;
 }
 
 bool KvPages::is_cached(PageId page) const {
-  check(page >= 0 && page < n_pages_, ErrorKind::kInvalidArgument, "KvPages: no page " + std::to_string(page));
+  check(page >= 0 && page < n_pages_, ErrorKind::kInvalidArgument,
+        [&] { return "KvPages: no page " + std::to_string(page); });
   return pages_[static_cast<size_t>(page)].cached;
 }
 

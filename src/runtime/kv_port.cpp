@@ -10,16 +10,18 @@ namespace lightboat::runtime {
 SeqId KvPagesPort::seq(RequestId id) const {
   auto it = seqs_.find(id);
   check(it != seqs_.end(), ErrorKind::kInvalidArgument,
-        "KvPagesPort: request " + std::to_string(id) + " has no open KV sequence");
+        [&] { return "KvPagesPort: request " + std::to_string(id) + " has no open KV sequence"; });
   return it->second;
 }
 
 int32_t KvPagesPort::open(RequestId id, int32_t n_known) {
-  check(!is_open(id), ErrorKind::kInvalidArgument, "KvPagesPort: request " + std::to_string(id) + " is already open");
+  check(!is_open(id), ErrorKind::kInvalidArgument,
+        [&] { return "KvPagesPort: request " + std::to_string(id) + " is already open"; });
   const std::span<const TokenId> tokens = known_tokens_(id);
-  check(static_cast<int64_t>(tokens.size()) == n_known, ErrorKind::kInternal,
-        "KvPagesPort: request " + std::to_string(id) + " has " + std::to_string(tokens.size()) +
-            " known tokens, the scheduler counts " + std::to_string(n_known));
+  check(static_cast<int64_t>(tokens.size()) == n_known, ErrorKind::kInternal, [&] {
+    return "KvPagesPort: request " + std::to_string(id) + " has " + std::to_string(tokens.size()) +
+           " known tokens, the scheduler counts " + std::to_string(n_known);
+  });
   const SeqId s = kv_.create();
   seqs_.emplace(id, s);
   const size_t limit = match_limit_ ? std::min(tokens.size(), static_cast<size_t>(std::max(0, match_limit_(id))))

@@ -22,7 +22,7 @@ Duration from_seconds(double s) {
 }
 
 void require(bool cond, const std::string& what) {
-  check(cond, ErrorKind::kInvalidArgument, "SchedulerConfig: " + what);
+  check(cond, ErrorKind::kInvalidArgument, [&] { return "SchedulerConfig: " + what; });
 }
 
 }  // namespace
@@ -107,10 +107,11 @@ bool Scheduler::ranks_before(const Entry& a, const Entry& b) const {
 
 SubmitResult Scheduler::submit(const RequestInfo& info) {
   const std::string who = "request " + std::to_string(info.id);
-  check(info.prompt_len >= 1, ErrorKind::kInvalidArgument, who + ": prompt_len must be >= 1");
-  check(info.max_new_tokens >= 1, ErrorKind::kInvalidArgument, who + ": max_new_tokens must be >= 1");
-  check(static_cast<int>(info.priority) < kNumPriorities, ErrorKind::kInvalidArgument, who + ": bad priority");
-  check(entries_.count(info.id) == 0, ErrorKind::kInvalidArgument, who + ": id already live");
+  check(info.prompt_len >= 1, ErrorKind::kInvalidArgument, [&] { return who + ": prompt_len must be >= 1"; });
+  check(info.max_new_tokens >= 1, ErrorKind::kInvalidArgument, [&] { return who + ": max_new_tokens must be >= 1"; });
+  check(static_cast<int>(info.priority) < kNumPriorities, ErrorKind::kInvalidArgument,
+        [&] { return who + ": bad priority"; });
+  check(entries_.count(info.id) == 0, ErrorKind::kInvalidArgument, [&] { return who + ": id already live"; });
   const TimePoint now = clock_.now();
   const int c = static_cast<int>(info.priority);
 
@@ -164,7 +165,7 @@ bool Scheduler::cancel(RequestId id) {
 
 bool Scheduler::reprioritize(RequestId id, Priority priority) {
   check(static_cast<int>(priority) < kNumPriorities, ErrorKind::kInvalidArgument,
-        "request " + std::to_string(id) + ": bad priority");
+        [&] { return "request " + std::to_string(id) + ": bad priority"; });
   auto it = entries_.find(id);
   if (it == entries_.end()) return false;
   Entry& e = it->second;
@@ -381,8 +382,10 @@ bool Scheduler::try_admit(Entry& e) {
   if (!slot && victims_.empty()) return false;  // fail before touching the KV cache
   const int32_t n_known = e.known();
   const int32_t hit = kv_.open(id, n_known);
-  check(hit >= 0 && hit < n_known, ErrorKind::kInternal,
-        "KvPort::open returned " + std::to_string(hit) + " computed tokens for " + std::to_string(n_known) + " known");
+  check(hit >= 0 && hit < n_known, ErrorKind::kInternal, [&] {
+    return "KvPort::open returned " + std::to_string(hit) + " computed tokens for " + std::to_string(n_known) +
+           " known";
+  });
   const int64_t need = static_cast<int64_t>(kv_.pages_needed(id, n_known - hit)) + config_.admission_headroom_pages;
   const int64_t avail = kv_.available_pages();
 

@@ -37,7 +37,8 @@ uint64_t resolve_seed(uint64_t seed) {
 Sampler::Sampler(const SamplingParams& params, int32_t n_vocab)
     : params_(params), n_vocab_(n_vocab), seed_(resolve_seed(params.seed)), rng_(seed_) {
   params_.validate();
-  check(n_vocab > 0, ErrorKind::kInvalidArgument, "sampler: n_vocab = " + std::to_string(n_vocab) + " must be > 0");
+  check(n_vocab > 0, ErrorKind::kInvalidArgument,
+        [&] { return "sampler: n_vocab = " + std::to_string(n_vocab) + " must be > 0"; });
   penalties_ = params_.penalties_active();
   candidates_.resize(static_cast<size_t>(n_vocab));
   if (penalties_) {

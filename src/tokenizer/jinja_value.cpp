@@ -55,7 +55,8 @@ Value Value::function(std::string name, Function fn) {
 }
 
 Value Value::call(const Args& args) const {
-  check(is_function(), ErrorKind::kInvalidArgument, "'" + std::string(type_name()) + "' object is not callable");
+  check(is_function(), ErrorKind::kInvalidArgument,
+        [&] { return "'" + std::string(type_name()) + "' object is not callable"; });
   return std::get<std::shared_ptr<Callable>>(data_)->fn(args);
 }
 

@@ -25,9 +25,10 @@ constexpr std::string_view kMergesKey = "tokenizer.ggml.merges";
 
 const gguf::Array& array_of(const gguf::Reader& reader, std::string_view key, gguf::ValueType elem) {
   const gguf::Array& arr = reader.get_array(key);
-  check(arr.elem_type == elem, ErrorKind::kFormat,
-        std::string(key) + ": expected an array of " + std::string(gguf::value_type_name(elem)) + ", found " +
-            std::string(gguf::value_type_name(arr.elem_type)));
+  check(arr.elem_type == elem, ErrorKind::kFormat, [&] {
+    return std::string(key) + ": expected an array of " + std::string(gguf::value_type_name(elem)) + ", found " +
+           std::string(gguf::value_type_name(arr.elem_type));
+  });
   return arr;
 }
 
@@ -95,23 +96,25 @@ void Tokenizer::load_vocab(const gguf::Reader& reader) {
   const gguf::Array& texts = array_of(reader, kTokensKey, gguf::ValueType::kString);
   const size_t n = texts.items.size();
   check(n > 0 && n < (1u << 31), ErrorKind::kFormat,
-        std::string(kTokensKey) + ": bad token count " + std::to_string(n));
+        [&] { return std::string(kTokensKey) + ": bad token count " + std::to_string(n); });
 
   const gguf::Array* scores = nullptr;
   if (reader.find(kScoresKey) != nullptr) {
     scores = &reader.get_array(kScoresKey);
     check(scores->elem_type == gguf::ValueType::kFloat32 || scores->elem_type == gguf::ValueType::kInt32,
-          ErrorKind::kFormat, std::string(kScoresKey) + ": expected float32 or int32 items");
-    check(scores->items.size() >= n, ErrorKind::kFormat,
-          std::string(kScoresKey) + ": " + std::to_string(scores->items.size()) + " scores for " + std::to_string(n) +
-              " tokens");
+          ErrorKind::kFormat, [&] { return std::string(kScoresKey) + ": expected float32 or int32 items"; });
+    check(scores->items.size() >= n, ErrorKind::kFormat, [&] {
+      return std::string(kScoresKey) + ": " + std::to_string(scores->items.size()) + " scores for " +
+             std::to_string(n) + " tokens";
+    });
   }
   const gguf::Array* types = nullptr;
   if (reader.find(kTypesKey) != nullptr) {
     types = &array_of(reader, kTypesKey, gguf::ValueType::kInt32);
-    check(types->items.size() >= n, ErrorKind::kFormat,
-          std::string(kTypesKey) + ": " + std::to_string(types->items.size()) + " types for " + std::to_string(n) +
-              " tokens");
+    check(types->items.size() >= n, ErrorKind::kFormat, [&] {
+      return std::string(kTypesKey) + ": " + std::to_string(types->items.size()) + " types for " + std::to_string(n) +
+             " tokens";
+    });
   }
 
   tokens_.resize(n);
@@ -133,9 +136,10 @@ void Tokenizer::load_vocab(const gguf::Reader& reader) {
   text_to_id_.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     const auto [it, inserted] = text_to_id_.emplace(tokens_[i].text, static_cast<int32_t>(i));
-    check(inserted, ErrorKind::kFormat,
-          std::string(kTokensKey) + ": duplicate token '" + tokens_[i].text + "' at ids " + std::to_string(it->second) +
-              " and " + std::to_string(i));
+    check(inserted, ErrorKind::kFormat, [&] {
+      return std::string(kTokensKey) + ": duplicate token '" + tokens_[i].text + "' at ids " +
+             std::to_string(it->second) + " and " + std::to_string(i);
+    });
   }
 
   for (int b = 0; b < 256; ++b) {
@@ -178,7 +182,7 @@ void Tokenizer::load_special_ids(const gguf::Reader& reader) {
     if (id >= n) id = kNoToken;
     const gguf::Value* v = reader.find(key);
     if (v == nullptr) return;
-    check(v->is_integer(), ErrorKind::kFormat, std::string(key) + ": expected an integer token id");
+    check(v->is_integer(), ErrorKind::kFormat, [&] { return std::string(key) + ": expected an integer token id"; });
     const int64_t value = v->type == gguf::ValueType::kUint64
                               ? static_cast<int64_t>(std::min<uint64_t>(v->as_uint(key), uint64_t{1} << 62))
                               : v->as_int(key);
@@ -315,8 +319,9 @@ int32_t Tokenizer::piece_id(std::string_view text) const {
 }
 
 const Tokenizer::Token& Tokenizer::at(int32_t id) const {
-  check(id >= 0 && id < n_vocab(), ErrorKind::kInvalidArgument,
-        "token id " + std::to_string(id) + " is outside the vocabulary [0, " + std::to_string(n_vocab()) + ")");
+  check(id >= 0 && id < n_vocab(), ErrorKind::kInvalidArgument, [&] {
+    return "token id " + std::to_string(id) + " is outside the vocabulary [0, " + std::to_string(n_vocab()) + ")";
+  });
   return tokens_[id];
 }
 
