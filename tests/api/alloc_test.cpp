@@ -4,44 +4,15 @@
 // allocation anywhere in the step (scheduler, batch layout, forward pass, sampling, stop
 // strings, the sink call) would show as at least one per token.
 //
-// This file replaces the global operator new for its own test binary; counting is on only
-// between two of the sink's calls.
+// Counted with tests/alloc_counter.h, between two of the sink's calls.
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <condition_variable>
-#include <cstdlib>
 #include <mutex>
-#include <new>
 
+#include "alloc_counter.h"
 #include "fixtures.h"
 #include "lightboat/engine.h"
-
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<long> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t size, std::align_val_t align) {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
-  const auto a = static_cast<std::size_t>(align);
-  if (void* p = std::aligned_alloc(a, (size + a - 1) / a * a)) return p;
-  throw std::bad_alloc();
-}
-// GCC, once it inlines these into a caller of new, sees "free of a new'd pointer"; here that pairing
-// is exactly the point.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-#pragma GCC diagnostic pop
 
 namespace lightboat {
 namespace {
@@ -54,15 +25,13 @@ class CountingSink final : public TokenSink {
   void on_text(const std::string&, int32_t) override {
     ++texts_;
     if (texts_ == kFrom) {
-      g_allocations = 0;
-      g_counting = true;
+      testing::start_counting_allocations();
     } else if (texts_ == kTo) {
-      g_counting = false;
-      counted_ = g_allocations.load();
+      counted_ = testing::stop_counting_allocations();
     }
   }
   void on_done(const Completion& c) override {
-    g_counting = false;
+    if (texts_ < kTo) testing::stop_counting_allocations();
     std::lock_guard<std::mutex> lock(mutex_);
     done_ = true;
     finish_ = c.finish_reason;

@@ -1,61 +1,22 @@
 // The decode step must not allocate: its scratch (activations, matmul scratch, attention
-// buffers) is sized at load, so a token costs no trip to the heap. Counts global operator new
-// calls around decode steps of every fixture architecture and weight type, on one thread and on a
-// pool, after one warm-up step.
-//
-// This file replaces the global operator new/delete for its own test binary; counting is off
-// except inside the measured regions.
+// buffers) is sized at load, so a token costs no trip to the heap. Counts heap allocations
+// (tests/alloc_counter.h) around decode steps of every fixture architecture and weight type, on
+// one thread and on a pool, after one warm-up step.
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
 #include <filesystem>
-#include <new>
 #include <string>
 #include <vector>
 
+#include "alloc_counter.h"
 #include "base/thread_pool.h"
 #include "fixtures.h"
 #include "model/model.h"
 
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<long> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t size, std::align_val_t align) {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
-  const auto a = static_cast<std::size_t>(align);
-  if (void* p = std::aligned_alloc(a, (size + a - 1) / a * a)) return p;
-  throw std::bad_alloc();
-}
-// GCC, once it inlines these into a caller of new, sees "free of a new'd pointer"; here that pairing
-// is exactly the point.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-#pragma GCC diagnostic pop
-
 namespace lightboat::model {
 namespace {
 
-// Runs fn with allocation counting on; returns the number of operator new calls it made.
-template <typename Fn>
-long allocations_in(Fn&& fn) {
-  g_allocations = 0;
-  g_counting = true;
-  fn();
-  g_counting = false;
-  return g_allocations.load();
-}
+using testing::allocations_in;
 
 TEST(DecodeAllocation, CounterWorks) {
   EXPECT_GE(allocations_in([] { std::vector<int> v(10); }), 1);

@@ -1,54 +1,22 @@
 // The token loop must not allocate: count global operator new calls around it.
 //
-// This file replaces the global operator new/delete for the whole test binary; counting is off
-// except inside the measured regions, so other tests are unaffected.
+// Counted with tests/alloc_counter.h (linked into the whole test binary; counting is off except
+// inside the measured regions, so other tests are unaffected).
 #include <gtest/gtest.h>
 
 #include <array>
-#include <atomic>
-#include <cstdlib>
-#include <new>
 #include <string>
 #include <vector>
 
+#include "alloc_counter.h"
 #include "sampling/logprobs.h"
 #include "sampling/sampler.h"
 #include "sampling/stop.h"
 
-namespace {
-std::atomic<bool> g_counting{false};
-std::atomic<long> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-// GCC, once it inlines these into a caller of new, sees "free of a new'd pointer"; here that pairing
-// is exactly the point.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-#pragma GCC diagnostic pop
-
 namespace lightboat::sampling {
 namespace {
 
-// Runs fn with allocation counting on; returns the number of operator new calls it made.
-template <typename Fn>
-long allocations_in(Fn&& fn) {
-  g_allocations = 0;
-  g_counting = true;
-  fn();
-  g_counting = false;
-  return g_allocations.load();
-}
+using testing::allocations_in;
 
 TEST(NoAllocation, CounterWorks) {
   EXPECT_GE(allocations_in([] { std::vector<int> v(10); }), 1);
