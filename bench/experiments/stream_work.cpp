@@ -1,6 +1,6 @@
 // How fast one core streams memory while it computes: the experiment behind docs/performance.md's
-// "Instructions per line and one core's stream". x86-64 with AVX-512 VNNI and VBMI only, and not
-// part of the build (it measures this machine, not Lightboat). Build and run:
+// "Instructions per line and one core's stream". x86-64 with AVX-512 (BW, VNNI, VBMI) and GFNI
+// only, and not part of the build (it measures this machine, not Lightboat). Build and run:
 //
 //   g++ -O2 -march=sapphirerapids -pthread bench/experiments/stream_work.cpp -o /tmp/stream_work
 //   /tmp/stream_work        # one thread

@@ -44,7 +44,7 @@ inline void check(bool cond, ErrorKind kind, const char* message) {
 // which must not allocate (tests/model/alloc_test.cpp):
 //   check(ok, ErrorKind::kInvalidArgument, [&] { return "token " + std::to_string(t) + " ..."; });
 template <typename MakeMessage>
-  requires std::is_invocable_r_v<std::string, MakeMessage&>
+requires std::is_invocable_r_v<std::string, MakeMessage&>
 inline void check(bool cond, ErrorKind kind, MakeMessage&& make_message) {
   if (!cond) throw Error(kind, make_message());
 }

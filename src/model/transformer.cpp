@@ -96,8 +96,9 @@ FfnWeights Transformer::bind_ffn(int il) const {
 
 void Transformer::validate(const Batch& batch) const {
   const size_t n = batch.tokens.size();
-  check(n > 0 && n <= static_cast<size_t>(max_batch_), ErrorKind::kInvalidArgument,
-        [&] { return "forward: a batch holds 1 to " + std::to_string(max_batch_) + " tokens, not " + std::to_string(n); });
+  check(n > 0 && n <= static_cast<size_t>(max_batch_), ErrorKind::kInvalidArgument, [&] {
+    return "forward: a batch holds 1 to " + std::to_string(max_batch_) + " tokens, not " + std::to_string(n);
+  });
   check(batch.positions.size() == n && batch.seq.size() == n, ErrorKind::kInvalidArgument,
         "forward: tokens, positions and seq differ in length");
   check(batch.logit_rows.size() <= n, ErrorKind::kInvalidArgument, "forward: more logit rows than tokens");
@@ -115,18 +116,23 @@ void Transformer::validate(const Batch& batch) const {
   }
   for (size_t i = 0; i < n; ++i) {
     const int32_t t = batch.tokens[i];
-    check(t >= 0 && t < hparams_.n_vocab, ErrorKind::kInvalidArgument,
-          [&] { return "token id " + std::to_string(t) + " is outside the vocabulary (" + std::to_string(hparams_.n_vocab) + ")"; });
+    check(t >= 0 && t < hparams_.n_vocab, ErrorKind::kInvalidArgument, [&] {
+      return "token id " + std::to_string(t) + " is outside the vocabulary (" + std::to_string(hparams_.n_vocab) + ")";
+    });
     const int32_t s = batch.seq[i];
-    check(s >= 0 && static_cast<size_t>(s) < batch.page_tables.size(), ErrorKind::kInvalidArgument,
-          [&] { return "forward: token " + std::to_string(i) + " names sequence " + std::to_string(s) + ", which has no page table"; });
+    check(s >= 0 && static_cast<size_t>(s) < batch.page_tables.size(), ErrorKind::kInvalidArgument, [&] {
+      return "forward: token " + std::to_string(i) + " names sequence " + std::to_string(s) +
+             ", which has no page table";
+    });
     const int64_t pos = batch.positions[i];
-    check(pos >= 0 && pos < n_ctx_, ErrorKind::kInvalidArgument,
-          [&] { return "forward: position " + std::to_string(pos) + " is outside the context (" + std::to_string(n_ctx_) + ")"; });
+    check(pos >= 0 && pos < n_ctx_, ErrorKind::kInvalidArgument, [&] {
+      return "forward: position " + std::to_string(pos) + " is outside the context (" + std::to_string(n_ctx_) + ")";
+    });
     const std::span<const int32_t> pages = batch.page_tables[static_cast<size_t>(s)];
     const auto page = static_cast<size_t>(pos / kv_page_size_);
-    check(page < pages.size() && pages[page] >= 0 && pages[page] < kv_pages_, ErrorKind::kInvalidArgument,
-          [&] { return "forward: sequence " + std::to_string(s) + " has no valid KV page for position " + std::to_string(pos); });
+    check(page < pages.size() && pages[page] >= 0 && pages[page] < kv_pages_, ErrorKind::kInvalidArgument, [&] {
+      return "forward: sequence " + std::to_string(s) + " has no valid KV page for position " + std::to_string(pos);
+    });
   }
 }
 
@@ -356,8 +362,9 @@ void Transformer::output(const Batch& batch, float* logits) {
 
 void Transformer::logits_from_hidden(const float* hidden, int64_t n_rows, float* logits, ThreadPool& pool) {
   const Hparams& h = hparams_;
-  check(n_rows >= 0 && n_rows <= max_batch_, ErrorKind::kInvalidArgument,
-        [&] { return "logits_from_hidden: 0 to " + std::to_string(max_batch_) + " rows, not " + std::to_string(n_rows); });
+  check(n_rows >= 0 && n_rows <= max_batch_, ErrorKind::kInvalidArgument, [&] {
+    return "logits_from_hidden: 0 to " + std::to_string(max_batch_) + " rows, not " + std::to_string(n_rows);
+  });
   if (n_rows == 0) return;
   kernels::matmul(output_, hidden, h.n_embd, n_rows, logits, h.n_vocab, matmul_scratch_, pool);
   if (output_softcap_ > 0.0f) kernels::softcap(logits, n_rows * h.n_vocab, output_softcap_);

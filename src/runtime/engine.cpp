@@ -330,7 +330,7 @@ void EngineLoop::sample_row(Live& live, const float* logits, int32_t token, std:
   if (end) {
     scheduler_->finish(live.id);
     finish(live, *end, events);
-    live_.erase(live.id);  // `live` is gone after this line
+    live_.erase(live.id);  // `live` must not be used after this line (only its events hold it)
   }
 }
 
@@ -468,6 +468,7 @@ void EngineLoop::step(std::unique_lock<std::mutex>& lock) {
   scheduler_->observe_step(
       {.n_prefill_tokens = n_prefill, .n_decode_tokens = n_decode, .elapsed = clock_.now() - start});
   ++counters_.steps;
+  items.clear();  // (its requests may be gone)
   dispatch(lock, events);
 }
 

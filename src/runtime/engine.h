@@ -203,8 +203,10 @@ class EngineLoop {
   std::vector<int32_t> hidden_index_;
   std::vector<float> hidden_;        // [max_step_tokens, n_embd] final hidden states of hidden_rows_
   std::vector<float> score_logits_;  // [kScoreChunkRows, n_vocab]
-  std::vector<std::pair<Live*, PlanItem>> items_;  // the plan's items with their requests
-  std::vector<Event> events_;                      // the step's sink calls (dispatch empties it)
+  // Engine thread only, like the step buffers above: the plan's items with their requests, and
+  // the step's sink calls (dispatch calls them with the mutex released, then empties it).
+  std::vector<std::pair<Live*, PlanItem>> items_;
+  std::vector<Event> events_;
 
   std::thread thread_;  // last: starts after everything above exists
 };

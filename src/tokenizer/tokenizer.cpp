@@ -136,9 +136,10 @@ void Tokenizer::load_vocab(const gguf::Reader& reader) {
   text_to_id_.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     const auto [it, inserted] = text_to_id_.emplace(tokens_[i].text, static_cast<int32_t>(i));
+    const int32_t first = it->second;  // (Clang before 16 cannot capture a structured binding)
     check(inserted, ErrorKind::kFormat, [&] {
-      return std::string(kTokensKey) + ": duplicate token '" + tokens_[i].text + "' at ids " +
-             std::to_string(it->second) + " and " + std::to_string(i);
+      return std::string(kTokensKey) + ": duplicate token '" + tokens_[i].text + "' at ids " + std::to_string(first) +
+             " and " + std::to_string(i);
     });
   }
 
