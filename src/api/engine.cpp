@@ -120,7 +120,12 @@ class EngineImpl final : public Engine {
       job.stop = std::move(request.stop);
       job.priority = to_runtime(request.priority);
       if (request.deadline) job.deadline = *request.deadline;
-      job.on_text = [sink](std::string_view text, int32_t token) { sink->on_text(std::string(text), token); };
+      // The piece goes out in one std::string per request, reused: no allocation per token once it
+      // has held the longest piece (the engine calls this std::function itself, not a copy).
+      job.on_text = [sink, piece = std::string()](std::string_view text, int32_t token) mutable {
+        piece.assign(text);
+        sink->on_text(piece, token);
+      };
       if (request.top_logprobs >= 0) {
         job.top_logprobs = request.top_logprobs;
         job.on_logprob = [this, sink](const runtime::TokenLogprobs& lp) { sink->on_logprob(logprob_public(lp)); };

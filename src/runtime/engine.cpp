@@ -58,12 +58,13 @@ struct EngineLoop::Live : std::enable_shared_from_this<Live> {
 };
 
 // A sink call, made after the mutex is released: to live->job's on_done (done), on_logprob
-// (logprob set) or on_text. Holding the request rather than copies of its std::functions keeps
-// a token's event free of heap allocations.
+// (logprob set) or on_text, whose piece is live->text[text_at, text_at + text_len) (the text
+// only grows). Holding the request rather than copies of its std::functions and of the piece
+// keeps a token's event free of heap allocations.
 struct EngineLoop::Event {
   std::shared_ptr<const Live> live;
   std::optional<TokenLogprobs> logprob;
-  std::string text;
+  size_t text_at = 0, text_len = 0;
   int32_t token = 0;
   JobResult result;
   bool done = false;
@@ -256,8 +257,11 @@ void EngineLoop::finish(Live& live, JobEnd end, std::vector<Event>& events, cons
   if (end != JobEnd::kError) {
     const std::string_view tail = live.stop.flush();
     if (!tail.empty()) {
+      events.push_back({.live = live.shared_from_this(),
+                        .text_at = live.text.size(),
+                        .text_len = tail.size(),
+                        .token = live.known.back()});
       live.text.append(tail);
-      events.push_back({.live = live.shared_from_this(), .text = std::string(tail), .token = live.known.back()});
     }
   }
   r.text = live.text;
@@ -321,8 +325,9 @@ void EngineLoop::sample_row(Live& live, const float* logits, int32_t token, std:
   } else {
     const sampling::StopMatcher::Step s = live.stop.feed(tokenizer_->token_to_piece(token));
     if (!s.emit.empty()) {
+      events.push_back(
+          {.live = live.shared_from_this(), .text_at = live.text.size(), .text_len = s.emit.size(), .token = token});
       live.text.append(s.emit);
-      events.push_back({.live = live.shared_from_this(), .text = std::string(s.emit), .token = token});
     }
     if (s.stopped) end = JobEnd::kStop;
   }
@@ -511,7 +516,7 @@ void EngineLoop::dispatch(std::unique_lock<std::mutex>& lock, std::vector<Event>
     } else if (e.logprob) {
       if (job.on_logprob) job.on_logprob(*e.logprob);
     } else if (job.on_text) {
-      job.on_text(e.text, e.token);
+      job.on_text(std::string_view(e.live->text).substr(e.text_at, e.text_len), e.token);
     }
   }
   events.clear();  // (may end requests' lifetimes: only this thread holds them now)
