@@ -271,11 +271,13 @@ void bm_read_bandwidth(benchmark::State& state, int threads) {
   state.counters["bytes/s"] = best * 1e9;
 }
 
-void bm_parallel_for(benchmark::State& state, int threads) {
+// A call of `chunks` one-item chunks (a decode matmul's call has four per thread): the pool's
+// own cost per call.
+void bm_parallel_for(benchmark::State& state, int threads, int chunks) {
   lb::ThreadPool pool(threads);
-  std::vector<int64_t> sink(static_cast<size_t>(threads) * 16);
+  std::vector<int64_t> sink(static_cast<size_t>(chunks) * 16);
   for (auto _ : state) {
-    pool.parallel_for(threads, 1, [&](int64_t b, int64_t e) {
+    pool.parallel_for(chunks, 1, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) sink[static_cast<size_t>(i) * 16] += 1;
     });
   }
@@ -359,8 +361,12 @@ void register_all() {
     benchmark::RegisterBenchmark(("ColdReadBandwidth" + t).c_str(), bm_read_bandwidth, threads)->Iterations(2);
   }
   for (int threads = 2; threads <= std::max(2, lb::ThreadPool::hardware_threads()); threads *= 2) {
-    benchmark::RegisterBenchmark(("ThreadPool/parallel_for/threads:" + std::to_string(threads)).c_str(),
-                                 bm_parallel_for, threads)->UseRealTime();
+    for (int chunks : {threads, 4 * threads}) {
+      benchmark::RegisterBenchmark(
+          ("ThreadPool/parallel_for/threads:" + std::to_string(threads) + "/chunks:" + std::to_string(chunks)).c_str(),
+          bm_parallel_for, threads, chunks)
+          ->UseRealTime();
+    }
   }
 }
 
