@@ -26,6 +26,42 @@ namespace {
   std::exit(2);
 }
 
+// The options that set one number field.
+template <typename T>
+struct NumberOption {
+  const char* name;
+  T Args::*field;
+};
+constexpr NumberOption<int> kIntOptions[] = {
+    {"-t", &Args::threads},
+    {"--idle", &Args::idle_s},
+    {"--prompt-words", &Args::prompt_words},
+    {"--unloaded", &Args::unloaded},
+    {"--highs", &Args::highs},
+    {"--lows", &Args::lows},
+    {"--high-words", &Args::high_words},
+    {"--low-words", &Args::low_words},
+    {"--high-gap-ms", &Args::high_gap_ms},
+    {"--sys-tokens", &Args::sys_tokens},
+};
+constexpr NumberOption<int64_t> kInt64Options[] = {
+    {"-c", &Args::n_ctx},
+    {"--kv-mib", &Args::kv_mib},
+    {"--step-tokens", &Args::step_tokens},
+    {"--max-running", &Args::max_running},
+    {"--tokens", &Args::tokens},
+    {"--high-tokens", &Args::high_tokens},
+    {"--low-tokens", &Args::low_tokens},
+};
+
+template <typename T, size_t N>
+const NumberOption<T>* find_option(const NumberOption<T> (&options)[N], const std::string& name) {
+  for (const auto& o : options) {
+    if (name == o.name) return &o;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 Args parse(int argc, char** argv) {
@@ -43,29 +79,21 @@ Args parse(int argc, char** argv) {
       if (end == v.c_str() || *end != '\0' || n < 0) usage(("bad number for " + k + ": " + v).c_str());
       return n;
     };
-    if (k == "-m")
+    if (k == "-m") {
       a.model = value();
-    else if (k == "-t")
-      a.threads = static_cast<int>(number());
-    else if (k == "-c")
-      a.n_ctx = number();
-    else if (k == "--kv-mib")
-      a.kv_mib = number();
-    else if (k == "--step-tokens")
-      a.step_tokens = number();
-    else if (k == "--max-running")
-      a.max_running = number();
-    else if (k == "--reps")
+    } else if (const auto* o = find_option(kIntOptions, k)) {
+      a.*(o->field) = static_cast<int>(number());
+    } else if (const auto* o64 = find_option(kInt64Options, k)) {
+      a.*(o64->field) = number();
+    } else if (k == "--reps") {
       a.reps = std::max<int>(1, static_cast<int>(number()));
-    else if (k == "--idle")
-      a.idle_s = static_cast<int>(number());
-    else if (k == "--part")
+    } else if (k == "--part") {
       a.part = value();
-    else if (k == "--json")
+    } else if (k == "--json") {
       a.json = true;
-    else if (k == "-v" || k == "--verbose")
+    } else if (k == "-v" || k == "--verbose") {
       a.verbose = true;
-    else if (k == "--streams") {
+    } else if (k == "--streams") {
       a.streams.clear();
       std::stringstream ss(value());
       for (std::string s; std::getline(ss, s, ',');) {
@@ -73,30 +101,9 @@ Args parse(int argc, char** argv) {
         if (n < 1) usage("bad --streams");
         a.streams.push_back(n);
       }
-    } else if (k == "--tokens")
-      a.tokens = number();
-    else if (k == "--prompt-words")
-      a.prompt_words = static_cast<int>(number());
-    else if (k == "--unloaded")
-      a.unloaded = static_cast<int>(number());
-    else if (k == "--highs")
-      a.highs = static_cast<int>(number());
-    else if (k == "--lows")
-      a.lows = static_cast<int>(number());
-    else if (k == "--high-tokens")
-      a.high_tokens = number();
-    else if (k == "--high-words")
-      a.high_words = static_cast<int>(number());
-    else if (k == "--low-words")
-      a.low_words = static_cast<int>(number());
-    else if (k == "--low-tokens")
-      a.low_tokens = number();
-    else if (k == "--high-gap-ms")
-      a.high_gap_ms = static_cast<int>(number());
-    else if (k == "--sys-tokens")
-      a.sys_tokens = static_cast<int>(number());
-    else
+    } else {
       usage(("unknown option " + k).c_str());
+    }
   }
   if (a.model.empty()) usage("no model (-m)");
   if (a.threads == 0) a.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

@@ -358,8 +358,8 @@ int bench(const BenchOptions& o) {
       "slowest vs one thread alone %.2fx (limit %.1fx)\n",
       probe.after_before(), probe.max_spread(), probe.worst_vs_best(), limits.ratio, probe.vs_solo(),
       limits.solo_ratio);
-  for (const auto& t : tests) {
-    if (o.profile) print_profile(t);
+  if (o.profile) {
+    for (const auto& t : tests) print_profile(t);
   }
   if (degraded)
     std::printf("WARNING: machine degraded during the run: %s; the figures are not representative\n", reason.c_str());
