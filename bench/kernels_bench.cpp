@@ -29,6 +29,7 @@
 #include "kernels/matmul.h"
 #include "kernels/reference/reference.h"
 #include "tensor/dtype.h"
+#include "tensor/interleave.h"
 #include "tensor/view.h"
 
 namespace lb = lightboat;
@@ -55,6 +56,13 @@ struct Matrix {
 const Matrix& matrix(DType type, int64_t n_rows, int64_t n_cols) {
   static std::map<std::tuple<DType, int64_t, int64_t>, std::unique_ptr<Matrix>> cache;
   auto& slot = cache[{type, n_rows, n_cols}];
+  if (!slot && type == DType::kQ4_0x16) {  // the Q4_0 matrix, 16 rows interleaved (as a model loads it)
+    const Matrix& q4_0 = matrix(DType::kQ4_0, n_rows, n_cols);
+    slot = std::make_unique<Matrix>(q4_0);
+    lb::tensor::interleave_q4_0(q4_0.bytes.data(), q4_0.view.row_bytes, n_rows, n_cols, slot->bytes.data());
+    slot->view.type = type;
+    slot->view.data = slot->bytes.data();
+  }
   if (!slot) {
     slot = std::make_unique<Matrix>();
     const size_t row_bytes = lb::tensor::row_bytes(type, n_cols);
@@ -346,7 +354,9 @@ void register_all() {
   //   kernels_bench --benchmark_filter='Cold' --benchmark_min_time=1
   for (int threads = 1; threads <= hw; ++threads) {
     const std::string t = "/threads:" + std::to_string(threads);
-    for (DType type : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
+    std::vector<DType> cold_types = {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K};
+    if (kernels::active_kernels().interleaves_q4_0) cold_types.insert(cold_types.begin() + 1, DType::kQ4_0x16);
+    for (DType type : cold_types) {
       for (auto [rows, cols] : {std::pair<int64_t, int64_t>{2048, 2048}, {2048, 8192}}) {
         for (bool huge : {false, true}) {
           const std::string n = "MatmulCold/" + name(type) + "/" + std::to_string(rows) + "x" + std::to_string(cols) +

@@ -94,6 +94,9 @@ struct KernelTable {
   // uses where it needs more than kPackedMaxBytesPerBlock (F16: 128), indexed by dtype_slot(weight
   // type); 0: kPackedMaxBytesPerBlock.
   int64_t packed_bytes_per_block[kDTypeSlots] = {};
+  // Whether this table reads Q4_0 matrices faster stored 16 rows interleaved (DType::kQ4_0x16,
+  // tensor/interleave.h): its gemm and packed gemm of that type are its own, not the scalar one's.
+  bool interleaves_q4_0 = false;
 };
 
 // The table of `isa`; throws kUnsupported when that ISA was not compiled in or the CPU lacks it.

@@ -30,6 +30,7 @@ constexpr Entry kTable[] = {
     {DType::kF16, {"F16", 1, sizeof(uint16_t), false}},
     {DType::kBF16, {"BF16", 1, sizeof(uint16_t), false}},
     {DType::kQ4_0, {"Q4_0", kQK4_0, sizeof(BlockQ4_0), true}},
+    {DType::kQ4_0x16, {"Q4_0x16", kQK4_0, sizeof(BlockQ4_0), true}},
     {DType::kQ4_1, {"Q4_1", kQK4_1, sizeof(BlockQ4_1), true}},
     {DType::kQ5_0, {"Q5_0", kQK5_0, sizeof(BlockQ5_0), true}},
     {DType::kQ5_1, {"Q5_1", kQK5_1, sizeof(BlockQ5_1), true}},
@@ -61,7 +62,7 @@ const DTypeTraits& dtype_traits(DType type) {
 
 std::optional<DType> dtype_from_id(uint32_t id) {
   const Entry* e = find_entry(id);
-  if (e == nullptr) return std::nullopt;
+  if (e == nullptr || e->type == DType::kQ4_0x16) return std::nullopt;  // internal layouts only
   return e->type;
 }
 

@@ -14,10 +14,14 @@ enum class DType : uint32_t {
   kF16 = 1,
   kQ4_0 = 2,
   kQ4_1 = 3,
+  // Not a GGUF type: Q4_0 matrices stored 16 rows interleaved (tensor/interleave.h), made at load
+  // for the kernels that read them faster. 4 is a ggml id retired before GGUF existed (Q4_2), so no
+  // file names it; dtype_from_id never returns it.
+  kQ4_0x16 = 4,
   kQ5_0 = 6,
   kQ5_1 = 7,
   kQ8_0 = 8,
-  kQ8_1 = 9,   // activations only (paired with Q4_1 / Q5_1 weights)
+  kQ8_1 = 9,  // activations only (paired with Q4_1 / Q5_1 weights)
   kQ4_K = 12,
   kQ5_K = 13,
   kQ6_K = 14,

@@ -9,6 +9,8 @@
 
 #include "base/error.h"
 #include "kernels/reference/formats.h"
+#include "tensor/blocks.h"
+#include "tensor/interleave.h"
 
 namespace lightboat::kernels::reference {
 namespace {
@@ -60,6 +62,8 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
     case DType::kQ5_K: return detail::dequantize_q5_k(src, dst, nb);
     case DType::kQ6_K: return detail::dequantize_q6_k(src, dst, nb);
     case DType::kQ8_K: return detail::dequantize_q8_k(src, dst, nb);
+    case DType::kQ4_0x16:  // rows interleaved in groups: no row stands alone
+      break;
   }
   unsupported(type, "dequantize_row");
 }
@@ -86,6 +90,8 @@ void quantize_row(DType type, const float* src, void* dst, int64_t n) {
     case DType::kQ5_K: return detail::quantize_q5_k(src, dst, nb);
     case DType::kQ6_K: return detail::quantize_q6_k(src, dst, nb);
     case DType::kQ8_K: return detail::quantize_q8_k(src, dst, nb);
+    case DType::kQ4_0x16:
+      break;
   }
   unsupported(type, "quantize_row");
 }
@@ -97,6 +103,7 @@ DType vec_dot_type(DType weight_type) {
     case DType::kBF16:
       return weight_type;
     case DType::kQ4_0:
+    case DType::kQ4_0x16:
     case DType::kQ5_0:
     case DType::kQ8_0:
       return DType::kQ8_0;
@@ -150,9 +157,34 @@ float vec_dot(DType weight_type, int64_t n, const void* w, const void* x) {
     case DType::kQ6_K: return detail::dot_q6_k_q8_k(w, x, nb);
     case DType::kQ8_1:
     case DType::kQ8_K:
+    case DType::kQ4_0x16:  // a row is spread over its group: gemm_q4_0x16 below
       break;
   }
   unsupported(weight_type, "vec_dot");
+}
+
+void gemm_q4_0x16(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* x,
+                  size_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride) {
+  const int64_t nb = block_count(DType::kQ4_0x16, n, "gemm_q4_0x16");
+  if (n_rows % tensor::kInterleavedRows != 0) {
+    throw Error(ErrorKind::kInvalidArgument, "gemm_q4_0x16: " + std::to_string(n_rows) +
+                                                 " rows are not whole groups of " +
+                                                 std::to_string(tensor::kInterleavedRows));
+  }
+  constexpr size_t kBlock = sizeof(tensor::BlockQ4_0), kXBlock = sizeof(tensor::BlockQ8_0);
+  std::byte rows[tensor::kInterleavedRows * kBlock];
+  for (int64_t r0 = 0; r0 < n_rows; r0 += tensor::kInterleavedRows) {
+    const std::byte* group = w + static_cast<size_t>(r0) * w_row_bytes;
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      float acc[tensor::kInterleavedRows] = {};
+      for (int64_t b = 0; b < nb; ++b) {
+        tensor::deinterleave_q4_0_block(group, b, rows);
+        const std::byte* xb = x + static_cast<size_t>(t) * x_row_bytes + static_cast<size_t>(b) * kXBlock;
+        for (int r = 0; r < tensor::kInterleavedRows; ++r) acc[r] += detail::dot_q4_0_q8_0(rows + r * kBlock, xb, 1);
+      }
+      for (int r = 0; r < tensor::kInterleavedRows; ++r) y[t * y_stride + r0 + r] = acc[r];
+    }
+  }
 }
 
 }  // namespace lightboat::kernels::reference

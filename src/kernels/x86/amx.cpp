@@ -31,6 +31,7 @@
 #include "kernels/prefetch.h"
 #include "kernels/x86/amx_common.h"
 #include "kernels/x86/x86_common.h"
+#include "tensor/interleave.h"
 
 namespace lightboat::kernels::detail {
 namespace {
@@ -83,16 +84,37 @@ struct TileSource {
   size_t stride;
 };
 
-struct Q8_0Tiles {
-  static constexpr size_t kBytes = kQ8_0Bytes;
+// d of block i of 16 weight rows, as fp32 (gathered like the activations' scales).
+void weight_scales(const std::byte* w, size_t row_bytes, size_t block_bytes, int64_t i, float* out) {
+  const __m512i rows = row_offsets(row_bytes);
+  const __m512i d = _mm512_i32gather_epi32(rows, w + static_cast<size_t>(i) * block_bytes, 1);
+  _mm512_store_ps(out, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
+}
+
+// The row-major weight types: block i of each of the 16 rows at w + r * row_bytes + i * kBytes.
+template <size_t kBlockBytes>
+struct RowMajor {
+  static constexpr size_t kBytes = kBlockBytes;
+  static void scales(const std::byte* w, size_t row_bytes, int64_t i, float* out) {
+    weight_scales(w, row_bytes, kBytes, i, out);
+  }
+  // A small batch (a decode step of a few sequences) streams the weights from memory as decode
+  // does, and a tile load of 16 missing rows stalls until they all arrive: ask for each row's
+  // line kWeightPrefetchBytes ahead, as the VNNI kernels do.
+  static void prefetch(const std::byte* w, size_t row_bytes, int64_t i, int n_rows) {
+    const std::byte* wi = w + static_cast<size_t>(i) * kBytes;
+    for (int r = 0; r < n_rows; ++r) prefetch_weights(wi + static_cast<size_t>(r) * row_bytes);
+  }
+};
+
+struct Q8_0Tiles : RowMajor<kQ8_0Bytes> {
   static constexpr DType kType = DType::kQ8_0;
   static TileSource a_tile(const std::byte* w, size_t row_bytes, int64_t i, int8_t* /*unpacked*/) {
     return {w + static_cast<size_t>(i) * kBytes + 2, row_bytes};
   }
 };
 
-struct Q4_0Tiles {
-  static constexpr size_t kBytes = kQ4_0Bytes;
+struct Q4_0Tiles : RowMajor<kQ4_0Bytes> {
   static constexpr DType kType = DType::kQ4_0;
   static TileSource a_tile(const std::byte* w, size_t row_bytes, int64_t i, int8_t* unpacked) {  // [16][32]
     const std::byte* b = w + static_cast<size_t>(i) * kBytes + 2;
@@ -103,8 +125,7 @@ struct Q4_0Tiles {
   }
 };
 
-struct Q5_0Tiles {
-  static constexpr size_t kBytes = kQ5_0Bytes;
+struct Q5_0Tiles : RowMajor<kQ5_0Bytes> {
   static constexpr DType kType = DType::kQ5_0;
   static TileSource a_tile(const std::byte* w, size_t row_bytes, int64_t i, int8_t* unpacked) {  // [16][32]
     const std::byte* b = w + static_cast<size_t>(i) * kBytes;
@@ -116,12 +137,51 @@ struct Q5_0Tiles {
   }
 };
 
-// d of block i of 16 weight rows, as fp32 (gathered like the activations' scales).
-void weight_scales(const std::byte* w, size_t row_bytes, size_t block_bytes, int64_t i, float* out) {
-  const __m512i rows = row_offsets(row_bytes);
-  const __m512i d = _mm512_i32gather_epi32(rows, w + static_cast<size_t>(i) * block_bytes, 1);
-  _mm512_store_ps(out, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(d)));
-}
+// Q4_0 stored 16 rows interleaved (tensor/interleave.h): block i of the 16 rows is 288 bytes at
+// w + 288 i, 16 fp16 scales then 4 vectors whose 32-bit lane r holds row r's quants 8k..8k+3
+// (low nibbles) and 8k+4..8k+7 (high). The A tile wants row r's 32 quants in order, so the 8
+// nibble vectors are transposed: pairs of dwords, then of qwords, give per 128-bit lane l the
+// dwords 0..3 (and 4..7) of row 4l + j, stored as the two halves of that row.
+struct Q4_0x16Tiles {
+  static constexpr size_t kBytes = tensor::kQ4_0x16BlockBytes;  // per block of the 16 rows
+  static constexpr DType kType = DType::kQ4_0x16;
+  static TileSource a_tile(const std::byte* w, size_t /*row_bytes*/, int64_t i, int8_t* unpacked) {  // [16][32]
+    const std::byte* b = w + static_cast<size_t>(i) * kBytes + 32;
+    const __m512i low = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8);
+    __m512i v[8];  // quants 4k..4k+3 of the 16 rows (lane r), minus 8
+    for (int k = 0; k < 4; ++k) {
+      const __m512i q = _mm512_loadu_si512(b + 64 * k);
+      v[2 * k] = _mm512_sub_epi8(_mm512_and_si512(q, low), eight);
+      v[2 * k + 1] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(q, 4), low), eight);
+    }
+    for (int h = 0; h < 2; ++h) {  // dwords 4h..4h+3 of every row
+      const __m512i* s = v + 4 * h;
+      const __m512i p01lo = _mm512_unpacklo_epi32(s[0], s[1]), p01hi = _mm512_unpackhi_epi32(s[0], s[1]);
+      const __m512i p23lo = _mm512_unpacklo_epi32(s[2], s[3]), p23hi = _mm512_unpackhi_epi32(s[2], s[3]);
+      const __m512i rows[4] = {_mm512_unpacklo_epi64(p01lo, p23lo), _mm512_unpackhi_epi64(p01lo, p23lo),
+                               _mm512_unpacklo_epi64(p01hi, p23hi), _mm512_unpackhi_epi64(p01hi, p23hi)};
+      for (int j = 0; j < 4; ++j) {  // 128-bit lane l of rows[j]: row 4l + j
+        int8_t* out = unpacked + 16 * h + 32 * j;
+        _mm_store_si128(reinterpret_cast<__m128i*>(out), _mm512_castsi512_si128(rows[j]));
+        _mm_store_si128(reinterpret_cast<__m128i*>(out + 128), _mm512_extracti32x4_epi32(rows[j], 1));
+        _mm_store_si128(reinterpret_cast<__m128i*>(out + 256), _mm512_extracti32x4_epi32(rows[j], 2));
+        _mm_store_si128(reinterpret_cast<__m128i*>(out + 384), _mm512_extracti32x4_epi32(rows[j], 3));
+      }
+    }
+    return {unpacked, 32};
+  }
+  static void scales(const std::byte* w, size_t /*row_bytes*/, int64_t i, float* out) {
+    _mm512_store_ps(out, _mm512_cvtph_ps(load256(w + static_cast<size_t>(i) * kBytes)));
+  }
+  // The 16 rows are one stream: block i's lines kWeightPrefetchBytes ahead.
+  static void prefetch(const std::byte* w, size_t row_bytes, int64_t i, int n_rows) {
+    for (int g = 0; g < n_rows / kTile; ++g) {
+      prefetch_lines(
+          w + static_cast<size_t>(g * kTile) * row_bytes + static_cast<size_t>(i) * kBytes + kWeightPrefetchBytes,
+          kBytes);
+    }
+  }
+};
 
 // acc[m][t] += float(c[m][t]) * dw[m] * dx[t] for a 16 x 16 tile.
 inline void scale_add(const int32_t* c, const float* dw, const std::byte* dx_bytes, float* acc) {
@@ -146,18 +206,14 @@ void row_group(const Call& c, int64_t r0, int64_t tile0, int64_t tile1) {
   const std::byte* w0 = c.w + static_cast<size_t>(r0) * c.w_row_bytes;
   const std::byte* w1 = w0 + static_cast<size_t>(kTile) * c.w_row_bytes;
   for (int64_t i = 0; i < c.nb; ++i) {
-    // A small batch (a decode step of a few sequences) streams the weights from memory as decode
-    // does, and a tile load of 16 missing rows stalls until they all arrive: ask for each row's
-    // line kWeightPrefetchBytes ahead, as the VNNI kernels do.
-    const std::byte* wi = w0 + static_cast<size_t>(i) * Weights::kBytes;
-    for (int r = 0; r < RA * kTile; ++r) prefetch_weights(wi + static_cast<size_t>(r) * c.w_row_bytes);
+    Weights::prefetch(w0, c.w_row_bytes, i, RA * kTile);
     const TileSource a0 = Weights::a_tile(w0, c.w_row_bytes, i, unpacked[0]);
     _tile_loadd(4, a0.data, a0.stride);
-    weight_scales(w0, c.w_row_bytes, Weights::kBytes, i, dw[0]);
+    Weights::scales(w0, c.w_row_bytes, i, dw[0]);
     if constexpr (RA == 2) {
       const TileSource a1 = Weights::a_tile(w1, c.w_row_bytes, i, unpacked[1]);
       _tile_loadd(5, a1.data, a1.stride);
-      weight_scales(w1, c.w_row_bytes, Weights::kBytes, i, dw[1]);
+      Weights::scales(w1, c.w_row_bytes, i, dw[1]);
     }
     auto record = [&](int64_t tt) { return c.x.packed + static_cast<size_t>(tt * c.nb + i) * kRecordBytes; };
     int64_t tt = tile0;
@@ -249,8 +305,7 @@ void narrow_row_group(const Call& c, int64_t r0) {
   const std::byte* w0 = c.w + static_cast<size_t>(r0) * c.w_row_bytes;
   const std::byte* w1 = w0 + static_cast<size_t>(kTile) * c.w_row_bytes;
   for (int64_t i = 0; i < c.nb; ++i) {
-    const std::byte* wi = w0 + static_cast<size_t>(i) * Weights::kBytes;  // see row_group
-    for (int r = 0; r < RA * kTile; ++r) prefetch_weights(wi + static_cast<size_t>(r) * c.w_row_bytes);
+    Weights::prefetch(w0, c.w_row_bytes, i, RA * kTile);
     const std::byte* b = c.x.packed + static_cast<size_t>(i) * kRecordBytes;  // token tile 0
     _tile_loadd(6, b, 64);
     const TileSource a0 = Weights::a_tile(w0, c.w_row_bytes, i, unpacked[0]);
@@ -258,14 +313,14 @@ void narrow_row_group(const Call& c, int64_t r0) {
     _tile_zero(0);
     _tile_dpbssd(0, 4, 6);
     _tile_stored(0, sums[0], 32);
-    weight_scales(w0, c.w_row_bytes, Weights::kBytes, i, dw[0]);
+    Weights::scales(w0, c.w_row_bytes, i, dw[0]);
     if constexpr (RA == 2) {
       const TileSource a1 = Weights::a_tile(w1, c.w_row_bytes, i, unpacked[1]);
       _tile_loadd(5, a1.data, a1.stride);
       _tile_zero(2);
       _tile_dpbssd(2, 5, 6);
       _tile_stored(2, sums[1], 32);
-      weight_scales(w1, c.w_row_bytes, Weights::kBytes, i, dw[1]);
+      Weights::scales(w1, c.w_row_bytes, i, dw[1]);
     }
     const __m512 dx16 = _mm512_load_ps(b + kBQuantBytes);                  // d_x of tokens 0..15
     const __m512 dx = _mm512_shuffle_f32x4(dx16, dx16, _MM_SHUFFLE(1, 0, 1, 0));  // tokens 0..7 twice
@@ -335,6 +390,9 @@ KernelTable make_table() {
   t.packed_gemm[dtype_slot(DType::kQ8_0)] = packed_gemm<Q8_0Tiles>;
   t.packed_gemm[dtype_slot(DType::kQ4_0)] = packed_gemm<Q4_0Tiles>;
   t.packed_gemm[dtype_slot(DType::kQ5_0)] = packed_gemm<Q5_0Tiles>;
+  t.gemm[dtype_slot(DType::kQ4_0x16)] = amx_q4_0x16_gemm();
+  t.packed_gemm[dtype_slot(DType::kQ4_0x16)] = packed_gemm<Q4_0x16Tiles>;
+  t.interleaves_q4_0 = true;
   t.packed_min_tokens = kMinTokens;
   add_amx_k_quants(t);
   add_amx_f16(t);

@@ -1,0 +1,57 @@
+#include "tensor/interleave.h"
+
+#include <cstring>
+
+#include "base/error.h"
+
+namespace lightboat::tensor {
+namespace {
+
+constexpr size_t kQ4_0Bytes = 18;  // fp16 d, then 16 bytes: byte j = quant j | quant j + 16 << 4
+
+}  // namespace
+
+void interleave_q4_0(const std::byte* src, size_t src_stride, int64_t n_rows, int64_t n_cols, std::byte* dst) {
+  check(n_rows % kInterleavedRows == 0 && n_cols % 32 == 0, ErrorKind::kInvalidArgument,
+        "interleave_q4_0: rows must be a multiple of 16 and columns of 32");
+  const int64_t nb = n_cols / 32;
+  const size_t group_bytes = static_cast<size_t>(nb) * kQ4_0x16BlockBytes;
+  for (int64_t g = 0; g < n_rows / kInterleavedRows; ++g) {
+    const std::byte* rows = src + static_cast<size_t>(g * kInterleavedRows) * src_stride;
+    std::byte* group = dst + static_cast<size_t>(g) * group_bytes;
+    for (int64_t b = 0; b < nb; ++b) {
+      std::byte* out = group + static_cast<size_t>(b) * kQ4_0x16BlockBytes;
+      for (int r = 0; r < kInterleavedRows; ++r) {
+        const std::byte* block = rows + static_cast<size_t>(r) * src_stride + static_cast<size_t>(b) * kQ4_0Bytes;
+        std::memcpy(out + 2 * r, block, 2);
+        // Quants 0..15 are the low nibbles of the 16 bytes, 16..31 the high ones; lane r of
+        // vector i takes quants 8i..8i+3 (low nibbles) and 8i+4..8i+7 (high nibbles).
+        uint32_t w[4];  // bytes 0-3, 4-7, 8-11, 12-15
+        std::memcpy(w, block + 2, 16);
+        const uint32_t lo = 0x0f0f0f0fu, hi = 0xf0f0f0f0u;
+        const uint32_t lanes[4] = {(w[0] & lo) | (w[1] & lo) << 4, (w[2] & lo) | (w[3] & lo) << 4,
+                                   (w[0] >> 4 & lo) | (w[1] & hi), (w[2] >> 4 & lo) | (w[3] & hi)};
+        for (int i = 0; i < 4; ++i) std::memcpy(out + 32 + 64 * i + 4 * r, &lanes[i], 4);
+      }
+    }
+  }
+}
+
+void deinterleave_q4_0_block(const std::byte* group, int64_t b, std::byte* out) {
+  const std::byte* in = group + static_cast<size_t>(b) * kQ4_0x16BlockBytes;
+  for (int r = 0; r < kInterleavedRows; ++r) {
+    std::byte* block = out + static_cast<size_t>(r) * kQ4_0Bytes;
+    std::memcpy(block, in + 2 * r, 2);
+    uint8_t q[32];
+    for (int i = 0; i < 4; ++i) {
+      for (int j = 0; j < 4; ++j) {
+        const auto v = static_cast<uint8_t>(in[32 + 64 * i + 4 * r + j]);
+        q[8 * i + j] = v & 15;
+        q[8 * i + 4 + j] = v >> 4;
+      }
+    }
+    for (int j = 0; j < 16; ++j) block[2 + j] = static_cast<std::byte>(q[j] | q[j + 16] << 4);
+  }
+}
+
+}  // namespace lightboat::tensor
