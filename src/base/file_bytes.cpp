@@ -37,7 +37,7 @@ std::byte* alloc_aligned(size_t n) {
 // where the kernel declines, ordinary pages). A decode step streams every weight once: with 4 KiB
 // pages its 16-row walks cross a page every few lines, each crossing a TLB miss and a stop for
 // the hardware prefetchers (figures: docs/performance.md, "Huge pages for the weights").
-constexpr size_t kHugePage = size_t{2} << 20;
+constexpr size_t kHugePage = kHugePageBytes;
 
 // The first 2 MiB boundary at or after p.
 std::byte* huge_page_up(std::byte* p) {
@@ -45,7 +45,9 @@ std::byte* huge_page_up(std::byte* p) {
   return p + (((u + kHugePage - 1) & ~(uintptr_t{kHugePage} - 1)) - u);
 }
 
-std::byte* alloc_huge(size_t n) {
+}  // namespace
+
+std::byte* alloc_huge_pages(size_t n) {
   const size_t rounded = (n + kHugePage - 1) / kHugePage * kHugePage;
   void* p = std::aligned_alloc(kHugePage, rounded);
   if (p == nullptr) throw Error(ErrorKind::kIo, "out of memory allocating " + std::to_string(n) + " bytes");
@@ -54,6 +56,8 @@ std::byte* alloc_huge(size_t n) {
 #endif
   return static_cast<std::byte*>(p);
 }
+
+namespace {
 
 // Reads [begin, end) of the file into out + begin. Returns an empty string or the error.
 std::string read_range(int fd, std::byte* out, size_t begin, size_t end) {
@@ -190,43 +194,96 @@ bool move_piece(std::byte* piece, int fd, off_t offset) {
 }  // namespace
 
 // Moves every whole 2 MiB piece of the mapping onto huge pages, in order, on one background
-// thread (decoding has the cores; the move is a copy bound by page zeroing and memory). A reader
-// of a piece being moved sees the same bytes throughout: mremap swaps the page-table entries under
-// the mm's lock, a fault meanwhile waits for it, and old and new pages hold the same bytes (tested
-// with concurrent readers, file_bytes_test). A refused piece ends the move; the tail under 2 MiB
-// stays file-backed. The destructor stops and joins the thread before the mapping goes.
+// thread (decoding has the cores; the move is a copy bound by page zeroing and memory), started by
+// the first start() or wait() (a model starts it once its weights are bound, after discard()).
+// A reader of a piece being moved sees the same bytes throughout: mremap swaps the page-table
+// entries under the mm's lock, a fault meanwhile waits for it, and old and new pages hold the same
+// bytes (tested with concurrent readers, file_bytes_test). A refused piece ends the move; the tail
+// under 2 MiB stays file-backed. The destructor stops and joins the thread before the mapping goes.
+//
+// Discarded ranges (FileBytes::discard): a piece at least half discarded is not moved (its other
+// bytes stay file-backed), or, moved already, is mapped from the file again; the discarded pages
+// outside moved pieces are dropped from the process (MADV_DONTNEED: a later read faults them in
+// from the file again). One lock orders a piece's move against discards.
 constexpr size_t kMaxPieces = 32768;
 
 struct FileBytes::HugePageMove {
-  std::mutex mu;
+  std::mutex mu;  // done, moved, started
   std::condition_variable cv;
+  bool started = false;
   bool done = false;
   size_t moved = 0;
   std::atomic<bool> stop{false};
   std::thread thread;
 
-  int fd = -1;  // a duplicate, to map a piece again if a move fails halfway
+  std::mutex piece_mu;                               // held while a piece moves or a discard changes the mapping
+  std::vector<std::pair<size_t, size_t>> discarded;  // [begin, end) byte ranges
+  std::vector<char> piece_moved;
 
-  HugePageMove(std::byte* base, size_t size, int file_fd) : fd(::fcntl(file_fd, F_DUPFD_CLOEXEC, 0)) {
+  std::byte* base;
+  size_t size;
+  size_t pieces;
+  int fd = -1;  // a duplicate, to map a piece again (a failed move, a discard)
+
+  HugePageMove(std::byte* b, size_t n, int file_fd) : base(b), size(n), fd(::fcntl(file_fd, F_DUPFD_CLOEXEC, 0)) {
     // Each moved piece is a mapping of its own: at most kMaxPieces (64 GiB), far below Linux's
     // default limit of 65530 mappings per process.
-    const size_t pieces = fd < 0 ? 0 : std::min(size / kHugePage, kMaxPieces);
-    try {
-      thread = std::thread([this, base, pieces] {
-        size_t i = 0;
-        for (; i < pieces && !stop.load(std::memory_order_relaxed); ++i) {
-          if (!move_piece(base + i * kHugePage, fd, static_cast<off_t>(i * kHugePage))) break;
-        }
-        finish(i);
-      });
-    } catch (const std::system_error&) {
-      finish(0);  // no thread: the plain mapping stays
-    }
+    pieces = fd < 0 ? 0 : std::min(size / kHugePage, kMaxPieces);
+    piece_moved.assign(pieces, 0);
   }
   ~HugePageMove() {
     stop = true;
     if (thread.joinable()) thread.join();
     if (fd >= 0) ::close(fd);
+  }
+  void start() {
+    {
+      std::lock_guard<std::mutex> g(mu);
+      if (started) return;
+      started = true;
+    }
+    try {
+      thread = std::thread([this] {
+        size_t n = 0;
+        for (size_t i = 0; i < pieces && !stop.load(std::memory_order_relaxed); ++i) {
+          std::lock_guard<std::mutex> g(piece_mu);
+          if (mostly_discarded(i)) continue;
+          if (!move_piece(base + i * kHugePage, fd, static_cast<off_t>(i * kHugePage))) break;
+          piece_moved[i] = 1;
+          ++n;
+        }
+        finish(n);
+      });
+    } catch (const std::system_error&) {
+      finish(0);  // no thread: the plain mapping stays
+    }
+  }
+  // Bytes of piece i inside discarded ranges, at least half of it (call with piece_mu held).
+  bool mostly_discarded(size_t i) const {
+    const size_t p0 = i * kHugePage, p1 = p0 + kHugePage;
+    size_t covered = 0;
+    for (const auto& [b, e] : discarded) covered += std::max(p0, std::min(p1, e)) - std::max(p0, std::min(p1, b));
+    return 2 * covered >= kHugePage;
+  }
+  void discard(size_t begin, size_t end, size_t page) {
+    std::lock_guard<std::mutex> g(piece_mu);
+    discarded.emplace_back(begin, end);
+    const size_t first = begin / kHugePage, last = std::min(pieces, (end + kHugePage - 1) / kHugePage);
+    for (size_t i = first; i < last; ++i) {
+      if (piece_moved[i] && mostly_discarded(i) &&
+          ::mmap(base + i * kHugePage, kHugePage, PROT_READ, MAP_SHARED | MAP_FIXED, fd,
+                 static_cast<off_t>(i * kHugePage)) != MAP_FAILED) {
+        piece_moved[i] = 0;  // back on the file's pages: its huge-page copy is freed
+      }
+    }
+    // Drop the discarded whole pages that are not in moved pieces.
+    const size_t first_page = (begin + page - 1) / page * page, last_page = end / page * page;
+    for (size_t p = first_page; p < last_page;) {
+      const size_t i = p / kHugePage;
+      const size_t stop_at = std::min(last_page, (i + 1) * kHugePage);
+      if (i >= pieces || !piece_moved[i]) ::madvise(base + p, stop_at - p, MADV_DONTNEED);
+      p = stop_at;
+    }
   }
   void finish(size_t n) {
     std::lock_guard<std::mutex> g(mu);
@@ -235,6 +292,7 @@ struct FileBytes::HugePageMove {
     cv.notify_all();
   }
   size_t wait() {
+    start();
     std::unique_lock<std::mutex> g(mu);
     cv.wait(g, [this] { return done; });
     return moved;
@@ -242,6 +300,22 @@ struct FileBytes::HugePageMove {
 };
 
 size_t FileBytes::wait_for_huge_pages() const { return move_ ? move_->wait() : 0; }
+
+void FileBytes::start_huge_page_move() const {
+  if (move_) move_->start();
+}
+
+void FileBytes::discard(size_t offset, size_t n) const {
+  if (offset >= size_ || n == 0 || mapping_ == nullptr) return;  // read mode: the bytes stay
+  const size_t end = offset + std::min(n, size_ - offset);
+  const auto page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  if (move_) {
+    move_->discard(offset, end, page);
+    return;
+  }
+  const size_t first = (offset + page - 1) / page * page, last = end / page * page;
+  if (first < last) ::madvise(static_cast<std::byte*>(mapping_) + first, last - first, MADV_DONTNEED);
+}
 
 namespace {
 
@@ -284,7 +358,7 @@ FileBytes FileBytes::open(const std::string& path, LoadMode mode) {
     if (aligned) out.move_ = std::make_unique<HugePageMove>(static_cast<std::byte*>(p), out.size_, f.fd);
     return out;
   }
-  out.owned_ = alloc_huge(out.size_);
+  out.owned_ = alloc_huge_pages(out.size_);
   out.data_ = out.owned_;
   read_all(f.fd, out.owned_, out.size_, path);
   return out;

@@ -307,6 +307,7 @@ int bench(const BenchOptions& o) {
         {"load_ms", m.load_ms},
         {"huge_page_pieces", huge_pieces},
         {"huge_pages_wait_ms", huge_wait_ms},
+        {"interleaved_bytes", m.reader->derived_bytes()},
         {"peak_rss_bytes", peak_rss},
         {"peak_rss_reset", rss_reset},
         {"bandwidth_gbps", bw.best_gbps},
@@ -353,6 +354,10 @@ int bench(const BenchOptions& o) {
               std::string(kernels::isa_name(kernels::active_isa())).c_str());
   std::printf("huge pages: %zu MiB of weights moved onto them, %.1f ms more after the load (--no-huge-pages: none)\n",
               huge_pieces * 2, huge_wait_ms);
+  if (m.reader->derived_bytes() > 0) {
+    std::printf("interleaved: %.1f MiB of Q4_0 matrices made Q4_0x16 at load (--no-interleave: none)\n",
+                static_cast<double>(m.reader->derived_bytes()) / (1 << 20));
+  }
   std::printf(
       "CPU probe: after/before %.2fx, thread spread %.2fx, slowest vs fastest %.2fx (limit %.1fx), "
       "slowest vs one thread alone %.2fx (limit %.1fx)\n",
@@ -392,6 +397,9 @@ Runner add_bench_command(CLI::App& app) {
       ->transform(CLI::CheckedTransformer(std::map<std::string, tensor::DType>{{"f32", tensor::DType::kF32},
                                                                                {"f16", tensor::DType::kF16}}))
       ->capture_default_str();
+  cmd->add_flag("--no-interleave", o->model.no_interleave,
+                "Multiply Q4_0 matrices in the file's layout instead of 16 rows interleaved (where the kernels "
+                "read that faster: AMX)");
   cmd->add_flag("--json", o->json, "Print one JSON object with every figure");
   cmd->add_flag("--profile", o->profile,
                 "Time every matmul shape during the timed repetitions: weight GB/s and share of each test's time");

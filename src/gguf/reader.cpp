@@ -8,11 +8,13 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 
 #include "base/error.h"
@@ -394,6 +396,47 @@ size_t Reader::open_count() {
 }
 
 std::shared_ptr<const Reader> Reader::parse(FileBytes bytes) { return Parser(std::move(bytes)).run(); }
+
+// derived()'s bytes: carved 64-byte aligned from chunks of huge-page memory, so small matrices do
+// not each leave a partly used 2 MiB page behind (only a chunk's last one is).
+struct Reader::Derived {
+  static constexpr size_t kChunkBytes = size_t{64} << 20;
+  std::mutex mu;
+  std::unordered_map<std::string, const std::byte*> index;
+  std::vector<std::unique_ptr<std::byte, decltype(&std::free)>> chunks;
+  std::byte* next = nullptr;
+  size_t left = 0;
+  size_t handed = 0;
+};
+
+Reader::Reader() : derived_(std::make_unique<Derived>()) {}
+Reader::~Reader() = default;
+
+const std::byte* Reader::derived(const std::string& key, size_t size,
+                                 const std::function<void(std::byte*)>& make) const {
+  Derived& d = *derived_;
+  std::lock_guard<std::mutex> lock(d.mu);
+  if (auto it = d.index.find(key); it != d.index.end()) return it->second;
+  const size_t need = (size + 63) / 64 * 64;
+  if (need > d.left) {
+    const size_t chunk = (std::max(need, Derived::kChunkBytes) + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+    d.chunks.emplace_back(alloc_huge_pages(chunk), &std::free);
+    d.next = d.chunks.back().get();
+    d.left = chunk;
+  }
+  std::byte* out = d.next;
+  make(out);  // (a throw leaves the space unused and the key absent)
+  d.next += need;
+  d.left -= need;
+  d.handed += need;
+  d.index.emplace(key, out);
+  return out;
+}
+
+size_t Reader::derived_bytes() const {
+  std::lock_guard<std::mutex> lock(derived_->mu);
+  return derived_->handed;
+}
 
 const Value* Reader::find(std::string_view key) const {
   auto it = metadata_index_.find(std::string(key));

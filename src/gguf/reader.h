@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -76,6 +77,7 @@ class Reader {
   static size_t open_count();
   // Parses bytes already held (tests, fuzzing).
   static std::shared_ptr<const Reader> parse(FileBytes bytes);
+  ~Reader();
 
   uint32_t version() const { return version_; }
   uint64_t alignment() const { return alignment_; }       // bytes
@@ -104,8 +106,17 @@ class Reader {
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* find_tensor(std::string_view name) const;  // nullptr when absent
 
+  // Bytes derived from this file's tensors at load, such as a kernel's own layout of a weight
+  // matrix (tensor/interleave.h): the first call for a key has `make` fill `size` bytes (64-byte
+  // aligned), and every later call, from any model sharing this Reader, returns the same bytes.
+  // They live in the Reader's own memory (huge pages where Linux grants them) as long as it does.
+  // Thread-safe; `make` runs under the Reader's lock.
+  const std::byte* derived(const std::string& key, size_t size, const std::function<void(std::byte*)>& make) const;
+  size_t derived_bytes() const;  // bytes handed out by derived() so far
+
  private:
-  Reader() = default;
+  Reader();
+  struct Derived;  // derived()'s memory and index
 
   FileBytes file_;
   uint32_t version_ = 0;
@@ -115,6 +126,7 @@ class Reader {
   std::unordered_map<std::string, size_t> metadata_index_;
   std::vector<TensorInfo> tensors_;
   std::unordered_map<std::string, size_t> tensor_index_;
+  std::unique_ptr<Derived> derived_;
 
   friend class Parser;
 };

@@ -95,7 +95,13 @@ void Model::truncate(int64_t pos) {
 std::unique_ptr<Model> load_model(std::shared_ptr<const gguf::Reader> reader, const ModelSettings& settings) {
   const std::string arch = reader->get_string("general.architecture");
   for (const Architecture& a : kArchitectures) {
-    if (arch == a.name) return a.load(std::move(reader), settings);
+    if (arch != a.name) continue;
+    const gguf::Reader& file = *reader;
+    std::unique_ptr<Model> model = a.load(std::move(reader), settings);
+    // With the weights bound, the move onto huge pages (LoadMode::kMmapHuge) may start: it skips
+    // what binding discarded (Q4_0 matrices made Q4_0x16). Once per file; later models find it on.
+    file.file().start_huge_page_move();
+    return model;
   }
   std::string list;
   for (const Architecture& a : kArchitectures) list += (list.empty() ? "" : ", ") + std::string(a.name);

@@ -18,7 +18,9 @@ std::string blk(int il, const char* name) { return "blk." + std::to_string(il) +
 
 Transformer::Transformer(std::shared_ptr<const gguf::Reader> reader, const std::string& arch,
                          const ModelSettings& settings, bool tied_only)
-    : Model(read_hparams(*reader, arch), settings), reader_(std::move(reader)), weights_(*reader_) {
+    : Model(read_hparams(*reader, arch), settings),
+      reader_(std::move(reader)),
+      weights_(*reader_, settings.interleave_q4_0) {
   Hparams& h = hparams_;
   const gguf::TensorInfo* embd = reader_->find_tensor("token_embd.weight");
   check(embd != nullptr, ErrorKind::kNotFound, "tensor 'token_embd.weight' is missing from the model file");
@@ -28,7 +30,7 @@ Transformer::Transformer(std::shared_ptr<const gguf::Reader> reader, const std::
 
   token_embd_ = weights_.matrix("token_embd.weight", h.n_embd, h.n_vocab);
   output_norm_ = weights_.vector("output_norm.weight", h.n_embd);
-  output_ = tied_only ? tensor::MatrixView{} : weights_.optional_matrix("output.weight", h.n_embd, h.n_vocab);
+  output_ = tied_only ? tensor::MatrixView{} : weights_.optional_matmul_matrix("output.weight", h.n_embd, h.n_vocab);
   if (output_.data == nullptr) output_ = token_embd_;  // tied embeddings
 
   const kernels::KernelTable& isa = kernels::active_kernels();
@@ -70,27 +72,27 @@ void Transformer::AlignedDelete::operator()(std::byte* p) const { ::operator del
 AttentionWeights Transformer::bind_attention(int il) const {
   const Hparams& h = hparams_;
   AttentionWeights a;
-  a.wqkv = weights_.optional_matrix(blk(il, "attn_qkv.weight"), h.n_embd, h.n_embd_q() + 2 * h.n_embd_kv());
+  a.wqkv = weights_.optional_matmul_matrix(blk(il, "attn_qkv.weight"), h.n_embd, h.n_embd_q() + 2 * h.n_embd_kv());
   if (a.wqkv.data == nullptr) {
-    a.wq = weights_.matrix(blk(il, "attn_q.weight"), h.n_embd, h.n_embd_q());
-    a.wk = weights_.matrix(blk(il, "attn_k.weight"), h.n_embd, h.n_embd_kv());
-    a.wv = weights_.matrix(blk(il, "attn_v.weight"), h.n_embd, h.n_embd_kv());
+    a.wq = weights_.matmul_matrix(blk(il, "attn_q.weight"), h.n_embd, h.n_embd_q());
+    a.wk = weights_.matmul_matrix(blk(il, "attn_k.weight"), h.n_embd, h.n_embd_kv());
+    a.wv = weights_.matmul_matrix(blk(il, "attn_v.weight"), h.n_embd, h.n_embd_kv());
     a.bq = weights_.optional_vector(blk(il, "attn_q.bias"), h.n_embd_q());
     a.bk = weights_.optional_vector(blk(il, "attn_k.bias"), h.n_embd_kv());
     a.bv = weights_.optional_vector(blk(il, "attn_v.bias"), h.n_embd_kv());
   }
   a.q_norm = weights_.optional_vector(blk(il, "attn_q_norm.weight"), h.head_dim);
   a.k_norm = weights_.optional_vector(blk(il, "attn_k_norm.weight"), h.head_dim);
-  a.wo = weights_.matrix(blk(il, "attn_output.weight"), h.n_embd_q(), h.n_embd);
+  a.wo = weights_.matmul_matrix(blk(il, "attn_output.weight"), h.n_embd_q(), h.n_embd);
   return a;
 }
 
 FfnWeights Transformer::bind_ffn(int il) const {
   const Hparams& h = hparams_;
   FfnWeights f;
-  f.gate = weights_.optional_matrix(blk(il, "ffn_gate.weight"), h.n_embd, h.n_ff);
-  f.up = weights_.matrix(blk(il, "ffn_up.weight"), h.n_embd, f.gate.data != nullptr ? h.n_ff : 2 * h.n_ff);
-  f.down = weights_.matrix(blk(il, "ffn_down.weight"), h.n_ff, h.n_embd);
+  f.gate = weights_.optional_matmul_matrix(blk(il, "ffn_gate.weight"), h.n_embd, h.n_ff);
+  f.up = weights_.matmul_matrix(blk(il, "ffn_up.weight"), h.n_embd, f.gate.data != nullptr ? h.n_ff : 2 * h.n_ff);
+  f.down = weights_.matmul_matrix(blk(il, "ffn_down.weight"), h.n_ff, h.n_embd);
   return f;
 }
 

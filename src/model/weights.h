@@ -13,13 +13,20 @@ namespace lightboat::model {
 
 class WeightBinder {
  public:
-  explicit WeightBinder(const gguf::Reader& reader) : reader_(reader) {}
+  // interleave_q4_0: bind matmul_matrix()'s Q4_0 matrices as Q4_0x16 where the active kernel table
+  // reads that layout faster (ModelSettings::interleave_q4_0).
+  explicit WeightBinder(const gguf::Reader& reader, bool interleave_q4_0 = false);
 
   // A matrix of n_rows rows of n_cols elements (ggml ne = [n_cols, n_rows]). Throws naming the
   // tensor when it is missing, has another shape, or has a dtype Lightboat does not run.
   tensor::MatrixView matrix(const std::string& name, int64_t n_cols, int64_t n_rows) const;
   // As matrix(), or an empty view (data == nullptr) when the tensor is absent.
   tensor::MatrixView optional_matrix(const std::string& name, int64_t n_cols, int64_t n_rows) const;
+  // As matrix() / optional_matrix(), for a matrix that is only ever multiplied by (never read by
+  // row, as an embedding table is): a Q4_0 one whose rows come in whole groups of 16 is bound as
+  // Q4_0x16 when the binder interleaves. Its bytes are made once per Reader (Reader::derived).
+  tensor::MatrixView matmul_matrix(const std::string& name, int64_t n_cols, int64_t n_rows) const;
+  tensor::MatrixView optional_matmul_matrix(const std::string& name, int64_t n_cols, int64_t n_rows) const;
   // A vector of n elements converted to fp32 (norm weights, biases, rope factors: small).
   std::vector<float> vector(const std::string& name, int64_t n) const;
   std::vector<float> optional_vector(const std::string& name, int64_t n) const;  // empty if absent
@@ -27,7 +34,10 @@ class WeightBinder {
   bool has(const std::string& name) const { return reader_.find_tensor(name) != nullptr; }
 
  private:
+  tensor::MatrixView interleaved(const std::string& name, tensor::MatrixView m) const;
+
   const gguf::Reader& reader_;
+  bool interleave_q4_0_ = false;
 };
 
 }  // namespace lightboat::model

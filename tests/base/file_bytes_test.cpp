@@ -2,13 +2,17 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdio>
-#include <filesystem>
-#include <cstring>
-#include <fstream>
 #include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 #include <vector>
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "base/error.h"
 
@@ -83,7 +87,81 @@ TEST(FileBytes, LargeFileReadOrMovedByThreadsIsExact) {
   FileBytes d = std::move(c);
   EXPECT_EQ(std::memcmp(a.data(), d.data(), a.size()), 0);
   // Destroyed while moving: the mover stops first (ASan / the next test would see a use after unmap).
-  { FileBytes e = FileBytes::open(path.string(), LoadMode::kMmapHuge); }
+  {
+    FileBytes e = FileBytes::open(path.string(), LoadMode::kMmapHuge);
+    e.start_huge_page_move();
+  }
+  std::filesystem::remove(path);
+}
+
+// Pages of [p, p + n) mapped in this process now (/proc/self/pagemap's "present" bit; mincore
+// would count the file's pages in the page cache instead). SIZE_MAX where pagemap is unreadable.
+size_t present_pages(const std::byte* p, size_t n) {
+  const auto page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t first = reinterpret_cast<uintptr_t>(p) / page;
+  const uintptr_t last = (reinterpret_cast<uintptr_t>(p) + n + page - 1) / page;
+  std::ifstream pagemap("/proc/self/pagemap", std::ios::binary);
+  if (!pagemap) return SIZE_MAX;
+  pagemap.seekg(static_cast<std::streamoff>(first * 8));
+  std::vector<uint64_t> entries(last - first);
+  if (!pagemap.read(reinterpret_cast<char*>(entries.data()), static_cast<std::streamsize>(entries.size() * 8))) {
+    return SIZE_MAX;
+  }
+  size_t count = 0;
+  for (uint64_t e : entries) count += e >> 63;
+  return count;
+}
+
+// discard(): the bytes stay readable (a mapping faults them in from the file again), and the move
+// onto huge pages skips the pieces mostly discarded before it starts, and maps from the file again
+// those mostly discarded after it moved them; read mode keeps its bytes.
+TEST(FileBytes, DiscardedBytesStayReadableAndTheMoveSkipsThem) {
+  const auto path = std::filesystem::temp_directory_path() / "lightboat_file_bytes_discard_test.bin";
+  constexpr size_t kPiece = size_t{2} << 20;
+  constexpr size_t kSize = 12 * kPiece + 777;
+  std::vector<std::byte> want(kSize);
+  for (size_t i = 0; i < kSize; ++i) want[i] = static_cast<std::byte>(i * 2654435761u >> 24);
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(want.data()), static_cast<std::streamsize>(kSize));
+  }
+  // Pieces 2..4 whole plus a bit; piece 8 a third (under half: still moved); the tail.
+  auto discard_some = [&](const FileBytes& f) {
+    f.discard(2 * kPiece - 100, 3 * kPiece + 5000);
+    f.discard(8 * kPiece + 1000, kPiece / 3);
+    f.discard(12 * kPiece, 777);
+    f.discard(kSize - 10, 1000);  // past the end: clipped
+    f.discard(kSize + 10, 10);    // outside: nothing
+  };
+  {
+    FileBytes before = FileBytes::open(path.string(), LoadMode::kMmapHuge);
+    ASSERT_EQ(std::memcmp(before.data(), want.data(), kSize), 0);  // every page touched once
+    discard_some(before);
+    const size_t present = present_pages(before.data() + 2 * kPiece, 3 * kPiece);
+    if (present != SIZE_MAX) {
+      EXPECT_LT(present, 4u) << "discarded pages were given back";
+    }
+    const size_t moved = before.wait_for_huge_pages();
+    EXPECT_TRUE(moved == 0 || moved == 12 - 3) << moved;  // (none where Linux has no THP)
+    EXPECT_EQ(std::memcmp(before.data(), want.data(), kSize), 0);
+  }
+  {
+    FileBytes after = FileBytes::open(path.string(), LoadMode::kMmapHuge);
+    const size_t moved = after.wait_for_huge_pages();
+    EXPECT_TRUE(moved == 0 || moved == 12) << moved;
+    discard_some(after);
+    const size_t present = present_pages(after.data() + 2 * kPiece, 3 * kPiece);
+    if (present != SIZE_MAX) {
+      EXPECT_LT(present, 4u) << "moved pieces mapped from the file again";
+    }
+    EXPECT_EQ(std::memcmp(after.data(), want.data(), kSize), 0);
+  }
+  for (LoadMode mode : {LoadMode::kMmap, LoadMode::kRead}) {
+    FileBytes f = FileBytes::open(path.string(), mode);
+    ASSERT_EQ(std::memcmp(f.data(), want.data(), kSize), 0);
+    discard_some(f);
+    EXPECT_EQ(std::memcmp(f.data(), want.data(), kSize), 0) << (mode == LoadMode::kRead ? "read" : "mmap");
+  }
   std::filesystem::remove(path);
 }
 

@@ -2,9 +2,12 @@
 // typed getters and conversions behave as documented; the writer rejects bad input.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include <unistd.h>
 
@@ -85,6 +88,42 @@ TEST(GgufRoundTrip, AlignmentIsHonoured) {
     EXPECT_EQ(r->alignment(), align);
     expect_matches_writer(w, *r);
   }
+}
+
+// Reader::derived: made once per key (from any thread), 64-byte aligned, kept with the Reader.
+TEST(GgufReader, DerivedBytesAreMadeOncePerKeyAndShared) {
+  auto r = parse_bytes(sample_writer().to_bytes());
+  EXPECT_EQ(r->derived_bytes(), 0u);
+  std::atomic<int> made{0};
+  auto fill = [&](std::byte v) {
+    return [&made, v](std::byte* out) {
+      ++made;
+      std::memset(out, static_cast<int>(v), 1000);
+    };
+  };
+  std::vector<const std::byte*> got(8);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < got.size(); ++i) {
+    threads.emplace_back([&, i] { got[i] = r->derived("a", 1000, fill(std::byte{7})); });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(made.load(), 1);
+  for (const std::byte* p : got) EXPECT_EQ(p, got[0]);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(got[0]) % 64, 0u);
+  const std::byte* b = r->derived("b", 100, fill(std::byte{9}));
+  EXPECT_NE(b, got[0]);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(b) % 64, 0u);
+  EXPECT_EQ(made.load(), 2);
+  EXPECT_EQ(got[0][999], std::byte{7});  // b did not overlap a
+  EXPECT_EQ(b[0], std::byte{9});
+  EXPECT_EQ(r->derived_bytes(), 1024u + 128u);
+  // A maker that throws leaves the key absent: the next call makes it.
+  EXPECT_THROW(r->derived("c", 10, [](std::byte*) { throw Error(ErrorKind::kIo, "no"); }), Error);
+  EXPECT_EQ(r->derived("c", 10, fill(std::byte{1}))[0], std::byte{1});
+  // Larger than a chunk: its own block.
+  const std::byte* big =
+      r->derived("big", size_t{65} << 20, [](std::byte* out) { out[(size_t{65} << 20) - 1] = std::byte{3}; });
+  EXPECT_EQ(big[(size_t{65} << 20) - 1], std::byte{3});
 }
 
 TEST(GgufRoundTrip, WriteFileMatchesToBytesInBothLoadModes) {

@@ -1,0 +1,56 @@
+// Q4_0 matrices bound as Q4_0x16 (ModelSettings::interleave_q4_0, where the kernel table reads that
+// layout faster): every Q4_0 fixture architecture gives the same logits, bit for bit, as with the
+// file's layout; the bytes are made once per Reader and shared by a second model of it.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "base/file_bytes.h"
+#include "base/thread_pool.h"
+#include "fixtures.h"
+#include "kernels/dispatch.h"
+#include "model/model.h"
+
+namespace lightboat::model {
+namespace {
+
+const std::vector<int32_t> kTokens = {1, 22, 35, 7, 13, 61, 5, 2};
+
+std::vector<float> logits(Model& m, ThreadPool& pool) {
+  const auto n = static_cast<int64_t>(kTokens.size());
+  std::vector<float> out(static_cast<size_t>(n * m.hparams().n_vocab));
+  m.forward(kTokens, n, out.data(), pool);
+  return out;
+}
+
+TEST(Interleave, Q4_0ModelsGiveTheSameLogitsInterleaved) {
+  LIGHTBOAT_REQUIRE_FIXTURES();
+  const bool interleaves = kernels::active_kernels().interleaves_q4_0;
+  if (!interleaves) {
+    std::printf("the active kernel table (%s) does not interleave: both runs use Q4_0\n",
+                std::string(kernels::isa_name(kernels::active_isa())).c_str());
+  }
+  ThreadPool pool(2);
+  for (const char* arch : {"llama", "llama3", "qwen2", "qwen3", "phi3", "gemma", "gemma2"}) {
+    const std::string path = (testing::fixtures_dir() / "arch" / ("tiny-" + std::string(arch) + "-Q4_0.gguf")).string();
+    // Two Readers of the file (Reader::open would share one): the file's layout, then interleaved.
+    auto plain_reader = gguf::Reader::parse(FileBytes::open(path, LoadMode::kMmap));
+    auto plain = load_model(plain_reader, {.interleave_q4_0 = false});
+    EXPECT_EQ(plain_reader->derived_bytes(), 0u) << arch;
+    const std::vector<float> want = logits(*plain, pool);
+
+    auto reader = gguf::Reader::parse(FileBytes::open(path, LoadMode::kMmapHuge));
+    auto first = load_model(reader, {});
+    const size_t made = reader->derived_bytes();
+    EXPECT_EQ(made > 0, interleaves) << arch;
+    EXPECT_EQ(logits(*first, pool), want) << arch;
+    // A second model of the same Reader finds the bytes made (none made again) and agrees too.
+    auto second = load_model(reader, {});
+    EXPECT_EQ(reader->derived_bytes(), made) << arch;
+    EXPECT_EQ(logits(*second, pool), want) << arch;
+  }
+}
+
+}  // namespace
+}  // namespace lightboat::model
