@@ -56,10 +56,12 @@ struct Matrix {
 const Matrix& matrix(DType type, int64_t n_rows, int64_t n_cols) {
   static std::map<std::tuple<DType, int64_t, int64_t>, std::unique_ptr<Matrix>> cache;
   auto& slot = cache[{type, n_rows, n_cols}];
-  if (!slot && type == DType::kQ4_0x16) {  // the Q4_0 matrix, 16 rows interleaved (as a model loads it)
-    const Matrix& q4_0 = matrix(DType::kQ4_0, n_rows, n_cols);
-    slot = std::make_unique<Matrix>(q4_0);
-    lb::tensor::interleave_q4_0(q4_0.bytes.data(), q4_0.view.row_bytes, n_rows, n_cols, slot->bytes.data());
+  if (!slot && (type == DType::kQ4_0x16 || type == DType::kQ8_0x16)) {  // 16 rows interleaved, as models load them
+    const bool q4_0 = type == DType::kQ4_0x16;
+    const Matrix& file = matrix(q4_0 ? DType::kQ4_0 : DType::kQ8_0, n_rows, n_cols);
+    slot = std::make_unique<Matrix>(file);
+    (q4_0 ? lb::tensor::interleave_q4_0 : lb::tensor::interleave_q8_0)(file.bytes.data(), file.view.row_bytes, n_rows,
+                                                                       n_cols, slot->bytes.data());
     slot->view.type = type;
     slot->view.data = slot->bytes.data();
   }
@@ -355,7 +357,10 @@ void register_all() {
   for (int threads = 1; threads <= hw; ++threads) {
     const std::string t = "/threads:" + std::to_string(threads);
     std::vector<DType> cold_types = {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K};
-    if (kernels::active_kernels().interleaves_q4_0) cold_types.insert(cold_types.begin() + 1, DType::kQ4_0x16);
+    if (kernels::active_kernels().interleaves) {
+      cold_types.insert(cold_types.begin() + 1, DType::kQ4_0x16);
+      cold_types.insert(cold_types.begin() + 3, DType::kQ8_0x16);
+    }
     for (DType type : cold_types) {
       for (auto [rows, cols] : {std::pair<int64_t, int64_t>{2048, 2048}, {2048, 8192}}) {
         for (bool huge : {false, true}) {

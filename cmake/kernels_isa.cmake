@@ -19,7 +19,7 @@ function(lightboat_kernels_isa target)
     # dispatch.cpp checks the CPU and asks Linux first.
     set(amx ${avx512} -mavx512vbmi -mgfni -mamx-tile -mamx-int8)
     set(amx_units ${dir}/x86/amx.cpp ${dir}/x86/amx_decode.cpp ${dir}/x86/amx_k.cpp ${dir}/x86/amx_q6_k.cpp
-                  ${dir}/x86/amx_q4_0x16.cpp)
+                  ${dir}/x86/amx_interleaved.cpp)
     target_sources(${target} PRIVATE ${avx2_units} ${avx512_units} ${amx_units})
     set_source_files_properties(${avx2_units} PROPERTIES COMPILE_OPTIONS "${avx2}")
     set_source_files_properties(${avx512_units} PROPERTIES COMPILE_OPTIONS "${avx512}")

@@ -355,8 +355,9 @@ int bench(const BenchOptions& o) {
   std::printf("huge pages: %zu MiB of weights moved onto them, %.1f ms more after the load (--no-huge-pages: none)\n",
               huge_pieces * 2, huge_wait_ms);
   if (m.reader->derived_bytes() > 0) {
-    std::printf("interleaved: %.1f MiB of Q4_0 matrices made Q4_0x16 at load (--no-interleave: none)\n",
-                static_cast<double>(m.reader->derived_bytes()) / (1 << 20));
+    std::printf(
+        "interleaved: %.1f MiB of Q4_0 / Q8_0 matrices made Q4_0x16 / Q8_0x16 at load (--no-interleave: none)\n",
+        static_cast<double>(m.reader->derived_bytes()) / (1 << 20));
   }
   std::printf(
       "CPU probe: after/before %.2fx, thread spread %.2fx, slowest vs fastest %.2fx (limit %.1fx), "
@@ -398,8 +399,8 @@ Runner add_bench_command(CLI::App& app) {
                                                                                {"f16", tensor::DType::kF16}}))
       ->capture_default_str();
   cmd->add_flag("--no-interleave", o->model.no_interleave,
-                "Multiply Q4_0 matrices in the file's layout instead of 16 rows interleaved (where the kernels "
-                "read that faster: AMX)");
+                "Multiply Q4_0 and Q8_0 matrices in the file's layout instead of 16 rows interleaved (where "
+                "the kernels read that faster: AMX)");
   cmd->add_flag("--json", o->json, "Print one JSON object with every figure");
   cmd->add_flag("--profile", o->profile,
                 "Time every matmul shape during the timed repetitions: weight GB/s and share of each test's time");

@@ -21,10 +21,9 @@ Loaded load(const ModelOptions& given, bool with_model) {
   out.reader = gguf::Reader::open(opts.path, load_mode(!opts.no_mmap, !opts.no_huge_pages && with_model));
   out.tokenizer = std::make_unique<tokenizer::Tokenizer>(tokenizer::Tokenizer::from_gguf(*out.reader));
   if (with_model) {
-    out.model = model::load_model(out.reader, {.n_ctx = opts.n_ctx,
-                                               .max_batch = opts.max_batch,
-                                               .kv_type = opts.kv_type,
-                                               .interleave_q4_0 = !opts.no_interleave});
+    out.model = model::load_model(
+        out.reader,
+        {.n_ctx = opts.n_ctx, .max_batch = opts.max_batch, .kv_type = opts.kv_type, .interleave = !opts.no_interleave});
   }
   out.load_ms = ms_since(start);
   return out;

@@ -94,9 +94,10 @@ struct KernelTable {
   // uses where it needs more than kPackedMaxBytesPerBlock (F16: 128), indexed by dtype_slot(weight
   // type); 0: kPackedMaxBytesPerBlock.
   int64_t packed_bytes_per_block[kDTypeSlots] = {};
-  // Whether this table reads Q4_0 matrices faster stored 16 rows interleaved (DType::kQ4_0x16,
-  // tensor/interleave.h): its gemm and packed gemm of that type are its own, not the scalar one's.
-  bool interleaves_q4_0 = false;
+  // Whether this table reads Q4_0 and Q8_0 matrices faster stored 16 rows interleaved
+  // (DType::kQ4_0x16, kQ8_0x16; tensor/interleave.h): its gemms of those types are its own, not the
+  // scalar reference's.
+  bool interleaves = false;
 };
 
 // The table of `isa`; throws kUnsupported when that ISA was not compiled in or the CPU lacks it.

@@ -31,9 +31,10 @@ struct ModelSettings {
   // the llama.cpp references of the conformance checks were made with an F32 cache, and fp16
   // rounding of K/V moves quantized fixtures' logits past their tolerance (docs/performance.md).
   tensor::DType kv_type = tensor::DType::kF32;
-  // Q4_0 matrices in the Q4_0x16 layout (tensor/interleave.h) where the active kernel table reads
-  // that faster (KernelTable::interleaves_q4_0); same outputs bit for bit, made once per Reader.
-  bool interleave_q4_0 = true;
+  // Q4_0 and Q8_0 matrices in the Q4_0x16 / Q8_0x16 layouts (tensor/interleave.h) where the active
+  // kernel table reads them faster (KernelTable::interleaves); the same outputs bit for bit, and no
+  // more memory (the file's copy is given back: FileBytes::discard).
+  bool interleave = true;
 };
 
 // Bytes of KV cache per token slot (K and V, all layers) with elements of kv_type (F16 or F32):

@@ -20,7 +20,7 @@ Transformer::Transformer(std::shared_ptr<const gguf::Reader> reader, const std::
                          const ModelSettings& settings, bool tied_only)
     : Model(read_hparams(*reader, arch), settings),
       reader_(std::move(reader)),
-      weights_(*reader_, settings.interleave_q4_0) {
+      weights_(*reader_, settings.interleave) {
   Hparams& h = hparams_;
   const gguf::TensorInfo* embd = reader_->find_tensor("token_embd.weight");
   check(embd != nullptr, ErrorKind::kNotFound, "tensor 'token_embd.weight' is missing from the model file");

@@ -31,21 +31,22 @@ tensor::DType supported_dtype(const gguf::TensorInfo& t) {
   return *dtype;
 }
 
-// Q4_0 -> Q4_0x16 of a matrix, its groups split between up to kMaxThreads threads: interleaving
-// is bound by the kernel's zeroing of fresh pages and by scattered stores, and at one thread it
-// made the load of Llama-3.2-1B Q4_0 seven times longer (70 -> 520 ms).
-void interleave_in_parallel(const tensor::MatrixView& q4_0, std::byte* out) {
+using InterleaveFn = void (*)(const std::byte*, size_t, int64_t, int64_t, std::byte*);
+
+// A matrix interleaved by `fn` (tensor/interleave.h), its groups split between up to kMaxThreads
+// threads: interleaving is bound by the kernel's zeroing of fresh pages and by scattered stores,
+// and at one thread it made the load of Llama-3.2-1B Q4_0 seven times longer (70 -> 520 ms).
+void interleave_in_parallel(const tensor::MatrixView& m, InterleaveFn fn, std::byte* out) {
   constexpr unsigned kMaxThreads = 4;
   constexpr size_t kMinBytesPerThread = size_t{1} << 20;
-  const int64_t groups = q4_0.n_rows / tensor::kInterleavedRows;
-  const size_t group_bytes = q4_0.row_bytes * tensor::kInterleavedRows;
+  const int64_t groups = m.n_rows / tensor::kInterleavedRows;
+  const size_t group_bytes = m.row_bytes * tensor::kInterleavedRows;
   const auto by_size = static_cast<unsigned>(static_cast<size_t>(groups) * group_bytes / kMinBytesPerThread);
   const unsigned threads = std::clamp(std::min(std::thread::hardware_concurrency(), by_size), 1u, kMaxThreads);
   auto part = [&](unsigned i) {
     const int64_t g0 = groups * i / threads, g1 = groups * (i + 1) / threads;
-    tensor::interleave_q4_0(q4_0.data + static_cast<size_t>(g0) * group_bytes, q4_0.row_bytes,
-                            (g1 - g0) * tensor::kInterleavedRows, q4_0.n_cols,
-                            out + static_cast<size_t>(g0) * group_bytes);
+    fn(m.data + static_cast<size_t>(g0) * group_bytes, m.row_bytes, (g1 - g0) * tensor::kInterleavedRows, m.n_cols,
+       out + static_cast<size_t>(g0) * group_bytes);
   };
   std::vector<std::thread> helpers;
   unsigned started = 1;
@@ -61,8 +62,8 @@ void interleave_in_parallel(const tensor::MatrixView& q4_0, std::byte* out) {
 
 }  // namespace
 
-WeightBinder::WeightBinder(const gguf::Reader& reader, bool interleave_q4_0)
-    : reader_(reader), interleave_q4_0_(interleave_q4_0 && kernels::active_kernels().interleaves_q4_0) {}
+WeightBinder::WeightBinder(const gguf::Reader& reader, bool interleave)
+    : reader_(reader), interleave_(interleave && kernels::active_kernels().interleaves) {}
 
 tensor::MatrixView WeightBinder::optional_matrix(const std::string& name, int64_t n_cols, int64_t n_rows) const {
   const gguf::TensorInfo* t = reader_.find_tensor(name);
@@ -90,19 +91,17 @@ tensor::MatrixView WeightBinder::matrix(const std::string& name, int64_t n_cols,
 }
 
 tensor::MatrixView WeightBinder::interleaved(const std::string& name, tensor::MatrixView m) const {
-  if (!interleave_q4_0_ || m.data == nullptr || m.type != tensor::DType::kQ4_0 ||
-      m.n_rows % tensor::kInterleavedRows != 0) {
-    return m;
-  }
-  const tensor::MatrixView q4_0 = m;
-  const size_t bytes = q4_0.row_bytes * static_cast<size_t>(q4_0.n_rows);
-  m.data = reader_.derived("Q4_0x16:" + name, bytes, [&](std::byte* out) {
-    interleave_in_parallel(q4_0, out);
+  const bool q4_0 = m.type == tensor::DType::kQ4_0, q8_0 = m.type == tensor::DType::kQ8_0;
+  if (!interleave_ || m.data == nullptr || !(q4_0 || q8_0) || m.n_rows % tensor::kInterleavedRows != 0) return m;
+  const tensor::MatrixView file = m;
+  const size_t bytes = file.row_bytes * static_cast<size_t>(file.n_rows);
+  m.type = q4_0 ? tensor::DType::kQ4_0x16 : tensor::DType::kQ8_0x16;
+  m.data = reader_.derived(std::string(tensor::dtype_name(m.type)) + ":" + name, bytes, [&](std::byte* out) {
+    interleave_in_parallel(file, q4_0 ? tensor::interleave_q4_0 : tensor::interleave_q8_0, out);
     // The file's copy is not read again by this model or any other of this Reader (they find these
     // bytes): a mapping gives its pages back, so interleaving costs no memory.
-    reader_.file().discard(static_cast<size_t>(q4_0.data - reader_.file().data()), bytes);
+    reader_.file().discard(static_cast<size_t>(file.data - reader_.file().data()), bytes);
   });
-  m.type = tensor::DType::kQ4_0x16;
   return m;
 }
 

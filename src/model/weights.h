@@ -13,9 +13,9 @@ namespace lightboat::model {
 
 class WeightBinder {
  public:
-  // interleave_q4_0: bind matmul_matrix()'s Q4_0 matrices as Q4_0x16 where the active kernel table
-  // reads that layout faster (ModelSettings::interleave_q4_0).
-  explicit WeightBinder(const gguf::Reader& reader, bool interleave_q4_0 = false);
+  // interleave: bind matmul_matrix()'s Q4_0 and Q8_0 matrices as Q4_0x16 / Q8_0x16 where the active
+  // kernel table reads those layouts faster (ModelSettings::interleave).
+  explicit WeightBinder(const gguf::Reader& reader, bool interleave = false);
 
   // A matrix of n_rows rows of n_cols elements (ggml ne = [n_cols, n_rows]). Throws naming the
   // tensor when it is missing, has another shape, or has a dtype Lightboat does not run.
@@ -23,8 +23,9 @@ class WeightBinder {
   // As matrix(), or an empty view (data == nullptr) when the tensor is absent.
   tensor::MatrixView optional_matrix(const std::string& name, int64_t n_cols, int64_t n_rows) const;
   // As matrix() / optional_matrix(), for a matrix that is only ever multiplied by (never read by
-  // row, as an embedding table is): a Q4_0 one whose rows come in whole groups of 16 is bound as
-  // Q4_0x16 when the binder interleaves. Its bytes are made once per Reader (Reader::derived).
+  // row, as an embedding table is): a Q4_0 or Q8_0 one whose rows come in whole groups of 16 is
+  // bound as Q4_0x16 / Q8_0x16 when the binder interleaves. Its bytes are made once per Reader
+  // (Reader::derived), and the file's copy is given back (FileBytes::discard).
   tensor::MatrixView matmul_matrix(const std::string& name, int64_t n_cols, int64_t n_rows) const;
   tensor::MatrixView optional_matmul_matrix(const std::string& name, int64_t n_cols, int64_t n_rows) const;
   // A vector of n elements converted to fp32 (norm weights, biases, rope factors: small).
@@ -37,7 +38,7 @@ class WeightBinder {
   tensor::MatrixView interleaved(const std::string& name, tensor::MatrixView m) const;
 
   const gguf::Reader& reader_;
-  bool interleave_q4_0_ = false;
+  bool interleave_ = false;
 };
 
 }  // namespace lightboat::model

@@ -35,6 +35,7 @@ constexpr Entry kTable[] = {
     {DType::kQ5_0, {"Q5_0", kQK5_0, sizeof(BlockQ5_0), true}},
     {DType::kQ5_1, {"Q5_1", kQK5_1, sizeof(BlockQ5_1), true}},
     {DType::kQ8_0, {"Q8_0", kQK8_0, sizeof(BlockQ8_0), true}},
+    {DType::kQ8_0x16, {"Q8_0x16", kQK8_0, sizeof(BlockQ8_0), true}},
     {DType::kQ8_1, {"Q8_1", kQK8_1, sizeof(BlockQ8_1), true}},
     {DType::kQ4_K, {"Q4_K", kQK_K, sizeof(BlockQ4_K), true}},
     {DType::kQ5_K, {"Q5_K", kQK_K, sizeof(BlockQ5_K), true}},
@@ -62,7 +63,7 @@ const DTypeTraits& dtype_traits(DType type) {
 
 std::optional<DType> dtype_from_id(uint32_t id) {
   const Entry* e = find_entry(id);
-  if (e == nullptr || e->type == DType::kQ4_0x16) return std::nullopt;  // internal layouts only
+  if (e == nullptr || e->type == DType::kQ4_0x16 || e->type == DType::kQ8_0x16) return std::nullopt;  // internal
   return e->type;
 }
 

@@ -14,10 +14,11 @@ enum class DType : uint32_t {
   kF16 = 1,
   kQ4_0 = 2,
   kQ4_1 = 3,
-  // Not a GGUF type: Q4_0 matrices stored 16 rows interleaved (tensor/interleave.h), made at load
-  // for the kernels that read them faster. 4 is a ggml id retired before GGUF existed (Q4_2), so no
-  // file names it; dtype_from_id never returns it.
+  // Not GGUF types: Q4_0 / Q8_0 matrices stored 16 rows interleaved (tensor/interleave.h), made at
+  // load for the kernels that read them faster. 4 and 5 are ggml ids retired before GGUF existed
+  // (Q4_2, Q4_3), so no file names them; dtype_from_id never returns them.
   kQ4_0x16 = 4,
+  kQ8_0x16 = 5,
   kQ5_0 = 6,
   kQ5_1 = 7,
   kQ8_0 = 8,

@@ -1,6 +1,7 @@
 #include "tensor/interleave.h"
 
 #include <cstring>
+#include <string>
 
 #include "base/error.h"
 
@@ -8,12 +9,17 @@ namespace lightboat::tensor {
 namespace {
 
 constexpr size_t kQ4_0Bytes = 18;  // fp16 d, then 16 bytes: byte j = quant j | quant j + 16 << 4
+constexpr size_t kQ8_0Bytes = 34;  // fp16 d, then 32 signed quants
+
+void check_shape(int64_t n_rows, int64_t n_cols, const char* what) {
+  check(n_rows % kInterleavedRows == 0 && n_cols % 32 == 0, ErrorKind::kInvalidArgument,
+        [&] { return std::string(what) + ": rows must be a multiple of 16 and columns of 32"; });
+}
 
 }  // namespace
 
 void interleave_q4_0(const std::byte* src, size_t src_stride, int64_t n_rows, int64_t n_cols, std::byte* dst) {
-  check(n_rows % kInterleavedRows == 0 && n_cols % 32 == 0, ErrorKind::kInvalidArgument,
-        "interleave_q4_0: rows must be a multiple of 16 and columns of 32");
+  check_shape(n_rows, n_cols, "interleave_q4_0");
   const int64_t nb = n_cols / 32;
   const size_t group_bytes = static_cast<size_t>(nb) * kQ4_0x16BlockBytes;
   for (int64_t g = 0; g < n_rows / kInterleavedRows; ++g) {
@@ -51,6 +57,39 @@ void deinterleave_q4_0_block(const std::byte* group, int64_t b, std::byte* out) 
       }
     }
     for (int j = 0; j < 16; ++j) block[2 + j] = static_cast<std::byte>(q[j] | q[j + 16] << 4);
+  }
+}
+
+void interleave_q8_0(const std::byte* src, size_t src_stride, int64_t n_rows, int64_t n_cols, std::byte* dst) {
+  check_shape(n_rows, n_cols, "interleave_q8_0");
+  const int64_t nb = n_cols / 32;
+  const size_t group_bytes = static_cast<size_t>(nb) * kQ8_0x16BlockBytes;
+  for (int64_t g = 0; g < n_rows / kInterleavedRows; ++g) {
+    std::byte* group = dst + static_cast<size_t>(g) * group_bytes;
+    for (int r = 0; r < kInterleavedRows; ++r) {  // row by row: the source is read in order
+      const std::byte* block = src + static_cast<size_t>(g * kInterleavedRows + r) * src_stride;
+      std::byte* out = group;
+      for (int64_t b = 0; b < nb; ++b, block += kQ8_0Bytes, out += kQ8_0x16BlockBytes) {
+        std::memcpy(out + 2 * r, block, 2);
+        for (int i = 0; i < 8; ++i) {
+          uint32_t q;
+          std::memcpy(&q, block + 2 + 4 * i, 4);
+          q ^= 0x80808080u;  // q + 128, unsigned
+          std::memcpy(out + 32 + 64 * i + 4 * r, &q, 4);
+        }
+      }
+    }
+  }
+}
+
+void deinterleave_q8_0_block(const std::byte* group, int64_t b, std::byte* out) {
+  const std::byte* in = group + static_cast<size_t>(b) * kQ8_0x16BlockBytes;
+  for (int r = 0; r < kInterleavedRows; ++r) {
+    std::byte* block = out + static_cast<size_t>(r) * kQ8_0Bytes;
+    std::memcpy(block, in + 2 * r, 2);
+    for (int i = 0; i < 8; ++i) {
+      for (int j = 0; j < 4; ++j) block[2 + 4 * i + j] = in[32 + 64 * i + 4 * r + j] ^ std::byte{0x80};
+    }
   }
 }
 

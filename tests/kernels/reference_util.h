@@ -66,7 +66,8 @@ inline double block_error_bound(DType type) {
     case DType::kQ5_K: return 0.06;
     case DType::kQ6_K: return 0.022;
     case DType::kQ4_0x16:
-      break;  // a layout of Q4_0, not a quantizer
+    case DType::kQ8_0x16:
+      break;  // layouts of Q4_0 / Q8_0, not quantizers
   }
   return 0.0;
 }

@@ -1,6 +1,7 @@
-// Q4_0 matrices bound as Q4_0x16 (ModelSettings::interleave_q4_0, where the kernel table reads that
-// layout faster): every Q4_0 fixture architecture gives the same logits, bit for bit, as with the
-// file's layout; the bytes are made once per Reader and shared by a second model of it.
+// Q4_0 and Q8_0 matrices bound as Q4_0x16 / Q8_0x16 (ModelSettings::interleave, where the kernel
+// table reads those layouts faster): every Q4_0 and Q8_0 fixture architecture gives the same
+// logits, bit for bit, as with the file's layout; the bytes are made once per Reader and shared by
+// a second model of it.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -24,11 +25,11 @@ std::vector<float> logits(Model& m, ThreadPool& pool) {
   return out;
 }
 
-TEST(Interleave, Q4_0ModelsGiveTheSameLogitsInterleaved) {
+TEST(Interleave, Q4_0AndQ8_0ModelsGiveTheSameLogitsInterleaved) {
   LIGHTBOAT_REQUIRE_FIXTURES();
-  const bool interleaves = kernels::active_kernels().interleaves_q4_0;
+  const bool interleaves = kernels::active_kernels().interleaves;
   if (!interleaves) {
-    std::printf("the active kernel table (%s) does not interleave: both runs use Q4_0\n",
+    std::printf("the active kernel table (%s) does not interleave: both runs use the file\'s layout\n",
                 std::string(kernels::isa_name(kernels::active_isa())).c_str());
   }
   ThreadPool pool(2);
@@ -36,7 +37,7 @@ TEST(Interleave, Q4_0ModelsGiveTheSameLogitsInterleaved) {
     const std::string path = (testing::fixtures_dir() / "arch" / ("tiny-" + std::string(arch) + "-Q4_0.gguf")).string();
     // Two Readers of the file (Reader::open would share one): the file's layout, then interleaved.
     auto plain_reader = gguf::Reader::parse(FileBytes::open(path, LoadMode::kMmap));
-    auto plain = load_model(plain_reader, {.interleave_q4_0 = false});
+    auto plain = load_model(plain_reader, {.interleave = false});
     EXPECT_EQ(plain_reader->derived_bytes(), 0u) << arch;
     const std::vector<float> want = logits(*plain, pool);
 

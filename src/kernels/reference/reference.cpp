@@ -63,6 +63,7 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
     case DType::kQ6_K: return detail::dequantize_q6_k(src, dst, nb);
     case DType::kQ8_K: return detail::dequantize_q8_k(src, dst, nb);
     case DType::kQ4_0x16:  // rows interleaved in groups: no row stands alone
+    case DType::kQ8_0x16:
       break;
   }
   unsupported(type, "dequantize_row");
@@ -91,6 +92,7 @@ void quantize_row(DType type, const float* src, void* dst, int64_t n) {
     case DType::kQ6_K: return detail::quantize_q6_k(src, dst, nb);
     case DType::kQ8_K: return detail::quantize_q8_k(src, dst, nb);
     case DType::kQ4_0x16:
+    case DType::kQ8_0x16:
       break;
   }
   unsupported(type, "quantize_row");
@@ -106,6 +108,7 @@ DType vec_dot_type(DType weight_type) {
     case DType::kQ4_0x16:
     case DType::kQ5_0:
     case DType::kQ8_0:
+    case DType::kQ8_0x16:
       return DType::kQ8_0;
     case DType::kQ4_1:
     case DType::kQ5_1:
@@ -157,34 +160,54 @@ float vec_dot(DType weight_type, int64_t n, const void* w, const void* x) {
     case DType::kQ6_K: return detail::dot_q6_k_q8_k(w, x, nb);
     case DType::kQ8_1:
     case DType::kQ8_K:
-    case DType::kQ4_0x16:  // a row is spread over its group: gemm_q4_0x16 below
+    case DType::kQ4_0x16:  // a row is spread over its group: gemm_interleaved below
+    case DType::kQ8_0x16:
       break;
   }
   unsupported(weight_type, "vec_dot");
 }
 
-void gemm_q4_0x16(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* x,
-                  size_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride) {
-  const int64_t nb = block_count(DType::kQ4_0x16, n, "gemm_q4_0x16");
+namespace {
+
+// A group's block back to 16 blocks of the file's type, and that type's dot product of one block.
+template <size_t kBlock, void (*kDeinterleave)(const std::byte*, int64_t, std::byte*),
+          float (*kDot)(const void*, const void*, int64_t)>
+void gemm_interleaved(DType type, int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* x,
+                      size_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride) {
+  const int64_t nb = block_count(type, n, "gemm");
   if (n_rows % tensor::kInterleavedRows != 0) {
-    throw Error(ErrorKind::kInvalidArgument, "gemm_q4_0x16: " + std::to_string(n_rows) +
-                                                 " rows are not whole groups of " +
+    throw Error(ErrorKind::kInvalidArgument, "gemm of " + std::string(dtype_name(type)) + ": " +
+                                                 std::to_string(n_rows) + " rows are not whole groups of " +
                                                  std::to_string(tensor::kInterleavedRows));
   }
-  constexpr size_t kBlock = sizeof(tensor::BlockQ4_0), kXBlock = sizeof(tensor::BlockQ8_0);
+  constexpr size_t kXBlock = sizeof(tensor::BlockQ8_0);
   std::byte rows[tensor::kInterleavedRows * kBlock];
   for (int64_t r0 = 0; r0 < n_rows; r0 += tensor::kInterleavedRows) {
     const std::byte* group = w + static_cast<size_t>(r0) * w_row_bytes;
     for (int64_t t = 0; t < n_tokens; ++t) {
       float acc[tensor::kInterleavedRows] = {};
       for (int64_t b = 0; b < nb; ++b) {
-        tensor::deinterleave_q4_0_block(group, b, rows);
+        kDeinterleave(group, b, rows);
         const std::byte* xb = x + static_cast<size_t>(t) * x_row_bytes + static_cast<size_t>(b) * kXBlock;
-        for (int r = 0; r < tensor::kInterleavedRows; ++r) acc[r] += detail::dot_q4_0_q8_0(rows + r * kBlock, xb, 1);
+        for (int r = 0; r < tensor::kInterleavedRows; ++r) acc[r] += kDot(rows + r * kBlock, xb, 1);
       }
       for (int r = 0; r < tensor::kInterleavedRows; ++r) y[t * y_stride + r0 + r] = acc[r];
     }
   }
+}
+
+}  // namespace
+
+void gemm_q4_0x16(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* x,
+                  size_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride) {
+  gemm_interleaved<sizeof(tensor::BlockQ4_0), tensor::deinterleave_q4_0_block, detail::dot_q4_0_q8_0>(
+      DType::kQ4_0x16, n, w, w_row_bytes, n_rows, x, x_row_bytes, n_tokens, y, y_stride);
+}
+
+void gemm_q8_0x16(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* x,
+                  size_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride) {
+  gemm_interleaved<sizeof(tensor::BlockQ8_0), tensor::deinterleave_q8_0_block, detail::dot_q8_0_q8_0>(
+      DType::kQ8_0x16, n, w, w_row_bytes, n_rows, x, x_row_bytes, n_tokens, y, y_stride);
 }
 
 }  // namespace lightboat::kernels::reference

@@ -27,10 +27,12 @@ DType vec_dot_type(DType weight_type);
 // in vec_dot_type(weight_type). Integer products inside a block, fp32 accumulation across blocks.
 float vec_dot(DType weight_type, int64_t n, const void* w, const void* x);
 
-// The GemmFn (kernels/dispatch.h) of Q4_0x16 weights (tensor/interleave.h), whose rows cannot be
-// dotted one at a time: n_rows must be whole groups of 16. Each block's 16 rows are taken back to
-// Q4_0 and dotted as vec_dot does, fp32 accumulation across blocks.
+// The GemmFns (kernels/dispatch.h) of Q4_0x16 and Q8_0x16 weights (tensor/interleave.h), whose
+// rows cannot be dotted one at a time: n_rows must be whole groups of 16. Each block's 16 rows are
+// taken back to Q4_0 / Q8_0 and dotted as vec_dot does, fp32 accumulation across blocks.
 void gemm_q4_0x16(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* x,
+                  size_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride);
+void gemm_q8_0x16(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* x,
                   size_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride);
 
 }  // namespace lightboat::kernels::reference

@@ -137,39 +137,31 @@ struct Q5_0Tiles : RowMajor<kQ5_0Bytes> {
   }
 };
 
-// Q4_0 stored 16 rows interleaved (tensor/interleave.h): block i of the 16 rows is 288 bytes at
-// w + 288 i, 16 fp16 scales then 4 vectors whose 32-bit lane r holds row r's quants 8k..8k+3
-// (low nibbles) and 8k+4..8k+7 (high). The A tile wants row r's 32 quants in order, so the 8
-// nibble vectors are transposed: pairs of dwords, then of qwords, give per 128-bit lane l the
-// dwords 0..3 (and 4..7) of row 4l + j, stored as the two halves of that row.
-struct Q4_0x16Tiles {
-  static constexpr size_t kBytes = tensor::kQ4_0x16BlockBytes;  // per block of the 16 rows
-  static constexpr DType kType = DType::kQ4_0x16;
-  static TileSource a_tile(const std::byte* w, size_t /*row_bytes*/, int64_t i, int8_t* unpacked) {  // [16][32]
-    const std::byte* b = w + static_cast<size_t>(i) * kBytes + 32;
-    const __m512i low = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8);
-    __m512i v[8];  // quants 4k..4k+3 of the 16 rows (lane r), minus 8
-    for (int k = 0; k < 4; ++k) {
-      const __m512i q = _mm512_loadu_si512(b + 64 * k);
-      v[2 * k] = _mm512_sub_epi8(_mm512_and_si512(q, low), eight);
-      v[2 * k + 1] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(q, 4), low), eight);
+// The interleaved types (tensor/interleave.h): block i of 16 rows is kBytes at w + kBytes i, the
+// 16 fp16 scales, then vectors whose 32-bit lane r is row r. The A tile wants row r's 32 quants in
+// order, so the 8 vectors of quants 4k..4k+3 (signed) are transposed: pairs of dwords, then of
+// qwords, give per 128-bit lane l the dwords 0..3 (and 4..7) of row 4l + j, stored as the two
+// halves of that row.
+void store_rows(const __m512i* v, int8_t* unpacked) {  // [16][32]
+  for (int h = 0; h < 2; ++h) {                        // dwords 4h..4h+3 of every row
+    const __m512i* s = v + 4 * h;
+    const __m512i p01lo = _mm512_unpacklo_epi32(s[0], s[1]), p01hi = _mm512_unpackhi_epi32(s[0], s[1]);
+    const __m512i p23lo = _mm512_unpacklo_epi32(s[2], s[3]), p23hi = _mm512_unpackhi_epi32(s[2], s[3]);
+    const __m512i rows[4] = {_mm512_unpacklo_epi64(p01lo, p23lo), _mm512_unpackhi_epi64(p01lo, p23lo),
+                             _mm512_unpacklo_epi64(p01hi, p23hi), _mm512_unpackhi_epi64(p01hi, p23hi)};
+    for (int j = 0; j < 4; ++j) {  // 128-bit lane l of rows[j]: row 4l + j
+      int8_t* out = unpacked + 16 * h + 32 * j;
+      _mm_store_si128(reinterpret_cast<__m128i*>(out), _mm512_castsi512_si128(rows[j]));
+      _mm_store_si128(reinterpret_cast<__m128i*>(out + 128), _mm512_extracti32x4_epi32(rows[j], 1));
+      _mm_store_si128(reinterpret_cast<__m128i*>(out + 256), _mm512_extracti32x4_epi32(rows[j], 2));
+      _mm_store_si128(reinterpret_cast<__m128i*>(out + 384), _mm512_extracti32x4_epi32(rows[j], 3));
     }
-    for (int h = 0; h < 2; ++h) {  // dwords 4h..4h+3 of every row
-      const __m512i* s = v + 4 * h;
-      const __m512i p01lo = _mm512_unpacklo_epi32(s[0], s[1]), p01hi = _mm512_unpackhi_epi32(s[0], s[1]);
-      const __m512i p23lo = _mm512_unpacklo_epi32(s[2], s[3]), p23hi = _mm512_unpackhi_epi32(s[2], s[3]);
-      const __m512i rows[4] = {_mm512_unpacklo_epi64(p01lo, p23lo), _mm512_unpackhi_epi64(p01lo, p23lo),
-                               _mm512_unpacklo_epi64(p01hi, p23hi), _mm512_unpackhi_epi64(p01hi, p23hi)};
-      for (int j = 0; j < 4; ++j) {  // 128-bit lane l of rows[j]: row 4l + j
-        int8_t* out = unpacked + 16 * h + 32 * j;
-        _mm_store_si128(reinterpret_cast<__m128i*>(out), _mm512_castsi512_si128(rows[j]));
-        _mm_store_si128(reinterpret_cast<__m128i*>(out + 128), _mm512_extracti32x4_epi32(rows[j], 1));
-        _mm_store_si128(reinterpret_cast<__m128i*>(out + 256), _mm512_extracti32x4_epi32(rows[j], 2));
-        _mm_store_si128(reinterpret_cast<__m128i*>(out + 384), _mm512_extracti32x4_epi32(rows[j], 3));
-      }
-    }
-    return {unpacked, 32};
   }
+}
+
+template <size_t kBlockBytes>
+struct Interleaved {
+  static constexpr size_t kBytes = kBlockBytes;  // per block of the 16 rows
   static void scales(const std::byte* w, size_t /*row_bytes*/, int64_t i, float* out) {
     _mm512_store_ps(out, _mm512_cvtph_ps(load256(w + static_cast<size_t>(i) * kBytes)));
   }
@@ -180,6 +172,34 @@ struct Q4_0x16Tiles {
           w + static_cast<size_t>(g * kTile) * row_bytes + static_cast<size_t>(i) * kBytes + kWeightPrefetchBytes,
           kBytes);
     }
+  }
+};
+
+struct Q4_0x16Tiles : Interleaved<tensor::kQ4_0x16BlockBytes> {
+  static constexpr DType kType = DType::kQ4_0x16;
+  static TileSource a_tile(const std::byte* w, size_t /*row_bytes*/, int64_t i, int8_t* unpacked) {  // [16][32]
+    const std::byte* b = w + static_cast<size_t>(i) * kBytes + 32;
+    const __m512i low = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8);
+    __m512i v[8];  // quants 4k..4k+3 of the 16 rows (lane r), minus 8
+    for (int k = 0; k < 4; ++k) {
+      const __m512i q = _mm512_loadu_si512(b + 64 * k);
+      v[2 * k] = _mm512_sub_epi8(_mm512_and_si512(q, low), eight);
+      v[2 * k + 1] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(q, 4), low), eight);
+    }
+    store_rows(v, unpacked);
+    return {unpacked, 32};
+  }
+};
+
+struct Q8_0x16Tiles : Interleaved<tensor::kQ8_0x16BlockBytes> {
+  static constexpr DType kType = DType::kQ8_0x16;
+  static TileSource a_tile(const std::byte* w, size_t /*row_bytes*/, int64_t i, int8_t* unpacked) {  // [16][32]
+    const std::byte* b = w + static_cast<size_t>(i) * kBytes + 32;
+    const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+    __m512i v[8];  // quants 4k..4k+3 of the 16 rows (lane r), stored + 128: back to signed
+    for (int k = 0; k < 8; ++k) v[k] = _mm512_xor_si512(_mm512_loadu_si512(b + 64 * k), bias);
+    store_rows(v, unpacked);
+    return {unpacked, 32};
   }
 };
 
@@ -390,9 +410,11 @@ KernelTable make_table() {
   t.packed_gemm[dtype_slot(DType::kQ8_0)] = packed_gemm<Q8_0Tiles>;
   t.packed_gemm[dtype_slot(DType::kQ4_0)] = packed_gemm<Q4_0Tiles>;
   t.packed_gemm[dtype_slot(DType::kQ5_0)] = packed_gemm<Q5_0Tiles>;
-  t.gemm[dtype_slot(DType::kQ4_0x16)] = amx_q4_0x16_gemm();
+  t.gemm[dtype_slot(DType::kQ4_0x16)] = amx_interleaved_gemm(DType::kQ4_0x16);
+  t.gemm[dtype_slot(DType::kQ8_0x16)] = amx_interleaved_gemm(DType::kQ8_0x16);
   t.packed_gemm[dtype_slot(DType::kQ4_0x16)] = packed_gemm<Q4_0x16Tiles>;
-  t.interleaves_q4_0 = true;
+  t.packed_gemm[dtype_slot(DType::kQ8_0x16)] = packed_gemm<Q8_0x16Tiles>;
+  t.interleaves = true;
   t.packed_min_tokens = kMinTokens;
   add_amx_k_quants(t);
   add_amx_f16(t);

@@ -21,8 +21,9 @@ void add_amx_q6_k(KernelTable& t);  // x86/amx_q6_k.cpp, called by add_amx_k_qua
 // the same gemm by weight type (for the rows past a packed gemm's last 16; null for other types).
 void add_amx_decode(KernelTable& t);
 GemmFn amx_decode_gemm(DType type);
-// x86/amx_q4_0x16.cpp: the VNNI gemm of Q4_0x16 weights (1..4 tokens; whole groups of 16 rows).
-GemmFn amx_q4_0x16_gemm();
+// x86/amx_interleaved.cpp: the VNNI gemm of Q4_0x16 or Q8_0x16 weights (1..4 tokens; whole groups
+// of 16 rows); null for other types.
+GemmFn amx_interleaved_gemm(DType type);
 // Fills `t`'s F16 packed gemm (x86/amx_f16.cpp: AMX-BF16 on hi/lo parts) where the CPU has AMX-BF16.
 void add_amx_f16(KernelTable& t);
 

@@ -378,7 +378,8 @@ GemmFn amx_decode_gemm(DType type) {
     case DType::kQ4_0: return exact_gemm<Q4_0Decode>;
     case DType::kQ5_0: return exact_gemm<Q5_0Decode>;
     case DType::kQ4_0x16:
-      return amx_q4_0x16_gemm();
+    case DType::kQ8_0x16:
+      return amx_interleaved_gemm(type);
     default: return nullptr;
   }
 }

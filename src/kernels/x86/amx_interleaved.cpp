@@ -1,0 +1,149 @@
+// The AMX table's decode kernels for Q4_0x16 and Q8_0x16 weights (Q4_0 / Q8_0 stored 16 rows
+// interleaved, tensor/interleave.h), 1..4 tokens at a time: AVX-512 VNNI, compiled with the AMX
+// unit's flags.
+//
+// The layouts put row r of a 16-row group in 32-bit lane r of every vector, so a block of the 16
+// rows is its fp16 scales and 4 (Q4_0x16: then 8 nibble operations) or 8 vector loads, and per
+// token 8 VPDPBUSD with a broadcast activation dword: no gathers, no transposes, no reduction across
+// lanes (the row-major kernels of x86/amx_decode.cpp need all three; docs/performance.md, "Q4_0 and
+// Q8_0 matrices interleaved by 16 rows"). The quants are unsigned (Q4_0: q = w + 8; Q8_0: stored
+// w + 128), so each block's integer sum is sum(q x) - bias sum(x), bias sum(x) taken once per token
+// and block.
+//
+// Arithmetic order, as the tiles (x86/amx.cpp) and the other AMX decode kernels: per block, in
+// block order from 0, acc = fma(float(the block's exact int32 dot product), d_w * d_x, acc). So a
+// token's outputs are bit-identical whichever path (these kernels or the tiles) a batch takes, and
+// to the row-major types' on the same rows.
+//
+// GCC 12's 512-bit intrinsics: the same -Wuninitialized false positive as in amx.cpp.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <cstring>
+#include <string>
+
+#include "base/error.h"
+#include "kernels/gemm_driver.h"
+#include "kernels/prefetch.h"
+#include "kernels/x86/amx_common.h"
+#include "kernels/x86/x86_common.h"
+#include "tensor/interleave.h"
+
+namespace lightboat::kernels::detail {
+namespace {
+
+// Blocks whose activation scales and sums are prepared at a time (16384 columns): a wider matrix
+// is taken in column segments, its fp32 sums carried through y between them.
+constexpr int64_t kSegmentBlocks = 512;
+// The weights of consecutive groups lie end to end, so the whole matrix is one linear stream;
+// each block asks for the lines this far ahead, into L2 (bench/experiments/interleaved_q4_0.cpp:
+// 4 KiB and 18 KiB read alike, no prefetch 30% slower).
+constexpr size_t kAheadBytes = 18432;
+
+// The two layouts: bytes per block of 16 rows, the bias of their unsigned quants, and the 8
+// vectors of a block's quants 4k..4k+3 (lane r: row r).
+struct Q4_0x16Layout {
+  static constexpr size_t kBlockBytes = tensor::kQ4_0x16BlockBytes;
+  static constexpr int kBias = 8;
+  static void quants(const std::byte* p, __m512i* v) {
+    const __m512i low = _mm512_set1_epi8(0x0f);
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {  // low nibbles: quants 8i..8i+3; high: 8i+4..8i+7
+      const __m512i q = _mm512_loadu_si512(p + 32 + 64 * i);
+      v[2 * i] = _mm512_and_si512(q, low);
+      v[2 * i + 1] = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
+    }
+  }
+};
+
+struct Q8_0x16Layout {
+  static constexpr size_t kBlockBytes = tensor::kQ8_0x16BlockBytes;
+  static constexpr int kBias = 128;
+  static void quants(const std::byte* p, __m512i* v) {
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) v[i] = _mm512_loadu_si512(p + 32 + 64 * i);
+  }
+};
+
+// One token's activations over a segment: d_x as fp32 and bias * the sum of each block's quants.
+struct Prepared {
+  float dx[kSegmentBlocks];
+  int32_t bias_sum[kSegmentBlocks];
+};
+
+void prepare(const std::byte* x_row, int64_t b0, int64_t nb, int bias, Prepared& p) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const std::byte* xb = x_row + static_cast<size_t>(b0 + b) * kQ8_0Bytes;
+    // sum of 32 signed bytes: widen to 16 bits and add pairs (exact).
+    const __m512i wide = _mm512_cvtepi8_epi16(load256(xb + 2));
+    p.bias_sum[b] = bias * _mm512_reduce_add_epi32(_mm512_madd_epi16(wide, _mm512_set1_epi16(1)));
+    p.dx[b] = half_at(xb);
+  }
+}
+
+inline __m512i broadcast_dword(const std::byte* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// Rows [r0, r0 + 16) x tokens [t0, t0 + NT), blocks [b0, b0 + nb); acc starts from y when b0 > 0.
+template <typename Layout, int NT>
+void group_rows(const GemmArgs& a, int64_t r0, int64_t t0, int64_t b0, int64_t nb, const Prepared* prep) {
+  __m512 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = b0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(&a.out(r0, t0 + t));
+  const std::byte* group = a.w_row(r0);
+  for (int64_t b = 0; b < nb; ++b) {
+    const std::byte* p = group + static_cast<size_t>(b0 + b) * Layout::kBlockBytes;
+    prefetch_lines<kLinearPrefetchLocality>(p + kAheadBytes, Layout::kBlockBytes);
+    const __m512 dw = _mm512_cvtph_ps(load256(p));
+    __m512i v[8];
+    Layout::quants(p, v);
+    for (int t = 0; t < NT; ++t) {
+      const std::byte* xq = a.x_row(t0 + t) + static_cast<size_t>(b0 + b) * kQ8_0Bytes + 2;
+      __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; ++k) {  // two chains: quants 8k..8k+3 and 8k+4..8k+7
+        s0 = _mm512_dpbusd_epi32(s0, v[2 * k], broadcast_dword(xq + 8 * k));
+        s1 = _mm512_dpbusd_epi32(s1, v[2 * k + 1], broadcast_dword(xq + 8 * k + 4));
+      }
+      const __m512i s = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_set1_epi32(prep[t].bias_sum[b]));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(prep[t].dx[b])), acc[t]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(&a.out(r0, t0 + t), acc[t]);
+}
+
+template <typename Layout>
+void gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* x, size_t x_row_bytes,
+          int64_t n_tokens, float* y, int64_t y_stride) {
+  check(n_rows % tensor::kInterleavedRows == 0, ErrorKind::kInvalidArgument,
+        [&] { return "gemm of interleaved weights: " + std::to_string(n_rows) + " rows are not whole groups of 16"; });
+  const GemmArgs a{n, w, w_row_bytes, x, x_row_bytes, y, y_stride};
+  const int64_t nb = n / kQK;
+  by_token_groups(n_tokens, [&](auto nt, int64_t t0) {
+    constexpr int NT = nt();
+    Prepared prep[NT];
+    for (int64_t b0 = 0; b0 < nb; b0 += kSegmentBlocks) {
+      const int64_t seg = nb - b0 < kSegmentBlocks ? nb - b0 : kSegmentBlocks;
+      for (int t = 0; t < NT; ++t) prepare(a.x_row(t0 + t), b0, seg, Layout::kBias, prep[t]);
+      for (int64_t r = 0; r < n_rows; r += tensor::kInterleavedRows) group_rows<Layout, NT>(a, r, t0, b0, seg, prep);
+    }
+  });
+}
+
+}  // namespace
+
+GemmFn amx_interleaved_gemm(DType type) {
+  switch (type) {
+    case DType::kQ4_0x16:
+      return gemm<Q4_0x16Layout>;
+    case DType::kQ8_0x16:
+      return gemm<Q8_0x16Layout>;
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace lightboat::kernels::detail

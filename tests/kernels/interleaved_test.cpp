@@ -1,0 +1,249 @@
+// Q4_0x16 and Q8_0x16, Q4_0 and Q8_0 stored 16 rows interleaved (tensor/interleave.h): the layouts
+// round-trip and put each quant where the header says; the reference gemms of the types equal the
+// file types' dot products on the rows they came from; and, where the CPU has AMX, the AMX table's
+// two gemms of each (the VNNI one for 1..4 tokens, the tiles for batches) give the same bits as its
+// Q4_0 / Q8_0 gemms on the original rows, directly and through matmul with threads.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "base/thread_pool.h"
+#include "kernels/dispatch.h"
+#include "kernels/matmul.h"
+#include "kernels/reference/reference.h"
+#include "reference_util.h"
+#include "tensor/dtype.h"
+#include "tensor/interleave.h"
+#include "tensor/view.h"
+
+namespace lightboat::kernels {
+namespace {
+
+using reference::test_util::random_row;
+using tensor::DType;
+
+constexpr size_t kQ4_0Bytes = 18;
+constexpr size_t kQ8_0Bytes = 34;
+
+std::vector<std::byte> rows_of(DType type, int64_t n, int64_t n_rows, uint32_t seed) {
+  const auto q = reference::test_util::quantize(type, random_row(n * n_rows, seed));
+  std::vector<std::byte> out(q.size());
+  std::memcpy(out.data(), q.data(), q.size());
+  return out;
+}
+
+std::vector<std::byte> q4_0_rows(int64_t n, int64_t n_rows, uint32_t seed) {
+  return rows_of(DType::kQ4_0, n, n_rows, seed);
+}
+
+// The file type's rows interleaved into `layout` (Q4_0x16 or Q8_0x16).
+std::vector<std::byte> interleaved(DType layout, const std::vector<std::byte>& rows, int64_t n, int64_t n_rows) {
+  std::vector<std::byte> out(rows.size());
+  if (layout == DType::kQ4_0x16) {
+    tensor::interleave_q4_0(rows.data(), tensor::row_bytes(DType::kQ4_0, n), n_rows, n, out.data());
+  } else {
+    tensor::interleave_q8_0(rows.data(), tensor::row_bytes(DType::kQ8_0, n), n_rows, n, out.data());
+  }
+  return out;
+}
+
+std::vector<std::byte> interleaved(const std::vector<std::byte>& rows, int64_t n, int64_t n_rows) {
+  return interleaved(DType::kQ4_0x16, rows, n, n_rows);
+}
+
+DType file_type(DType layout) {
+  return layout == DType::kQ4_0x16 ? DType::kQ4_0 : DType::kQ8_0;
+}
+
+int quant(const std::byte* q4_0_block, int k) {  // element k of a Q4_0 block, 0..15
+  const auto b = static_cast<uint8_t>(q4_0_block[2 + (k & 15)]);
+  return k < 16 ? b & 15 : b >> 4;
+}
+
+TEST(Q4_0x16, InterleavingPutsEachQuantWhereTheLayoutSaysAndRoundTrips) {
+  const int64_t n = 96, n_rows = 48, nb = n / 32;
+  const size_t row_bytes = tensor::row_bytes(DType::kQ4_0, n);
+  const auto rows = q4_0_rows(n, n_rows, 1);
+  const auto inter = interleaved(rows, n, n_rows);
+  EXPECT_EQ(tensor::row_bytes(DType::kQ4_0x16, n), row_bytes);
+  for (int64_t g = 0; g < n_rows / 16; ++g) {
+    const std::byte* group = inter.data() + static_cast<size_t>(g * 16) * row_bytes;
+    for (int64_t b = 0; b < nb; ++b) {
+      const std::byte* out = group + static_cast<size_t>(b) * tensor::kQ4_0x16BlockBytes;
+      std::byte back[16 * kQ4_0Bytes];
+      tensor::deinterleave_q4_0_block(group, b, back);
+      for (int r = 0; r < 16; ++r) {
+        const std::byte* block = rows.data() + static_cast<size_t>(g * 16 + r) * row_bytes + b * kQ4_0Bytes;
+        ASSERT_EQ(std::memcmp(back + r * kQ4_0Bytes, block, kQ4_0Bytes), 0) << "g=" << g << " b=" << b << " r=" << r;
+        ASSERT_EQ(std::memcmp(out + 2 * r, block, 2), 0) << "scale of row " << r;
+        for (int i = 0; i < 4; ++i) {
+          for (int j = 0; j < 4; ++j) {
+            const auto v = static_cast<uint8_t>(out[32 + 64 * i + 4 * r + j]);
+            ASSERT_EQ(v & 15, quant(block, 8 * i + j)) << "g=" << g << " b=" << b << " r=" << r << " i=" << i;
+            ASSERT_EQ(v >> 4, quant(block, 8 * i + 4 + j)) << "g=" << g << " b=" << b << " r=" << r << " i=" << i;
+          }
+        }
+      }
+    }
+  }
+  std::vector<std::byte> dst(rows.size());
+  EXPECT_THROW(tensor::interleave_q4_0(rows.data(), row_bytes, 15, n, dst.data()), Error);
+}
+
+TEST(Q8_0x16, InterleavingPutsEachQuantWhereTheLayoutSaysAndRoundTrips) {
+  const int64_t n = 96, n_rows = 32, nb = n / 32;
+  const size_t row_bytes = tensor::row_bytes(DType::kQ8_0, n);
+  const auto rows = rows_of(DType::kQ8_0, n, n_rows, 4);
+  const auto inter = interleaved(DType::kQ8_0x16, rows, n, n_rows);
+  EXPECT_EQ(tensor::row_bytes(DType::kQ8_0x16, n), row_bytes);
+  for (int64_t g = 0; g < n_rows / 16; ++g) {
+    const std::byte* group = inter.data() + static_cast<size_t>(g * 16) * row_bytes;
+    for (int64_t b = 0; b < nb; ++b) {
+      const std::byte* out = group + static_cast<size_t>(b) * tensor::kQ8_0x16BlockBytes;
+      std::byte back[16 * kQ8_0Bytes];
+      tensor::deinterleave_q8_0_block(group, b, back);
+      for (int r = 0; r < 16; ++r) {
+        const std::byte* block = rows.data() + static_cast<size_t>(g * 16 + r) * row_bytes + b * kQ8_0Bytes;
+        ASSERT_EQ(std::memcmp(back + r * kQ8_0Bytes, block, kQ8_0Bytes), 0) << "g=" << g << " b=" << b << " r=" << r;
+        ASSERT_EQ(std::memcmp(out + 2 * r, block, 2), 0) << "scale of row " << r;
+        for (int k = 0; k < 32; ++k) {  // element k: vector k / 4, byte k % 4 of lane r, plus 128
+          ASSERT_EQ(static_cast<int>(static_cast<uint8_t>(out[32 + 64 * (k / 4) + 4 * r + k % 4])),
+                    static_cast<int>(static_cast<int8_t>(block[2 + k])) + 128)
+              << "g=" << g << " b=" << b << " r=" << r << " k=" << k;
+        }
+      }
+    }
+  }
+  std::vector<std::byte> dst(rows.size());
+  EXPECT_THROW(tensor::interleave_q8_0(rows.data(), row_bytes, 8, n, dst.data()), Error);
+}
+
+TEST(Interleaved, TypesAreNotFileTypes) {
+  for (DType t : {DType::kQ4_0x16, DType::kQ8_0x16}) {
+    EXPECT_FALSE(tensor::dtype_from_id(static_cast<uint32_t>(t)).has_value());
+  }
+  EXPECT_EQ(tensor::dtype_name(DType::kQ4_0x16), "Q4_0x16");
+  EXPECT_EQ(tensor::dtype_name(DType::kQ8_0x16), "Q8_0x16");
+}
+
+TEST(Interleaved, ReferenceGemmsEqualTheFileTypesDotProducts) {
+  for (DType layout : {DType::kQ4_0x16, DType::kQ8_0x16}) {
+    const DType type = file_type(layout);
+    const int64_t n = 160, n_rows = 32, n_tokens = 3;
+    const auto rows = rows_of(type, n, n_rows, 2);
+    const auto inter = interleaved(layout, rows, n, n_rows);
+    const auto x = reference::test_util::quantize(DType::kQ8_0, random_row(n * n_tokens, 3));
+    const size_t wrb = tensor::row_bytes(type, n), xrb = tensor::row_bytes(DType::kQ8_0, n);
+    std::vector<float> y(static_cast<size_t>(n_rows * n_tokens));
+    const auto* xb = reinterpret_cast<const std::byte*>(x.data());
+    const GemmFn gemm = gemm_fn(kernel_table(Isa::kScalar), layout);
+    gemm(n, inter.data(), wrb, n_rows, xb, xrb, n_tokens, y.data(), n_rows);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      for (int64_t r = 0; r < n_rows; ++r) {
+        const float want = reference::vec_dot(type, n, rows.data() + r * wrb, xb + t * xrb);
+        ASSERT_NEAR(y[static_cast<size_t>(t * n_rows + r)], want, 1e-5f * (std::fabs(want) + 1.0f))
+            << tensor::dtype_name(layout) << " r=" << r;
+      }
+    }
+    EXPECT_THROW(gemm(n, inter.data(), wrb, 15, xb, xrb, 1, y.data(), n_rows), Error);
+  }
+}
+
+#define LIGHTBOAT_REQUIRE_AMX()                                                              \
+  do {                                                                                       \
+    if (!isa_available(Isa::kAmx)) {                                                         \
+      GTEST_SKIP() << "AMX-INT8 not available here (CPU without AMX-TILE/AMX-INT8, non-x86 " \
+                      "build, or the OS refused the tile state)";                            \
+    }                                                                                        \
+  } while (false)
+
+// Both AMX gemms of Q4_0x16 against the AMX table's VNNI gemm of Q4_0 on the original rows (which
+// adds in the tiles' order): the same integers and the same fp32 steps, so the same bits. Column
+// counts past 16384 take the VNNI kernel's column segments; row ranges start inside the matrix.
+TEST(Interleaved, AmxGemmsGiveTheBitsOfTheFileTypesGemms) {
+  LIGHTBOAT_REQUIRE_AMX();
+  const KernelTable& k = kernel_table(Isa::kAmx);
+  ASSERT_TRUE(k.interleaves);
+  int cases = 0;
+  for (DType layout : {DType::kQ4_0x16, DType::kQ8_0x16}) {
+    const DType type = file_type(layout);
+    ASSERT_NE(k.gemm[dtype_slot(layout)], nullptr);
+    ASSERT_NE(k.packed_gemm[dtype_slot(layout)], nullptr);
+    for (int64_t n : {32, 96, 2048, 16384 + 96}) {
+      for (int64_t n_rows : {16, 48}) {
+        const auto rows = rows_of(type, n, n_rows, static_cast<uint32_t>(n + n_rows));
+        const auto inter = interleaved(layout, rows, n, n_rows);
+        const size_t wrb = tensor::row_bytes(type, n), xrb = tensor::row_bytes(DType::kQ8_0, n);
+        for (int64_t n_tokens : {1, 2, 3, 4, 5, 8, 9, 17, 40}) {
+          if (n > 4096 && n_tokens > 5) continue;  // (slow and nothing new)
+          const auto x = reference::test_util::quantize(DType::kQ8_0, random_row(n * n_tokens, 5));
+          const auto* xb = reinterpret_cast<const std::byte*>(x.data());
+          const int64_t y_stride = n_rows + 3;
+          std::vector<float> want(static_cast<size_t>(n_tokens * y_stride), -1.0f);
+          std::vector<float> vnni(want.size(), -1.0f), tiles(want.size(), -1.0f);
+          k.gemm[dtype_slot(type)](n, rows.data(), wrb, n_rows, xb, xrb, n_tokens, want.data(), y_stride);
+          // Rows [16, n_rows) first, then [0, 16): two "threads".
+          const int64_t split = n_rows > 16 ? 16 : 0;
+          const GemmFn gemm = k.gemm[dtype_slot(layout)];
+          gemm(n, inter.data() + split * wrb, wrb, n_rows - split, xb, xrb, n_tokens, vnni.data() + split, y_stride);
+          gemm(n, inter.data(), wrb, split, xb, xrb, n_tokens, vnni.data(), y_stride);
+
+          MatmulScratch scratch;
+          scratch.reserve(n_tokens, n, k);
+          const PackedActivations packed{
+              .n = n, .rows = xb, .row_bytes = xrb, .n_tokens = n_tokens, .packed = scratch.packed(n_tokens, n)};
+          k.pack_activations[dtype_slot(DType::kQ8_0)](packed, 0, n_tokens);
+          const PackedGemmFn packed_gemm = k.packed_gemm[dtype_slot(layout)];
+          packed_gemm(packed, inter.data() + split * wrb, wrb, n_rows - split, tiles.data() + split, y_stride);
+          packed_gemm(packed, inter.data(), wrb, split, tiles.data(), y_stride);
+          for (size_t i = 0; i < want.size(); ++i) {
+            ASSERT_EQ(vnni[i], want[i]) << tensor::dtype_name(layout) << " VNNI n=" << n << " rows=" << n_rows
+                                        << " tokens=" << n_tokens << " at " << i;
+            ASSERT_EQ(tiles[i], want[i]) << tensor::dtype_name(layout) << " tiles n=" << n << " rows=" << n_rows
+                                         << " tokens=" << n_tokens << " at " << i;
+          }
+          ++cases;
+        }
+      }
+    }
+    const auto rows = rows_of(type, 64, 16, 9);
+    std::vector<float> y(32);
+    EXPECT_THROW(k.gemm[dtype_slot(layout)](64, rows.data(), 36, 15, nullptr, 0, 1, y.data(), 16), Error);
+  }
+  std::printf("%d shapes checked\n", cases);
+}
+
+// Through matmul (a pool of two, row chunks of 16 and 32, above and below the tiles' threshold).
+TEST(Interleaved, MatmulGivesTheBitsOfTheFileTypes) {
+  LIGHTBOAT_REQUIRE_AMX();
+  const KernelTable& k = kernel_table(Isa::kAmx);
+  ThreadPool pool(2);
+  MatmulScratch scratch;
+  for (DType layout : {DType::kQ4_0x16, DType::kQ8_0x16}) {
+    const DType type = file_type(layout);
+    const int64_t n = 576, n_rows = 1536;
+    const auto rows = rows_of(type, n, n_rows, 31);
+    const auto inter = interleaved(layout, rows, n, n_rows);
+    const size_t wrb = tensor::row_bytes(type, n);
+    const tensor::MatrixView file{.type = type, .n_cols = n, .n_rows = n_rows, .row_bytes = wrb, .data = rows.data()};
+    tensor::MatrixView view = file;
+    view.type = layout;
+    view.data = inter.data();
+    for (int64_t n_tokens : {int64_t{1}, int64_t{3}, k.packed_min_tokens, int64_t{77}}) {
+      const auto x = random_row(n * n_tokens, 32);
+      std::vector<float> got(static_cast<size_t>(n_rows * n_tokens)), want(got.size());
+      matmul(k, file, x.data(), n, n_tokens, want.data(), n_rows, scratch, pool);
+      matmul(k, view, x.data(), n, n_tokens, got.data(), n_rows, scratch, pool);
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_EQ(got[i], want[i]) << tensor::dtype_name(layout) << " tokens=" << n_tokens << " at " << i;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace lightboat::kernels
