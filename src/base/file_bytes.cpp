@@ -208,11 +208,10 @@ bool move_piece(std::byte* piece, int fd, off_t offset) {
 constexpr size_t kMaxPieces = 32768;
 
 struct FileBytes::HugePageMove {
-  std::mutex mu;  // done, moved, started
+  std::mutex mu;  // done, started
   std::condition_variable cv;
   bool started = false;
   bool done = false;
-  size_t moved = 0;
   std::atomic<bool> stop{false};
   std::thread thread;
 
@@ -244,25 +243,31 @@ struct FileBytes::HugePageMove {
     }
     try {
       thread = std::thread([this] {
-        size_t n = 0;
         for (size_t i = 0; i < pieces && !stop.load(std::memory_order_relaxed); ++i) {
           std::lock_guard<std::mutex> g(piece_mu);
           if (mostly_discarded(i)) continue;
           if (!move_piece(base + i * kHugePage, fd, static_cast<off_t>(i * kHugePage))) break;
           piece_moved[i] = 1;
-          ++n;
         }
-        finish(n);
+        finish();
       });
     } catch (const std::system_error&) {
-      finish(0);  // no thread: the plain mapping stays
+      finish();  // no thread: the plain mapping stays
     }
   }
-  // Bytes of piece i inside discarded ranges, at least half of it (call with piece_mu held).
+  // Whether discarded ranges (which may overlap) cover at least half of piece i (call with piece_mu
+  // held).
   bool mostly_discarded(size_t i) const {
     const size_t p0 = i * kHugePage, p1 = p0 + kHugePage;
-    size_t covered = 0;
-    for (const auto& [b, e] : discarded) covered += std::max(p0, std::min(p1, e)) - std::max(p0, std::min(p1, b));
+    std::vector<std::pair<size_t, size_t>> in;
+    for (const auto& [b, e] : discarded) {
+      if (b < p1 && e > p0) in.emplace_back(std::max(b, p0), std::min(e, p1));
+    }
+    std::sort(in.begin(), in.end());
+    size_t covered = 0, reach = p0;
+    for (const auto& [b, e] : in) {
+      if (e > reach) covered += e - std::max(b, reach), reach = e;
+    }
     return 2 * covered >= kHugePage;
   }
   void discard(size_t begin, size_t end, size_t page) {
@@ -285,17 +290,20 @@ struct FileBytes::HugePageMove {
       p = stop_at;
     }
   }
-  void finish(size_t n) {
+  void finish() {
     std::lock_guard<std::mutex> g(mu);
-    moved = n;
     done = true;
     cv.notify_all();
   }
+  // The pieces on huge-page copies now (a discard may have mapped some from the file again).
   size_t wait() {
     start();
-    std::unique_lock<std::mutex> g(mu);
-    cv.wait(g, [this] { return done; });
-    return moved;
+    {
+      std::unique_lock<std::mutex> g(mu);
+      cv.wait(g, [this] { return done; });
+    }
+    std::lock_guard<std::mutex> g(piece_mu);
+    return static_cast<size_t>(std::count(piece_moved.begin(), piece_moved.end(), 1));
   }
 };
 

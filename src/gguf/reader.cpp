@@ -417,10 +417,11 @@ const std::byte* Reader::derived(const std::string& key, size_t size,
   Derived& d = *derived_;
   std::lock_guard<std::mutex> lock(d.mu);
   if (auto it = d.index.find(key); it != d.index.end()) return it->second;
-  const size_t need = (size + 63) / 64 * 64;
+  const size_t need = std::max<size_t>((size + 63) / 64 * 64, 64);
   if (need > d.left) {
     const size_t chunk = (std::max(need, Derived::kChunkBytes) + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
-    d.chunks.emplace_back(alloc_huge_pages(chunk), &std::free);
+    std::unique_ptr<std::byte, decltype(&std::free)> block(alloc_huge_pages(chunk), &std::free);
+    d.chunks.push_back(std::move(block));
     d.next = d.chunks.back().get();
     d.left = chunk;
   }

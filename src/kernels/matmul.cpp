@@ -207,7 +207,17 @@ void matmul_shared(const KernelTable& kernels, std::span<const MatmulTarget> tar
         done[j] = true;
       }
     }
-    matmul_group(kernels, group, n, act_type, x, x_stride, n_tokens, scratch, pool);
+    // Matrices whose rows are not whole groups of 16 go last: the pass cuts the rows, numbered end
+    // to end, at multiples of 16, and an interleaved matrix (tensor/interleave.h) must start at one.
+    // (By hand: std::stable_partition takes a heap buffer, and the token loop allocates nothing.)
+    MatmulTarget ordered[kMaxMatmulTargets];
+    size_t k = 0;
+    for (size_t pass = 0; pass < 2; ++pass) {
+      for (size_t j = 0; j < n; ++j) {
+        if ((group[j].w.n_rows % 16 == 0) == (pass == 0)) ordered[k++] = group[j];
+      }
+    }
+    matmul_group(kernels, ordered, n, act_type, x, x_stride, n_tokens, scratch, pool);
   }
 }
 

@@ -32,8 +32,9 @@ struct ModelSettings {
   // rounding of K/V moves quantized fixtures' logits past their tolerance (docs/performance.md).
   tensor::DType kv_type = tensor::DType::kF32;
   // Q4_0 and Q8_0 matrices in the Q4_0x16 / Q8_0x16 layouts (tensor/interleave.h) where the active
-  // kernel table reads them faster (KernelTable::interleaves); the same outputs bit for bit, and no
-  // more memory (the file's copy is given back: FileBytes::discard).
+  // kernel table reads them faster (KernelTable::interleaves); the same outputs bit for bit. A
+  // mapped file gives its copy back (FileBytes::discard), so that costs no memory; read mode
+  // (--no-mmap) keeps both copies.
   bool interleave = true;
 };
 

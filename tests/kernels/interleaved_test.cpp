@@ -245,5 +245,40 @@ TEST(Interleaved, MatmulGivesTheBitsOfTheFileTypes) {
   }
 }
 
+// matmul_shared over an interleaved matrix and one whose rows are not whole groups of 16, in either
+// order: the same bits as each alone (the pass's row cuts must fall on the interleaved one's groups).
+TEST(Interleaved, SharedPassWithAnUnalignedMatrixGivesTheSameBits) {
+  LIGHTBOAT_REQUIRE_AMX();
+  const KernelTable& k = kernel_table(Isa::kAmx);
+  ThreadPool pool(2);
+  MatmulScratch scratch;
+  const int64_t n = 2048, odd_rows = 24, rows = 512;
+  const auto odd = rows_of(DType::kQ4_0, n, odd_rows, 41);
+  const auto file = rows_of(DType::kQ4_0, n, rows, 42);
+  const auto inter = interleaved(file, n, rows);
+  const size_t wrb = tensor::row_bytes(DType::kQ4_0, n);
+  const tensor::MatrixView odd_view{
+      .type = DType::kQ4_0, .n_cols = n, .n_rows = odd_rows, .row_bytes = wrb, .data = odd.data()};
+  const tensor::MatrixView file_view{
+      .type = DType::kQ4_0, .n_cols = n, .n_rows = rows, .row_bytes = wrb, .data = file.data()};
+  tensor::MatrixView inter_view = file_view;
+  inter_view.type = DType::kQ4_0x16;
+  inter_view.data = inter.data();
+  for (int64_t n_tokens : {int64_t{1}, int64_t{40}}) {
+    const auto x = random_row(n * n_tokens, 43);
+    std::vector<float> want_odd(static_cast<size_t>(odd_rows * n_tokens)), want(static_cast<size_t>(rows * n_tokens));
+    matmul(k, odd_view, x.data(), n, n_tokens, want_odd.data(), odd_rows, scratch, pool);
+    matmul(k, file_view, x.data(), n, n_tokens, want.data(), rows, scratch, pool);
+    for (bool odd_first : {true, false}) {
+      std::vector<float> got_odd(want_odd.size()), got(want.size());
+      const MatmulTarget a{odd_view, got_odd.data(), odd_rows}, b{inter_view, got.data(), rows};
+      const MatmulTarget targets[2] = {odd_first ? a : b, odd_first ? b : a};
+      matmul_shared(k, targets, x.data(), n, n_tokens, scratch, pool);
+      EXPECT_EQ(got_odd, want_odd) << "tokens=" << n_tokens << " odd first: " << odd_first;
+      EXPECT_EQ(got, want) << "tokens=" << n_tokens << " odd first: " << odd_first;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace lightboat::kernels
