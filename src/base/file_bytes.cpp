@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/thread_pool.h"
 
 namespace lightboat {
 namespace {
@@ -89,16 +90,7 @@ void read_all(int fd, std::byte* out, size_t size, const std::string& path) {
     const size_t end = std::min(size, pages * (r + 1) / readers * kHugePage);
     errors[r] = read_range(fd, out, begin, end);
   };
-  std::vector<std::thread> threads;
-  unsigned started = 1;
-  try {
-    for (; started < readers; ++started) threads.emplace_back(part, started);
-  } catch (const std::system_error&) {
-    // fewer threads than asked: this one reads the parts left over
-  }
-  part(0);
-  for (unsigned r = started; r < readers; ++r) part(r);
-  for (auto& t : threads) t.join();
+  run_parts(readers, part);
   for (const auto& e : errors) {
     if (!e.empty()) throw Error(ErrorKind::kIo, "cannot read '" + path + "' " + e);
   }

@@ -162,4 +162,29 @@ void ThreadPool::run(int64_t n, int64_t grain, ChunkFn fn) {
   if (error_) std::rethrow_exception(error_);
 }
 
+void run_parts(unsigned n, const std::function<void(unsigned)>& part) {
+  std::vector<std::exception_ptr> errors(n);
+  auto guarded = [&](unsigned i) {
+    try {
+      part(i);
+    } catch (...) {
+      errors[i] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> threads;
+  unsigned started = 1;
+  try {
+    threads.reserve(n);
+    for (; started < n; ++started) threads.emplace_back(guarded, started);
+  } catch (const std::exception&) {
+    // fewer threads than asked (no thread or no memory for one): this one runs the parts left over
+  }
+  if (n > 0) guarded(0);
+  for (unsigned i = started; i < n; ++i) guarded(i);
+  for (std::thread& t : threads) t.join();
+  for (const std::exception_ptr& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+}
+
 }  // namespace lightboat

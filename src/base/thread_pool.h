@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <type_traits>
@@ -88,5 +89,11 @@ class ThreadPool {
   std::mutex error_mutex_;
   std::exception_ptr error_;
 };
+
+// Runs part(0) .. part(n - 1) at once, on short-lived threads and this one (load-time work, before
+// any pool exists: reading a file, interleaving matrices). A part whose thread cannot start runs
+// on this thread. Returns when every part has finished; the first exception a part threw is then
+// rethrown here.
+void run_parts(unsigned n, const std::function<void(unsigned)>& part);
 
 }  // namespace lightboat

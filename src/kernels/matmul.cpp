@@ -8,6 +8,7 @@
 #include "base/error.h"
 #include "kernels/matmul_profile.h"
 #include "kernels/reference/reference.h"
+#include "tensor/interleave.h"
 
 namespace lightboat::kernels {
 namespace {
@@ -214,7 +215,7 @@ void matmul_shared(const KernelTable& kernels, std::span<const MatmulTarget> tar
     size_t k = 0;
     for (size_t pass = 0; pass < 2; ++pass) {
       for (size_t j = 0; j < n; ++j) {
-        if ((group[j].w.n_rows % 16 == 0) == (pass == 0)) ordered[k++] = group[j];
+        if ((group[j].w.n_rows % tensor::kInterleavedRows == 0) == (pass == 0)) ordered[k++] = group[j];
       }
     }
     matmul_group(kernels, ordered, n, act_type, x, x_stride, n_tokens, scratch, pool);

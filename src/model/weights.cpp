@@ -1,10 +1,10 @@
 #include "model/weights.h"
 
 #include <algorithm>
-#include <system_error>
 #include <thread>
 
 #include "base/error.h"
+#include "base/thread_pool.h"
 #include "kernels/dispatch.h"
 #include "kernels/matmul.h"
 #include "tensor/dtype.h"
@@ -48,26 +48,7 @@ void interleave_in_parallel(const tensor::MatrixView& m, InterleaveFn fn, std::b
     fn(m.data + static_cast<size_t>(g0) * group_bytes, m.row_bytes, (g1 - g0) * tensor::kInterleavedRows, m.n_cols,
        out + static_cast<size_t>(g0) * group_bytes);
   };
-  // (The shapes were checked before, so no part throws; were one to, the helpers are joined first.)
-  std::vector<std::thread> helpers;
-  helpers.reserve(threads);
-  unsigned started = 1;
-  try {
-    for (; started < threads; ++started) helpers.emplace_back(part, started);
-  } catch (const std::system_error&) {
-    // fewer threads than asked: this one does the parts left over
-  }
-  auto join = [&] {
-    for (std::thread& t : helpers) t.join();
-  };
-  try {
-    part(0);
-    for (unsigned i = started; i < threads; ++i) part(i);
-  } catch (...) {
-    join();
-    throw;
-  }
-  join();
+  run_parts(threads, part);
 }
 
 }  // namespace

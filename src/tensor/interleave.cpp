@@ -23,12 +23,11 @@ void interleave_q4_0(const std::byte* src, size_t src_stride, int64_t n_rows, in
   const int64_t nb = n_cols / 32;
   const size_t group_bytes = static_cast<size_t>(nb) * kQ4_0x16BlockBytes;
   for (int64_t g = 0; g < n_rows / kInterleavedRows; ++g) {
-    const std::byte* rows = src + static_cast<size_t>(g * kInterleavedRows) * src_stride;
     std::byte* group = dst + static_cast<size_t>(g) * group_bytes;
-    for (int64_t b = 0; b < nb; ++b) {
-      std::byte* out = group + static_cast<size_t>(b) * kQ4_0x16BlockBytes;
-      for (int r = 0; r < kInterleavedRows; ++r) {
-        const std::byte* block = rows + static_cast<size_t>(r) * src_stride + static_cast<size_t>(b) * kQ4_0Bytes;
+    for (int r = 0; r < kInterleavedRows; ++r) {  // row by row: the source is read in order
+      const std::byte* block = src + static_cast<size_t>(g * kInterleavedRows + r) * src_stride;
+      std::byte* out = group;
+      for (int64_t b = 0; b < nb; ++b, block += kQ4_0Bytes, out += kQ4_0x16BlockBytes) {
         std::memcpy(out + 2 * r, block, 2);
         // Quants 0..15 are the low nibbles of the 16 bytes, 16..31 the high ones; lane r of
         // vector i takes quants 8i..8i+3 (low nibbles) and 8i+4..8i+7 (high nibbles).

@@ -127,5 +127,24 @@ TEST(ThreadPool, DestroysCleanlyWhileWorkersSleep) {
   }
 }
 
+// run_parts: every part once, on distinct threads where they start, and a part's exception
+// rethrown after all parts finished.
+TEST(RunParts, RunsEveryPartOnceAndRethrowsAfterAllFinish) {
+  for (unsigned n : {0u, 1u, 3u, 8u}) {
+    std::vector<std::atomic<int>> runs(n);
+    run_parts(n, [&](unsigned i) { ++runs[i]; });
+    for (unsigned i = 0; i < n; ++i) EXPECT_EQ(runs[i].load(), 1) << "n=" << n << " part " << i;
+  }
+  std::atomic<int> finished{0};
+  EXPECT_THROW(run_parts(4,
+                         [&](unsigned i) {
+                           if (i == 2) throw std::runtime_error("part 2");
+                           std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                           ++finished;
+                         }),
+               std::runtime_error);
+  EXPECT_EQ(finished.load(), 3);
+}
+
 }  // namespace
 }  // namespace lightboat

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "amx_util.h"
 #include "base/thread_pool.h"
 #include "kernels/dispatch.h"
 #include "kernels/matmul.h"
@@ -25,14 +26,6 @@ namespace {
 
 using reference::test_util::random_row;
 using tensor::DType;
-
-#define LIGHTBOAT_REQUIRE_AMX()                                                              \
-  do {                                                                                       \
-    if (!isa_available(Isa::kAmx)) {                                                         \
-      GTEST_SKIP() << "AMX-INT8 not available here (CPU without AMX-TILE/AMX-INT8, non-x86 " \
-                      "build, or the OS refused the tile state)";                            \
-    }                                                                                        \
-  } while (false)
 
 constexpr DType kTypes[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0, DType::kQ4_K, DType::kQ6_K};
 

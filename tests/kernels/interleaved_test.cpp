@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "amx_util.h"
 #include "base/error.h"
 #include "base/thread_pool.h"
 #include "kernels/dispatch.h"
@@ -33,6 +34,12 @@ std::vector<std::byte> rows_of(DType type, int64_t n, int64_t n_rows, uint32_t s
   const auto q = reference::test_util::quantize(type, random_row(n * n_rows, seed));
   std::vector<std::byte> out(q.size());
   std::memcpy(out.data(), q.data(), q.size());
+  return out;
+}
+
+std::vector<uint8_t> rows_bytes(const std::vector<std::byte>& rows) {
+  std::vector<uint8_t> out(rows.size());
+  std::memcpy(out.data(), rows.data(), rows.size());
   return out;
 }
 
@@ -153,14 +160,6 @@ TEST(Interleaved, ReferenceGemmsEqualTheFileTypesDotProducts) {
   }
 }
 
-#define LIGHTBOAT_REQUIRE_AMX()                                                              \
-  do {                                                                                       \
-    if (!isa_available(Isa::kAmx)) {                                                         \
-      GTEST_SKIP() << "AMX-INT8 not available here (CPU without AMX-TILE/AMX-INT8, non-x86 " \
-                      "build, or the OS refused the tile state)";                            \
-    }                                                                                        \
-  } while (false)
-
 // Both AMX gemms of Q4_0x16 against the AMX table's VNNI gemm of Q4_0 on the original rows (which
 // adds in the tiles' order): the same integers and the same fp32 steps, so the same bits. Column
 // counts past 16384 take the VNNI kernel's column segments; row ranges start inside the matrix.
@@ -205,6 +204,25 @@ TEST(Interleaved, AmxGemmsGiveTheBitsOfTheFileTypesGemms) {
                                         << " tokens=" << n_tokens << " at " << i;
             ASSERT_EQ(tiles[i], want[i]) << tensor::dtype_name(layout) << " tiles n=" << n << " rows=" << n_rows
                                          << " tokens=" << n_tokens << " at " << i;
+          }
+          // And against the scalar reference of the interleaved type itself, within fp32
+          // summation-order tolerance (1e-5 of the sum of |w_i x_i|).
+          std::vector<float> ref(static_cast<size_t>(n_tokens * n_rows));
+          gemm_fn(kernel_table(Isa::kScalar), layout)(n, inter.data(), wrb, n_rows, xb, xrb, n_tokens, ref.data(),
+                                                      n_rows);
+          const auto wf = reference::test_util::dequantize(type, rows_bytes(rows), n * n_rows);
+          const auto xf = reference::test_util::dequantize(DType::kQ8_0, x, n * n_tokens);
+          for (int64_t t = 0; t < n_tokens; ++t) {
+            for (int64_t r = 0; r < n_rows; ++r) {
+              double abs_sum = 0.0;
+              for (int64_t e = 0; e < n; ++e) {
+                abs_sum += std::fabs(static_cast<double>(wf[static_cast<size_t>(r * n + e)]) *
+                                     xf[static_cast<size_t>(t * n + e)]);
+              }
+              ASSERT_NEAR(vnni[static_cast<size_t>(t * y_stride + r)], ref[static_cast<size_t>(t * n_rows + r)],
+                          1e-5 * abs_sum + 1e-30)
+                  << tensor::dtype_name(layout) << " vs the scalar reference, n=" << n << " r=" << r << " t=" << t;
+            }
           }
           ++cases;
         }
