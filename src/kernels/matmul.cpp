@@ -8,6 +8,7 @@
 #include "base/error.h"
 #include "kernels/matmul_profile.h"
 #include "kernels/reference/reference.h"
+#include "tensor/blocks.h"
 #include "tensor/interleave.h"
 
 namespace lightboat::kernels {
@@ -223,7 +224,25 @@ void matmul_shared(const KernelTable& kernels, std::span<const MatmulTarget> tar
 }
 
 void get_row(const tensor::MatrixView& w, int64_t index, float* out) {
-  reference::dequantize_row(w.type, w.row(index), out, w.n_cols);
+  const bool q4_0 = w.type == DType::kQ4_0x16, q8_0 = w.type == DType::kQ8_0x16;
+  if (!q4_0 && !q8_0) {
+    reference::dequantize_row(w.type, w.row(index), out, w.n_cols);
+    return;
+  }
+  // An interleaved matrix (a tied embedding table, tensor/interleave.h): the row is lane `lane`
+  // of its group, taken back one block at a time.
+  const int lane = static_cast<int>(index % tensor::kInterleavedRows);
+  const std::byte* group = w.row(index - lane);
+  std::byte block[sizeof(tensor::BlockQ8_0)];
+  for (int64_t b = 0; b < w.n_cols / 32; ++b) {
+    if (q4_0) {
+      tensor::deinterleave_q4_0_row_block(group, b, lane, block);
+      reference::dequantize_row(DType::kQ4_0, block, out + 32 * b, 32);
+    } else {
+      tensor::deinterleave_q8_0_row_block(group, b, lane, block);
+      reference::dequantize_row(DType::kQ8_0, block, out + 32 * b, 32);
+    }
+  }
 }
 
 void load_vector(const tensor::VectorView& v, float* out) {

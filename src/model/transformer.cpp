@@ -28,10 +28,14 @@ Transformer::Transformer(std::shared_ptr<const gguf::Reader> reader, const std::
         "tensor 'token_embd.weight' must be 2-D with at most 2^31 rows");
   h.n_vocab = static_cast<int64_t>(embd->ne[1]);
 
-  token_embd_ = weights_.matrix("token_embd.weight", h.n_embd, h.n_vocab);
   output_norm_ = weights_.vector("output_norm.weight", h.n_embd);
   output_ = tied_only ? tensor::MatrixView{} : weights_.optional_matmul_matrix("output.weight", h.n_embd, h.n_vocab);
-  if (output_.data == nullptr) output_ = token_embd_;  // tied embeddings
+  if (output_.data == nullptr) {  // tied embeddings: the output matmul reads the table in a matmul layout
+    token_embd_ = weights_.matmul_matrix("token_embd.weight", h.n_embd, h.n_vocab);
+    output_ = token_embd_;
+  } else {
+    token_embd_ = weights_.matrix("token_embd.weight", h.n_embd, h.n_vocab);
+  }
 
   const kernels::KernelTable& isa = kernels::active_kernels();
   kv_elem_bytes_ = kv_type_ == tensor::DType::kF32 ? 4 : 2;

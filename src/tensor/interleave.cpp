@@ -42,21 +42,22 @@ void interleave_q4_0(const std::byte* src, size_t src_stride, int64_t n_rows, in
   }
 }
 
-void deinterleave_q4_0_block(const std::byte* group, int64_t b, std::byte* out) {
+void deinterleave_q4_0_row_block(const std::byte* group, int64_t b, int lane, std::byte* out) {
   const std::byte* in = group + static_cast<size_t>(b) * kQ4_0x16BlockBytes;
-  for (int r = 0; r < kInterleavedRows; ++r) {
-    std::byte* block = out + static_cast<size_t>(r) * kQ4_0Bytes;
-    std::memcpy(block, in + 2 * r, 2);
-    uint8_t q[32];
-    for (int i = 0; i < 4; ++i) {
-      for (int j = 0; j < 4; ++j) {
-        const auto v = static_cast<uint8_t>(in[32 + 64 * i + 4 * r + j]);
-        q[8 * i + j] = v & 15;
-        q[8 * i + 4 + j] = v >> 4;
-      }
+  std::memcpy(out, in + 2 * lane, 2);
+  uint8_t q[32];
+  for (int i = 0; i < 4; ++i) {
+    for (int j = 0; j < 4; ++j) {
+      const auto v = static_cast<uint8_t>(in[32 + 64 * i + 4 * lane + j]);
+      q[8 * i + j] = v & 15;
+      q[8 * i + 4 + j] = v >> 4;
     }
-    for (int j = 0; j < 16; ++j) block[2 + j] = static_cast<std::byte>(q[j] | q[j + 16] << 4);
   }
+  for (int j = 0; j < 16; ++j) out[2 + j] = static_cast<std::byte>(q[j] | q[j + 16] << 4);
+}
+
+void deinterleave_q4_0_block(const std::byte* group, int64_t b, std::byte* out) {
+  for (int r = 0; r < kInterleavedRows; ++r) deinterleave_q4_0_row_block(group, b, r, out + r * kQ4_0Bytes);
 }
 
 void interleave_q8_0(const std::byte* src, size_t src_stride, int64_t n_rows, int64_t n_cols, std::byte* dst) {
@@ -81,15 +82,16 @@ void interleave_q8_0(const std::byte* src, size_t src_stride, int64_t n_rows, in
   }
 }
 
-void deinterleave_q8_0_block(const std::byte* group, int64_t b, std::byte* out) {
+void deinterleave_q8_0_row_block(const std::byte* group, int64_t b, int lane, std::byte* out) {
   const std::byte* in = group + static_cast<size_t>(b) * kQ8_0x16BlockBytes;
-  for (int r = 0; r < kInterleavedRows; ++r) {
-    std::byte* block = out + static_cast<size_t>(r) * kQ8_0Bytes;
-    std::memcpy(block, in + 2 * r, 2);
-    for (int i = 0; i < 8; ++i) {
-      for (int j = 0; j < 4; ++j) block[2 + 4 * i + j] = in[32 + 64 * i + 4 * r + j] ^ std::byte{0x80};
-    }
+  std::memcpy(out, in + 2 * lane, 2);
+  for (int i = 0; i < 8; ++i) {
+    for (int j = 0; j < 4; ++j) out[2 + 4 * i + j] = in[32 + 64 * i + 4 * lane + j] ^ std::byte{0x80};
   }
+}
+
+void deinterleave_q8_0_block(const std::byte* group, int64_t b, std::byte* out) {
+  for (int r = 0; r < kInterleavedRows; ++r) deinterleave_q8_0_row_block(group, b, r, out + r * kQ8_0Bytes);
 }
 
 }  // namespace lightboat::tensor

@@ -30,9 +30,12 @@ void interleave_q4_0(const std::byte* src, size_t src_stride, int64_t n_rows, in
 // Block b of the group at `group` (n_cols / 32 blocks) as 16 Q4_0 blocks of 18 bytes, row r's at
 // out + 18 r: the inverse of interleave_q4_0, one block at a time (the reference kernels).
 void deinterleave_q4_0_block(const std::byte* group, int64_t b, std::byte* out);
+// The same for row `lane` (0..15) of the group only: one Q4_0 block (a row lookup: get_row).
+void deinterleave_q4_0_row_block(const std::byte* group, int64_t b, int lane, std::byte* out);
 
 // The same for Q8_0 (blocks of 34 bytes) and Q8_0x16.
 void interleave_q8_0(const std::byte* src, size_t src_stride, int64_t n_rows, int64_t n_cols, std::byte* dst);
 void deinterleave_q8_0_block(const std::byte* group, int64_t b, std::byte* out);
+void deinterleave_q8_0_row_block(const std::byte* group, int64_t b, int lane, std::byte* out);
 
 }  // namespace lightboat::tensor

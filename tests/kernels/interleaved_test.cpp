@@ -2,7 +2,8 @@
 // round-trip and put each quant where the header says; the reference gemms of the types equal the
 // file types' dot products on the rows they came from; and, where the CPU has AMX, the AMX table's
 // two gemms of each (the VNNI one for 1..4 tokens, the tiles for batches) give the same bits as its
-// Q4_0 / Q8_0 gemms on the original rows, directly and through matmul with threads.
+// Q4_0 / Q8_0 gemms on the original rows, directly and through matmul with threads; get_row reads
+// their rows back.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -259,6 +260,28 @@ TEST(Interleaved, MatmulGivesTheBitsOfTheFileTypes) {
       for (size_t i = 0; i < got.size(); ++i) {
         ASSERT_EQ(got[i], want[i]) << tensor::dtype_name(layout) << " tokens=" << n_tokens << " at " << i;
       }
+    }
+  }
+}
+
+// get_row of an interleaved matrix (a tied embedding table) gives every row as the file's layout
+// does, in any kernel table (get_row is portable code).
+TEST(Interleaved, GetRowGivesTheFileTypesRows) {
+  for (DType layout : {DType::kQ4_0x16, DType::kQ8_0x16}) {
+    const DType type = file_type(layout);
+    const int64_t n = 96, n_rows = 48;
+    const auto rows = rows_of(type, n, n_rows, 51);
+    const auto inter = interleaved(layout, rows, n, n_rows);
+    const tensor::MatrixView file{
+        .type = type, .n_cols = n, .n_rows = n_rows, .row_bytes = tensor::row_bytes(type, n), .data = rows.data()};
+    tensor::MatrixView view = file;
+    view.type = layout;
+    view.data = inter.data();
+    std::vector<float> want(static_cast<size_t>(n)), got(want.size());
+    for (int64_t r = 0; r < n_rows; ++r) {
+      get_row(file, r, want.data());
+      get_row(view, r, got.data());
+      ASSERT_EQ(got, want) << tensor::dtype_name(layout) << " row " << r;
     }
   }
 }

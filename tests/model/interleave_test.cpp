@@ -1,6 +1,7 @@
 // Q4_0 and Q8_0 matrices bound as Q4_0x16 / Q8_0x16 (ModelSettings::interleave, where the kernel
 // table reads those layouts faster): every Q4_0 and Q8_0 fixture architecture gives the same
-// logits, bit for bit, as with the file's layout; the bytes are made once per Reader and shared by
+// logits, bit for bit, as with the file's layout (tied embedding tables included: the output
+// matmul reads them interleaved, the lookup through get_row); the bytes are made once per Reader and shared by
 // a second model of it.
 #include <gtest/gtest.h>
 
@@ -33,8 +34,11 @@ TEST(Interleave, Q4_0AndQ8_0ModelsGiveTheSameLogitsInterleaved) {
                 std::string(kernels::isa_name(kernels::active_isa())).c_str());
   }
   ThreadPool pool(2);
-  for (const char* arch : {"llama", "llama3", "qwen2", "qwen3", "phi3", "gemma", "gemma2"}) {
-    const std::string path = (testing::fixtures_dir() / "arch" / ("tiny-" + std::string(arch) + "-Q4_0.gguf")).string();
+  for (const std::string file :
+       {"llama-Q4_0", "llama3-Q4_0", "qwen2-Q4_0", "qwen3-Q4_0", "phi3-Q4_0", "gemma-Q4_0", "gemma2-Q4_0", "llama-Q8_0",
+        "llama3-Q8_0", "qwen2-Q8_0", "qwen3-Q8_0", "phi3-Q8_0", "gemma-Q8_0", "gemma2-Q8_0"}) {
+    const std::string path = (testing::fixtures_dir() / "arch" / ("tiny-" + file + ".gguf")).string();
+    const std::string& arch = file;
     // Two Readers of the file (Reader::open would share one): the file's layout, then interleaved.
     auto plain_reader = gguf::Reader::parse(FileBytes::open(path, LoadMode::kMmap));
     auto plain = load_model(plain_reader, {.interleave = false});
