@@ -332,7 +332,11 @@ void register_all() {
           ->UseRealTime()
           ->Unit(benchmark::kMicrosecond);
     }
-    for (DType t : kMatmulTypes) {
+    std::vector<DType> matmul_types(std::begin(kMatmulTypes), std::end(kMatmulTypes));
+    if (kernels::kernel_table(isa).interleaves) {  // the layouts that table binds models' matrices in
+      matmul_types.insert(matmul_types.end(), {DType::kQ4_0x16, DType::kQ8_0x16});
+    }
+    for (DType t : matmul_types) {
       for (auto [rows, cols] : kShapes) {
         for (int64_t tokens : {int64_t{1}, int64_t{4}, int64_t{16}, int64_t{64}}) {
           for (int threads = 1; threads <= hw; ++threads) {
