@@ -56,12 +56,17 @@ struct Matrix {
 const Matrix& matrix(DType type, int64_t n_rows, int64_t n_cols) {
   static std::map<std::tuple<DType, int64_t, int64_t>, std::unique_ptr<Matrix>> cache;
   auto& slot = cache[{type, n_rows, n_cols}];
-  if (!slot && (type == DType::kQ4_0x16 || type == DType::kQ8_0x16)) {  // 16 rows interleaved, as models load them
-    const bool q4_0 = type == DType::kQ4_0x16;
-    const Matrix& file = matrix(q4_0 ? DType::kQ4_0 : DType::kQ8_0, n_rows, n_cols);
+  if (!slot && (type == DType::kQ4_0x16 || type == DType::kQ8_0x16 || type == DType::kF16x16)) {
+    // 16 rows interleaved, as models load them
+    const DType file_type = type == DType::kQ4_0x16   ? DType::kQ4_0
+                            : type == DType::kQ8_0x16 ? DType::kQ8_0
+                                                      : DType::kF16;
+    const auto interleave = type == DType::kQ4_0x16   ? lb::tensor::interleave_q4_0
+                            : type == DType::kQ8_0x16 ? lb::tensor::interleave_q8_0
+                                                      : lb::tensor::interleave_f16;
+    const Matrix& file = matrix(file_type, n_rows, n_cols);
     slot = std::make_unique<Matrix>(file);
-    (q4_0 ? lb::tensor::interleave_q4_0 : lb::tensor::interleave_q8_0)(file.bytes.data(), file.view.row_bytes, n_rows,
-                                                                       n_cols, slot->bytes.data());
+    interleave(file.bytes.data(), file.view.row_bytes, n_rows, n_cols, slot->bytes.data());
     slot->view.type = type;
     slot->view.data = slot->bytes.data();
   }
@@ -334,7 +339,7 @@ void register_all() {
     }
     std::vector<DType> matmul_types(std::begin(kMatmulTypes), std::end(kMatmulTypes));
     if (kernels::kernel_table(isa).interleaves) {  // the layouts that table binds models' matrices in
-      matmul_types.insert(matmul_types.end(), {DType::kQ4_0x16, DType::kQ8_0x16});
+      matmul_types.insert(matmul_types.end(), {DType::kQ4_0x16, DType::kQ8_0x16, DType::kF16x16});
     }
     for (DType t : matmul_types) {
       for (auto [rows, cols] : kShapes) {
@@ -360,10 +365,11 @@ void register_all() {
   //   kernels_bench --benchmark_filter='Cold' --benchmark_min_time=1
   for (int threads = 1; threads <= hw; ++threads) {
     const std::string t = "/threads:" + std::to_string(threads);
-    std::vector<DType> cold_types = {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K};
+    std::vector<DType> cold_types = {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kF16};
     if (kernels::active_kernels().interleaves) {
       cold_types.insert(cold_types.begin() + 1, DType::kQ4_0x16);
       cold_types.insert(cold_types.begin() + 3, DType::kQ8_0x16);
+      cold_types.push_back(DType::kF16x16);
     }
     for (DType type : cold_types) {
       for (auto [rows, cols] : {std::pair<int64_t, int64_t>{2048, 2048}, {2048, 8192}}) {

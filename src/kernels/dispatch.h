@@ -64,8 +64,8 @@ using PackActivationsFn = void (*)(const PackedActivations& x, int64_t t0, int64
 using PackedGemmFn = void (*)(const PackedActivations& x, const std::byte* w, size_t w_row_bytes,
                               int64_t n_rows, float* y, int64_t y_stride);
 
-// Dense index of a DType in the tables (ggml ids run to 30 with gaps).
-inline constexpr size_t kDTypeSlots = 31;
+// Dense index of a DType in the tables (ggml ids run to 30 with gaps; 31 is F16x16).
+inline constexpr size_t kDTypeSlots = 32;
 constexpr size_t dtype_slot(DType t) { return static_cast<size_t>(t); }
 
 struct KernelTable {
@@ -94,9 +94,9 @@ struct KernelTable {
   // uses where it needs more than kPackedMaxBytesPerBlock (F16: 128), indexed by dtype_slot(weight
   // type); 0: kPackedMaxBytesPerBlock.
   int64_t packed_bytes_per_block[kDTypeSlots] = {};
-  // Whether this table reads Q4_0 and Q8_0 matrices faster stored 16 rows interleaved
-  // (DType::kQ4_0x16, kQ8_0x16; tensor/interleave.h): its gemms of those types are its own, not the
-  // scalar reference's.
+  // Whether this table reads Q4_0, Q8_0 and F16 matrices faster stored 16 rows interleaved
+  // (DType::kQ4_0x16, kQ8_0x16, kF16x16; tensor/interleave.h): its gemms of those types are its
+  // own, not the scalar reference's.
   bool interleaves = false;
 };
 

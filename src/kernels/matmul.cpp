@@ -224,23 +224,28 @@ void matmul_shared(const KernelTable& kernels, std::span<const MatmulTarget> tar
 }
 
 void get_row(const tensor::MatrixView& w, int64_t index, float* out) {
-  const bool q4_0 = w.type == DType::kQ4_0x16, q8_0 = w.type == DType::kQ8_0x16;
-  if (!q4_0 && !q8_0) {
+  const bool q4_0 = w.type == DType::kQ4_0x16, q8_0 = w.type == DType::kQ8_0x16, f16 = w.type == DType::kF16x16;
+  if (!q4_0 && !q8_0 && !f16) {
     reference::dequantize_row(w.type, w.row(index), out, w.n_cols);
     return;
   }
   // An interleaved matrix (a tied embedding table, tensor/interleave.h): the row is lane `lane`
-  // of its group, taken back one block at a time.
+  // of its group, taken back 32 elements (a Q4_0 / Q8_0 block) at a time.
   const int lane = static_cast<int>(index % tensor::kInterleavedRows);
   const std::byte* group = w.row(index - lane);
-  std::byte block[sizeof(tensor::BlockQ8_0)];
-  for (int64_t b = 0; b < w.n_cols / 32; ++b) {
+  std::byte block[64];  // a Q4_0 / Q8_0 block, or 32 fp16
+  static_assert(sizeof(tensor::BlockQ8_0) <= sizeof(block));
+  for (int64_t c = 0; c < w.n_cols; c += 32) {
     if (q4_0) {
-      tensor::deinterleave_q4_0_row_block(group, b, lane, block);
-      reference::dequantize_row(DType::kQ4_0, block, out + 32 * b, 32);
+      tensor::deinterleave_q4_0_row_block(group, c / 32, lane, block);
+      reference::dequantize_row(DType::kQ4_0, block, out + c, 32);
+    } else if (q8_0) {
+      tensor::deinterleave_q8_0_row_block(group, c / 32, lane, block);
+      reference::dequantize_row(DType::kQ8_0, block, out + c, 32);
     } else {
-      tensor::deinterleave_q8_0_row_block(group, b, lane, block);
-      reference::dequantize_row(DType::kQ8_0, block, out + 32 * b, 32);
+      const int64_t n = w.n_cols - c < 32 ? w.n_cols - c : 32;
+      tensor::deinterleave_f16_row(group, c, n, lane, block);
+      reference::dequantize_row(DType::kF16, block, out + c, n);
     }
   }
 }

@@ -82,13 +82,26 @@ tensor::MatrixView WeightBinder::matrix(const std::string& name, int64_t n_cols,
 }
 
 tensor::MatrixView WeightBinder::interleaved(const std::string& name, tensor::MatrixView m) const {
-  const bool q4_0 = m.type == tensor::DType::kQ4_0, q8_0 = m.type == tensor::DType::kQ8_0;
-  if (!interleave_ || m.data == nullptr || !(q4_0 || q8_0) || m.n_rows % tensor::kInterleavedRows != 0) return m;
+  if (!interleave_ || m.data == nullptr || m.n_rows % tensor::kInterleavedRows != 0) return m;
   const tensor::MatrixView file = m;
+  InterleaveFn fn = nullptr;
+  switch (m.type) {
+    case tensor::DType::kQ4_0:
+      m.type = tensor::DType::kQ4_0x16, fn = tensor::interleave_q4_0;
+      break;
+    case tensor::DType::kQ8_0:
+      m.type = tensor::DType::kQ8_0x16, fn = tensor::interleave_q8_0;
+      break;
+    case tensor::DType::kF16:  // where the table also multiplies batches of F16x16 with its tiles
+      if (kernels::active_kernels().packed_gemm[kernels::dtype_slot(tensor::DType::kF16x16)] == nullptr) return m;
+      m.type = tensor::DType::kF16x16, fn = tensor::interleave_f16;
+      break;
+    default:
+      return m;
+  }
   const size_t bytes = file.row_bytes * static_cast<size_t>(file.n_rows);
-  m.type = q4_0 ? tensor::DType::kQ4_0x16 : tensor::DType::kQ8_0x16;
   m.data = reader_.derived(std::string(tensor::dtype_name(m.type)) + ":" + name, bytes, [&](std::byte* out) {
-    interleave_in_parallel(file, q4_0 ? tensor::interleave_q4_0 : tensor::interleave_q8_0, out);
+    interleave_in_parallel(file, fn, out);
     // The file's copy is not read again by this model or any other of this Reader (they find these
     // bytes): a mapping gives its pages back, so interleaving costs no memory.
     reader_.file().discard(static_cast<size_t>(file.data - reader_.file().data()), bytes);

@@ -13,7 +13,7 @@ namespace lightboat::model {
 
 class WeightBinder {
  public:
-  // interleave: bind matmul_matrix()'s Q4_0 and Q8_0 matrices as Q4_0x16 / Q8_0x16 where the active
+  // interleave: bind matmul_matrix()'s Q4_0, Q8_0 and F16 matrices interleaved where the active
   // kernel table reads those layouts faster (ModelSettings::interleave).
   explicit WeightBinder(const gguf::Reader& reader, bool interleave = false);
 
@@ -22,8 +22,9 @@ class WeightBinder {
   tensor::MatrixView matrix(const std::string& name, int64_t n_cols, int64_t n_rows) const;
   // As matrix(), or an empty view (data == nullptr) when the tensor is absent.
   tensor::MatrixView optional_matrix(const std::string& name, int64_t n_cols, int64_t n_rows) const;
-  // As matrix() / optional_matrix(), for a matrix the model multiplies by: a Q4_0 or Q8_0 one whose
-  // rows come in whole groups of 16 is bound as Q4_0x16 / Q8_0x16 when the binder interleaves.
+  // As matrix() / optional_matrix(), for a matrix the model multiplies by: a Q4_0, Q8_0 or F16 one
+  // whose rows come in whole groups of 16 is bound as Q4_0x16 / Q8_0x16 / F16x16 when the binder
+  // interleaves.
   // kernels::get_row still reads its rows (a tied embedding table), a little slower. Its bytes are made once per Reader
   // (Reader::derived), and the file's copy is given back (FileBytes::discard).
   tensor::MatrixView matmul_matrix(const std::string& name, int64_t n_cols, int64_t n_rows) const;

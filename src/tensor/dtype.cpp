@@ -29,6 +29,7 @@ constexpr Entry kTable[] = {
     {DType::kF32, {"F32", 1, sizeof(float), false}},
     {DType::kF16, {"F16", 1, sizeof(uint16_t), false}},
     {DType::kBF16, {"BF16", 1, sizeof(uint16_t), false}},
+    {DType::kF16x16, {"F16x16", 1, sizeof(uint16_t), false}},
     {DType::kQ4_0, {"Q4_0", kQK4_0, sizeof(BlockQ4_0), true}},
     {DType::kQ4_0x16, {"Q4_0x16", kQK4_0, sizeof(BlockQ4_0), true}},
     {DType::kQ4_1, {"Q4_1", kQK4_1, sizeof(BlockQ4_1), true}},
@@ -63,7 +64,9 @@ const DTypeTraits& dtype_traits(DType type) {
 
 std::optional<DType> dtype_from_id(uint32_t id) {
   const Entry* e = find_entry(id);
-  if (e == nullptr || e->type == DType::kQ4_0x16 || e->type == DType::kQ8_0x16) return std::nullopt;  // internal
+  if (e == nullptr || e->type == DType::kQ4_0x16 || e->type == DType::kQ8_0x16 || e->type == DType::kF16x16) {
+    return std::nullopt;  // internal
+  }
   return e->type;
 }
 

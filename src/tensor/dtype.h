@@ -28,6 +28,9 @@ enum class DType : uint32_t {
   kQ6_K = 14,
   kQ8_K = 15,  // activations only (paired with K-quant weights)
   kBF16 = 30,
+  // Not a GGUF type either: F16 stored 16 rows interleaved, on the id ggml retired with its
+  // Q4_0_4_4 repacking (31), which no file names.
+  kF16x16 = 31,
 };
 
 struct DTypeTraits {

@@ -94,4 +94,21 @@ void deinterleave_q8_0_block(const std::byte* group, int64_t b, std::byte* out) 
   for (int r = 0; r < kInterleavedRows; ++r) deinterleave_q8_0_row_block(group, b, r, out + r * kQ8_0Bytes);
 }
 
+void interleave_f16(const std::byte* src, size_t src_stride, int64_t n_rows, int64_t n_cols, std::byte* dst) {
+  check(n_rows % kInterleavedRows == 0, ErrorKind::kInvalidArgument,
+        [] { return std::string("interleave_f16: rows must be a multiple of 16"); });
+  const size_t group_bytes = static_cast<size_t>(n_cols) * 2 * kInterleavedRows;
+  for (int64_t g = 0; g < n_rows / kInterleavedRows; ++g) {
+    std::byte* group = dst + static_cast<size_t>(g) * group_bytes;
+    for (int r = 0; r < kInterleavedRows; ++r) {  // row by row: the source is read in order
+      const std::byte* row = src + static_cast<size_t>(g * kInterleavedRows + r) * src_stride;
+      for (int64_t c = 0; c < n_cols; ++c) std::memcpy(group + 32 * c + 2 * r, row + 2 * c, 2);
+    }
+  }
+}
+
+void deinterleave_f16_row(const std::byte* group, int64_t c0, int64_t n, int lane, std::byte* out) {
+  for (int64_t c = 0; c < n; ++c) std::memcpy(out + 2 * c, group + 32 * (c0 + c) + 2 * lane, 2);
+}
+
 }  // namespace lightboat::tensor

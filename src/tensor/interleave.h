@@ -1,4 +1,4 @@
-// Q4_0x16 and Q8_0x16: Q4_0 and Q8_0 matrices stored 16 rows interleaved, the layouts the x86 AMX
+// Q4_0x16, Q8_0x16 and F16x16: Q4_0, Q8_0 and F16 matrices stored 16 rows interleaved, the layouts the x86 AMX
 // table's kernels read fastest (x86/amx_interleaved.cpp, x86/amx.cpp). A group of 16 rows holds,
 // per 32-element block b, at b * (16 x the type's block bytes) from the group's start:
 //   - the 16 rows' fp16 scales d (row r at 2r), 32 bytes;
@@ -7,7 +7,9 @@
 //     one (quants as stored, 0..15);
 //   - Q8_0x16: 8 vectors of 64 bytes in which byte j of lane r of vector i is row r's quant of
 //     element 4i + j plus 128 (stored XOR 0x80: unsigned, as VPDPBUSD takes its first operand).
-// So a group is exactly the bytes of its 16 rows (16 x 18 or 16 x 34 per block): row offsets and
+//   - F16x16 (no scales; a "block" is one column): per column c, at 32c, the 16 rows' fp16
+//     elements c (row r at 2r), so one VCVTPH2PS gives every row's weight of the column.
+// So a group is exactly the bytes of its 16 rows (16 x 18, 16 x 34 or 16 x 2 per block): row offsets and
 // sizes stay those of the file. One VPDPBUSD of a vector (Q4_0x16: its low or high nibbles) with a
 // broadcast dword of activations adds four products into every row's lane, and each such vector
 // is one row of an AMX "VNNI" tile. Portable code: the layouts are defined here, the kernels that
@@ -37,5 +39,9 @@ void deinterleave_q4_0_row_block(const std::byte* group, int64_t b, int lane, st
 void interleave_q8_0(const std::byte* src, size_t src_stride, int64_t n_rows, int64_t n_cols, std::byte* dst);
 void deinterleave_q8_0_block(const std::byte* group, int64_t b, std::byte* out);
 void deinterleave_q8_0_row_block(const std::byte* group, int64_t b, int lane, std::byte* out);
+
+// The same for F16 (any n_cols) and F16x16; a row's elements come back n at a time.
+void interleave_f16(const std::byte* src, size_t src_stride, int64_t n_rows, int64_t n_cols, std::byte* dst);
+void deinterleave_f16_row(const std::byte* group, int64_t c0, int64_t n, int lane, std::byte* out);
 
 }  // namespace lightboat::tensor

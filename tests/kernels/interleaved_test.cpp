@@ -6,6 +6,7 @@
 // their rows back.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -53,8 +54,10 @@ std::vector<std::byte> interleaved(DType layout, const std::vector<std::byte>& r
   std::vector<std::byte> out(rows.size());
   if (layout == DType::kQ4_0x16) {
     tensor::interleave_q4_0(rows.data(), tensor::row_bytes(DType::kQ4_0, n), n_rows, n, out.data());
-  } else {
+  } else if (layout == DType::kQ8_0x16) {
     tensor::interleave_q8_0(rows.data(), tensor::row_bytes(DType::kQ8_0, n), n_rows, n, out.data());
+  } else {
+    tensor::interleave_f16(rows.data(), tensor::row_bytes(DType::kF16, n), n_rows, n, out.data());
   }
   return out;
 }
@@ -64,7 +67,7 @@ std::vector<std::byte> interleaved(const std::vector<std::byte>& rows, int64_t n
 }
 
 DType file_type(DType layout) {
-  return layout == DType::kQ4_0x16 ? DType::kQ4_0 : DType::kQ8_0;
+  return layout == DType::kQ4_0x16 ? DType::kQ4_0 : layout == DType::kQ8_0x16 ? DType::kQ8_0 : DType::kF16;
 }
 
 int quant(const std::byte* q4_0_block, int k) {  // element k of a Q4_0 block, 0..15
@@ -131,11 +134,12 @@ TEST(Q8_0x16, InterleavingPutsEachQuantWhereTheLayoutSaysAndRoundTrips) {
 }
 
 TEST(Interleaved, TypesAreNotFileTypes) {
-  for (DType t : {DType::kQ4_0x16, DType::kQ8_0x16}) {
+  for (DType t : {DType::kQ4_0x16, DType::kQ8_0x16, DType::kF16x16}) {
     EXPECT_FALSE(tensor::dtype_from_id(static_cast<uint32_t>(t)).has_value());
   }
   EXPECT_EQ(tensor::dtype_name(DType::kQ4_0x16), "Q4_0x16");
   EXPECT_EQ(tensor::dtype_name(DType::kQ8_0x16), "Q8_0x16");
+  EXPECT_EQ(tensor::dtype_name(DType::kF16x16), "F16x16");
 }
 
 TEST(Interleaved, ReferenceGemmsEqualTheFileTypesDotProducts) {
@@ -267,9 +271,9 @@ TEST(Interleaved, MatmulGivesTheBitsOfTheFileTypes) {
 // get_row of an interleaved matrix (a tied embedding table) gives every row as the file's layout
 // does, in any kernel table (get_row is portable code).
 TEST(Interleaved, GetRowGivesTheFileTypesRows) {
-  for (DType layout : {DType::kQ4_0x16, DType::kQ8_0x16}) {
+  for (DType layout : {DType::kQ4_0x16, DType::kQ8_0x16, DType::kF16x16}) {
     const DType type = file_type(layout);
-    const int64_t n = 96, n_rows = 48;
+    const int64_t n = layout == DType::kF16x16 ? 75 : 96, n_rows = 48;
     const auto rows = rows_of(type, n, n_rows, 51);
     const auto inter = interleaved(layout, rows, n, n_rows);
     const tensor::MatrixView file{
@@ -284,6 +288,124 @@ TEST(Interleaved, GetRowGivesTheFileTypesRows) {
       ASSERT_EQ(got, want) << tensor::dtype_name(layout) << " row " << r;
     }
   }
+}
+
+// ---- F16x16: F16 stored 16 rows interleaved, column by column ----
+
+TEST(F16x16, InterleavingPutsEachElementWhereTheLayoutSaysAndRoundTrips) {
+  const int64_t n = 35, n_rows = 32;
+  const size_t row_bytes = tensor::row_bytes(DType::kF16, n);
+  const auto rows = rows_of(DType::kF16, n, n_rows, 7);
+  const auto inter = interleaved(DType::kF16x16, rows, n, n_rows);
+  EXPECT_EQ(tensor::row_bytes(DType::kF16x16, n), row_bytes);
+  for (int64_t g = 0; g < n_rows / 16; ++g) {
+    const std::byte* group = inter.data() + static_cast<size_t>(g * 16) * row_bytes;
+    for (int r = 0; r < 16; ++r) {
+      const std::byte* row = rows.data() + static_cast<size_t>(g * 16 + r) * row_bytes;
+      for (int64_t c = 0; c < n; ++c) {
+        ASSERT_EQ(std::memcmp(group + 32 * c + 2 * r, row + 2 * c, 2), 0) << "g=" << g << " r=" << r << " c=" << c;
+      }
+      std::byte back[40];
+      tensor::deinterleave_f16_row(group, 3, 20, r, back);
+      EXPECT_EQ(std::memcmp(back, row + 6, 40), 0) << "g=" << g << " r=" << r;
+    }
+  }
+  std::vector<std::byte> dst(rows.size());
+  EXPECT_THROW(tensor::interleave_f16(rows.data(), row_bytes, 8, n, dst.data()), Error);
+}
+
+// The scalar reference of F16x16 is vec_dot of F16 on the original rows, exactly.
+TEST(F16x16, ReferenceGemmIsTheF16DotProduct) {
+  const int64_t n = 77, n_rows = 32, n_tokens = 3;
+  const auto rows = rows_of(DType::kF16, n, n_rows, 8);
+  const auto inter = interleaved(DType::kF16x16, rows, n, n_rows);
+  const auto x = reference::test_util::quantize(DType::kF16, random_row(n * n_tokens, 9));
+  const size_t rb = tensor::row_bytes(DType::kF16, n);
+  const auto* xb = reinterpret_cast<const std::byte*>(x.data());
+  std::vector<float> y(static_cast<size_t>(n_rows * n_tokens));
+  const GemmFn gemm = gemm_fn(kernel_table(Isa::kScalar), DType::kF16x16);
+  gemm(n, inter.data(), rb, n_rows, xb, rb, n_tokens, y.data(), n_rows);
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t r = 0; r < n_rows; ++r) {
+      ASSERT_EQ(y[static_cast<size_t>(t * n_rows + r)],
+                reference::vec_dot(DType::kF16, n, rows.data() + r * rb, xb + t * rb))
+          << "r=" << r << " t=" << t;
+    }
+  }
+  EXPECT_THROW(gemm(n, inter.data(), rb, 15, xb, rb, 1, y.data(), n_rows), Error);
+}
+
+// The AMX table's two gemms of F16x16 (FMA for 1..4 tokens a group, the AMX-BF16 tiles for
+// batches, where the CPU has AMX-BF16), directly and through matmul with a pool: within fp32
+// rounding of the reference, |y - ref| <= 4n 2^-24 sum |w x| (the tiles' bound, amx_f16.cpp; the
+// FMA kernel's is n 2^-24). Column counts cover a partial tile step and the kernel's segments.
+TEST(F16x16, AmxGemmsAgreeWithTheReference) {
+  LIGHTBOAT_REQUIRE_AMX();
+  const KernelTable& k = kernel_table(Isa::kAmx);
+  ASSERT_NE(k.gemm[dtype_slot(DType::kF16x16)], nullptr);
+  const PackedGemmFn packed_gemm = k.packed_gemm[dtype_slot(DType::kF16x16)];
+  if (packed_gemm == nullptr) std::printf("no AMX-BF16: the tiles are not checked\n");
+  ThreadPool pool(2);
+  int cases = 0;
+  for (int64_t n : {16, 35, 576, 8192 + 40}) {
+    for (int64_t n_rows : {16, 48}) {
+      const auto rows = rows_of(DType::kF16, n, n_rows, static_cast<uint32_t>(n + n_rows));
+      const auto inter = interleaved(DType::kF16x16, rows, n, n_rows);
+      const size_t rb = tensor::row_bytes(DType::kF16, n);
+      const auto wf = reference::test_util::dequantize(DType::kF16, rows_bytes(rows), n * n_rows);
+      for (int64_t n_tokens : {1, 2, 3, 4, 5, 16, 17, 40}) {
+        if (n > 4096 && n_tokens > 5 && n_tokens != 17) continue;  // (slow and nothing new)
+        const auto xs = random_row(n * n_tokens, 10);
+        const auto x = reference::test_util::quantize(DType::kF16, xs);
+        const auto* xb = reinterpret_cast<const std::byte*>(x.data());
+        const auto xf = reference::test_util::dequantize(DType::kF16, x, n * n_tokens);
+        const int64_t y_stride = n_rows + 3;
+        std::vector<float> ref(static_cast<size_t>(n_tokens * y_stride));
+        gemm_fn(kernel_table(Isa::kScalar), DType::kF16x16)(n, inter.data(), rb, n_rows, xb, rb, n_tokens, ref.data(),
+                                                            y_stride);
+        std::vector<std::vector<float>> got;
+        std::vector<float> y(ref.size(), -1.0f);
+        const int64_t split = n_rows > 16 ? 16 : 0;  // rows [16, n_rows) first, then [0, 16): two "threads"
+        const GemmFn gemm = k.gemm[dtype_slot(DType::kF16x16)];
+        gemm(n, inter.data() + split * rb, rb, n_rows - split, xb, rb, n_tokens, y.data() + split, y_stride);
+        gemm(n, inter.data(), rb, split, xb, rb, n_tokens, y.data(), y_stride);
+        got.push_back(y);
+        MatmulScratch scratch;
+        if (packed_gemm != nullptr) {
+          scratch.reserve(n_tokens, n, k, DType::kF16x16);
+          const PackedActivations packed{
+              .n = n, .rows = xb, .row_bytes = rb, .n_tokens = n_tokens, .packed = scratch.packed(n_tokens, n)};
+          k.pack_activations[dtype_slot(DType::kF16)](packed, 0, n_tokens);
+          std::fill(y.begin(), y.end(), -1.0f);
+          packed_gemm(packed, inter.data() + split * rb, rb, n_rows - split, y.data() + split, y_stride);
+          packed_gemm(packed, inter.data(), rb, split, y.data(), y_stride);
+          got.push_back(y);
+        }
+        const tensor::MatrixView view{
+            .type = DType::kF16x16, .n_cols = n, .n_rows = n_rows, .row_bytes = rb, .data = inter.data()};
+        std::fill(y.begin(), y.end(), -1.0f);
+        matmul(k, view, xs.data(), n, n_tokens, y.data(), y_stride, scratch, pool);
+        got.push_back(y);
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          for (int64_t r = 0; r < n_rows; ++r) {
+            double abs_sum = 0.0;
+            for (int64_t e = 0; e < n; ++e) {
+              abs_sum += std::fabs(static_cast<double>(wf[static_cast<size_t>(r * n + e)]) *
+                                   xf[static_cast<size_t>(t * n + e)]);
+            }
+            const auto i = static_cast<size_t>(t * y_stride + r);
+            for (size_t v = 0; v < got.size(); ++v) {
+              ASSERT_NEAR(got[v][i], ref[i], 4.0 * static_cast<double>(n) * 0x1p-24 * abs_sum + 1e-30)
+                  << "path " << v << " n=" << n << " rows=" << n_rows << " tokens=" << n_tokens << " r=" << r
+                  << " t=" << t;
+            }
+          }
+        }
+        ++cases;
+      }
+    }
+  }
+  std::printf("%d shapes checked\n", cases);
 }
 
 // matmul_shared over an interleaved matrix and one whose rows are not whole groups of 16, in either

@@ -67,7 +67,8 @@ inline double block_error_bound(DType type) {
     case DType::kQ6_K: return 0.022;
     case DType::kQ4_0x16:
     case DType::kQ8_0x16:
-      break;  // layouts of Q4_0 / Q8_0, not quantizers
+    case DType::kF16x16:
+      break;  // layouts of Q4_0 / Q8_0 / F16, not quantizers
   }
   return 0.0;
 }

@@ -5,6 +5,9 @@
 // a second model of it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -13,6 +16,7 @@
 #include "fixtures.h"
 #include "kernels/dispatch.h"
 #include "model/model.h"
+#include "tensor/dtype.h"
 
 namespace lightboat::model {
 namespace {
@@ -55,6 +59,33 @@ TEST(Interleave, Q4_0AndQ8_0ModelsGiveTheSameLogitsInterleaved) {
     EXPECT_EQ(reader->derived_bytes(), made) << arch;
     EXPECT_EQ(logits(*second, pool), want) << arch;
   }
+}
+
+// F16 matrices bound as F16x16 add in another order (x86/amx_interleaved.cpp). A last-bit fp32
+// difference can flip the fp16 rounding of an activation (F16 weights take fp16 activations, 2^-11
+// relative), so the F16 fixture's logits agree within a few fp16 ulps of the largest logit, not
+// bit for bit (measured: 0.0051 of 8.0, against a bound of 4 x 2^-11 x 8.0 = 0.016).
+TEST(Interleave, F16ModelGivesTheSameLogitsWithinRounding) {
+  LIGHTBOAT_REQUIRE_FIXTURES();
+  ThreadPool pool(2);
+  const std::string path = (testing::fixtures_dir() / "arch" / "tiny-llama-F16.gguf").string();
+  auto plain_reader = gguf::Reader::parse(FileBytes::open(path, LoadMode::kMmap));
+  auto plain = load_model(plain_reader, {.interleave = false});
+  const std::vector<float> want = logits(*plain, pool);
+  auto reader = gguf::Reader::parse(FileBytes::open(path, LoadMode::kMmap));
+  auto model = load_model(reader, {});
+  const bool interleaves =
+      kernels::active_kernels().packed_gemm[kernels::dtype_slot(tensor::DType::kF16x16)] != nullptr;
+  EXPECT_EQ(reader->derived_bytes() > 0, interleaves);
+  const std::vector<float> got = logits(*model, pool);
+  ASSERT_EQ(got.size(), want.size());
+  float scale = 0.0f, worst = 0.0f;
+  for (size_t i = 0; i < got.size(); ++i) {
+    scale = std::max(scale, std::fabs(want[i]));
+    worst = std::max(worst, std::fabs(got[i] - want[i]));
+  }
+  std::printf("largest logit difference %.3g (largest logit %.3g)\n", worst, scale);
+  EXPECT_LE(worst, 4.0f * 0x1p-11f * scale);
 }
 
 }  // namespace

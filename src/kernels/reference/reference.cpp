@@ -64,6 +64,7 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
     case DType::kQ8_K: return detail::dequantize_q8_k(src, dst, nb);
     case DType::kQ4_0x16:  // rows interleaved in groups: no row stands alone
     case DType::kQ8_0x16:
+    case DType::kF16x16:
       break;
   }
   unsupported(type, "dequantize_row");
@@ -93,6 +94,7 @@ void quantize_row(DType type, const float* src, void* dst, int64_t n) {
     case DType::kQ8_K: return detail::quantize_q8_k(src, dst, nb);
     case DType::kQ4_0x16:
     case DType::kQ8_0x16:
+    case DType::kF16x16:
       break;
   }
   unsupported(type, "quantize_row");
@@ -104,6 +106,8 @@ DType vec_dot_type(DType weight_type) {
     case DType::kF16:
     case DType::kBF16:
       return weight_type;
+    case DType::kF16x16:
+      return DType::kF16;
     case DType::kQ4_0:
     case DType::kQ4_0x16:
     case DType::kQ5_0:
@@ -162,6 +166,7 @@ float vec_dot(DType weight_type, int64_t n, const void* w, const void* x) {
     case DType::kQ8_K:
     case DType::kQ4_0x16:  // a row is spread over its group: gemm_interleaved below
     case DType::kQ8_0x16:
+    case DType::kF16x16:
       break;
   }
   unsupported(weight_type, "vec_dot");
@@ -208,6 +213,29 @@ void gemm_q8_0x16(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_r
                   size_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride) {
   gemm_interleaved<sizeof(tensor::BlockQ8_0), tensor::deinterleave_q8_0_block, detail::dot_q8_0_q8_0>(
       DType::kQ8_0x16, n, w, w_row_bytes, n_rows, x, x_row_bytes, n_tokens, y, y_stride);
+}
+
+void gemm_f16x16(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* x,
+                 size_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride) {
+  if (n_rows % tensor::kInterleavedRows != 0) {
+    throw Error(ErrorKind::kInvalidArgument, "gemm of F16x16: " + std::to_string(n_rows) +
+                                                 " rows are not whole groups of " +
+                                                 std::to_string(tensor::kInterleavedRows));
+  }
+  for (int64_t r0 = 0; r0 < n_rows; r0 += tensor::kInterleavedRows) {
+    const std::byte* group = w + static_cast<size_t>(r0) * w_row_bytes;
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const std::byte* xt = x + static_cast<size_t>(t) * x_row_bytes;
+      for (int r = 0; r < tensor::kInterleavedRows; ++r) {
+        double sum = 0.0;  // as vec_dot of F16: fp32 products, summed in double
+        for (int64_t c = 0; c < n; ++c) {
+          sum += static_cast<double>(tensor::fp16_to_fp32(load_u16(group + 32 * c + 2 * r, 0)) *
+                                     tensor::fp16_to_fp32(load_u16(xt, c)));
+        }
+        y[t * y_stride + r0 + r] = static_cast<float>(sum);
+      }
+    }
+  }
 }
 
 }  // namespace lightboat::kernels::reference

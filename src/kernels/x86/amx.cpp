@@ -412,6 +412,7 @@ KernelTable make_table() {
   t.packed_gemm[dtype_slot(DType::kQ5_0)] = packed_gemm<Q5_0Tiles>;
   t.gemm[dtype_slot(DType::kQ4_0x16)] = amx_interleaved_gemm(DType::kQ4_0x16);
   t.gemm[dtype_slot(DType::kQ8_0x16)] = amx_interleaved_gemm(DType::kQ8_0x16);
+  t.gemm[dtype_slot(DType::kF16x16)] = amx_interleaved_gemm(DType::kF16x16);
   t.packed_gemm[dtype_slot(DType::kQ4_0x16)] = packed_gemm<Q4_0x16Tiles>;
   t.packed_gemm[dtype_slot(DType::kQ8_0x16)] = packed_gemm<Q8_0x16Tiles>;
   t.interleaves = true;

@@ -23,7 +23,8 @@
 // pairs) and split, per thread, once per 32-row group and token chunk, into a buffer that every
 // token tile of the chunk reuses. The fp32 sums stay in the tile registers over the whole row
 // (C: 2 token tiles x 2 row tiles), and C is [token][row], the layout of y: full tiles are stored
-// straight into y. Rows past the last multiple of 16 go to the AVX-512 dense gemm.
+// straight into y. Rows past the last multiple of 16 go to the AVX-512 dense gemm. F16x16 weights
+// (tensor/interleave.h) give their tiles with one word permutation per tile row instead.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <cpuid.h>
@@ -158,6 +159,29 @@ void weight_tiles(const std::byte* w, size_t row_bytes, int64_t n, int64_t s, st
   }
 }
 
+// The same tiles from 16 rows stored as F16x16 (tensor/interleave.h) at `group`: columns 2k and
+// 2k + 1 of the step are 64 adjacent bytes (the 16 rows' elements of one, then of the other), and
+// one word permutation pairs them per row. Columns past n are zero.
+void weight_tiles_x16(const std::byte* group, size_t /*row_bytes*/, int64_t n, int64_t s, std::byte* out) {
+  // Word 2r + j of a tile row takes word 16j + r of the two columns.
+  const __m512i pair = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21,
+                                        5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  for (int k = 0; k < 16; ++k) {
+    const int64_t c = s * kStep + 2 * k;
+    const std::byte* p = group + static_cast<size_t>(c) * 32;
+    __m512i v;
+    if (c + 1 < n) {
+      prefetch_weights(p);
+      v = _mm512_loadu_si512(p);
+    } else {
+      v = c < n ? _mm512_maskz_loadu_epi16(0xffffu, p) : _mm512_setzero_si512();
+    }
+    const Parts parts = split_f16(_mm512_permutexvar_epi16(pair, v));
+    _mm512_store_si512(out + 64 * k, parts.hi);
+    _mm512_store_si512(out + kTileBytes + 64 * k, parts.lo);
+  }
+}
+
 // A growing per-thread buffer, 64-byte aligned (plain malloc/free: this unit must not
 // instantiate templates shared with other units, isa_tables.h).
 struct Buffer {
@@ -267,6 +291,9 @@ void row_group(const PackedActivations& x, const std::byte* wb, int64_t ns, int6
   }
 }
 
+// Tiles gives a 16-row tile's B tiles of one k-step (weight_tiles or weight_tiles_x16); Rest is
+// the gemm of rows past the last multiple of 16 (or of all, without a buffer).
+template <void (*Tiles)(const std::byte*, size_t, int64_t, int64_t, std::byte*), DType kRestType>
 void packed_gemm_f16(const PackedActivations& x, const std::byte* w, size_t w_row_bytes, int64_t n_rows, float* y,
                      int64_t y_stride) {
   static const TileConfig config = make_config();
@@ -289,8 +316,8 @@ void packed_gemm_f16(const PackedActivations& x, const std::byte* w, size_t w_ro
         const std::byte* wr = w + static_cast<size_t>(r) * w_row_bytes;
         for (int64_t s = 0; s < ns; ++s) {
           for (int64_t a = 0; a < rb; ++a) {
-            weight_tiles(wr + static_cast<size_t>(a * kTile) * w_row_bytes, w_row_bytes, x.n, s,
-                         wb + static_cast<size_t>(s * rb + a) * kRecordBytes);
+            Tiles(wr + static_cast<size_t>(a * kTile) * w_row_bytes, w_row_bytes, x.n, s,
+                  wb + static_cast<size_t>(s * rb + a) * kRecordBytes);
           }
         }
         __asm__ volatile("" ::: "memory");  // the tile loads read wb (GCC's _tile_loadd has no memory operand)
@@ -304,9 +331,10 @@ void packed_gemm_f16(const PackedActivations& x, const std::byte* w, size_t w_ro
     _tile_release();
   }
   if (n_full < n_rows) {  // the last n_rows % 16 rows (or all, without a buffer)
-    avx512_table().gemm[dtype_slot(DType::kF16)](x.n, w + static_cast<size_t>(n_full) * w_row_bytes, w_row_bytes,
-                                                  n_rows - n_full, x.rows, x.row_bytes, x.n_tokens, y + n_full,
-                                                  y_stride);
+    const GemmFn rest =
+        kRestType == DType::kF16 ? avx512_table().gemm[dtype_slot(DType::kF16)] : amx_interleaved_gemm(DType::kF16x16);
+    rest(x.n, w + static_cast<size_t>(n_full) * w_row_bytes, w_row_bytes, n_rows - n_full, x.rows, x.row_bytes,
+         x.n_tokens, y + n_full, y_stride);
   }
 }
 
@@ -321,10 +349,14 @@ bool cpu_has_amx_bf16() {
 void add_amx_f16(KernelTable& t) {
   if (!cpu_has_amx_bf16()) return;
   const size_t f16 = dtype_slot(DType::kF16);
-  t.packed_gemm[f16] = packed_gemm_f16;
+  t.packed_gemm[f16] = packed_gemm_f16<weight_tiles, DType::kF16>;
   t.pack_activations[f16] = pack_f16;
   t.packed_min_tokens_of[f16] = kMinTokens;
   t.packed_bytes_per_block[f16] = kBytesPerBlock;
+  const size_t f16x16 = dtype_slot(DType::kF16x16);
+  t.packed_gemm[f16x16] = packed_gemm_f16<weight_tiles_x16, DType::kF16x16>;
+  t.packed_min_tokens_of[f16x16] = kMinTokens;
+  t.packed_bytes_per_block[f16x16] = kBytesPerBlock;
 }
 
 }  // namespace lightboat::kernels::detail

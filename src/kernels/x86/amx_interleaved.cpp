@@ -1,6 +1,6 @@
-// The AMX table's decode kernels for Q4_0x16 and Q8_0x16 weights (Q4_0 / Q8_0 stored 16 rows
-// interleaved, tensor/interleave.h), 1..4 tokens at a time: AVX-512 VNNI, compiled with the AMX
-// unit's flags.
+// The AMX table's decode kernels for Q4_0x16, Q8_0x16 and F16x16 weights (Q4_0 / Q8_0 / F16 stored
+// 16 rows interleaved, tensor/interleave.h), 1..4 tokens at a time: AVX-512 VNNI (F16x16: F16C and
+// FMA), compiled with the AMX unit's flags.
 //
 // The layouts put row r of a 16-row group in 32-bit lane r of every vector, so a block of the 16
 // rows is its fp16 scales and 4 (Q4_0x16: then 8 nibble operations) or 8 vector loads, and per
@@ -133,6 +133,68 @@ void gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, con
   });
 }
 
+// ---- F16x16 ----
+//
+// Per column of a group: one VCVTPH2PS (the 16 rows' weights as fp32), then per token one FMA with
+// the broadcast activation, into four accumulators per token (columns c mod 4), summed at the end
+// ((a0 + a1) + (a2 + a3)). The activations (fp16, as F16's vec_dot type) are widened once per
+// segment of columns. The fp32 order of additions is not the row-major kernel's, so outputs agree
+// with it within rounding, not bit for bit (nor with the AMX-BF16 tiles, which never did).
+constexpr int64_t kF16SegmentCols = 8192;  // 128 KiB of fp32 activations for 4 tokens
+
+template <int NT>
+void f16_group_rows(const GemmArgs& a, int64_t r0, int64_t t0, int64_t c0, int64_t nc,
+                    const float (*xf)[kF16SegmentCols]) {
+  __m512 acc[NT][4];
+  for (int t = 0; t < NT; ++t) {
+    for (int i = 0; i < 4; ++i) acc[t][i] = _mm512_setzero_ps();
+  }
+  const std::byte* p = a.w_row(r0) + static_cast<size_t>(c0) * 32;
+  int64_t c = 0;
+  for (; c + 4 <= nc; c += 4) {
+    const std::byte* q = p + static_cast<size_t>(c) * 32;
+    // 128 bytes a step: the lines of its last bytes (the first is the previous step's last)
+    prefetch_line<kLinearPrefetchLocality>(q + kAheadBytes + 63);
+    prefetch_line<kLinearPrefetchLocality>(q + kAheadBytes + 127);
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; ++i) {
+      const __m512 w = _mm512_cvtph_ps(load256(q + 32 * i));
+      for (int t = 0; t < NT; ++t) acc[t][i] = _mm512_fmadd_ps(w, _mm512_set1_ps(xf[t][c + i]), acc[t][i]);
+    }
+  }
+  for (; c < nc; ++c) {
+    const __m512 w = _mm512_cvtph_ps(load256(p + static_cast<size_t>(c) * 32));
+    for (int t = 0; t < NT; ++t) acc[t][0] = _mm512_fmadd_ps(w, _mm512_set1_ps(xf[t][c]), acc[t][0]);
+  }
+  for (int t = 0; t < NT; ++t) {
+    __m512 s = _mm512_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]), _mm512_add_ps(acc[t][2], acc[t][3]));
+    if (c0 > 0) s = _mm512_add_ps(_mm512_loadu_ps(&a.out(r0, t0 + t)), s);
+    _mm512_storeu_ps(&a.out(r0, t0 + t), s);
+  }
+}
+
+void f16x16_gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* x,
+                 size_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride) {
+  check(n_rows % tensor::kInterleavedRows == 0, ErrorKind::kInvalidArgument,
+        [&] { return "gemm of F16x16 weights: " + std::to_string(n_rows) + " rows are not whole groups of 16"; });
+  const GemmArgs a{n, w, w_row_bytes, x, x_row_bytes, y, y_stride};
+  by_token_groups(n_tokens, [&](auto nt, int64_t t0) {
+    constexpr int NT = nt();
+    alignas(64) float xf[NT][kF16SegmentCols];
+    for (int64_t c0 = 0; c0 < n; c0 += kF16SegmentCols) {
+      const int64_t nc = n - c0 < kF16SegmentCols ? n - c0 : kF16SegmentCols;
+      for (int t = 0; t < NT; ++t) {
+        const std::byte* xr = a.x_row(t0 + t) + static_cast<size_t>(c0) * 2;
+        for (int64_t c = 0; c < nc; c += 16) {
+          const auto m = static_cast<__mmask16>(nc - c >= 16 ? 0xffffu : (1u << (nc - c)) - 1u);
+          _mm512_mask_storeu_ps(xf[t] + c, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, xr + 2 * c)));
+        }
+      }
+      for (int64_t r = 0; r < n_rows; r += tensor::kInterleavedRows) f16_group_rows<NT>(a, r, t0, c0, nc, xf);
+    }
+  });
+}
+
 }  // namespace
 
 GemmFn amx_interleaved_gemm(DType type) {
@@ -141,6 +203,8 @@ GemmFn amx_interleaved_gemm(DType type) {
       return gemm<Q4_0x16Layout>;
     case DType::kQ8_0x16:
       return gemm<Q8_0x16Layout>;
+    case DType::kF16x16:
+      return f16x16_gemm;
     default:
       return nullptr;
   }
