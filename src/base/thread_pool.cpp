@@ -51,9 +51,6 @@ T wait_for_change(const std::atomic<T>& a, T old, bool spin) {
 
 }  // namespace
 
-// Chunks per thread: enough that a thread that starts late (or runs at half speed) leaves its
-// share to the others, few enough that claiming (one compare-exchange each) stays negligible.
-constexpr int64_t kChunksPerThread = 4;
 constexpr int64_t kMaxChunks = 0xffff;  // the claim word's 16-bit fields
 
 ThreadPool::ThreadPool(int n_threads)
@@ -136,7 +133,10 @@ void ThreadPool::worker() {
   }
 }
 
-void ThreadPool::run(int64_t n, int64_t grain, ChunkFn fn) {
+// Chunks per thread (kDefaultChunksPerThread): enough that a thread that starts late (or runs at
+// half speed) leaves its share to the others, few enough that claiming (one compare-exchange each)
+// stays negligible.
+void ThreadPool::run(int64_t n, int64_t grain, ChunkFn fn, int chunks_per_thread) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
   const int64_t grains = (n + grain - 1) / grain;
@@ -148,7 +148,8 @@ void ThreadPool::run(int64_t n, int64_t grain, ChunkFn fn) {
   fn_ = fn;
   n_ = n;
   grain_ = grain;
-  n_chunks_ = static_cast<uint32_t>(std::min({grains, n_threads_ * kChunksPerThread, kMaxChunks}));
+  n_chunks_ =
+      static_cast<uint32_t>(std::min({grains, int64_t{n_threads_} * std::max(1, chunks_per_thread), kMaxChunks}));
   error_ = nullptr;
   done_.store(0, std::memory_order_relaxed);
   const uint32_t call = ++calls_;

@@ -37,9 +37,14 @@ class ThreadPool {
   // whole. Exceptions thrown by fn
   // are rethrown here (the first one wins). fn is passed by reference, never copied or
   // allocated: the decode loop calls this per operation. Not reentrant: one call at a time.
+  // chunks_per_thread (at least 1) sets how finely [0, n) is cut: more chunks shorten the wait for
+  // the last one, each costs a claim.
+  static constexpr int kDefaultChunksPerThread = 4;
   template <typename Fn>
-  void parallel_for(int64_t n, int64_t grain, Fn&& fn) {
-    run(n, grain, ChunkFn{&fn, [](void* f, int64_t b, int64_t e) { (*static_cast<std::remove_reference_t<Fn>*>(f))(b, e); }});
+  void parallel_for(int64_t n, int64_t grain, Fn&& fn, int chunks_per_thread = kDefaultChunksPerThread) {
+    run(n, grain,
+        ChunkFn{&fn, [](void* f, int64_t b, int64_t e) { (*static_cast<std::remove_reference_t<Fn>*>(f))(b, e); }},
+        chunks_per_thread);
   }
 
   // The chunk that claim number `claim` (0 .. n_chunks - 1) of a call runs: a permutation that
@@ -57,7 +62,7 @@ class ThreadPool {
     void operator()(int64_t b, int64_t e) const { call(object, b, e); }
   };
 
-  void run(int64_t n, int64_t grain, ChunkFn fn);
+  void run(int64_t n, int64_t grain, ChunkFn fn, int chunks_per_thread);
   void worker();
   // Claims and runs chunks of call `call` until none is left (or another call has started).
   void work(uint32_t call);

@@ -2,10 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <thread>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 namespace lightboat {
@@ -22,6 +23,30 @@ TEST(ThreadPool, CoversEveryIndexOnceInWholeGrains) {
           for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)]++;
         });
         for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 1) << "n=" << n << " i=" << i;
+      }
+    }
+  }
+}
+
+// chunks_per_thread sets the number of chunks: threads x it, or fewer when there are fewer grains,
+// and every index is still covered once.
+TEST(ThreadPool, ChunksPerThreadSetsTheCut) {
+  for (int threads : {2, 3}) {
+    ThreadPool pool(threads);
+    for (int per_thread : {0, 1, 4, 16}) {
+      for (int64_t n : {int64_t{7}, int64_t{1000}}) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+        std::atomic<int> chunks{0};
+        pool.parallel_for(
+            n, 1,
+            [&](int64_t b, int64_t e) {
+              chunks++;
+              for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)]++;
+            },
+            per_thread);
+        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 1) << "n=" << n << " i=" << i;
+        const int64_t want = std::min<int64_t>(n, int64_t{threads} * std::max(1, per_thread));
+        EXPECT_EQ(chunks.load(), want) << "threads=" << threads << " per thread=" << per_thread << " n=" << n;
       }
     }
   }
