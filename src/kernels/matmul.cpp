@@ -35,10 +35,11 @@ constexpr int64_t kPackedRowGrain = 32;
 // (the small projections of tiny models; the K/V projections of small ones).
 constexpr size_t kParallelWorkBytes = size_t{64} << 10;
 
-// Work (weight bytes x tokens) per chunk of a row pass, for passes big enough to take more than
-// the pool's default 4 chunks per thread (up to 16). Llama-3.2-1B Q4_0 decode on two threads, an
-// instrumented pool counting from the first thread to find no chunk left to the call's end: one
-// thread idled 8.9-11.1% of the matmul calls' time at 4 chunks per thread, 3.2-3.4% at 16.
+// Work (weight bytes x tokens) per chunk of a decode row pass (no tiles), for passes big enough to
+// take more than the pool's default 4 chunks per thread (up to 16). Llama-3.2-1B Q4_0 decode on
+// two threads, an instrumented pool counting from the first thread to find no chunk left to the
+// call's end: one thread idled 8.9-11.1% of the matmul calls' time at 4 chunks per thread,
+// 3.2-3.4% at 16.
 constexpr size_t kChunkWorkBytes = size_t{512} << 10;
 
 static_assert(kMaxMatmulTargets <= std::tuple_size_v<decltype(MatmulShape::types)>, "a profiled call's types fit");
@@ -161,10 +162,12 @@ void matmul_group(const KernelTable& kernels, const MatmulTarget* targets, size_
   if (work < kParallelWorkBytes) {
     rows(0, total_rows);
   } else {
-    // A big pass is cut finer: the call ends with its last chunk, and a thread that finds none left
-    // idles until then (kChunkWorkBytes).
+    // A big decode pass is cut finer: the call ends with its last chunk, and a thread that finds
+    // none left idles until then (kChunkWorkBytes). Tile passes (prefill) keep the default.
     const auto per_thread = static_cast<int64_t>(work / kChunkWorkBytes) / pool.size();
-    const int chunks = static_cast<int>(std::clamp<int64_t>(per_thread, ThreadPool::kDefaultChunksPerThread, 16));
+    const int chunks = any_packed
+                           ? ThreadPool::kDefaultChunksPerThread
+                           : static_cast<int>(std::clamp<int64_t>(per_thread, ThreadPool::kDefaultChunksPerThread, 16));
     pool.parallel_for(total_rows, any_packed ? kPackedRowGrain : kRowGrain, rows, chunks);
   }
   if (profiling) {
