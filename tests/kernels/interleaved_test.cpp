@@ -70,6 +70,16 @@ DType file_type(DType layout) {
   return layout == DType::kQ4_0x16 ? DType::kQ4_0 : layout == DType::kQ8_0x16 ? DType::kQ8_0 : DType::kF16;
 }
 
+// sum_e |w[r][e] x[t][e]| of row r of wf and token t of xf (n elements each): the scale of the
+// fp32 rounding error of their dot product.
+double abs_dot(const std::vector<float>& wf, const std::vector<float>& xf, int64_t n, int64_t r, int64_t t) {
+  double sum = 0.0;
+  for (int64_t e = 0; e < n; ++e) {
+    sum += std::fabs(static_cast<double>(wf[static_cast<size_t>(r * n + e)]) * xf[static_cast<size_t>(t * n + e)]);
+  }
+  return sum;
+}
+
 int quant(const std::byte* q4_0_block, int k) {  // element k of a Q4_0 block, 0..15
   const auto b = static_cast<uint8_t>(q4_0_block[2 + (k & 15)]);
   return k < 16 ? b & 15 : b >> 4;
@@ -219,11 +229,7 @@ TEST(Interleaved, AmxGemmsGiveTheBitsOfTheFileTypesGemms) {
           const auto xf = reference::test_util::dequantize(DType::kQ8_0, x, n * n_tokens);
           for (int64_t t = 0; t < n_tokens; ++t) {
             for (int64_t r = 0; r < n_rows; ++r) {
-              double abs_sum = 0.0;
-              for (int64_t e = 0; e < n; ++e) {
-                abs_sum += std::fabs(static_cast<double>(wf[static_cast<size_t>(r * n + e)]) *
-                                     xf[static_cast<size_t>(t * n + e)]);
-              }
+              const double abs_sum = abs_dot(wf, xf, n, r, t);
               ASSERT_NEAR(vnni[static_cast<size_t>(t * y_stride + r)], ref[static_cast<size_t>(t * n_rows + r)],
                           1e-5 * abs_sum + 1e-30)
                   << tensor::dtype_name(layout) << " vs the scalar reference, n=" << n << " r=" << r << " t=" << t;
@@ -389,11 +395,7 @@ TEST(F16x16, AmxGemmsAgreeWithTheReference) {
         got.push_back(y);
         for (int64_t t = 0; t < n_tokens; ++t) {
           for (int64_t r = 0; r < n_rows; ++r) {
-            double abs_sum = 0.0;
-            for (int64_t e = 0; e < n; ++e) {
-              abs_sum += std::fabs(static_cast<double>(wf[static_cast<size_t>(r * n + e)]) *
-                                   xf[static_cast<size_t>(t * n + e)]);
-            }
+            const double abs_sum = abs_dot(wf, xf, n, r, t);
             const auto i = static_cast<size_t>(t * y_stride + r);
             for (size_t v = 0; v < got.size(); ++v) {
               // The FMA kernel (the first result, and matmul's below the tiles' threshold) keeps
