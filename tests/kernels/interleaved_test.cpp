@@ -188,7 +188,8 @@ TEST(Interleaved, AmxGemmsGiveTheBitsOfTheFileTypesGemms) {
     ASSERT_NE(k.gemm[dtype_slot(layout)], nullptr);
     ASSERT_NE(k.packed_gemm[dtype_slot(layout)], nullptr);
     for (int64_t n : {32, 96, 2048, 16384 + 96}) {
-      for (int64_t n_rows : {16, 48}) {
+      // 160 rows: the call on rows [16, 160) reads 9 groups as 4 runs of 2 side by side, then 1.
+      for (int64_t n_rows : {16, 48, 160}) {
         const auto rows = rows_of(type, n, n_rows, static_cast<uint32_t>(n + n_rows));
         const auto inter = interleaved(layout, rows, n, n_rows);
         const size_t wrb = tensor::row_bytes(type, n), xrb = tensor::row_bytes(DType::kQ8_0, n);
@@ -355,7 +356,7 @@ TEST(F16x16, AmxGemmsAgreeWithTheReference) {
   ThreadPool pool(2);
   int cases = 0;
   for (int64_t n : {16, 35, 576, 8192 + 40}) {
-    for (int64_t n_rows : {16, 48}) {
+    for (int64_t n_rows : {16, 48, 160}) {  // 160: one token reads rows [16, 160) as 4 runs, then 1 group
       const auto rows = rows_of(DType::kF16, n, n_rows, static_cast<uint32_t>(n + n_rows));
       const auto inter = interleaved(DType::kF16x16, rows, n, n_rows);
       const size_t rb = tensor::row_bytes(DType::kF16, n);

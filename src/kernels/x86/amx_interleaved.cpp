@@ -36,10 +36,14 @@ namespace {
 // Blocks whose activation scales and sums are prepared at a time (16384 columns): a wider matrix
 // is taken in column segments, its fp32 sums carried through y between them.
 constexpr int64_t kSegmentBlocks = 512;
-// The weights of consecutive groups lie end to end, so the whole matrix is one linear stream;
-// each block asks for the lines this far ahead, into L2 (bench/experiments/interleaved_q4_0.cpp:
-// 4 KiB and 18 KiB read alike, no prefetch 30% slower).
-constexpr size_t kAheadBytes = 18432;
+// A call's groups of 16 rows are read as kStreams runs side by side (a quarter of the groups
+// each), one block of each run in turn, and each run asks for its lines kAheadBlocks blocks ahead
+// into L1. The weights of consecutive groups lie end to end, so one run is one linear stream.
+// One linear stream per core, prefetched 18 KiB ahead into L2 (the earlier scheme), read
+// Llama-3.2-1B Q4_0's matrices at 14.5 GB/s on one thread; four read 16-18 (docs/performance.md,
+// "Four streams per core").
+constexpr int kStreams = 4;
+constexpr int64_t kAheadBlocks = 8;
 
 // The two layouts: bytes per block of 16 rows, the bias of their unsigned quants, and the 8
 // vectors of a block's quants 4k..4k+3 (lane r: row r).
@@ -88,31 +92,40 @@ inline __m512i broadcast_dword(const std::byte* p) {
   return _mm512_set1_epi32(v);
 }
 
-// Rows [r0, r0 + 16) x tokens [t0, t0 + NT), blocks [b0, b0 + nb); acc starts from y when b0 > 0.
-template <typename Layout, int NT>
-void group_rows(const GemmArgs& a, int64_t r0, int64_t t0, int64_t b0, int64_t nb, const Prepared* prep) {
-  __m512 acc[NT];
-  for (int t = 0; t < NT; ++t) acc[t] = b0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(&a.out(r0, t0 + t));
-  const std::byte* group = a.w_row(r0);
+// Groups of rows [r0[g], r0[g] + 16), g < S, x tokens [t0, t0 + NT), blocks [b0, b0 + nb), the S
+// groups side by side block by block; acc starts from y when b0 > 0.
+template <typename Layout, int NT, int S>
+void group_rows(const GemmArgs& a, const int64_t* r0, int64_t t0, int64_t b0, int64_t nb, const Prepared* prep) {
+  __m512 acc[S][NT];
+  const std::byte* group[S];
+  for (int g = 0; g < S; ++g) {
+    group[g] = a.w_row(r0[g]);
+    for (int t = 0; t < NT; ++t) acc[g][t] = b0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(&a.out(r0[g], t0 + t));
+  }
   for (int64_t b = 0; b < nb; ++b) {
-    const std::byte* p = group + static_cast<size_t>(b0 + b) * Layout::kBlockBytes;
-    prefetch_lines<kLinearPrefetchLocality>(p + kAheadBytes, Layout::kBlockBytes);
-    const __m512 dw = _mm512_cvtph_ps(load256(p));
-    __m512i v[8];
-    Layout::quants(p, v);
-    for (int t = 0; t < NT; ++t) {
-      const std::byte* xq = a.x_row(t0 + t) + static_cast<size_t>(b0 + b) * kQ8_0Bytes + 2;
-      __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
 #pragma GCC unroll 4
-      for (int k = 0; k < 4; ++k) {  // two chains: quants 8k..8k+3 and 8k+4..8k+7
-        s0 = _mm512_dpbusd_epi32(s0, v[2 * k], broadcast_dword(xq + 8 * k));
-        s1 = _mm512_dpbusd_epi32(s1, v[2 * k + 1], broadcast_dword(xq + 8 * k + 4));
+    for (int g = 0; g < S; ++g) {
+      const std::byte* p = group[g] + static_cast<size_t>(b0 + b) * Layout::kBlockBytes;
+      prefetch_lines(p + kAheadBlocks * Layout::kBlockBytes, Layout::kBlockBytes);
+      const __m512 dw = _mm512_cvtph_ps(load256(p));
+      __m512i v[8];
+      Layout::quants(p, v);
+      for (int t = 0; t < NT; ++t) {
+        const std::byte* xq = a.x_row(t0 + t) + static_cast<size_t>(b0 + b) * kQ8_0Bytes + 2;
+        __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; ++k) {  // two chains: quants 8k..8k+3 and 8k+4..8k+7
+          s0 = _mm512_dpbusd_epi32(s0, v[2 * k], broadcast_dword(xq + 8 * k));
+          s1 = _mm512_dpbusd_epi32(s1, v[2 * k + 1], broadcast_dword(xq + 8 * k + 4));
+        }
+        const __m512i s = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_set1_epi32(prep[t].bias_sum[b]));
+        acc[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(prep[t].dx[b])), acc[g][t]);
       }
-      const __m512i s = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_set1_epi32(prep[t].bias_sum[b]));
-      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(prep[t].dx[b])), acc[t]);
     }
   }
-  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(&a.out(r0, t0 + t), acc[t]);
+  for (int g = 0; g < S; ++g) {
+    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(&a.out(r0[g], t0 + t), acc[g][t]);
+  }
 }
 
 template <typename Layout>
@@ -128,7 +141,18 @@ void gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, con
     for (int64_t b0 = 0; b0 < nb; b0 += kSegmentBlocks) {
       const int64_t seg = nb - b0 < kSegmentBlocks ? nb - b0 : kSegmentBlocks;
       for (int t = 0; t < NT; ++t) prepare(a.x_row(t0 + t), b0, seg, Layout::kBias, prep[t]);
-      for (int64_t r = 0; r < n_rows; r += tensor::kInterleavedRows) group_rows<Layout, NT>(a, r, t0, b0, seg, prep);
+      // Run s takes groups [s per, (s + 1) per); the groups past kStreams runs are read alone.
+      const int64_t n_groups = n_rows / tensor::kInterleavedRows;
+      const int64_t per = n_groups / kStreams;
+      for (int64_t g = 0; g < per; ++g) {
+        int64_t r[kStreams];
+        for (int s = 0; s < kStreams; ++s) r[s] = (g + s * per) * tensor::kInterleavedRows;
+        group_rows<Layout, NT, kStreams>(a, r, t0, b0, seg, prep);
+      }
+      for (int64_t g = per * kStreams; g < n_groups; ++g) {
+        const int64_t r[1] = {g * tensor::kInterleavedRows};
+        group_rows<Layout, NT, 1>(a, r, t0, b0, seg, prep);
+      }
     }
   });
 }
@@ -141,35 +165,68 @@ void gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, con
 // segment of columns. The fp32 order of additions is not the row-major kernel's, so outputs agree
 // with it within rounding, not bit for bit (nor with the AMX-BF16 tiles, which never did).
 constexpr int64_t kF16SegmentCols = 8192;  // 128 KiB of fp32 activations for 4 tokens
+// Each run asks for its lines this far ahead, into L1 (32 columns).
+constexpr size_t kF16AheadBytes = 4096;
 
-template <int NT>
-void f16_group_rows(const GemmArgs& a, int64_t r0, int64_t t0, int64_t c0, int64_t nc,
+// Groups of rows [r0[g], r0[g] + 16), g < S, x tokens [t0, t0 + NT), columns [c0, c0 + nc), the S
+// groups side by side, 4 columns of each in turn.
+template <int NT, int S>
+void f16_group_rows(const GemmArgs& a, const int64_t* r0, int64_t t0, int64_t c0, int64_t nc,
                     const float (*xf)[kF16SegmentCols]) {
-  __m512 acc[NT][4];
-  for (int t = 0; t < NT; ++t) {
-    for (int i = 0; i < 4; ++i) acc[t][i] = _mm512_setzero_ps();
+  __m512 acc[S][NT][4];
+  const std::byte* p[S];
+  for (int g = 0; g < S; ++g) {
+    p[g] = a.w_row(r0[g]) + static_cast<size_t>(c0) * 32;
+    for (int t = 0; t < NT; ++t) {
+      for (int i = 0; i < 4; ++i) acc[g][t][i] = _mm512_setzero_ps();
+    }
   }
-  const std::byte* p = a.w_row(r0) + static_cast<size_t>(c0) * 32;
   int64_t c = 0;
   for (; c + 4 <= nc; c += 4) {
-    const std::byte* q = p + static_cast<size_t>(c) * 32;
-    // 128 bytes a step: the lines of its last bytes (the first is the previous step's last)
-    prefetch_line<kLinearPrefetchLocality>(q + kAheadBytes + 63);
-    prefetch_line<kLinearPrefetchLocality>(q + kAheadBytes + 127);
 #pragma GCC unroll 4
-    for (int i = 0; i < 4; ++i) {
-      const __m512 w = _mm512_cvtph_ps(load256(q + 32 * i));
-      for (int t = 0; t < NT; ++t) acc[t][i] = _mm512_fmadd_ps(w, _mm512_set1_ps(xf[t][c + i]), acc[t][i]);
+    for (int g = 0; g < S; ++g) {
+      const std::byte* q = p[g] + static_cast<size_t>(c) * 32;
+      // 128 bytes a step: the lines of its last bytes (the first is the previous step's last)
+      prefetch_line(q + kF16AheadBytes + 63);
+      prefetch_line(q + kF16AheadBytes + 127);
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) {
+        const __m512 w = _mm512_cvtph_ps(load256(q + 32 * i));
+        for (int t = 0; t < NT; ++t) acc[g][t][i] = _mm512_fmadd_ps(w, _mm512_set1_ps(xf[t][c + i]), acc[g][t][i]);
+      }
     }
   }
   for (; c < nc; ++c) {
-    const __m512 w = _mm512_cvtph_ps(load256(p + static_cast<size_t>(c) * 32));
-    for (int t = 0; t < NT; ++t) acc[t][0] = _mm512_fmadd_ps(w, _mm512_set1_ps(xf[t][c]), acc[t][0]);
+    for (int g = 0; g < S; ++g) {
+      const __m512 w = _mm512_cvtph_ps(load256(p[g] + static_cast<size_t>(c) * 32));
+      for (int t = 0; t < NT; ++t) acc[g][t][0] = _mm512_fmadd_ps(w, _mm512_set1_ps(xf[t][c]), acc[g][t][0]);
+    }
   }
-  for (int t = 0; t < NT; ++t) {
-    __m512 s = _mm512_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]), _mm512_add_ps(acc[t][2], acc[t][3]));
-    if (c0 > 0) s = _mm512_add_ps(_mm512_loadu_ps(&a.out(r0, t0 + t)), s);
-    _mm512_storeu_ps(&a.out(r0, t0 + t), s);
+  for (int g = 0; g < S; ++g) {
+    for (int t = 0; t < NT; ++t) {
+      __m512 s = _mm512_add_ps(_mm512_add_ps(acc[g][t][0], acc[g][t][1]), _mm512_add_ps(acc[g][t][2], acc[g][t][3]));
+      if (c0 > 0) s = _mm512_add_ps(_mm512_loadu_ps(&a.out(r0[g], t0 + t)), s);
+      _mm512_storeu_ps(&a.out(r0[g], t0 + t), s);
+    }
+  }
+}
+
+// All groups of rows x tokens [t0, t0 + NT), columns [c0, c0 + nc): one token reads the groups as
+// kStreams runs side by side, as the Q4_0x16 / Q8_0x16 kernels do (more tokens would need more
+// accumulators than there are registers).
+template <int NT>
+void f16_rows(const GemmArgs& a, int64_t n_rows, int64_t t0, int64_t c0, int64_t nc,
+              const float (*xf)[kF16SegmentCols]) {
+  const int64_t n_groups = n_rows / tensor::kInterleavedRows;
+  const int64_t per = NT == 1 ? n_groups / kStreams : 0;
+  for (int64_t g = 0; g < per; ++g) {
+    int64_t r[kStreams];
+    for (int s = 0; s < kStreams; ++s) r[s] = (g + s * per) * tensor::kInterleavedRows;
+    f16_group_rows<NT, kStreams>(a, r, t0, c0, nc, xf);
+  }
+  for (int64_t g = per * kStreams; g < n_groups; ++g) {
+    const int64_t r[1] = {g * tensor::kInterleavedRows};
+    f16_group_rows<NT, 1>(a, r, t0, c0, nc, xf);
   }
 }
 
@@ -200,14 +257,15 @@ void f16x16_gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_ro
       by_token_groups(n_tokens, [&](auto nt, int64_t t0) {
         alignas(64) float xf[nt()][kF16SegmentCols];
         widen_f16<nt()>(a, t0, c0, nc, xf);
-        for (int64_t r = 0; r < n_rows; r += tensor::kInterleavedRows) f16_group_rows<nt()>(a, r, t0, c0, nc, xf);
+        f16_rows<nt()>(a, n_rows, t0, c0, nc, xf);
       });
     } else {
       for (int64_t r = 0; r < n_rows; r += tensor::kInterleavedRows) {
         by_token_groups(n_tokens, [&](auto nt, int64_t t0) {
           alignas(64) float xf[nt()][kF16SegmentCols];
           widen_f16<nt()>(a, t0, c0, nc, xf);
-          f16_group_rows<nt()>(a, r, t0, c0, nc, xf);
+          const int64_t r0[1] = {r};
+          f16_group_rows<nt(), 1>(a, r0, t0, c0, nc, xf);
         });
       }
     }
