@@ -13,16 +13,20 @@
 namespace lightboat::cli {
 
 struct BandwidthResult {
-  double best_gbps = 0;     // 1e9 bytes/s of the fastest pass
-  double median_gbps = 0;   // of all passes
-  size_t buffer_bytes = 0;  // bytes read per pass
+  double best_gbps = 0;         // 1e9 bytes/s of the fastest read
+  double median_gbps = 0;       // over the passes, each pass's faster read
+  double linear_best_gbps = 0;  // the fastest read of each slice as one run
+  double runs_best_gbps = 0;    // the fastest read of each slice as 8 runs side by side
+  size_t buffer_bytes = 0;      // bytes read per read
   int passes = 0;
 };
 
 // Allocates `bytes` (rounded down to whole 64-byte lines, at least one), touches every page, then
-// reads the whole buffer `passes` times with all threads of `pool` (each thread a contiguous
-// slice, summed with independent vector accumulators so the loads, not the adds, limit it).
-// A pass is timed from the dispatch to the last thread's finish. The buffer is freed on return.
+// reads the whole buffer twice per pass, `passes` times, with all threads of `pool`: each thread
+// a contiguous slice, summed with independent vector accumulators so the loads, not the adds,
+// limit it; once as one linear run, once as 8 runs side by side (one line of each in turn,
+// prefetched ahead). A read is timed from the dispatch to the last thread's finish, and the faster
+// of a pass's two reads counts. The buffer is freed on return.
 // Throws Error(kInvalidArgument) for bytes == 0 or passes < 1.
 BandwidthResult measure_read_bandwidth(ThreadPool& pool, size_t bytes, int passes);
 

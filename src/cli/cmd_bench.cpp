@@ -312,6 +312,8 @@ int bench(const BenchOptions& o) {
         {"peak_rss_reset", rss_reset},
         {"bandwidth_gbps", bw.best_gbps},
         {"bandwidth_median_gbps", bw.median_gbps},
+        {"bandwidth_linear_gbps", bw.linear_best_gbps},
+        {"bandwidth_runs_gbps", bw.runs_best_gbps},
         {"bandwidth_buffer_bytes", bw.buffer_bytes},
         {"bandwidth_passes", bw.passes},
         {"roofline_tps", roofline_tps},
@@ -342,8 +344,11 @@ int bench(const BenchOptions& o) {
                 human_bytes(static_cast<double>(file_bytes)).c_str(), human_count(static_cast<double>(params)).c_str(),
                 type.c_str(), pool.size(), t.name.c_str(), t.median, t.min, t.max);
   }
-  std::printf("\nread bandwidth: %.1f GB/s (%d threads, %s buffer, best of %d passes; median %.1f)\n", bw.best_gbps,
-              pool.size(), human_bytes(static_cast<double>(bw.buffer_bytes)).c_str(), bw.passes, bw.median_gbps);
+  std::printf(
+      "\nread bandwidth: %.1f GB/s (%d threads, %s buffer, best of %d passes; median %.1f; one run per thread "
+      "%.1f, 8 runs %.1f)\n",
+      bw.best_gbps, pool.size(), human_bytes(static_cast<double>(bw.buffer_bytes)).c_str(), bw.passes, bw.median_gbps,
+      bw.linear_best_gbps, bw.runs_best_gbps);
   std::printf("weights read per generated token: %.2f MB -> roofline %.1f tokens/s\n",
               static_cast<double>(bytes_per_token) / 1e6, roofline_tps);
   for (const auto& t : tests) {

@@ -134,6 +134,11 @@ def check_report(name, j, path, tests, threads=None):
           "%d != %d (tied=%s)" % (j["weight_bytes_per_token"], want_bpt, tied))
     check(name + " bandwidth", j["bandwidth_gbps"] > 0 and j["bandwidth_gbps"] >= j["bandwidth_median_gbps"] > 0,
           (j["bandwidth_gbps"], j["bandwidth_median_gbps"]))
+    # the best read is the faster of the two patterns' best reads
+    check(name + " bandwidth patterns",
+          j["bandwidth_linear_gbps"] > 0 and j["bandwidth_runs_gbps"] > 0
+          and j["bandwidth_gbps"] == max(j["bandwidth_linear_gbps"], j["bandwidth_runs_gbps"]),
+          (j["bandwidth_gbps"], j["bandwidth_linear_gbps"], j["bandwidth_runs_gbps"]))
     check(name + " threads", j["threads"] >= 1 and (threads is None or j["threads"] == threads), j["threads"])
     check(name + " load", j["load_ms"] > 0, j["load_ms"])
     check(name + " rss", j["peak_rss_bytes"] > 0, j["peak_rss_bytes"])
