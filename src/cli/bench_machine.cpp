@@ -57,10 +57,11 @@ sum_words(const uint64_t* p, size_t n) {
 }
 
 // The same sum with the words read as kRuns runs side by side, one cache line of each in turn,
-// each run asking for its lines kAheadBytes ahead. One linear stream per core is not the fastest
-// way to read memory: on the 2-vCPU Xeon VMs, a 1 GiB buffer, 8 runs read 15-18 GB/s on one
-// thread and 28-31 on two, against 12-14 and 20 for one run (docs/performance.md, "Four
-// streams per core"), and the decode kernels read that way too.
+// each run asking for its lines 2 KiB (kAheadWords) ahead. One linear stream per core is not the
+// fastest way to read memory: on the 2-vCPU Xeon VMs, in `lightboat bench` over 1 GiB, this read
+// gave 20.4-20.5 GB/s on one thread and 29.0-31.7 on two, against 16.5-16.6 and 25.5-27.2 for
+// one run (docs/performance.md, "Four streams per core"), and the interleaved decode kernels
+// read that way too.
 #if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
@@ -172,8 +173,12 @@ BandwidthResult measure_read_bandwidth(ThreadPool& pool, size_t bytes, int passe
   BandwidthResult r;
   std::vector<double> gbps;  // per pass, the faster of its two reads
   for (int pass = 0; pass < passes; ++pass) {
-    const double linear = read_gbps(false);
-    const double runs = read_gbps(true);
+    // Which read goes first alternates, so neither always follows the other.
+    const bool runs_first = pass % 2 == 1;
+    const double first = read_gbps(runs_first);
+    const double second = read_gbps(!runs_first);
+    const double linear = runs_first ? second : first;
+    const double runs = runs_first ? first : second;
     r.linear_best_gbps = std::max(r.linear_best_gbps, linear);
     r.runs_best_gbps = std::max(r.runs_best_gbps, runs);
     gbps.push_back(std::max(linear, runs));

@@ -25,8 +25,9 @@ struct BandwidthResult {
 // reads the whole buffer twice per pass, `passes` times, with all threads of `pool`: each thread
 // a contiguous slice, summed with independent vector accumulators so the loads, not the adds,
 // limit it; once as one linear run, once as 8 runs side by side (one line of each in turn,
-// prefetched ahead). A read is timed from the dispatch to the last thread's finish, and the faster
-// of a pass's two reads counts. The buffer is freed on return.
+// prefetched ahead), in alternating order. A read is timed from the dispatch to the last thread's
+// finish; the best read is best_gbps, and median_gbps is the median over the passes of each
+// pass's faster read. The buffer is freed on return.
 // Throws Error(kInvalidArgument) for bytes == 0 or passes < 1.
 BandwidthResult measure_read_bandwidth(ThreadPool& pool, size_t bytes, int passes);
 

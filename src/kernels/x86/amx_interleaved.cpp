@@ -36,14 +36,17 @@ namespace {
 // Blocks whose activation scales and sums are prepared at a time (16384 columns): a wider matrix
 // is taken in column segments, its fp32 sums carried through y between them.
 constexpr int64_t kSegmentBlocks = 512;
-// A call's groups of 16 rows are read as kStreams runs side by side (a quarter of the groups
-// each), one block of each run in turn, and each run asks for its lines kAheadBlocks blocks ahead
-// into L1. The weights of consecutive groups lie end to end, so one run is one linear stream.
-// One linear stream per core, prefetched 18 KiB ahead into L2 (the earlier scheme), read
-// Llama-3.2-1B Q4_0's matrices at 14.5 GB/s on one thread; four read 16-18 (docs/performance.md,
-// "Four streams per core").
+// One token: a call's groups of 16 rows are read as kStreams runs side by side (a quarter of the
+// groups each), one block of each run in turn, and each run asks for its lines kAheadBlocks
+// blocks ahead into L1. The weights of consecutive groups lie end to end, so a run is one linear
+// stream. One linear stream per core, prefetched 18 KiB ahead into L2 (the earlier scheme), read
+// Llama-3.2-1B Q4_0's matrices at 14.4-14.6 GB/s on one thread; four runs read 17.8-18.3
+// (docs/performance.md, "Four streams per core"). Two to four tokens keep the earlier scheme:
+// four runs' accumulators and broadcast activations would not fit in the registers.
 constexpr int kStreams = 4;
 constexpr int64_t kAheadBlocks = 8;
+constexpr int kRunPrefetchLocality = 3;  // prefetcht0: into L1
+constexpr size_t kAheadBytes = 18432;    // the earlier scheme, into L2 (kLinearPrefetchLocality)
 
 // The two layouts: bytes per block of 16 rows, the bias of their unsigned quants, and the 8
 // vectors of a block's quants 4k..4k+3 (lane r: row r).
@@ -93,7 +96,7 @@ inline __m512i broadcast_dword(const std::byte* p) {
 }
 
 // Groups of rows [r0[g], r0[g] + 16), g < S, x tokens [t0, t0 + NT), blocks [b0, b0 + nb), the S
-// groups side by side block by block; acc starts from y when b0 > 0.
+// groups side by side block by block (S > 1 for one token only); acc starts from y when b0 > 0.
 template <typename Layout, int NT, int S>
 void group_rows(const GemmArgs& a, const int64_t* r0, int64_t t0, int64_t b0, int64_t nb, const Prepared* prep) {
   __m512 acc[S][NT];
@@ -106,7 +109,11 @@ void group_rows(const GemmArgs& a, const int64_t* r0, int64_t t0, int64_t b0, in
 #pragma GCC unroll 4
     for (int g = 0; g < S; ++g) {
       const std::byte* p = group[g] + static_cast<size_t>(b0 + b) * Layout::kBlockBytes;
-      prefetch_lines(p + kAheadBlocks * Layout::kBlockBytes, Layout::kBlockBytes);
+      if constexpr (NT == 1) {
+        prefetch_lines<kRunPrefetchLocality>(p + kAheadBlocks * Layout::kBlockBytes, Layout::kBlockBytes);
+      } else {
+        prefetch_lines<kLinearPrefetchLocality>(p + kAheadBytes, Layout::kBlockBytes);
+      }
       const __m512 dw = _mm512_cvtph_ps(load256(p));
       __m512i v[8];
       Layout::quants(p, v);
@@ -141,13 +148,16 @@ void gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, con
     for (int64_t b0 = 0; b0 < nb; b0 += kSegmentBlocks) {
       const int64_t seg = nb - b0 < kSegmentBlocks ? nb - b0 : kSegmentBlocks;
       for (int t = 0; t < NT; ++t) prepare(a.x_row(t0 + t), b0, seg, Layout::kBias, prep[t]);
-      // Run s takes groups [s per, (s + 1) per); the groups past kStreams runs are read alone.
+      // One token: run s takes groups [s per, (s + 1) per); the groups past the runs are read alone.
       const int64_t n_groups = n_rows / tensor::kInterleavedRows;
-      const int64_t per = n_groups / kStreams;
-      for (int64_t g = 0; g < per; ++g) {
-        int64_t r[kStreams];
-        for (int s = 0; s < kStreams; ++s) r[s] = (g + s * per) * tensor::kInterleavedRows;
-        group_rows<Layout, NT, kStreams>(a, r, t0, b0, seg, prep);
+      int64_t per = 0;
+      if constexpr (NT == 1) {
+        per = n_groups / kStreams;
+        for (int64_t g = 0; g < per; ++g) {
+          int64_t r[kStreams];
+          for (int s = 0; s < kStreams; ++s) r[s] = (g + s * per) * tensor::kInterleavedRows;
+          group_rows<Layout, NT, kStreams>(a, r, t0, b0, seg, prep);
+        }
       }
       for (int64_t g = per * kStreams; g < n_groups; ++g) {
         const int64_t r[1] = {g * tensor::kInterleavedRows};
@@ -165,7 +175,8 @@ void gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, con
 // segment of columns. The fp32 order of additions is not the row-major kernel's, so outputs agree
 // with it within rounding, not bit for bit (nor with the AMX-BF16 tiles, which never did).
 constexpr int64_t kF16SegmentCols = 8192;  // 128 KiB of fp32 activations for 4 tokens
-// Each run asks for its lines this far ahead, into L1 (32 columns).
+// One token: each run asks for its lines this far ahead, into L1 (128 columns); more tokens keep
+// the earlier kAheadBytes into L2.
 constexpr size_t kF16AheadBytes = 4096;
 
 // Groups of rows [r0[g], r0[g] + 16), g < S, x tokens [t0, t0 + NT), columns [c0, c0 + nc), the S
@@ -187,8 +198,13 @@ void f16_group_rows(const GemmArgs& a, const int64_t* r0, int64_t t0, int64_t c0
     for (int g = 0; g < S; ++g) {
       const std::byte* q = p[g] + static_cast<size_t>(c) * 32;
       // 128 bytes a step: the lines of its last bytes (the first is the previous step's last)
-      prefetch_line(q + kF16AheadBytes + 63);
-      prefetch_line(q + kF16AheadBytes + 127);
+      if constexpr (NT == 1) {
+        prefetch_line<kRunPrefetchLocality>(q + kF16AheadBytes + 63);
+        prefetch_line<kRunPrefetchLocality>(q + kF16AheadBytes + 127);
+      } else {
+        prefetch_line<kLinearPrefetchLocality>(q + kAheadBytes + 63);
+        prefetch_line<kLinearPrefetchLocality>(q + kAheadBytes + 127);
+      }
 #pragma GCC unroll 4
       for (int i = 0; i < 4; ++i) {
         const __m512 w = _mm512_cvtph_ps(load256(q + 32 * i));
@@ -218,11 +234,14 @@ template <int NT>
 void f16_rows(const GemmArgs& a, int64_t n_rows, int64_t t0, int64_t c0, int64_t nc,
               const float (*xf)[kF16SegmentCols]) {
   const int64_t n_groups = n_rows / tensor::kInterleavedRows;
-  const int64_t per = NT == 1 ? n_groups / kStreams : 0;
-  for (int64_t g = 0; g < per; ++g) {
-    int64_t r[kStreams];
-    for (int s = 0; s < kStreams; ++s) r[s] = (g + s * per) * tensor::kInterleavedRows;
-    f16_group_rows<NT, kStreams>(a, r, t0, c0, nc, xf);
+  int64_t per = 0;
+  if constexpr (NT == 1) {
+    per = n_groups / kStreams;
+    for (int64_t g = 0; g < per; ++g) {
+      int64_t r[kStreams];
+      for (int s = 0; s < kStreams; ++s) r[s] = (g + s * per) * tensor::kInterleavedRows;
+      f16_group_rows<NT, kStreams>(a, r, t0, c0, nc, xf);
+    }
   }
   for (int64_t g = per * kStreams; g < n_groups; ++g) {
     const int64_t r[1] = {g * tensor::kInterleavedRows};
