@@ -134,6 +134,7 @@ def check_report(name, j, path, tests, threads=None):
           "%d != %d (tied=%s)" % (j["weight_bytes_per_token"], want_bpt, tied))
     check(name + " bandwidth", j["bandwidth_gbps"] > 0 and j["bandwidth_gbps"] >= j["bandwidth_median_gbps"] > 0,
           (j["bandwidth_gbps"], j["bandwidth_median_gbps"]))
+    check(name + " bandwidth after the tests", j["bandwidth_after_gbps"] > 0, j["bandwidth_after_gbps"])
     # the best read is the faster of the two patterns' best reads
     check(name + " bandwidth patterns",
           j["bandwidth_linear_gbps"] > 0 and j["bandwidth_runs_gbps"] > 0
@@ -170,8 +171,12 @@ def check_report(name, j, path, tests, threads=None):
     check(name + " spin ratios", spin["max_spread"] >= 1 and spin["worst_vs_best"] >= 1 and spin["after_before_ratio"] > 0
           and spin["vs_solo"] > 0,
           spin)
+    before, after = j["bandwidth_gbps"], j["bandwidth_after_gbps"]
+    bw_apart = max(before, after) / min(before, after) > spin["threshold"]  # the two bandwidth readings
     over = (max(spin["max_spread"], spin["worst_vs_best"], spin["after_before_ratio"]) > spin["threshold"] or
-            spin["vs_solo"] > spin["solo_threshold"])
+            spin["vs_solo"] > spin["solo_threshold"] or bw_apart)
+    check(name + " degraded reason names the bandwidth", bw_apart == ("read bandwidth" in j["degraded_reason"]),
+          (j["degraded_reason"], before, after))
     check(name + " degraded agrees with the ratios", j["degraded"] == over and (j["degraded_reason"] != "") == over,
           (j["degraded"], j["degraded_reason"], spin))
     return tied
