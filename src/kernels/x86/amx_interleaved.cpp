@@ -22,6 +22,7 @@
 
 #include <cstring>
 #include <string>
+#include <type_traits>
 
 #include "base/error.h"
 #include "kernels/gemm_driver.h"
@@ -95,6 +96,27 @@ inline __m512i broadcast_dword(const std::byte* p) {
   return _mm512_set1_epi32(v);
 }
 
+// Calls visit(S, rows) over a call's groups of 16 rows: with kRuns, first as kStreams runs side by
+// side (run s takes groups [s per, (s + 1) per); rows[s] is the first row of its group in turn,
+// S = kStreams), then every group past the runs alone (S = 1); without kRuns, every group alone.
+template <bool kRuns, typename Visit>
+void walk_groups(int64_t n_rows, Visit&& visit) {
+  const int64_t n_groups = n_rows / tensor::kInterleavedRows;
+  int64_t per = 0;
+  if constexpr (kRuns) {
+    per = n_groups / kStreams;
+    for (int64_t g = 0; g < per; ++g) {
+      int64_t r[kStreams];
+      for (int s = 0; s < kStreams; ++s) r[s] = (g + s * per) * tensor::kInterleavedRows;
+      visit(std::integral_constant<int, kStreams>{}, r);
+    }
+  }
+  for (int64_t g = per * kStreams; g < n_groups; ++g) {
+    const int64_t r[1] = {g * tensor::kInterleavedRows};
+    visit(std::integral_constant<int, 1>{}, r);
+  }
+}
+
 // Groups of rows [r0[g], r0[g] + 16), g < S, x tokens [t0, t0 + NT), blocks [b0, b0 + nb), the S
 // groups side by side block by block (S > 1 for one token only); acc starts from y when b0 > 0.
 template <typename Layout, int NT, int S>
@@ -148,21 +170,9 @@ void gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, con
     for (int64_t b0 = 0; b0 < nb; b0 += kSegmentBlocks) {
       const int64_t seg = nb - b0 < kSegmentBlocks ? nb - b0 : kSegmentBlocks;
       for (int t = 0; t < NT; ++t) prepare(a.x_row(t0 + t), b0, seg, Layout::kBias, prep[t]);
-      // One token: run s takes groups [s per, (s + 1) per); the groups past the runs are read alone.
-      const int64_t n_groups = n_rows / tensor::kInterleavedRows;
-      int64_t per = 0;
-      if constexpr (NT == 1) {
-        per = n_groups / kStreams;
-        for (int64_t g = 0; g < per; ++g) {
-          int64_t r[kStreams];
-          for (int s = 0; s < kStreams; ++s) r[s] = (g + s * per) * tensor::kInterleavedRows;
-          group_rows<Layout, NT, kStreams>(a, r, t0, b0, seg, prep);
-        }
-      }
-      for (int64_t g = per * kStreams; g < n_groups; ++g) {
-        const int64_t r[1] = {g * tensor::kInterleavedRows};
-        group_rows<Layout, NT, 1>(a, r, t0, b0, seg, prep);
-      }
+      walk_groups<NT == 1>(n_rows, [&](auto runs, const int64_t* r) {  // runs for one token only
+        group_rows<Layout, NT, runs()>(a, r, t0, b0, seg, prep);
+      });
     }
   });
 }
@@ -227,28 +237,6 @@ void f16_group_rows(const GemmArgs& a, const int64_t* r0, int64_t t0, int64_t c0
   }
 }
 
-// All groups of rows x tokens [t0, t0 + NT), columns [c0, c0 + nc): one token reads the groups as
-// kStreams runs side by side, as the Q4_0x16 / Q8_0x16 kernels do (more tokens would need more
-// accumulators than there are registers).
-template <int NT>
-void f16_rows(const GemmArgs& a, int64_t n_rows, int64_t t0, int64_t c0, int64_t nc,
-              const float (*xf)[kF16SegmentCols]) {
-  const int64_t n_groups = n_rows / tensor::kInterleavedRows;
-  int64_t per = 0;
-  if constexpr (NT == 1) {
-    per = n_groups / kStreams;
-    for (int64_t g = 0; g < per; ++g) {
-      int64_t r[kStreams];
-      for (int s = 0; s < kStreams; ++s) r[s] = (g + s * per) * tensor::kInterleavedRows;
-      f16_group_rows<NT, kStreams>(a, r, t0, c0, nc, xf);
-    }
-  }
-  for (int64_t g = per * kStreams; g < n_groups; ++g) {
-    const int64_t r[1] = {g * tensor::kInterleavedRows};
-    f16_group_rows<NT, 1>(a, r, t0, c0, nc, xf);
-  }
-}
-
 // Tokens [t0, t0 + NT) of columns [c0, c0 + nc), widened to fp32.
 template <int NT>
 void widen_f16(const GemmArgs& a, int64_t t0, int64_t c0, int64_t nc, float (*xf)[kF16SegmentCols]) {
@@ -276,7 +264,10 @@ void f16x16_gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_ro
       by_token_groups(n_tokens, [&](auto nt, int64_t t0) {
         alignas(64) float xf[nt()][kF16SegmentCols];
         widen_f16<nt()>(a, t0, c0, nc, xf);
-        f16_rows<nt()>(a, n_rows, t0, c0, nc, xf);
+        // One token reads the groups as runs, as the Q4_0x16 / Q8_0x16 kernels do (more tokens would
+        // need more accumulators than there are registers).
+        walk_groups<nt() == 1>(
+            n_rows, [&](auto runs, const int64_t* r) { f16_group_rows<nt(), runs()>(a, r, t0, c0, nc, xf); });
       });
     } else {
       for (int64_t r = 0; r < n_rows; r += tensor::kInterleavedRows) {
