@@ -41,6 +41,7 @@ constexpr size_t kParallelWorkBytes = size_t{64} << 10;
 // call's end: one thread idled 8.9-11.1% of the matmul calls' time at 4 chunks per thread,
 // 3.2-3.4% at 16.
 constexpr size_t kChunkWorkBytes = size_t{512} << 10;
+constexpr int64_t kMaxDecodeChunksPerThread = 16;
 
 static_assert(kMaxMatmulTargets <= std::tuple_size_v<decltype(MatmulShape::types)>, "a profiled call's types fit");
 
@@ -165,9 +166,9 @@ void matmul_group(const KernelTable& kernels, const MatmulTarget* targets, size_
     // A big decode pass is cut finer: the call ends with its last chunk, and a thread that finds
     // none left idles until then (kChunkWorkBytes). Tile passes (prefill) keep the default.
     const auto per_thread = static_cast<int64_t>(work / kChunkWorkBytes) / pool.size();
-    const int chunks = any_packed
-                           ? ThreadPool::kDefaultChunksPerThread
-                           : static_cast<int>(std::clamp<int64_t>(per_thread, ThreadPool::kDefaultChunksPerThread, 16));
+    const int chunks = any_packed ? ThreadPool::kDefaultChunksPerThread
+                                  : static_cast<int>(std::clamp<int64_t>(
+                                        per_thread, ThreadPool::kDefaultChunksPerThread, kMaxDecodeChunksPerThread));
     pool.parallel_for(total_rows, any_packed ? kPackedRowGrain : kRowGrain, rows, chunks);
   }
   if (profiling) {
