@@ -56,13 +56,16 @@ struct Matrix {
 const Matrix& matrix(DType type, int64_t n_rows, int64_t n_cols) {
   static std::map<std::tuple<DType, int64_t, int64_t>, std::unique_ptr<Matrix>> cache;
   auto& slot = cache[{type, n_rows, n_cols}];
-  if (!slot && (type == DType::kQ4_0x16 || type == DType::kQ8_0x16 || type == DType::kF16x16)) {
+  if (!slot &&
+      (type == DType::kQ4_0x16 || type == DType::kQ8_0x16 || type == DType::kQ4_Kx16 || type == DType::kF16x16)) {
     // 16 rows interleaved, as models load them
     const DType file_type = type == DType::kQ4_0x16   ? DType::kQ4_0
                             : type == DType::kQ8_0x16 ? DType::kQ8_0
+                            : type == DType::kQ4_Kx16 ? DType::kQ4_K
                                                       : DType::kF16;
     const auto interleave = type == DType::kQ4_0x16   ? lb::tensor::interleave_q4_0
                             : type == DType::kQ8_0x16 ? lb::tensor::interleave_q8_0
+                            : type == DType::kQ4_Kx16 ? lb::tensor::interleave_q4_k
                                                       : lb::tensor::interleave_f16;
     const Matrix& file = matrix(file_type, n_rows, n_cols);
     slot = std::make_unique<Matrix>(file);
@@ -339,7 +342,7 @@ void register_all() {
     }
     std::vector<DType> matmul_types(std::begin(kMatmulTypes), std::end(kMatmulTypes));
     if (kernels::kernel_table(isa).interleaves) {  // the layouts that table binds models' matrices in
-      matmul_types.insert(matmul_types.end(), {DType::kQ4_0x16, DType::kQ8_0x16, DType::kF16x16});
+      matmul_types.insert(matmul_types.end(), {DType::kQ4_0x16, DType::kQ8_0x16, DType::kQ4_Kx16, DType::kF16x16});
     }
     for (DType t : matmul_types) {
       for (auto [rows, cols] : kShapes) {
@@ -369,6 +372,7 @@ void register_all() {
     if (kernels::active_kernels().interleaves) {
       cold_types.insert(cold_types.begin() + 1, DType::kQ4_0x16);
       cold_types.insert(cold_types.begin() + 3, DType::kQ8_0x16);
+      cold_types.insert(cold_types.begin() + 5, DType::kQ4_Kx16);
       cold_types.push_back(DType::kF16x16);
     }
     for (DType type : cold_types) {

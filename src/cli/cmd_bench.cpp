@@ -377,8 +377,8 @@ int bench(const BenchOptions& o) {
               huge_pieces * 2, huge_wait_ms);
   if (m.reader->derived_bytes() > 0) {
     std::printf(
-        "interleaved: %.1f MiB of Q4_0 / Q8_0 / F16 matrices made Q4_0x16 / Q8_0x16 / F16x16 at load (--no-interleave: "
-        "none)\n",
+        "interleaved: %.1f MiB of Q4_0 / Q8_0 / Q4_K / F16 matrices made Q4_0x16 / Q8_0x16 / Q4_Kx16 / F16x16 at load "
+        "(--no-interleave: none)\n",
         static_cast<double>(m.reader->derived_bytes()) / (1 << 20));
   }
   std::printf(
@@ -421,7 +421,7 @@ Runner add_bench_command(CLI::App& app) {
                                                                                {"f16", tensor::DType::kF16}}))
       ->capture_default_str();
   cmd->add_flag("--no-interleave", o->model.no_interleave,
-                "Multiply Q4_0, Q8_0 and F16 matrices in the file's layout instead of 16 rows interleaved (where "
+                "Multiply Q4_0, Q8_0, Q4_K and F16 matrices in the file's layout instead of 16 rows interleaved (where "
                 "the kernels read that faster: AMX)");
   cmd->add_flag("--json", o->json, "Print one JSON object with every figure");
   cmd->add_flag("--profile", o->profile,

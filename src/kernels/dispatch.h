@@ -64,8 +64,8 @@ using PackActivationsFn = void (*)(const PackedActivations& x, int64_t t0, int64
 using PackedGemmFn = void (*)(const PackedActivations& x, const std::byte* w, size_t w_row_bytes,
                               int64_t n_rows, float* y, int64_t y_stride);
 
-// Dense index of a DType in the tables (ggml ids run to 30 with gaps; 31 is F16x16).
-inline constexpr size_t kDTypeSlots = 32;
+// Dense index of a DType in the tables (ggml ids run to 30 with gaps; 31 is F16x16, 32 Q4_Kx16).
+inline constexpr size_t kDTypeSlots = 33;
 constexpr size_t dtype_slot(DType t) { return static_cast<size_t>(t); }
 
 struct KernelTable {
@@ -96,7 +96,8 @@ struct KernelTable {
   int64_t packed_bytes_per_block[kDTypeSlots] = {};
   // Whether this table reads Q4_0, Q8_0 and F16 matrices faster stored 16 rows interleaved
   // (DType::kQ4_0x16, kQ8_0x16, kF16x16; tensor/interleave.h): its gemms of those types are its
-  // own, not the scalar reference's.
+  // own, not the scalar reference's. Q4_K (DType::kQ4_Kx16) and F16x16 are bound only where the
+  // table also has their packed gemm.
   bool interleaves = false;
 };
 

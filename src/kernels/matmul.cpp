@@ -239,14 +239,23 @@ void matmul_shared(const KernelTable& kernels, std::span<const MatmulTarget> tar
 
 void get_row(const tensor::MatrixView& w, int64_t index, float* out) {
   const bool q4_0 = w.type == DType::kQ4_0x16, q8_0 = w.type == DType::kQ8_0x16, f16 = w.type == DType::kF16x16;
-  if (!q4_0 && !q8_0 && !f16) {
+  const bool q4_k = w.type == DType::kQ4_Kx16;
+  if (!q4_0 && !q8_0 && !f16 && !q4_k) {
     reference::dequantize_row(w.type, w.row(index), out, w.n_cols);
     return;
   }
   // An interleaved matrix (a tied embedding table, tensor/interleave.h): the row is lane `lane`
-  // of its group, taken back 32 elements (a Q4_0 / Q8_0 block) at a time.
+  // of its group, taken back a block (32 elements; Q4_K: 256) at a time.
   const int lane = static_cast<int>(index % tensor::kInterleavedRows);
   const std::byte* group = w.row(index - lane);
+  if (q4_k) {
+    std::byte block[sizeof(tensor::BlockQ4_K)];
+    for (int64_t c = 0; c < w.n_cols; c += tensor::kQK_K) {
+      tensor::deinterleave_q4_k_row_block(group, c / tensor::kQK_K, lane, block);
+      reference::dequantize_row(DType::kQ4_K, block, out + c, tensor::kQK_K);
+    }
+    return;
+  }
   std::byte block[64];  // a Q4_0 / Q8_0 block, or 32 fp16
   static_assert(sizeof(tensor::BlockQ8_0) <= sizeof(block));
   for (int64_t c = 0; c < w.n_cols; c += 32) {

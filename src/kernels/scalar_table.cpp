@@ -62,6 +62,7 @@ KernelTable make_table() {
   t.gemm[dtype_slot(DType::kQ4_0x16)] = reference::gemm_q4_0x16;  // no vec_dot: rows are interleaved
   t.gemm[dtype_slot(DType::kQ8_0x16)] = reference::gemm_q8_0x16;
   t.gemm[dtype_slot(DType::kF16x16)] = reference::gemm_f16x16;
+  t.gemm[dtype_slot(DType::kQ4_Kx16)] = reference::gemm_q4_kx16;
   t.attention[dtype_slot(DType::kF32)] = reference::attention;
   t.attention[dtype_slot(DType::kF16)] = reference::attention;
   return t;

@@ -7,6 +7,7 @@
 #include "base/thread_pool.h"
 #include "kernels/dispatch.h"
 #include "kernels/matmul.h"
+#include "kernels/prefetch.h"
 #include "tensor/dtype.h"
 #include "tensor/interleave.h"
 
@@ -91,6 +92,16 @@ tensor::MatrixView WeightBinder::interleaved(const std::string& name, tensor::Ma
       break;
     case tensor::DType::kQ8_0:
       m.type = tensor::DType::kQ8_0x16, fn = tensor::interleave_q8_0;
+      break;
+    case tensor::DType::kQ4_K:
+      // Short rows only (kernels/prefetch.h's linear class: 2048-wide rows are 1152 bytes): on
+      // Llama-3.2-1B Q4_K_M's 8192-wide rows the row-major kernel, 16 rows read as 16 streams,
+      // was faster (docs/performance.md, "Q4_K interleaved by 16 rows").
+      if (kernels::active_kernels().packed_gemm[kernels::dtype_slot(tensor::DType::kQ4_Kx16)] == nullptr ||
+          m.row_bytes > kernels::kLinearPrefetchMaxRowBytes) {
+        return m;
+      }
+      m.type = tensor::DType::kQ4_Kx16, fn = tensor::interleave_q4_k;
       break;
     case tensor::DType::kF16:  // where the table also multiplies batches of F16x16 with its tiles
       if (kernels::active_kernels().packed_gemm[kernels::dtype_slot(tensor::DType::kF16x16)] == nullptr) return m;

@@ -24,8 +24,9 @@ class WeightBinder {
   tensor::MatrixView optional_matrix(const std::string& name, int64_t n_cols, int64_t n_rows) const;
   // As matrix() / optional_matrix(), for a matrix the model multiplies by: a Q4_0, Q8_0 or F16 one
   // whose rows come in whole groups of 16 is bound as Q4_0x16 / Q8_0x16 / F16x16 when the binder
-  // interleaves (kernels::get_row still reads its rows: a tied embedding table). Its bytes are made
-  // once per Reader (Reader::derived), and the file's copy is given back (FileBytes::discard).
+  // interleaves, and a Q4_K one with short rows as Q4_Kx16 (kernels::get_row still reads its rows: a tied embedding
+  // table). Its bytes are made once per Reader (Reader::derived), and the file's copy is given back
+  // (FileBytes::discard).
   tensor::MatrixView matmul_matrix(const std::string& name, int64_t n_cols, int64_t n_rows) const;
   tensor::MatrixView optional_matmul_matrix(const std::string& name, int64_t n_cols, int64_t n_rows) const;
   // A vector of n elements converted to fp32 (norm weights, biases, rope factors: small).

@@ -39,6 +39,7 @@ constexpr Entry kTable[] = {
     {DType::kQ8_0x16, {"Q8_0x16", kQK8_0, sizeof(BlockQ8_0), true}},
     {DType::kQ8_1, {"Q8_1", kQK8_1, sizeof(BlockQ8_1), true}},
     {DType::kQ4_K, {"Q4_K", kQK_K, sizeof(BlockQ4_K), true}},
+    {DType::kQ4_Kx16, {"Q4_Kx16", kQK_K, sizeof(BlockQ4_K), true}},
     {DType::kQ5_K, {"Q5_K", kQK_K, sizeof(BlockQ5_K), true}},
     {DType::kQ6_K, {"Q6_K", kQK_K, sizeof(BlockQ6_K), true}},
     {DType::kQ8_K, {"Q8_K", kQK_K, sizeof(BlockQ8_K), true}},
@@ -64,7 +65,8 @@ const DTypeTraits& dtype_traits(DType type) {
 
 std::optional<DType> dtype_from_id(uint32_t id) {
   const Entry* e = find_entry(id);
-  if (e == nullptr || e->type == DType::kQ4_0x16 || e->type == DType::kQ8_0x16 || e->type == DType::kF16x16) {
+  if (e == nullptr || e->type == DType::kQ4_0x16 || e->type == DType::kQ8_0x16 || e->type == DType::kF16x16 ||
+      e->type == DType::kQ4_Kx16) {
     return std::nullopt;  // internal
   }
   return e->type;

@@ -31,6 +31,8 @@ enum class DType : uint32_t {
   // Not a GGUF type either: F16 stored 16 rows interleaved, on the id ggml retired with its
   // Q4_0_4_4 repacking (31), which no file names.
   kF16x16 = 31,
+  // And Q4_K stored 16 rows interleaved, on the id of ggml's retired Q4_0_4_8 (32).
+  kQ4_Kx16 = 32,
 };
 
 struct DTypeTraits {

@@ -10,6 +10,7 @@ namespace {
 
 constexpr size_t kQ4_0Bytes = 18;  // fp16 d, then 16 bytes: byte j = quant j | quant j + 16 << 4
 constexpr size_t kQ8_0Bytes = 34;  // fp16 d, then 32 signed quants
+constexpr size_t kQ4_KBytes = 144;  // fp16 d, fp16 dmin, 12 scale bytes, 128 quant bytes
 
 void check_shape(int64_t n_rows, int64_t n_cols, const char* what) {
   check(n_rows % kInterleavedRows == 0 && n_cols % 32 == 0, ErrorKind::kInvalidArgument,
@@ -92,6 +93,38 @@ void deinterleave_q8_0_row_block(const std::byte* group, int64_t b, int lane, st
 
 void deinterleave_q8_0_block(const std::byte* group, int64_t b, std::byte* out) {
   for (int r = 0; r < kInterleavedRows; ++r) deinterleave_q8_0_row_block(group, b, r, out + r * kQ8_0Bytes);
+}
+
+void interleave_q4_k(const std::byte* src, size_t src_stride, int64_t n_rows, int64_t n_cols, std::byte* dst) {
+  check(n_rows % kInterleavedRows == 0 && n_cols % 256 == 0, ErrorKind::kInvalidArgument,
+        [] { return std::string("interleave_q4_k: rows must be a multiple of 16 and columns of 256"); });
+  const int64_t nb = n_cols / 256;
+  const size_t group_bytes = static_cast<size_t>(nb) * kQ4_Kx16BlockBytes;
+  for (int64_t g = 0; g < n_rows / kInterleavedRows; ++g) {
+    std::byte* group = dst + static_cast<size_t>(g) * group_bytes;
+    for (int r = 0; r < kInterleavedRows; ++r) {  // row by row: the source is read in order
+      const std::byte* block = src + static_cast<size_t>(g * kInterleavedRows + r) * src_stride;
+      std::byte* out = group;
+      for (int64_t b = 0; b < nb; ++b, block += kQ4_KBytes, out += kQ4_Kx16BlockBytes) {
+        std::memcpy(out + 2 * r, block, 2);
+        std::memcpy(out + 32 + 2 * r, block + 2, 2);
+        for (int k = 0; k < 3; ++k) std::memcpy(out + kQ4_Kx16ScalesOffset + 64 * k + 4 * r, block + 4 + 4 * k, 4);
+        for (int i = 0; i < 32; ++i) std::memcpy(out + kQ4_Kx16QuantsOffset + 64 * i + 4 * r, block + 16 + 4 * i, 4);
+      }
+    }
+  }
+}
+
+void deinterleave_q4_k_row_block(const std::byte* group, int64_t b, int lane, std::byte* out) {
+  const std::byte* in = group + static_cast<size_t>(b) * kQ4_Kx16BlockBytes;
+  std::memcpy(out, in + 2 * lane, 2);
+  std::memcpy(out + 2, in + 32 + 2 * lane, 2);
+  for (int k = 0; k < 3; ++k) std::memcpy(out + 4 + 4 * k, in + kQ4_Kx16ScalesOffset + 64 * k + 4 * lane, 4);
+  for (int i = 0; i < 32; ++i) std::memcpy(out + 16 + 4 * i, in + kQ4_Kx16QuantsOffset + 64 * i + 4 * lane, 4);
+}
+
+void deinterleave_q4_k_block(const std::byte* group, int64_t b, std::byte* out) {
+  for (int r = 0; r < kInterleavedRows; ++r) deinterleave_q4_k_row_block(group, b, r, out + r * kQ4_KBytes);
 }
 
 void interleave_f16(const std::byte* src, size_t src_stride, int64_t n_rows, int64_t n_cols, std::byte* dst) {

@@ -1,5 +1,6 @@
-// Q4_0 and Q8_0 matrices bound as Q4_0x16 / Q8_0x16 (ModelSettings::interleave, where the kernel
-// table reads those layouts faster): every Q4_0 and Q8_0 fixture architecture gives the same
+// Q4_0, Q8_0 and Q4_K matrices bound as Q4_0x16 / Q8_0x16 / Q4_Kx16 (ModelSettings::interleave,
+// where the kernel table reads those layouts faster): every Q4_0 and Q8_0 fixture architecture,
+// and the Q4_K_M llama, gives the same
 // logits, bit for bit, as with the file's layout (tied embedding tables included: the output
 // matmul reads them interleaved, the lookup through get_row); the bytes are made once per Reader and shared by
 // a second model of it.
@@ -30,7 +31,7 @@ std::vector<float> logits(Model& m, ThreadPool& pool, const std::vector<int32_t>
   return out;
 }
 
-TEST(Interleave, Q4_0AndQ8_0ModelsGiveTheSameLogitsInterleaved) {
+TEST(Interleave, QuantizedModelsGiveTheSameLogitsInterleaved) {
   LIGHTBOAT_REQUIRE_FIXTURES();
   const bool interleaves = kernels::active_kernels().interleaves;
   if (!interleaves) {
@@ -40,7 +41,7 @@ TEST(Interleave, Q4_0AndQ8_0ModelsGiveTheSameLogitsInterleaved) {
   ThreadPool pool(2);
   for (const std::string file :
        {"llama-Q4_0", "llama3-Q4_0", "qwen2-Q4_0", "qwen3-Q4_0", "phi3-Q4_0", "gemma-Q4_0", "gemma2-Q4_0", "llama-Q8_0",
-        "llama3-Q8_0", "qwen2-Q8_0", "qwen3-Q8_0", "phi3-Q8_0", "gemma-Q8_0", "gemma2-Q8_0"}) {
+        "llama3-Q8_0", "qwen2-Q8_0", "qwen3-Q8_0", "phi3-Q8_0", "gemma-Q8_0", "gemma2-Q8_0", "llama-Q4_K_M"}) {
     const std::string path = (testing::fixtures_dir() / "arch" / ("tiny-" + file + ".gguf")).string();
     const std::string& arch = file;
     // Two Readers of the file (Reader::open would share one): the file's layout, then interleaved.

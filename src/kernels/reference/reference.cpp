@@ -6,6 +6,7 @@
 #include "kernels/reference/reference.h"
 
 #include <string>
+#include <vector>
 
 #include "base/error.h"
 #include "kernels/reference/formats.h"
@@ -65,6 +66,7 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
     case DType::kQ4_0x16:  // rows interleaved in groups: no row stands alone
     case DType::kQ8_0x16:
     case DType::kF16x16:
+    case DType::kQ4_Kx16:
       break;
   }
   unsupported(type, "dequantize_row");
@@ -95,6 +97,7 @@ void quantize_row(DType type, const float* src, void* dst, int64_t n) {
     case DType::kQ4_0x16:
     case DType::kQ8_0x16:
     case DType::kF16x16:
+    case DType::kQ4_Kx16:
       break;
   }
   unsupported(type, "quantize_row");
@@ -118,6 +121,7 @@ DType vec_dot_type(DType weight_type) {
     case DType::kQ5_1:
       return DType::kQ8_1;
     case DType::kQ4_K:
+    case DType::kQ4_Kx16:
     case DType::kQ5_K:
     case DType::kQ6_K:
       return DType::kQ8_K;
@@ -167,6 +171,7 @@ float vec_dot(DType weight_type, int64_t n, const void* w, const void* x) {
     case DType::kQ4_0x16:  // a row is spread over its group: gemm_interleaved below
     case DType::kQ8_0x16:
     case DType::kF16x16:
+    case DType::kQ4_Kx16:
       break;
   }
   unsupported(weight_type, "vec_dot");
@@ -213,6 +218,29 @@ void gemm_q8_0x16(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_r
                   size_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride) {
   gemm_interleaved<sizeof(tensor::BlockQ8_0), tensor::deinterleave_q8_0_block, detail::dot_q8_0_q8_0>(
       DType::kQ8_0x16, n, w, w_row_bytes, n_rows, x, x_row_bytes, n_tokens, y, y_stride);
+}
+
+void gemm_q4_kx16(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* x,
+                  size_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride) {
+  const int64_t nb = block_count(DType::kQ4_Kx16, n, "gemm");
+  if (n_rows % tensor::kInterleavedRows != 0) {
+    throw Error(ErrorKind::kInvalidArgument, "gemm of Q4_Kx16: " + std::to_string(n_rows) +
+                                                 " rows are not whole groups of " +
+                                                 std::to_string(tensor::kInterleavedRows));
+  }
+  constexpr size_t kBlock = sizeof(tensor::BlockQ4_K);
+  std::vector<std::byte> row(static_cast<size_t>(nb) * kBlock);
+  for (int64_t r0 = 0; r0 < n_rows; r0 += tensor::kInterleavedRows) {
+    const std::byte* group = w + static_cast<size_t>(r0) * w_row_bytes;
+    for (int r = 0; r < tensor::kInterleavedRows; ++r) {
+      for (int64_t b = 0; b < nb; ++b) {
+        tensor::deinterleave_q4_k_row_block(group, b, r, row.data() + static_cast<size_t>(b) * kBlock);
+      }
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        y[t * y_stride + r0 + r] = vec_dot(DType::kQ4_K, n, row.data(), x + static_cast<size_t>(t) * x_row_bytes);
+      }
+    }
+  }
 }
 
 void gemm_f16x16(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* x,

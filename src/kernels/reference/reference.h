@@ -34,7 +34,9 @@ void gemm_q4_0x16(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_r
                   size_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride);
 void gemm_q8_0x16(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* x,
                   size_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride);
-// F16x16: each output is exactly vec_dot(F16, ...) of the original row.
+// Q4_Kx16 and F16x16: each output is exactly vec_dot(Q4_K / F16, ...) of the original row.
+void gemm_q4_kx16(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* x,
+                  size_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride);
 void gemm_f16x16(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* x,
                  size_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride);
 

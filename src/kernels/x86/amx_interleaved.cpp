@@ -99,19 +99,19 @@ inline __m512i broadcast_dword(const std::byte* p) {
 // Calls visit(S, rows) over a call's groups of 16 rows: with kRuns, first as kStreams runs side by
 // side (run s takes groups [s per, (s + 1) per); rows[s] is the first row of its group in turn,
 // S = kStreams), then every group past the runs alone (S = 1); without kRuns, every group alone.
-template <bool kRuns, typename Visit>
+template <int kRuns, typename Visit>
 void walk_groups(int64_t n_rows, Visit&& visit) {
   const int64_t n_groups = n_rows / tensor::kInterleavedRows;
   int64_t per = 0;
-  if constexpr (kRuns) {
-    per = n_groups / kStreams;
+  if constexpr (kRuns > 1) {
+    per = n_groups / kRuns;
     for (int64_t g = 0; g < per; ++g) {
-      int64_t r[kStreams];
-      for (int s = 0; s < kStreams; ++s) r[s] = (g + s * per) * tensor::kInterleavedRows;
-      visit(std::integral_constant<int, kStreams>{}, r);
+      int64_t r[kRuns];
+      for (int s = 0; s < kRuns; ++s) r[s] = (g + s * per) * tensor::kInterleavedRows;
+      visit(std::integral_constant<int, kRuns>{}, r);
     }
   }
-  for (int64_t g = per * kStreams; g < n_groups; ++g) {
+  for (int64_t g = per * kRuns; g < n_groups; ++g) {
     const int64_t r[1] = {g * tensor::kInterleavedRows};
     visit(std::integral_constant<int, 1>{}, r);
   }
@@ -170,7 +170,7 @@ void gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, con
     for (int64_t b0 = 0; b0 < nb; b0 += kSegmentBlocks) {
       const int64_t seg = nb - b0 < kSegmentBlocks ? nb - b0 : kSegmentBlocks;
       for (int t = 0; t < NT; ++t) prepare(a.x_row(t0 + t), b0, seg, Layout::kBias, prep[t]);
-      walk_groups<NT == 1>(n_rows, [&](auto runs, const int64_t* r) {  // runs for one token only
+      walk_groups<NT == 1 ? kStreams : 1>(n_rows, [&](auto runs, const int64_t* r) {  // runs for one token only
         group_rows<Layout, NT, runs()>(a, r, t0, b0, seg, prep);
       });
     }
@@ -266,7 +266,7 @@ void f16x16_gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_ro
         widen_f16<nt()>(a, t0, c0, nc, xf);
         // One token reads the groups as runs, as the Q4_0x16 / Q8_0x16 kernels do (more tokens would
         // need more accumulators than there are registers).
-        walk_groups<nt() == 1>(
+        walk_groups<nt() == 1 ? kStreams : 1>(
             n_rows, [&](auto runs, const int64_t* r) { f16_group_rows<nt(), runs()>(a, r, t0, c0, nc, xf); });
       });
     } else {
@@ -282,6 +282,162 @@ void f16x16_gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_ro
   }
 }
 
+// ---- Q4_Kx16 ----
+//
+// Per super-block of 16 rows (2304 bytes): the 16 rows' d and dmin are two VCVTPH2PS, their scales
+// and mins three loads and a dozen and/shift ops (lane = row, as x86/amx_k.cpp's exact_16_rows
+// unpacks its gathered headers), and each of the 32 quant vectors an AND and a GF2P8AFFINEQB into
+// low and high nibbles, each one VPDPBUSD per token with a broadcast activation dword. The sums of
+// sub-blocks 2c and 2c + 1 (chunk c's 8 vectors, low and high nibbles) are multiplied by their
+// 6-bit scales (VPMULLD, lane = row) into S; the mins' term M is 4 VPDPWSSD against the token's
+// sub-block sums. S and M are the exact integers of the Q4_K kernels, and the two fp32 steps
+//   acc = fma(float(S), d * d_x, acc);  acc = fnmadd(float(M), dmin * d_x, acc)
+// are theirs, so a token's outputs are the bits of the Q4_K gemms on the original rows. The
+// kernel does about 190 vector operations per 2304 bytes where exact_16_rows, which must gather
+// the headers and transpose its row sums, does about 330.
+constexpr size_t kKXQs = 4;  // Q8_K: d (fp32) | qs[256] | bsums[16] (int16)
+constexpr size_t kKXBsums = 260;
+constexpr size_t kKXBytes = 292;
+constexpr size_t kKBlockBytes = tensor::kQ4_Kx16BlockBytes;
+// One token reads each run one super-block (2304 bytes, as Q4_0x16's 8 blocks) ahead into L1.
+constexpr size_t kKRunAheadBytes = kKBlockBytes;
+
+// One token's terms for a super-block: its quants, its sub-block sums as int16 pairs (b0, b2),
+// (b1, b3), (b4, b6), (b5, b7) broadcast (against the mins' pairs below), and d_x.
+struct KToken {
+  const std::byte* q;
+  __m512i bs[4];
+  __m512 dx;
+};
+
+inline void k_token(const std::byte* xb, KToken& t) {
+  t.q = xb + kKXQs;
+  alignas(32) int16_t b16[16];
+  std::memcpy(b16, xb + kKXBsums, sizeof(b16));
+  int32_t b[8];  // sub-block sums: pairs of Q8_K's 16-element sums
+  for (int j = 0; j < 8; ++j) b[j] = b16[2 * j] + b16[2 * j + 1];
+  auto pair = [&](int lo, int hi) {
+    return _mm512_set1_epi32(static_cast<int32_t>(static_cast<uint16_t>(b[lo]) | static_cast<uint32_t>(b[hi]) << 16));
+  };
+  t.bs[0] = pair(0, 2);
+  t.bs[1] = pair(1, 3);
+  t.bs[2] = pair(4, 6);
+  t.bs[3] = pair(5, 7);
+  t.dx = _mm512_set1_ps(load_f32(xb));
+}
+
+// VPSHUFB controls that zero-extend byte j of every dword (j = 0..3) to the dword.
+inline __m512i byte_of_dwords(int j) {
+  alignas(64) int8_t c[64];
+  for (int i = 0; i < 64; ++i) c[i] = static_cast<int8_t>(i % 4 == 0 ? (i / 4 % 4) * 4 + j : -128);
+  return _mm512_load_si512(c);
+}
+
+// Groups of rows [r0[g], r0[g] + 16), g < S, x tokens [t0, t0 + NT), every super-block, the S
+// groups side by side super-block by super-block (S > 1 for one token only).
+template <int NT, int S>
+void k_group_rows(const GemmArgs& a, const int64_t* r0, int64_t t0) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m6 = _mm512_set1_epi8(0x3f), top2 = _mm512_set1_epi8(0x30);
+  const __m512i low8 = _mm512_set1_epi32(0x00ff00ff);
+  const __m512i high_nibbles = _mm512_set1_epi64(0x1020408000000000);  // GF2P8AFFINEQB: bits 4..7 to 0..3
+  const __m512i pick[4] = {byte_of_dwords(0), byte_of_dwords(1), byte_of_dwords(2), byte_of_dwords(3)};
+  const int64_t nb = a.n / 256;
+  __m512 acc[S][NT];
+  const std::byte* group[S];
+  for (int g = 0; g < S; ++g) {
+    group[g] = a.w_row(r0[g]);
+    for (int t = 0; t < NT; ++t) acc[g][t] = _mm512_setzero_ps();
+  }
+  for (int64_t i = 0; i < nb; ++i) {
+    KToken tok[NT];
+    for (int t = 0; t < NT; ++t) k_token(a.x_row(t0 + t) + static_cast<size_t>(i) * kKXBytes, tok[t]);
+    for (int g = 0; g < S; ++g) {
+      const std::byte* p = group[g] + static_cast<size_t>(i) * kKBlockBytes;
+      const std::byte* pf = p + (NT == 1 ? kKRunAheadBytes : kAheadBytes);
+      const __m512i h1 = _mm512_loadu_si512(p + tensor::kQ4_Kx16ScalesOffset);
+      const __m512i h2 = _mm512_loadu_si512(p + tensor::kQ4_Kx16ScalesOffset + 64);
+      const __m512i h3 = _mm512_loadu_si512(p + tensor::kQ4_Kx16ScalesOffset + 128);
+      // Bytes j of each dword: sc_lo scale j, sc_hi scale 4 + j; the same for the mins.
+      const __m512i sc_lo = _mm512_and_si512(h1, m6);
+      const __m512i sc_hi = _mm512_or_si512(_mm512_and_si512(h3, m4), _mm512_and_si512(_mm512_srli_epi32(h1, 2), top2));
+      const __m512i mn_lo = _mm512_and_si512(h2, m6);
+      const __m512i mn_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(h3, 4), m4),
+                                            _mm512_and_si512(_mm512_srli_epi32(h2, 2), top2));
+      __m512i s[NT];
+      for (int t = 0; t < NT; ++t) s[t] = _mm512_setzero_si512();
+      // One token walks the 4 chunks together, vector k of each in turn: 8 VPDPBUSD chains of 8
+      // instead of 2 at a time (a chain is 8 x 5 cycles of latency).
+      constexpr int kTogether = NT == 1 ? 4 : 1;
+#pragma GCC unroll 4
+      for (int c0 = 0; c0 < 4; c0 += kTogether) {
+        // The super-block ahead, a quarter per chunk (its 36 lines: 9 a chunk).
+#pragma GCC unroll 4
+        for (int c = c0; c < c0 + kTogether; ++c) {
+          if constexpr (NT == 1) {
+            prefetch_lines<kRunPrefetchLocality>(pf + 576 * c, 576);
+          } else {
+            prefetch_lines<kLinearPrefetchLocality>(pf + 576 * c, 576);
+          }
+        }
+        __m512i lo[kTogether][NT], hi[kTogether][NT];
+        for (int c = 0; c < kTogether; ++c) {
+          for (int t = 0; t < NT; ++t) lo[c][t] = hi[c][t] = _mm512_setzero_si512();
+        }
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; ++k) {
+#pragma GCC unroll 4
+          for (int c = 0; c < kTogether; ++c) {
+            const __m512i v = _mm512_loadu_si512(p + tensor::kQ4_Kx16QuantsOffset + 512 * (c0 + c) + 64 * k);
+            const __m512i vl = _mm512_and_si512(v, m4);
+            const __m512i vh = _mm512_gf2p8affine_epi64_epi8(v, high_nibbles, 0);
+            for (int t = 0; t < NT; ++t) {
+              const std::byte* xq = tok[t].q + 64 * (c0 + c) + 4 * k;
+              lo[c][t] = _mm512_dpbusd_epi32(lo[c][t], vl, broadcast_dword(xq));       // sub-block 2c
+              hi[c][t] = _mm512_dpbusd_epi32(hi[c][t], vh, broadcast_dword(xq + 32));  // sub-block 2c + 1
+            }
+          }
+        }
+#pragma GCC unroll 4
+        for (int c = 0; c < kTogether; ++c) {
+          const int ch = c0 + c;
+          const __m512i sc = ch < 2 ? sc_lo : sc_hi;
+          const __m512i sc_a = _mm512_shuffle_epi8(sc, pick[2 * (ch % 2)]);
+          const __m512i sc_b = _mm512_shuffle_epi8(sc, pick[2 * (ch % 2) + 1]);
+          for (int t = 0; t < NT; ++t) {
+            s[t] = _mm512_add_epi32(
+                s[t], _mm512_add_epi32(_mm512_mullo_epi32(lo[c][t], sc_a), _mm512_mullo_epi32(hi[c][t], sc_b)));
+          }
+        }
+      }
+      // Mins as int16 pairs (m0, m2), (m1, m3), (m4, m6), (m5, m7), against KToken::bs.
+      const __m512i mins[4] = {_mm512_and_si512(mn_lo, low8), _mm512_and_si512(_mm512_srli_epi32(mn_lo, 8), low8),
+                               _mm512_and_si512(mn_hi, low8), _mm512_and_si512(_mm512_srli_epi32(mn_hi, 8), low8)};
+      const __m512 d = _mm512_cvtph_ps(load256(p));
+      const __m512 dmin = _mm512_cvtph_ps(load256(p + 32));
+      for (int t = 0; t < NT; ++t) {
+        __m512i m = _mm512_madd_epi16(mins[0], tok[t].bs[0]);
+        for (int k = 1; k < 4; ++k) m = _mm512_dpwssd_epi32(m, mins[k], tok[t].bs[k]);
+        acc[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), _mm512_mul_ps(d, tok[t].dx), acc[g][t]);
+        acc[g][t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(m), _mm512_mul_ps(dmin, tok[t].dx), acc[g][t]);
+      }
+    }
+  }
+  for (int g = 0; g < S; ++g) {
+    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(&a.out(r0[g], t0 + t), acc[g][t]);
+  }
+}
+
+void q4_kx16_gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* x,
+                  size_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride) {
+  check(n_rows % tensor::kInterleavedRows == 0, ErrorKind::kInvalidArgument,
+        [&] { return "gemm of Q4_Kx16 weights: " + std::to_string(n_rows) + " rows are not whole groups of 16"; });
+  const GemmArgs a{n, w, w_row_bytes, x, x_row_bytes, y, y_stride};
+  by_token_groups(n_tokens, [&](auto nt, int64_t t0) {
+    walk_groups<nt() == 1 ? kStreams : 1>(n_rows,
+                                          [&](auto runs, const int64_t* r) { k_group_rows<nt(), runs()>(a, r, t0); });
+  });
+}
+
 }  // namespace
 
 GemmFn amx_interleaved_gemm(DType type) {
@@ -292,6 +448,8 @@ GemmFn amx_interleaved_gemm(DType type) {
       return gemm<Q8_0x16Layout>;
     case DType::kF16x16:
       return f16x16_gemm;
+    case DType::kQ4_Kx16:
+      return q4_kx16_gemm;
     default:
       return nullptr;
   }

@@ -24,11 +24,14 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <string>
 
+#include "base/error.h"
 #include "kernels/gemm_driver.h"
 #include "kernels/prefetch.h"
 #include "kernels/x86/amx_common.h"
 #include "kernels/x86/x86_common.h"
+#include "tensor/interleave.h"
 
 namespace lightboat::kernels::detail {
 namespace {
@@ -108,24 +111,77 @@ struct KTiles {
   alignas(64) float dmin[kTile];
 };
 
-void unpack_tiles(const std::byte* w, size_t row_bytes, int64_t i, KTiles& a) {
+// Row r's 32 quant bytes of chunk c (sub-blocks 2c and 2c + 1), with its scales and mins.
+inline void unpack_chunk(__m256i q, const uint8_t* sc, int r, int c, KTiles& a) {
   const __m256i m4 = _mm256_set1_epi8(0x0f);
+  const __m256i q0 = _mm256_and_si256(q, m4);                        // sub-block 2c
+  const __m256i q1 = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);  // sub-block 2c + 1
+  const size_t o = static_cast<size_t>(64 * r);
+  store256(a.lo[c] + o, times(sc[2 * c] & 7u, q0));
+  store256(a.lo[c] + o + 32, times(sc[2 * c + 1] & 7u, q1));
+  store256(a.hi[c] + o, times(sc[2 * c] >> 3, q0));
+  store256(a.hi[c] + o + 32, times(sc[2 * c + 1] >> 3, q1));
+}
+
+inline void set_mins(const uint8_t* mn, int r, KTiles& a) {
+  for (int c = 0; c < kChunks; ++c) {
+    a.mins[r][c] = static_cast<int32_t>(mn[2 * c] | (static_cast<uint32_t>(mn[2 * c + 1]) << 16));
+  }
+}
+
+void unpack_tiles(const std::byte* w, size_t row_bytes, int64_t i, KTiles& a) {
   for (int r = 0; r < kTile; ++r) {
     const std::byte* b = w + static_cast<size_t>(r) * row_bytes + static_cast<size_t>(i) * kQ4_KBytes;
     a.d[r] = half_at(b);
     a.dmin[r] = half_at(b + 2);
     uint8_t sc[8], mn[8];
     unpack_scales_mins(b + kWScales, sc, mn);
-    for (int c = 0; c < kChunks; ++c) {
-      const __m256i q = load256(b + kWQs + 32 * c);
-      const __m256i q0 = _mm256_and_si256(q, m4);                        // sub-block 2c
-      const __m256i q1 = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);  // sub-block 2c + 1
-      const size_t o = static_cast<size_t>(64 * r);
-      store256(a.lo[c] + o, times(sc[2 * c] & 7u, q0));
-      store256(a.lo[c] + o + 32, times(sc[2 * c + 1] & 7u, q1));
-      store256(a.hi[c] + o, times(sc[2 * c] >> 3, q0));
-      store256(a.hi[c] + o + 32, times(sc[2 * c + 1] >> 3, q1));
-      a.mins[r][c] = static_cast<int32_t>(mn[2 * c] | (static_cast<uint32_t>(mn[2 * c + 1]) << 16));
+    set_mins(mn, r, a);
+    for (int c = 0; c < kChunks; ++c) unpack_chunk(load256(b + kWQs + 32 * c), sc, r, c, a);
+  }
+}
+
+// The same from a group of 16 rows of Q4_Kx16 (tensor/interleave.h; row_bytes unused): chunk c is
+// 8 vectors in which lane r holds row r's quant bytes 4k..4k+3, transposed in registers (two
+// unpack stages, then one VPERMT2Q per two rows) into each row's 32 bytes.
+void unpack_tiles_x16(const std::byte* group, size_t /*row_bytes*/, int64_t i, KTiles& a) {
+  const std::byte* p = group + static_cast<size_t>(i) * tensor::kQ4_Kx16BlockBytes;
+  _mm512_store_ps(a.d, _mm512_cvtph_ps(load256(p)));
+  _mm512_store_ps(a.dmin, _mm512_cvtph_ps(load256(p + 32)));
+  uint8_t sc[kTile][8];
+  for (int r = 0; r < kTile; ++r) {
+    std::byte packed[12];
+    for (int k = 0; k < 3; ++k) std::memcpy(packed + 4 * k, p + tensor::kQ4_Kx16ScalesOffset + 64 * k + 4 * r, 4);
+    uint8_t mn[8];
+    unpack_scales_mins(packed, sc[r], mn);
+    set_mins(mn, r, a);
+  }
+  // Per 128-bit lane L after the two stages, u[m] holds row 4L + m's dwords 0..3 and u[4 + m]
+  // its dwords 4..7.
+  const __m512i lanes01 = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);    // [u.L0, v.L0, u.L1, v.L1]
+  const __m512i lanes23 = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);  // [u.L2, v.L2, u.L3, v.L3]
+  for (int c = 0; c < kChunks; ++c) {
+    const std::byte* q = p + tensor::kQ4_Kx16QuantsOffset + 512 * c;
+    __m512i v[8], t[8], u[8];
+    for (int k = 0; k < 8; ++k) v[k] = _mm512_loadu_si512(q + 64 * k);
+    for (int k = 0; k < 8; k += 2) {
+      t[k] = _mm512_unpacklo_epi32(v[k], v[k + 1]);
+      t[k + 1] = _mm512_unpackhi_epi32(v[k], v[k + 1]);
+    }
+    for (int h = 0; h < 8; h += 4) {  // dwords 0..3 (h = 0), 4..7 (h = 4)
+      u[h + 0] = _mm512_unpacklo_epi64(t[h], t[h + 2]);
+      u[h + 1] = _mm512_unpackhi_epi64(t[h], t[h + 2]);
+      u[h + 2] = _mm512_unpacklo_epi64(t[h + 1], t[h + 3]);
+      u[h + 3] = _mm512_unpackhi_epi64(t[h + 1], t[h + 3]);
+    }
+    // u[0..3] are rows 4L + m's dwords 0..3 from t[0..3]; u[4..7] their dwords 4..7.
+    for (int m = 0; m < 4; ++m) {
+      const __m512i r01 = _mm512_permutex2var_epi64(u[m], lanes01, u[4 + m]);  // rows m, 4 + m
+      const __m512i r23 = _mm512_permutex2var_epi64(u[m], lanes23, u[4 + m]);  // rows 8 + m, 12 + m
+      unpack_chunk(_mm512_castsi512_si256(r01), sc[m], m, c, a);
+      unpack_chunk(_mm512_extracti64x4_epi64(r01, 1), sc[4 + m], 4 + m, c, a);
+      unpack_chunk(_mm512_castsi512_si256(r23), sc[8 + m], 8 + m, c, a);
+      unpack_chunk(_mm512_extracti64x4_epi64(r23, 1), sc[12 + m], 12 + m, c, a);
     }
   }
 }
@@ -149,7 +205,9 @@ inline void epilogue(const int32_t* lo, const int32_t* hi, const std::byte* rec,
 }
 
 // Rows [r0, r0 + 16) x token tiles [tile0, tile1) (at most kChunkTiles): each super-block's A
-// tiles are unpacked once and multiplied with every token tile of the chunk, two at a time.
+// tiles are unpacked once (Unpack: unpack_tiles, or unpack_tiles_x16 for Q4_Kx16) and multiplied
+// with every token tile of the chunk, two at a time.
+template <void (*Unpack)(const std::byte*, size_t, int64_t, KTiles&)>
 void row_tile(const Call& c, int64_t r0, int64_t tile0, int64_t tile1) {
   alignas(64) float acc[kChunkTiles][kTile * kTile];  // [token tile][row][token]
   alignas(64) int32_t sums[4][kTile * kTile];         // C 0..3 stored
@@ -157,7 +215,7 @@ void row_tile(const Call& c, int64_t r0, int64_t tile0, int64_t tile1) {
   std::memset(acc, 0, sizeof(acc[0]) * static_cast<size_t>(tile1 - tile0));  // only the chunk's token tiles
   const std::byte* w = c.w + static_cast<size_t>(r0) * c.w_row_bytes;
   for (int64_t i = 0; i < c.nb; ++i) {
-    unpack_tiles(w, c.w_row_bytes, i, a);
+    Unpack(w, c.w_row_bytes, i, a);
     auto record = [&](int64_t tt) { return c.x.packed + static_cast<size_t>(tt * c.nb + i) * kRecordBytes; };
     int64_t tt = tile0;
     for (; tt + 2 <= tile1; tt += 2) {
@@ -465,7 +523,22 @@ void exact_gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_row
 void packed_gemm(const PackedActivations& x, const std::byte* w, size_t w_row_bytes, int64_t n_rows, float* y,
                  int64_t y_stride) {
   static const TileConfig config = make_config();
-  packed_gemm_16<row_tile, exact_gemm>(config, x.n / kQKK, x, w, w_row_bytes, n_rows, y, y_stride);
+  packed_gemm_16<row_tile<unpack_tiles>, exact_gemm>(config, x.n / kQKK, x, w, w_row_bytes, n_rows, y, y_stride);
+}
+
+// Q4_Kx16: the same tiles, unpacked from the interleaved layout; whole groups of 16 rows only.
+void packed_gemm_x16(const PackedActivations& x, const std::byte* w, size_t w_row_bytes, int64_t n_rows, float* y,
+                     int64_t y_stride) {
+  static const TileConfig config = make_config();
+  check(n_rows % kTile == 0, ErrorKind::kInvalidArgument, [&] {
+    return "packed gemm of Q4_Kx16 weights: " + std::to_string(n_rows) + " rows are not whole groups of 16";
+  });
+  run_packed(
+      config, Call{x, w, w_row_bytes, y, y_stride, x.n / kQKK}, n_rows,
+      [](const Call& c, int64_t n_full, int64_t tile0, int64_t tile1) {
+        for (int64_t r = 0; r < n_full; r += kTile) row_tile<unpack_tiles_x16>(c, r, tile0, tile1);
+      },
+      [](int64_t) {});  // no rows past the last 16 (checked above)
 }
 
 }  // namespace
@@ -477,6 +550,9 @@ void add_amx_k_quants(KernelTable& t) {
   t.gemm[q4_k] = exact_gemm;
   t.packed_gemm[q4_k] = packed_gemm;
   t.pack_activations[dtype_slot(DType::kQ8_K)] = pack_q8_k;
+  const size_t q4_kx16 = dtype_slot(DType::kQ4_Kx16);
+  t.gemm[q4_kx16] = amx_interleaved_gemm(DType::kQ4_Kx16);
+  t.packed_gemm[q4_kx16] = packed_gemm_x16;
 }
 
 }  // namespace lightboat::kernels::detail
