@@ -236,7 +236,7 @@ inline void prefetch_super_block(const std::byte* p) {
 }
 
 // Rows [r0, r0 + 16) x tokens [t0, t0 + T) (T <= 4).
-template <int T>
+template <int T, bool kStrided = false>
 void exact_16_rows(const GemmArgs& a, int64_t r0, int64_t t0) {
   const int64_t nb = a.n / kQKK;
   // d of each row sits in the last 2 bytes of a super-block; gather the 4 bytes ending there.
@@ -252,7 +252,7 @@ void exact_16_rows(const GemmArgs& a, int64_t r0, int64_t t0) {
       (static_cast<int64_t>(kWeightPrefetchBytes) + kTile * static_cast<int64_t>(kQ6_KBytes) - 1) /
       (kTile * static_cast<int64_t>(kQ6_KBytes));
   const std::byte* w = a.w_row(r0);
-  const bool linear = linear_prefetch_rows(static_cast<size_t>(nb) * kQ6_KBytes, a.w_row_bytes);
+  const bool linear = !kStrided && linear_prefetch_rows(static_cast<size_t>(nb) * kQ6_KBytes, a.w_row_bytes);
   const std::byte* next_rows = w + static_cast<size_t>(kTile) * a.w_row_bytes;
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
@@ -260,9 +260,9 @@ void exact_16_rows(const GemmArgs& a, int64_t r0, int64_t t0) {
     const std::byte* wb = w + static_cast<size_t>(i) * kQ6_KBytes;
     const std::byte* linear_pf = next_rows + static_cast<size_t>(i * kTile) * kQ6_KBytes;
     const ptrdiff_t ahead = static_cast<ptrdiff_t>(kAhead * kQ6_KBytes) +
-                            (i + kAhead >= nb ? static_cast<ptrdiff_t>(kTile * a.w_row_bytes) -
-                                                    static_cast<ptrdiff_t>(nb * kQ6_KBytes)
-                                              : 0);
+                            (!kStrided && i + kAhead >= nb ? static_cast<ptrdiff_t>(kTile * a.w_row_bytes) -
+                                                                 static_cast<ptrdiff_t>(nb * kQ6_KBytes)
+                                                           : 0);
     __m512i c[T][4];
     for (int t = 0; t < T; ++t) offsets_q8_k(a.x_row(t0 + t) + static_cast<size_t>(i) * kQ8_KBytes, c[t]);
     __m512i d[T][8];  // reduce_16_rows' input: rows 2p (lanes 0..7) and 2p + 1 (lanes 8..15)
@@ -363,6 +363,29 @@ void exact_row_group(const GemmArgs& a, int64_t r, int64_t n_tokens) {
 void exact_gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* x,
                 size_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride) {
   const GemmArgs a{n, w, w_row_bytes, x, x_row_bytes, y, y_stride};
+  const size_t row_len = static_cast<size_t>(n / kQKK) * kQ6_KBytes;
+  const int64_t per = n_rows / kTile;
+  // (the kernel gathers each row's d at 32-bit offsets up to 15 strides of per rows)
+  const bool offsets_fit = static_cast<uint64_t>(per) * w_row_bytes * kTile < (uint64_t{1} << 31);
+  if (n_tokens == 1 && linear_prefetch_rows(row_len, w_row_bytes) && per >= 2 && offsets_fit) {
+    // One token over short rows that lie end to end: tile k takes rows k + j per (j = 0..15), so each
+    // lane walks its own stretch of per rows in address order, and the tile reads 16 streams, each
+    // prefetched kAhead super-blocks ahead along its stretch (exact_16_rows' kStrided), as long
+    // rows are read. Tiles of 16 adjacent rows (the loop below) read one stream, prefetched into
+    // L2 a tile ahead (kLinearPrefetchMaxRowBytes): on Llama-3.2-1B's 2048-wide Q6_K output
+    // matrix 11.2-11.4 GB/s on one thread against 15.7-16.5 this way, 22.3-22.6 against
+    // 28.6-30.9 on two (docs/performance.md, "Sixteen streams for short rows"). Same bits: each
+    // lane's sums are its row's alone.
+    alignas(64) float out[kTile];
+    for (int64_t k = 0; k < per; ++k) {
+      const GemmArgs tile{
+          n, w + static_cast<size_t>(k) * w_row_bytes, w_row_bytes * static_cast<size_t>(per), x, x_row_bytes, out, 1};
+      exact_16_rows<1, true>(tile, 0, 0);
+      for (int j = 0; j < kTile; ++j) y[k + j * per] = out[j];
+    }
+    for (int64_t r = per * kTile; r < n_rows; ++r) exact_row_group<1>(a, r, n_tokens);
+    return;
+  }
   int64_t r = 0;
   for (; r + kTile <= n_rows; r += kTile) exact_row_group<kTile>(a, r, n_tokens);
   for (; r < n_rows; ++r) exact_row_group<1>(a, r, n_tokens);
