@@ -28,7 +28,7 @@ struct ModelOptions {
   bool no_huge_pages = false;  // --no-huge-pages
   int64_t max_batch = 512;
   tensor::DType kv_type = tensor::DType::kF32;  // --kv-type (bench): KV cache elements
-  bool no_interleave = false;                   // --no-interleave (bench): Q4_0/Q8_0 in the file's layout
+  bool no_interleave = false;                   // --no-interleave (bench): every matrix in the file's layout
   bool builtin = false;  // set by resolve_model(): -m was absent and the built-in default model is used
 };
 

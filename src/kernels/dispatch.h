@@ -94,10 +94,10 @@ struct KernelTable {
   // uses where it needs more than kPackedMaxBytesPerBlock (F16: 128), indexed by dtype_slot(weight
   // type); 0: kPackedMaxBytesPerBlock.
   int64_t packed_bytes_per_block[kDTypeSlots] = {};
-  // Whether this table reads Q4_0, Q8_0 and F16 matrices faster stored 16 rows interleaved
-  // (DType::kQ4_0x16, kQ8_0x16, kF16x16; tensor/interleave.h): its gemms of those types are its
-  // own, not the scalar reference's. Q4_K (DType::kQ4_Kx16) and F16x16 are bound only where the
-  // table also has their packed gemm.
+  // Whether this table reads Q4_0, Q8_0, Q4_K and F16 matrices faster stored 16 rows interleaved
+  // (DType::kQ4_0x16, kQ8_0x16, kQ4_Kx16, kF16x16; tensor/interleave.h): its gemms of those types
+  // are its own, not the scalar reference's. Q4_Kx16 and F16x16 are bound only where the table
+  // also has their packed gemm, and Q4_Kx16 only for short rows (model/weights.cpp).
   bool interleaves = false;
 };
 

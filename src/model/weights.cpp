@@ -7,7 +7,6 @@
 #include "base/thread_pool.h"
 #include "kernels/dispatch.h"
 #include "kernels/matmul.h"
-#include "kernels/prefetch.h"
 #include "tensor/dtype.h"
 #include "tensor/interleave.h"
 
@@ -33,6 +32,12 @@ tensor::DType supported_dtype(const gguf::TensorInfo& t) {
 }
 
 using InterleaveFn = void (*)(const std::byte*, size_t, int64_t, int64_t, std::byte*);
+
+// Q4_K matrices are interleaved only with rows up to 2048 wide (1152 bytes), where Q4_Kx16 read
+// faster; on Llama-3.2-1B Q4_K_M's 8192-wide rows the row-major kernel, 16 rows read as 16
+// streams, was faster, and the widths between were not measured (docs/performance.md, "Q4_K
+// interleaved by 16 rows").
+constexpr size_t kQ4_KInterleaveMaxRowBytes = 1152;
 
 // A matrix interleaved by `fn` (tensor/interleave.h), its groups split between up to kMaxThreads
 // threads: interleaving is bound by the kernel's zeroing of fresh pages and by scattered stores,
@@ -94,11 +99,8 @@ tensor::MatrixView WeightBinder::interleaved(const std::string& name, tensor::Ma
       m.type = tensor::DType::kQ8_0x16, fn = tensor::interleave_q8_0;
       break;
     case tensor::DType::kQ4_K:
-      // Short rows only (kernels/prefetch.h's linear class: 2048-wide rows are 1152 bytes): on
-      // Llama-3.2-1B Q4_K_M's 8192-wide rows the row-major kernel, 16 rows read as 16 streams,
-      // was faster (docs/performance.md, "Q4_K interleaved by 16 rows").
       if (kernels::active_kernels().packed_gemm[kernels::dtype_slot(tensor::DType::kQ4_Kx16)] == nullptr ||
-          m.row_bytes > kernels::kLinearPrefetchMaxRowBytes) {
+          m.row_bytes > kQ4_KInterleaveMaxRowBytes) {
         return m;
       }
       m.type = tensor::DType::kQ4_Kx16, fn = tensor::interleave_q4_k;

@@ -13,7 +13,7 @@ namespace lightboat::model {
 
 class WeightBinder {
  public:
-  // interleave: bind matmul_matrix()'s Q4_0, Q8_0 and F16 matrices interleaved where the active
+  // interleave: bind matmul_matrix()'s Q4_0, Q8_0, F16 and short-row Q4_K matrices interleaved where the active
   // kernel table reads those layouts faster (ModelSettings::interleave).
   explicit WeightBinder(const gguf::Reader& reader, bool interleave = false);
 

@@ -28,10 +28,10 @@ enum class DType : uint32_t {
   kQ6_K = 14,
   kQ8_K = 15,  // activations only (paired with K-quant weights)
   kBF16 = 30,
-  // Not a GGUF type either: F16 stored 16 rows interleaved, on the id ggml retired with its
-  // Q4_0_4_4 repacking (31), which no file names.
+  // Not GGUF types either: F16 and Q4_K stored 16 rows interleaved, on the ids of ggml's retired
+  // Q4_0_4_4 and Q4_0_4_8 repackings (31, 32). Files of 2024 may carry them; the GGUF reader
+  // rejects them as removed types (gguf/types.cpp), and dtype_from_id never returns these.
   kF16x16 = 31,
-  // And Q4_K stored 16 rows interleaved, on the id of ggml's retired Q4_0_4_8 (32).
   kQ4_Kx16 = 32,
 };
 

@@ -5,6 +5,7 @@
 // matmul with threads; get_row reads its rows back.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>

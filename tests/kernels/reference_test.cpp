@@ -49,7 +49,7 @@ double rms_error_bound(DType type) {
     case DType::kQ8_0x16:
     case DType::kF16x16:
     case DType::kQ4_Kx16:
-      break;  // layouts of Q4_0 / Q8_0 / F16, not quantizers
+      break;  // layouts of Q4_0 / Q8_0 / F16 / Q4_K, not quantizers
   }
   return 0.0;
 }

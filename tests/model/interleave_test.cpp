@@ -59,6 +59,8 @@ TEST(Interleave, QuantizedModelsGiveTheSameLogitsInterleaved) {
     auto second = load_model(reader, {});
     EXPECT_EQ(reader->derived_bytes(), made) << arch;
     EXPECT_EQ(logits(*second, pool), want) << arch;
+    // A decode step (one token: the VNNI kernels, not the tiles of the 8-token batch) after the 8.
+    EXPECT_EQ(logits(*first, pool, {42}), logits(*plain, pool, {42})) << arch << ", one token";
   }
 }
 

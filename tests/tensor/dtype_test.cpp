@@ -58,7 +58,7 @@ TEST(DTypeTest, TraitsMatchGgml) {
 
 TEST(DTypeTest, UnsupportedIdsAreRejected) {
   // 4 and 5 were Q4_2/Q4_3 (removed), 10/11 are Q2_K/Q3_K and 16+ are IQ types we do not run.
-  for (uint32_t id : {4u, 5u, 10u, 11u, 16u, 29u, 31u, 39u, 1000u, 0xffffffffu}) {
+  for (uint32_t id : {4u, 5u, 10u, 11u, 16u, 29u, 31u, 32u, 39u, 1000u, 0xffffffffu}) {
     EXPECT_FALSE(dtype_from_id(id).has_value()) << id;
   }
   try {

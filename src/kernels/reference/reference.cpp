@@ -168,7 +168,7 @@ float vec_dot(DType weight_type, int64_t n, const void* w, const void* x) {
     case DType::kQ6_K: return detail::dot_q6_k_q8_k(w, x, nb);
     case DType::kQ8_1:
     case DType::kQ8_K:
-    case DType::kQ4_0x16:  // a row is spread over its group: gemm_interleaved below
+    case DType::kQ4_0x16:  // a row is spread over its group: gemm_interleaved / gemm_q4_kx16 / gemm_f16x16 below
     case DType::kQ8_0x16:
     case DType::kF16x16:
     case DType::kQ4_Kx16:
@@ -229,7 +229,8 @@ void gemm_q4_kx16(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_r
                                                  std::to_string(tensor::kInterleavedRows));
   }
   constexpr size_t kBlock = sizeof(tensor::BlockQ4_K);
-  std::vector<std::byte> row(static_cast<size_t>(nb) * kBlock);
+  thread_local std::vector<std::byte> row;  // grows once per thread: a token loop allocates no more
+  row.resize(static_cast<size_t>(nb) * kBlock);
   for (int64_t r0 = 0; r0 < n_rows; r0 += tensor::kInterleavedRows) {
     const std::byte* group = w + static_cast<size_t>(r0) * w_row_bytes;
     for (int r = 0; r < tensor::kInterleavedRows; ++r) {

@@ -13,16 +13,16 @@
 
 namespace lightboat::kernels::detail {
 
-// Fills `t`'s Q4_K entries (x86/amx_k.cpp): packed gemm, Q8_K packing, and the tile-order VNNI
-// gemm / vec_dot below packed_min_tokens.
+// Fills `t`'s Q4_K and Q4_Kx16 entries (x86/amx_k.cpp): packed gemms, Q8_K packing, and the
+// tile-order VNNI gemm / vec_dot below packed_min_tokens (Q4_Kx16's: x86/amx_interleaved.cpp).
 void add_amx_k_quants(KernelTable& t);
 void add_amx_q6_k(KernelTable& t);  // x86/amx_q6_k.cpp, called by add_amx_k_quants
 // x86/amx_decode.cpp: the tile-order VNNI gemm and vec_dot of Q8_0, Q4_0 and Q5_0 into `t`, and
 // the same gemm by weight type (for the rows past a packed gemm's last 16; null for other types).
 void add_amx_decode(KernelTable& t);
 GemmFn amx_decode_gemm(DType type);
-// x86/amx_interleaved.cpp: the VNNI gemm of Q4_0x16 or Q8_0x16 weights (1..4 tokens; whole groups
-// of 16 rows); null for other types.
+// x86/amx_interleaved.cpp: the VNNI (F16x16: FMA) gemm of Q4_0x16, Q8_0x16, Q4_Kx16 or F16x16
+// weights (whole groups of 16 rows); null for other types.
 GemmFn amx_interleaved_gemm(DType type);
 // Fills `t`'s F16 packed gemm (x86/amx_f16.cpp: AMX-BF16 on hi/lo parts) where the CPU has AMX-BF16.
 void add_amx_f16(KernelTable& t);

@@ -1,6 +1,6 @@
-// The AMX table's decode kernels for Q4_0x16, Q8_0x16 and F16x16 weights (Q4_0 / Q8_0 / F16 stored
-// 16 rows interleaved, tensor/interleave.h), 1..4 tokens at a time: AVX-512 VNNI (F16x16: F16C and
-// FMA), compiled with the AMX unit's flags.
+// The AMX table's decode kernels for Q4_0x16, Q8_0x16, Q4_Kx16 and F16x16 weights (Q4_0 / Q8_0 /
+// Q4_K / F16 stored 16 rows interleaved, tensor/interleave.h), 1..4 tokens at a time: AVX-512 VNNI
+// (F16x16: F16C and FMA), compiled with the AMX unit's flags. Q4_Kx16 has its own section below.
 //
 // The layouts put row r of a 16-row group in 32-bit lane r of every vector, so a block of the 16
 // rows is its fp16 scales and 4 (Q4_0x16: then 8 nibble operations) or 8 vector loads, and per
@@ -10,7 +10,7 @@
 // w + 128), so each block's integer sum is sum(q x) - bias sum(x), bias sum(x) taken once per token
 // and block.
 //
-// Arithmetic order, as the tiles (x86/amx.cpp) and the other AMX decode kernels: per block, in
+// Arithmetic order (Q4_0x16, Q8_0x16), as the tiles (x86/amx.cpp) and the other AMX decode kernels: per block, in
 // block order from 0, acc = fma(float(the block's exact int32 dot product), d_w * d_x, acc). So a
 // token's outputs are bit-identical whichever path (these kernels or the tiles) a batch takes, and
 // to the row-major types' on the same rows.
@@ -96,9 +96,9 @@ inline __m512i broadcast_dword(const std::byte* p) {
   return _mm512_set1_epi32(v);
 }
 
-// Calls visit(S, rows) over a call's groups of 16 rows: with kRuns, first as kStreams runs side by
-// side (run s takes groups [s per, (s + 1) per); rows[s] is the first row of its group in turn,
-// S = kStreams), then every group past the runs alone (S = 1); without kRuns, every group alone.
+// Calls visit(S, rows) over a call's groups of 16 rows: with kRuns > 1, first as kRuns runs side
+// by side (run s takes groups [s per, (s + 1) per); rows[s] is the first row of its group in turn,
+// S = kRuns), then every group past the runs alone (S = 1); with kRuns = 1, every group alone.
 template <int kRuns, typename Visit>
 void walk_groups(int64_t n_rows, Visit&& visit) {
   const int64_t n_groups = n_rows / tensor::kInterleavedRows;

@@ -1,5 +1,5 @@
-// AMX-INT8 gemm for Q4_K weights with Q8_K activations: the K-quant part of the AMX table
-// (x86/amx.cpp has the design it shares: activations packed once per matmul call, 16 x 16 token
+// AMX-INT8 gemm for Q4_K weights (and the Q4_Kx16 layout's tiles, unpack_tiles_x16) with Q8_K activations: the K-quant
+// part of the AMX table (x86/amx.cpp has the design it shares: activations packed once per matmul call, 16 x 16 token
 // tiles, VNNI kernels in the tiles' order below packed_min_tokens).
 //
 // A Q4_K super-block of one row is x_e = (d * sc_j) * q_e - (dmin * m_j) for the 32 elements e

@@ -253,12 +253,13 @@ void exact_16_rows(const GemmArgs& a, int64_t r0, int64_t t0) {
       (kTile * static_cast<int64_t>(kQ6_KBytes));
   const std::byte* w = a.w_row(r0);
   const bool linear = !kStrided && linear_prefetch_rows(static_cast<size_t>(nb) * kQ6_KBytes, a.w_row_bytes);
-  const std::byte* next_rows = w + static_cast<size_t>(kTile) * a.w_row_bytes;
+  // (strided tiles never read next_rows: their rows lie kTile strides apart, not end to end)
+  const std::byte* next_rows = linear ? w + static_cast<size_t>(kTile) * a.w_row_bytes : w;
   __m512 acc[T];
   for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
     const std::byte* wb = w + static_cast<size_t>(i) * kQ6_KBytes;
-    const std::byte* linear_pf = next_rows + static_cast<size_t>(i * kTile) * kQ6_KBytes;
+    const std::byte* linear_pf = linear ? next_rows + static_cast<size_t>(i * kTile) * kQ6_KBytes : wb;
     const ptrdiff_t ahead = static_cast<ptrdiff_t>(kAhead * kQ6_KBytes) +
                             (!kStrided && i + kAhead >= nb ? static_cast<ptrdiff_t>(kTile * a.w_row_bytes) -
                                                                  static_cast<ptrdiff_t>(nb * kQ6_KBytes)
