@@ -29,11 +29,16 @@ using tensor::DType;
 
 constexpr size_t kQ4_KBytes = 144;
 
-std::vector<std::byte> q4_k_rows(int64_t n, int64_t n_rows, uint32_t seed) {
-  const auto q = reference::test_util::quantize(DType::kQ4_K, random_row(n * n_rows, seed));
+// n_rows rows of n elements of random values quantized to `type` (Q4_K weights, Q8_K tokens).
+std::vector<std::byte> quantized(DType type, int64_t n, int64_t n_rows, uint32_t seed) {
+  const auto q = reference::test_util::quantize(type, random_row(n * n_rows, seed));
   std::vector<std::byte> out(q.size());
   std::memcpy(out.data(), q.data(), q.size());
   return out;
+}
+
+std::vector<std::byte> q4_k_rows(int64_t n, int64_t n_rows, uint32_t seed) {
+  return quantized(DType::kQ4_K, n, n_rows, seed);
 }
 
 std::vector<std::byte> interleaved(const std::vector<std::byte>& rows, int64_t n, int64_t n_rows) {
@@ -43,10 +48,7 @@ std::vector<std::byte> interleaved(const std::vector<std::byte>& rows, int64_t n
 }
 
 std::vector<std::byte> q8_k(int64_t n, int64_t n_tokens, uint32_t seed) {
-  const auto q = reference::test_util::quantize(DType::kQ8_K, random_row(n * n_tokens, seed));
-  std::vector<std::byte> out(q.size());
-  std::memcpy(out.data(), q.data(), q.size());
-  return out;
+  return quantized(DType::kQ8_K, n, n_tokens, seed);
 }
 
 TEST(Q4_Kx16, InterleavingPutsEachByteWhereTheLayoutSaysAndRoundTrips) {

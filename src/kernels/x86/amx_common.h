@@ -113,6 +113,44 @@ inline void by_token_groups(int64_t n_tokens, Kernel&& kernel) {
   if (left == 1) kernel(std::integral_constant<int, 1>{}, t);
 }
 
+// The 12 packed 6-bit scales and mins of 16 Q4_K rows, lane = row: h1, h2, h3 hold each row's
+// scale bytes 0-3, 4-7 and 8-11. Byte j of each dword of sc_lo is scale j, of sc_hi scale 4 + j;
+// min_pairs are the mins as int16 pairs (m0, m2), (m1, m3), (m4, m6), (m5, m7), against
+// k_sum_pairs. (Q4_K's rule: j < 4: sc = q[j] & 63, m = q[j + 4] & 63; j >= 4: sc = q[j + 4] & 15
+// | q[j - 4] >> 6 << 4, m = q[j + 4] >> 4 | q[j] >> 6 << 4.)
+struct KScalesMins {
+  __m512i sc_lo, sc_hi;
+  __m512i min_pairs[4];
+};
+
+inline KScalesMins unpack_k_scales_mins(__m512i h1, __m512i h2, __m512i h3) {
+  const __m512i m6 = _mm512_set1_epi8(0x3f), m4 = _mm512_set1_epi8(0x0f), top2 = _mm512_set1_epi8(0x30);
+  const __m512i low8 = _mm512_set1_epi32(0x00ff00ff);
+  const __m512i mn_lo = _mm512_and_si512(h2, m6);
+  const __m512i mn_hi =
+      _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(h3, 4), m4), _mm512_and_si512(_mm512_srli_epi32(h2, 2), top2));
+  return {_mm512_and_si512(h1, m6),
+          _mm512_or_si512(_mm512_and_si512(h3, m4), _mm512_and_si512(_mm512_srli_epi32(h1, 2), top2)),
+          {_mm512_and_si512(mn_lo, low8), _mm512_and_si512(_mm512_srli_epi32(mn_lo, 8), low8),
+           _mm512_and_si512(mn_hi, low8), _mm512_and_si512(_mm512_srli_epi32(mn_hi, 8), low8)}};
+}
+
+// A Q8_K block's sub-block sums b0..b7 (pairs of its 16-element bsums at `bsums`), broadcast as
+// int16 pairs (b0, b2), (b1, b3), (b4, b6), (b5, b7): M = sum_k vpdpwssd(min_pairs[k], bs[k]).
+inline void k_sum_pairs(const std::byte* bsums, __m512i* bs) {
+  const __m256i b =
+      _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bsums)), _mm256_set1_epi16(1));
+  const __m256i w = _mm256_shuffle_epi8(
+      _mm256_packs_epi32(b, b),
+      _mm256_setr_epi8(0, 1, 4, 5, 2, 3, 6, 7, 0, 1, 4, 5, 2, 3, 6, 7, 0, 1, 4, 5, 2, 3, 6, 7, 0, 1, 4, 5, 2, 3, 6, 7));
+  alignas(32) int32_t pairs[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(pairs), w);
+  bs[0] = _mm512_set1_epi32(pairs[0]);
+  bs[1] = _mm512_set1_epi32(pairs[1]);
+  bs[2] = _mm512_set1_epi32(pairs[4]);
+  bs[3] = _mm512_set1_epi32(pairs[5]);
+}
+
 // Sixteen row sums from d[p] = 8 int32 partial sums of row 2p (lanes 0..7) and 8 of row 2p + 1
 // (lanes 8..15): lane 4k + j of the result is row k + 4j's sum (kRowOfLane).
 inline __m512i reduce_16_rows(const __m512i* d) {

@@ -295,9 +295,6 @@ void f16x16_gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_ro
 // are theirs, so a token's outputs are the bits of the Q4_K gemms on the original rows. The
 // kernel does about 190 vector operations per 2304 bytes where exact_16_rows, which must gather
 // the headers and transpose its row sums, does about 330.
-constexpr size_t kKXQs = 4;  // Q8_K: d (fp32) | qs[256] | bsums[16] (int16)
-constexpr size_t kKXBsums = 260;
-constexpr size_t kKXBytes = 292;
 constexpr size_t kKBlockBytes = tensor::kQ4_Kx16BlockBytes;
 // One token reads each run one super-block (2304 bytes, as Q4_0x16's 8 blocks) ahead into L1.
 constexpr size_t kKRunAheadBytes = kKBlockBytes;
@@ -311,18 +308,8 @@ struct KToken {
 };
 
 inline void k_token(const std::byte* xb, KToken& t) {
-  t.q = xb + kKXQs;
-  alignas(32) int16_t b16[16];
-  std::memcpy(b16, xb + kKXBsums, sizeof(b16));
-  int32_t b[8];  // sub-block sums: pairs of Q8_K's 16-element sums
-  for (int j = 0; j < 8; ++j) b[j] = b16[2 * j] + b16[2 * j + 1];
-  auto pair = [&](int lo, int hi) {
-    return _mm512_set1_epi32(static_cast<int32_t>(static_cast<uint16_t>(b[lo]) | static_cast<uint32_t>(b[hi]) << 16));
-  };
-  t.bs[0] = pair(0, 2);
-  t.bs[1] = pair(1, 3);
-  t.bs[2] = pair(4, 6);
-  t.bs[3] = pair(5, 7);
+  t.q = xb + kQ8_KQs;
+  k_sum_pairs(xb + kQ8_KBsums, t.bs);
   t.dx = _mm512_set1_ps(load_f32(xb));
 }
 
@@ -337,8 +324,7 @@ inline __m512i byte_of_dwords(int j) {
 // groups side by side super-block by super-block (S > 1 for one token only).
 template <int NT, int S>
 void k_group_rows(const GemmArgs& a, const int64_t* r0, int64_t t0) {
-  const __m512i m4 = _mm512_set1_epi8(0x0f), m6 = _mm512_set1_epi8(0x3f), top2 = _mm512_set1_epi8(0x30);
-  const __m512i low8 = _mm512_set1_epi32(0x00ff00ff);
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
   const __m512i high_nibbles = _mm512_set1_epi64(0x1020408000000000);  // GF2P8AFFINEQB: bits 4..7 to 0..3
   const __m512i pick[4] = {byte_of_dwords(0), byte_of_dwords(1), byte_of_dwords(2), byte_of_dwords(3)};
   const int64_t nb = a.n / 256;
@@ -350,19 +336,14 @@ void k_group_rows(const GemmArgs& a, const int64_t* r0, int64_t t0) {
   }
   for (int64_t i = 0; i < nb; ++i) {
     KToken tok[NT];
-    for (int t = 0; t < NT; ++t) k_token(a.x_row(t0 + t) + static_cast<size_t>(i) * kKXBytes, tok[t]);
+    for (int t = 0; t < NT; ++t) k_token(a.x_row(t0 + t) + static_cast<size_t>(i) * kQ8_KBytes, tok[t]);
     for (int g = 0; g < S; ++g) {
       const std::byte* p = group[g] + static_cast<size_t>(i) * kKBlockBytes;
       const std::byte* pf = p + (NT == 1 ? kKRunAheadBytes : kAheadBytes);
       const __m512i h1 = _mm512_loadu_si512(p + tensor::kQ4_Kx16ScalesOffset);
       const __m512i h2 = _mm512_loadu_si512(p + tensor::kQ4_Kx16ScalesOffset + 64);
       const __m512i h3 = _mm512_loadu_si512(p + tensor::kQ4_Kx16ScalesOffset + 128);
-      // Bytes j of each dword: sc_lo scale j, sc_hi scale 4 + j; the same for the mins.
-      const __m512i sc_lo = _mm512_and_si512(h1, m6);
-      const __m512i sc_hi = _mm512_or_si512(_mm512_and_si512(h3, m4), _mm512_and_si512(_mm512_srli_epi32(h1, 2), top2));
-      const __m512i mn_lo = _mm512_and_si512(h2, m6);
-      const __m512i mn_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(h3, 4), m4),
-                                            _mm512_and_si512(_mm512_srli_epi32(h2, 2), top2));
+      const KScalesMins sm = unpack_k_scales_mins(h1, h2, h3);
       __m512i s[NT];
       for (int t = 0; t < NT; ++t) s[t] = _mm512_setzero_si512();
       // One token walks the 4 chunks together, vector k of each in turn: 8 VPDPBUSD chains of 8
@@ -400,7 +381,7 @@ void k_group_rows(const GemmArgs& a, const int64_t* r0, int64_t t0) {
 #pragma GCC unroll 4
         for (int c = 0; c < kTogether; ++c) {
           const int ch = c0 + c;
-          const __m512i sc = ch < 2 ? sc_lo : sc_hi;
+          const __m512i sc = ch < 2 ? sm.sc_lo : sm.sc_hi;
           const __m512i sc_a = _mm512_shuffle_epi8(sc, pick[2 * (ch % 2)]);
           const __m512i sc_b = _mm512_shuffle_epi8(sc, pick[2 * (ch % 2) + 1]);
           for (int t = 0; t < NT; ++t) {
@@ -409,14 +390,11 @@ void k_group_rows(const GemmArgs& a, const int64_t* r0, int64_t t0) {
           }
         }
       }
-      // Mins as int16 pairs (m0, m2), (m1, m3), (m4, m6), (m5, m7), against KToken::bs.
-      const __m512i mins[4] = {_mm512_and_si512(mn_lo, low8), _mm512_and_si512(_mm512_srli_epi32(mn_lo, 8), low8),
-                               _mm512_and_si512(mn_hi, low8), _mm512_and_si512(_mm512_srli_epi32(mn_hi, 8), low8)};
       const __m512 d = _mm512_cvtph_ps(load256(p));
       const __m512 dmin = _mm512_cvtph_ps(load256(p + 32));
       for (int t = 0; t < NT; ++t) {
-        __m512i m = _mm512_madd_epi16(mins[0], tok[t].bs[0]);
-        for (int k = 1; k < 4; ++k) m = _mm512_dpwssd_epi32(m, mins[k], tok[t].bs[k]);
+        __m512i m = _mm512_madd_epi16(sm.min_pairs[0], tok[t].bs[0]);
+        for (int k = 1; k < 4; ++k) m = _mm512_dpwssd_epi32(m, sm.min_pairs[k], tok[t].bs[k]);
         acc[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t]), _mm512_mul_ps(d, tok[t].dx), acc[g][t]);
         acc[g][t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(m), _mm512_mul_ps(dmin, tok[t].dx), acc[g][t]);
       }

@@ -36,8 +36,6 @@
 namespace lightboat::kernels::detail {
 namespace {
 
-constexpr size_t kXQs = 4;  // Q8_K: d (fp32) | qs[256] | bsums[16] (int16)
-constexpr size_t kXBsums = 260;
 constexpr size_t kWScales = 4;  // Q4_K: d | dmin (fp16) | scales[12] | qs[128]
 constexpr size_t kWQs = 16;
 constexpr int kChunks = kKChunks;
@@ -67,7 +65,7 @@ void pack_q8_k(const PackedActivations& x, int64_t t0, int64_t t1) {
       std::byte* rec = x.packed + static_cast<size_t>(tt * nb + i) * kRecordBytes;
       // Chunk c's row k sits at 64 (16c + k) and reads quants 4 (16c + k): one flat loop.
       for (int k = 0; k < kQKK / 4; ++k) {
-        const __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, rows, block + kXQs + 4 * k, 1);
+        const __m512i g = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, rows, block + kQ8_KQs + 4 * k, 1);
         _mm512_store_si512(rec + 64 * k, g);
       }
       const __m512i d = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, rows, block, 1);
@@ -75,7 +73,7 @@ void pack_q8_k(const PackedActivations& x, int64_t t0, int64_t t1) {
       int16_t pairs[4][kTile][2] = {};  // [p][token]: sub-block sums 2p, 2p + 1
       for (int64_t t = 0; t < valid; ++t) {
         int16_t bsums[16];
-        std::memcpy(bsums, block + static_cast<size_t>(t) * x.row_bytes + kXBsums, sizeof(bsums));
+        std::memcpy(bsums, block + static_cast<size_t>(t) * x.row_bytes + kQ8_KBsums, sizeof(bsums));
         for (int j = 0; j < 8; ++j) pairs[j / 2][t][j % 2] = static_cast<int16_t>(bsums[2 * j] + bsums[2 * j + 1]);
       }
       std::memcpy(rec + kKSumsOffset, pairs, sizeof(pairs));
@@ -335,22 +333,12 @@ struct TokenBlock {
 };
 
 inline void load_token(const std::byte* xb, TokenBlock& t) {
-  const std::byte* q = xb + kXQs;
+  const std::byte* q = xb + kQ8_KQs;
   for (int k = 0; k < 4; ++k) {
     const std::byte* lo = q + 128 * (k / 2) + 32 * (k % 2);
     t.x[k] = _mm512_inserti64x4(_mm512_castsi256_si512(load256(lo)), load256(lo + 64), 1);
   }
-  // Sub-block sums b0..b7 (pairs of Q8_K's 16-element sums), packed into the word pairs above.
-  const __m256i b = _mm256_madd_epi16(load256(xb + kXBsums), _mm256_set1_epi16(1));
-  const __m256i w = _mm256_shuffle_epi8(
-      _mm256_packs_epi32(b, b),
-      _mm256_setr_epi8(0, 1, 4, 5, 2, 3, 6, 7, 0, 1, 4, 5, 2, 3, 6, 7, 0, 1, 4, 5, 2, 3, 6, 7, 0, 1, 4, 5, 2, 3, 6, 7));
-  alignas(32) int32_t pairs[8];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(pairs), w);
-  t.bs[0] = _mm512_set1_epi32(pairs[0]);
-  t.bs[1] = _mm512_set1_epi32(pairs[1]);
-  t.bs[2] = _mm512_set1_epi32(pairs[4]);
-  t.bs[3] = _mm512_set1_epi32(pairs[5]);
+  k_sum_pairs(xb + kQ8_KBsums, t.bs);
   t.dx = _mm512_set1_ps(load_f32(xb));
 }
 
@@ -395,8 +383,6 @@ void exact_16_rows(const GemmArgs& a, int64_t r0, int64_t t0) {
   __m512i lane_rows = _mm512_loadu_si512(kPairLaneRows);
   lane_rows = _mm512_mullo_epi32(lane_rows, _mm512_set1_epi32(static_cast<int>(a.w_row_bytes)));
   const __m512i idx[4] = {scale_index(0, 2), scale_index(1, 3), scale_index(4, 6), scale_index(5, 7)};
-  const __m512i m6 = _mm512_set1_epi32(0x3f3f3f3f), m4 = _mm512_set1_epi32(0x0f0f0f0f);
-  const __m512i top2 = _mm512_set1_epi32(0x30303030), low8 = _mm512_set1_epi32(0x00ff00ff);
   const std::byte* w = a.w_row(r0);
   __m512 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
@@ -409,22 +395,16 @@ void exact_16_rows(const GemmArgs& a, int64_t r0, int64_t t0) {
     const __m512i h1 = _mm512_i32gather_epi32(lane_rows, w + off + 4, 1);
     const __m512i h2 = _mm512_i32gather_epi32(lane_rows, w + off + 8, 1);
     const __m512i h3 = _mm512_i32gather_epi32(lane_rows, w + off + 12, 1);
-    const __m512i sc_lo = _mm512_and_si512(h1, m6);
-    const __m512i sc_hi = _mm512_or_si512(_mm512_and_si512(h3, m4), _mm512_and_si512(_mm512_srli_epi32(h1, 2), top2));
-    const __m512i mn_lo = _mm512_and_si512(h2, m6);
-    const __m512i mn_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(h3, 4), m4),
-                                          _mm512_and_si512(_mm512_srli_epi32(h2, 2), top2));
+    const KScalesMins sm = unpack_k_scales_mins(h1, h2, h3);
     // Each row pair's 16 scales as words, for vpermw (kPairScaleOffset).
     alignas(64) int16_t scales[128 + 32];
-    const __m512i sl = _mm512_unpacklo_epi32(sc_lo, sc_hi), sh = _mm512_unpackhi_epi32(sc_lo, sc_hi);
+    const __m512i sl = _mm512_unpacklo_epi32(sm.sc_lo, sm.sc_hi), sh = _mm512_unpackhi_epi32(sm.sc_lo, sm.sc_hi);
     _mm512_store_si512(scales, _mm512_cvtepu8_epi16(_mm512_castsi512_si256(sl)));
     _mm512_store_si512(scales + 32, _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(sl, 1)));
     _mm512_store_si512(scales + 64, _mm512_cvtepu8_epi16(_mm512_castsi512_si256(sh)));
     _mm512_store_si512(scales + 96, _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(sh, 1)));
     _mm512_store_si512(scales + 128, _mm512_setzero_si512());  // past the last pair's 16 words
-    // Mins as int16 pairs (m0, m2), (m1, m3), (m4, m6), (m5, m7) against TokenBlock::bs.
-    const __m512i mins[4] = {_mm512_and_si512(mn_lo, low8), _mm512_and_si512(_mm512_srli_epi32(mn_lo, 8), low8),
-                             _mm512_and_si512(mn_hi, low8), _mm512_and_si512(_mm512_srli_epi32(mn_hi, 8), low8)};
+    const __m512i* mins = sm.min_pairs;                        // against TokenBlock::bs
 
     TokenBlock tok[NT];
     for (int t = 0; t < NT; ++t) load_token(a.x_row(t0 + t) + static_cast<size_t>(i) * kQ8_KBytes, tok[t]);
@@ -487,14 +467,14 @@ float exact_dot(int64_t n, const std::byte* w, const std::byte* x) {
       const __m256i q = load256(wb + kWQs + 32 * c);
       const __m256i q0 = _mm256_and_si256(q, m4);
       const __m256i q1 = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-      const std::byte* xq = xb + kXQs + 64 * c;
+      const std::byte* xq = xb + kQ8_KQs + 64 * c;
       const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(q0, load256(xq)), _mm256_set1_epi16(sc[2 * c]));
       const __m256i p1 =
           _mm256_madd_epi16(_mm256_maddubs_epi16(q1, load256(xq + 32)), _mm256_set1_epi16(sc[2 * c + 1]));
       isum = _mm256_add_epi32(isum, _mm256_add_epi32(p0, p1));
     }
     const int s = hsum_i32(isum);
-    const int m = hsum_i32(_mm256_madd_epi16(mins_for_bsums(mn), load256(xb + kXBsums)));
+    const int m = hsum_i32(_mm256_madd_epi16(mins_for_bsums(mn), load256(xb + kQ8_KBsums)));
     const float dx = load_f32(xb);
     const float d = half_at(wb) * dx;
     const float dmin = half_at(wb + 2) * dx;

@@ -32,8 +32,6 @@
 namespace lightboat::kernels::detail {
 namespace {
 
-constexpr size_t kXQs = 4;  // Q8_K: d (fp32) | qs[256] | bsums[16] (int16)
-constexpr size_t kXBsums = 260;
 constexpr size_t kWQh = 128;  // Q6_K: ql[128] | qh[64] | scales[16] (int8) | d (fp16)
 constexpr size_t kWScales = 192;
 constexpr size_t kWD = 208;
@@ -216,15 +214,15 @@ inline void scales_q6_k_512(const std::byte* b, __m512i* s) {
 inline void offsets_q8_k(const std::byte* xb, __m512i* c) {
   const __m512i k32 = _mm512_set1_epi8(32);
   for (int k = 0; k < 4; ++k) {
-    c[k] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                            _mm512_dpbusd_epi32(_mm512_setzero_si512(), k32, _mm512_loadu_si512(xb + kXQs + 64 * k)));
+    c[k] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), k32,
+                                                                        _mm512_loadu_si512(xb + kQ8_KQs + 64 * k)));
   }
 }
 
 // 16 int32 lanes summing to the exact S of one row and super-block against one token.
 inline __m512i row_sums(const __m512i* q, const __m512i* s, const std::byte* xb, const __m512i* c) {
   __m512i d[4];
-  for (int k = 0; k < 4; ++k) d[k] = _mm512_dpbusd_epi32(c[k], q[k], _mm512_loadu_si512(xb + kXQs + 64 * k));
+  for (int k = 0; k < 4; ++k) d[k] = _mm512_dpbusd_epi32(c[k], q[k], _mm512_loadu_si512(xb + kQ8_KQs + 64 * k));
   const __m512i lo = _mm512_madd_epi16(_mm512_packs_epi32(d[0], d[1]), s[0]);
   return _mm512_dpwssd_epi32(lo, _mm512_packs_epi32(d[2], d[3]), s[1]);
 }

@@ -12,9 +12,6 @@
 namespace lightboat::kernels::detail {
 namespace {
 
-constexpr size_t kXQs = 4;       // offset of Q8_K qs
-constexpr size_t kXBsums = 260;  // offset of Q8_K bsums
-
 // Q4_K and Q5_K: 4 chunks of 64 elements; chunk c = sub-blocks 2c (low nibbles / bit 2c of qh)
 // and 2c + 1 (high nibbles / bit 2c + 1).
 template <bool kFiveBit>
@@ -57,7 +54,7 @@ struct KMinsKernel {
         const __m256i s_lo = _mm256_set1_epi16(sc[2 * c]);
         const __m256i s_hi = _mm256_set1_epi16(sc[2 * c + 1]);
         for (int t = 0; t < T; ++t) {
-          const std::byte* xq = xt[t] + static_cast<size_t>(i) * kQ8_KBytes + kXQs + 64 * c;
+          const std::byte* xq = xt[t] + static_cast<size_t>(i) * kQ8_KBytes + kQ8_KQs + 64 * c;
           const __m256i p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load256(xq)), s_lo);
           const __m256i p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load256(xq + 32)), s_hi);
           isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(p_lo, p_hi));
@@ -67,7 +64,7 @@ struct KMinsKernel {
         const std::byte* xb = xt[t] + static_cast<size_t>(i) * kQ8_KBytes;
         const float dx = load_f32(xb);
         acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * dx), acc[t]);
-        const __m256i m = _mm256_madd_epi16(mins16, load256(xb + kXBsums));
+        const __m256i m = _mm256_madd_epi16(mins16, load256(xb + kQ8_KBsums));
         acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), _mm256_set1_ps(-dmin * dx), acc[t]);
       }
     }
@@ -122,7 +119,7 @@ struct Q6KKernel {
           sv[k] = _mm256_set_m128i(_mm_set1_epi16(sc[8 * h + 2 * k + 1]), _mm_set1_epi16(sc[8 * h + 2 * k]));
         }
         for (int t = 0; t < T; ++t) {
-          const std::byte* xq = xt[t] + static_cast<size_t>(i) * kQ8_KBytes + kXQs + 128 * h;
+          const std::byte* xq = xt[t] + static_cast<size_t>(i) * kQ8_KBytes + kQ8_KQs + 128 * h;
           for (int k = 0; k < 4; ++k) {
             const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], load256(xq + 32 * k)), sv[k]);
             isum[t] = _mm256_add_epi32(isum[t], p);
@@ -131,7 +128,7 @@ struct Q6KKernel {
       }
       for (int t = 0; t < T; ++t) {
         const std::byte* xb = xt[t] + static_cast<size_t>(i) * kQ8_KBytes;
-        const __m256i corr = _mm256_madd_epi16(scales16, load256(xb + kXBsums));
+        const __m256i corr = _mm256_madd_epi16(scales16, load256(xb + kQ8_KBsums));
         const __m256i s = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(corr, 5));
         acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(d * load_f32(xb)), acc[t]);
       }

@@ -20,6 +20,8 @@ constexpr size_t kQ5_0Bytes = 22;  // d | qh[4] | qs[16]
 constexpr size_t kQ5_1Bytes = 24;  // d | m | qh[4] | qs[16]
 constexpr size_t kQ8_1Bytes = 36;  // d | s = d * sum(q) (fp16) | qs[32]
 constexpr size_t kQ8_KBytes = 292; // d (fp32) | qs[256] | bsums[16] (int16)
+constexpr size_t kQ8_KQs = 4;      // where a Q8_K block's qs start
+constexpr size_t kQ8_KBsums = 260;  // and its bsums
 constexpr size_t kQ4_KBytes = 144; // d | dmin | scales[12] | qs[128]
 constexpr size_t kQ5_KBytes = 176; // d | dmin | scales[12] | qh[32] | qs[128]
 constexpr size_t kQ6_KBytes = 210; // ql[128] | qh[64] | scales[16] (int8) | d
