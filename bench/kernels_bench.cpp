@@ -92,8 +92,8 @@ const Matrix& matrix(DType type, int64_t n_rows, int64_t n_cols) {
 
 std::vector<kernels::Isa> isas() {
   std::vector<kernels::Isa> out;
-  for (auto isa : {kernels::Isa::kScalar, kernels::Isa::kAvx2, kernels::Isa::kAvx512, kernels::Isa::kAmx,
-                   kernels::Isa::kNeon}) {
+  for (auto isa : {kernels::Isa::kScalar, kernels::Isa::kAvx2, kernels::Isa::kAvx512, kernels::Isa::kAvx512Vbmi,
+                   kernels::Isa::kAmx, kernels::Isa::kNeon}) {
     if (kernels::isa_available(isa)) out.push_back(isa);
   }
   return out;
@@ -341,7 +341,7 @@ void register_all() {
           ->Unit(benchmark::kMicrosecond);
     }
     std::vector<DType> matmul_types(std::begin(kMatmulTypes), std::end(kMatmulTypes));
-    if (kernels::kernel_table(isa).interleaves) {  // the layouts that table binds models' matrices in
+    if (kernels::kernel_table(isa).interleaves()) {  // the layouts that table binds models' matrices in
       matmul_types.insert(matmul_types.end(), {DType::kQ4_0x16, DType::kQ8_0x16, DType::kQ4_Kx16, DType::kF16x16});
     }
     for (DType t : matmul_types) {
@@ -369,7 +369,7 @@ void register_all() {
   for (int threads = 1; threads <= hw; ++threads) {
     const std::string t = "/threads:" + std::to_string(threads);
     std::vector<DType> cold_types = {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kF16};
-    if (kernels::active_kernels().interleaves) {
+    if (kernels::active_kernels().interleaves()) {
       cold_types.insert(cold_types.begin() + 1, DType::kQ4_0x16);
       cold_types.insert(cold_types.begin() + 3, DType::kQ8_0x16);
       cold_types.insert(cold_types.begin() + 5, DType::kQ4_Kx16);

@@ -15,14 +15,17 @@ function(lightboat_kernels_isa target)
     set(avx512 ${avx2} -mavx512f -mavx512bw -mavx512vl -mavx512vnni)
     set(avx2_units ${dir}/x86/avx2.cpp ${dir}/x86/avx2_k.cpp ${dir}/x86/avx2_attention.cpp)
     set(avx512_units ${dir}/x86/avx512.cpp ${dir}/x86/avx512_attention.cpp)
-    # AMX-INT8 tiles (GCC 11+, Clang 12+), and VBMI byte permutes and GFNI for the decode kernels;
-    # dispatch.cpp checks the CPU and asks Linux first.
-    set(amx ${avx512} -mavx512vbmi -mgfni -mamx-tile -mamx-int8)
-    set(amx_units ${dir}/x86/amx.cpp ${dir}/x86/amx_decode.cpp ${dir}/x86/amx_k.cpp ${dir}/x86/amx_q6_k.cpp
-                  ${dir}/x86/amx_interleaved.cpp)
-    target_sources(${target} PRIVATE ${avx2_units} ${avx512_units} ${amx_units})
+    # VBMI byte permutes and GFNI for the decode kernels (x86/vbmi.cpp's table), and AMX-INT8 tiles
+    # (GCC 11+, Clang 12+) for the units that hold tile code too; dispatch.cpp checks the CPU (and
+    # for the tiles asks Linux) first.
+    set(vbmi ${avx512} -mavx512vbmi -mgfni)
+    set(amx ${vbmi} -mamx-tile -mamx-int8)
+    set(vbmi_units ${dir}/x86/vbmi.cpp ${dir}/x86/amx_decode.cpp ${dir}/x86/amx_interleaved.cpp)
+    set(amx_units ${dir}/x86/amx.cpp ${dir}/x86/amx_k.cpp ${dir}/x86/amx_q6_k.cpp)
+    target_sources(${target} PRIVATE ${avx2_units} ${avx512_units} ${vbmi_units} ${amx_units})
     set_source_files_properties(${avx2_units} PROPERTIES COMPILE_OPTIONS "${avx2}")
     set_source_files_properties(${avx512_units} PROPERTIES COMPILE_OPTIONS "${avx512}")
+    set_source_files_properties(${vbmi_units} PROPERTIES COMPILE_OPTIONS "${vbmi}")
     set_source_files_properties(${amx_units} PROPERTIES COMPILE_OPTIONS "${amx}")
     # AMX-BF16 tiles for F16 weights (x86/amx_f16.cpp registers them only where CPUID has them).
     set(amx_bf16_units ${dir}/x86/amx_f16.cpp)

@@ -60,10 +60,11 @@ bool cpu_has(Isa isa) {
       return cpu_has(Isa::kAvx2) && __builtin_cpu_supports("avx512f") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
              __builtin_cpu_supports("avx512vnni");
+    case Isa::kAvx512Vbmi:
+      return cpu_has(Isa::kAvx512) && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("gfni");
     case Isa::kAmx: {
-      // The decode kernels of the AMX table use AVX512-VBMI and GFNI (every AMX CPU has both).
-      static const bool usable = cpu_has(Isa::kAvx512) && __builtin_cpu_supports("avx512vbmi") &&
-                                 __builtin_cpu_supports("gfni") && amx_usable();
+      // The AMX table is the VBMI one plus tiles (every AMX CPU has VBMI and GFNI).
+      static const bool usable = cpu_has(Isa::kAvx512Vbmi) && amx_usable();
       return usable;
     }
 #endif
@@ -83,7 +84,7 @@ bool cpu_has(Isa isa) {
 }
 
 Isa best_available() {
-  for (Isa isa : {Isa::kAmx, Isa::kAvx512, Isa::kAvx2, Isa::kNeon}) {
+  for (Isa isa : {Isa::kAmx, Isa::kAvx512Vbmi, Isa::kAvx512, Isa::kAvx2, Isa::kNeon}) {
     if (cpu_has(isa)) return isa;
   }
   return Isa::kScalar;
@@ -93,7 +94,7 @@ Isa choose_isa() {
   const char* forced = std::getenv("LIGHTBOAT_ISA");
   if (forced == nullptr || *forced == '\0') return best_available();
   const std::string name(forced);
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx, Isa::kNeon}) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Vbmi, Isa::kAmx, Isa::kNeon}) {
     if (name == isa_name(isa)) {
       if (!cpu_has(isa)) {
         throw Error(ErrorKind::kInvalidArgument,
@@ -103,7 +104,7 @@ Isa choose_isa() {
     }
   }
   throw Error(ErrorKind::kInvalidArgument,
-              "LIGHTBOAT_ISA=" + name + ": unknown ISA (expected scalar, avx2, avx512, amx or neon)");
+              "LIGHTBOAT_ISA=" + name + ": unknown ISA (expected scalar, avx2, avx512, avx512vbmi, amx or neon)");
 }
 
 [[noreturn]] void no_kernel(const char* what, DType type) {
@@ -118,6 +119,8 @@ std::string_view isa_name(Isa isa) {
     case Isa::kScalar: return "scalar";
     case Isa::kAvx2: return "avx2";
     case Isa::kAvx512: return "avx512";
+    case Isa::kAvx512Vbmi:
+      return "avx512vbmi";
     case Isa::kAmx: return "amx";
     case Isa::kNeon: return "neon";
   }
@@ -135,6 +138,8 @@ const KernelTable& kernel_table(Isa isa) {
 #if defined(LIGHTBOAT_KERNELS_X86)
     case Isa::kAvx2: return detail::avx2_table();
     case Isa::kAvx512: return detail::avx512_table();
+    case Isa::kAvx512Vbmi:
+      return detail::vbmi_table();
     case Isa::kAmx: return detail::amx_table();
 #endif
 #if defined(LIGHTBOAT_KERNELS_ARM)

@@ -1,10 +1,13 @@
 // Runtime ISA dispatch of the hot kernels: one table of function pointers per instruction set,
 // each table filled by its own translation unit compiled with that ISA's flags (x86/avx2.cpp,
 // x86/avx512.cpp, arm/neon.cpp). The table is picked once, at first use, from the CPU's features;
-// the environment variable LIGHTBOAT_ISA=scalar|avx2|avx512|amx|neon forces one (tests, benchmarks).
-// "amx" is the AVX-512 table plus gemms on Intel's AMX-INT8 tile unit (x86/amx.cpp), offered only
-// where the CPU has AMX-TILE + AMX-INT8 and Linux granted this process the tile state; where the
-// CPU also has AMX-BF16, F16 weights get a tile gemm too (x86/amx_f16.cpp).
+// the environment variable LIGHTBOAT_ISA=scalar|avx2|avx512|avx512vbmi|amx|neon forces one (tests,
+// benchmarks). "avx512vbmi" is the AVX-512 table plus the decode kernels that also need
+// AVX512-VBMI and GFNI (Ice Lake and later, Zen 4 and later: x86/vbmi.cpp), with Q4_0, Q8_0, Q4_K
+// and F16 matrices interleaved for them; those kernels serve its batches too, in blocks that stay
+// in L2. "amx" is that table plus gemms on Intel's AMX-INT8 tile unit (x86/amx.cpp) for batches,
+// offered only where the CPU has AMX-TILE + AMX-INT8 and Linux granted this process the tile
+// state; where the CPU also has AMX-BF16, F16 weights get a tile gemm too (x86/amx_f16.cpp).
 //
 // Every entry computes what the scalar reference (kernels/reference) computes: quantizers are
 // bit-identical to it, dot products differ only in the order of fp32 additions (integer products
@@ -23,7 +26,7 @@ namespace lightboat::kernels {
 
 using tensor::DType;
 
-enum class Isa { kScalar, kAvx2, kAvx512, kAmx, kNeon };
+enum class Isa { kScalar, kAvx2, kAvx512, kAvx512Vbmi, kAmx, kNeon };
 
 // Quantizes n floats (a multiple of the type's block size) into blocks of one activation format.
 using QuantizeRowFn = void (*)(const float* x, void* y, int64_t n);
@@ -94,11 +97,17 @@ struct KernelTable {
   // uses where it needs more than kPackedMaxBytesPerBlock (F16: 128), indexed by dtype_slot(weight
   // type); 0: kPackedMaxBytesPerBlock.
   int64_t packed_bytes_per_block[kDTypeSlots] = {};
-  // Whether this table reads Q4_0, Q8_0, Q4_K and F16 matrices faster stored 16 rows interleaved
-  // (DType::kQ4_0x16, kQ8_0x16, kQ4_Kx16, kF16x16; tensor/interleave.h): its gemms of those types
-  // are its own, not the scalar reference's. Q4_Kx16 and F16x16 are bound only where the table
-  // also has their packed gemm, and Q4_Kx16 only for short rows (model/weights.cpp).
-  bool interleaves = false;
+  // The weight types whose matrices this table reads faster stored 16 rows interleaved
+  // (tensor/interleave.h), indexed by dtype_slot(the file's type): Q4_0 as Q4_0x16, Q8_0 as
+  // Q8_0x16, Q4_K as Q4_Kx16 (short rows only, model/weights.cpp), F16 as F16x16. Where set, the
+  // table's gemms of the interleaved type are its own, not the scalar reference's.
+  bool interleave[kDTypeSlots] = {};
+  bool interleaves() const {
+    for (bool b : interleave) {
+      if (b) return true;
+    }
+    return false;
+  }
 };
 
 // The table of `isa`; throws kUnsupported when that ISA was not compiled in or the CPU lacks it.

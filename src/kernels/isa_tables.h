@@ -16,7 +16,8 @@ const KernelTable& scalar_table();
 #define LIGHTBOAT_KERNELS_X86 1
 const KernelTable& avx2_table();    // x86/avx2.cpp: AVX2 + FMA + F16C
 const KernelTable& avx512_table();  // x86/avx512.cpp: AVX-512 F/BW/VL + VNNI (AVX2 elsewhere)
-const KernelTable& amx_table();     // x86/amx.cpp: the AVX-512 table + AMX-INT8 packed gemms
+const KernelTable& vbmi_table();    // x86/vbmi.cpp: the AVX-512 table + the VBMI/GFNI kernels
+const KernelTable& amx_table();     // x86/amx.cpp: the VBMI table + AMX-INT8 packed gemms
 void add_avx2_attention(KernelTable& t);    // x86/avx2_attention.cpp
 void add_avx512_attention(KernelTable& t);  // x86/avx512_attention.cpp
 #endif

@@ -33,7 +33,7 @@ struct ModelSettings {
   tensor::DType kv_type = tensor::DType::kF32;
   // Q4_0, Q8_0 and F16 matrices in the Q4_0x16 / Q8_0x16 / F16x16 layouts (tensor/interleave.h),
   // and Q4_K ones with rows of up to 2048 elements in Q4_Kx16, where the active kernel table reads
-  // them faster (KernelTable::interleaves); the same outputs
+  // them faster (KernelTable::interleave); the same outputs
   // bit for bit (F16: within fp32 rounding, the order of additions differs). A
   // mapped file gives its copy back (FileBytes::discard), so that costs no memory; read mode
   // (--no-mmap) keeps both copies.

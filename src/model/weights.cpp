@@ -60,7 +60,7 @@ void interleave_in_parallel(const tensor::MatrixView& m, InterleaveFn fn, std::b
 }  // namespace
 
 WeightBinder::WeightBinder(const gguf::Reader& reader, bool interleave)
-    : reader_(reader), interleave_(interleave && kernels::active_kernels().interleaves) {}
+    : reader_(reader), interleave_(interleave && kernels::active_kernels().interleaves()) {}
 
 tensor::MatrixView WeightBinder::optional_matrix(const std::string& name, int64_t n_cols, int64_t n_rows) const {
   const gguf::TensorInfo* t = reader_.find_tensor(name);
@@ -91,6 +91,7 @@ tensor::MatrixView WeightBinder::interleaved(const std::string& name, tensor::Ma
   if (!interleave_ || m.data == nullptr || m.n_rows % tensor::kInterleavedRows != 0) return m;
   const tensor::MatrixView file = m;
   InterleaveFn fn = nullptr;
+  if (!kernels::active_kernels().interleave[kernels::dtype_slot(m.type)]) return m;
   switch (m.type) {
     case tensor::DType::kQ4_0:
       m.type = tensor::DType::kQ4_0x16, fn = tensor::interleave_q4_0;
@@ -99,14 +100,10 @@ tensor::MatrixView WeightBinder::interleaved(const std::string& name, tensor::Ma
       m.type = tensor::DType::kQ8_0x16, fn = tensor::interleave_q8_0;
       break;
     case tensor::DType::kQ4_K:
-      if (kernels::active_kernels().packed_gemm[kernels::dtype_slot(tensor::DType::kQ4_Kx16)] == nullptr ||
-          m.row_bytes > kQ4_KInterleaveMaxRowBytes) {
-        return m;
-      }
+      if (m.row_bytes > kQ4_KInterleaveMaxRowBytes) return m;
       m.type = tensor::DType::kQ4_Kx16, fn = tensor::interleave_q4_k;
       break;
-    case tensor::DType::kF16:  // where the table also multiplies batches of F16x16 with its tiles
-      if (kernels::active_kernels().packed_gemm[kernels::dtype_slot(tensor::DType::kF16x16)] == nullptr) return m;
+    case tensor::DType::kF16:
       m.type = tensor::DType::kF16x16, fn = tensor::interleave_f16;
       break;
     default:

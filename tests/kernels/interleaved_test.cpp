@@ -181,7 +181,7 @@ TEST(Interleaved, ReferenceGemmsEqualTheFileTypesDotProducts) {
 TEST(Interleaved, AmxGemmsGiveTheBitsOfTheFileTypesGemms) {
   LIGHTBOAT_REQUIRE_AMX();
   const KernelTable& k = kernel_table(Isa::kAmx);
-  ASSERT_TRUE(k.interleaves);
+  ASSERT_TRUE(k.interleaves());
   int cases = 0;
   for (DType layout : {DType::kQ4_0x16, DType::kQ8_0x16}) {
     const DType type = file_type(layout);

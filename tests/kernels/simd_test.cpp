@@ -24,7 +24,7 @@ using tensor::DType;
 
 std::vector<Isa> isas_here() {
   std::vector<Isa> out;
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx, Isa::kNeon}) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAvx512Vbmi, Isa::kAmx, Isa::kNeon}) {
     if (isa_available(isa)) out.push_back(isa);
   }
   return out;

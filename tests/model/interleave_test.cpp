@@ -33,7 +33,7 @@ std::vector<float> logits(Model& m, ThreadPool& pool, const std::vector<int32_t>
 
 TEST(Interleave, QuantizedModelsGiveTheSameLogitsInterleaved) {
   LIGHTBOAT_REQUIRE_FIXTURES();
-  const bool interleaves = kernels::active_kernels().interleaves;
+  const bool interleaves = kernels::active_kernels().interleaves();
   if (!interleaves) {
     std::printf("the active kernel table (%s) does not interleave: both runs use the file\'s layout\n",
                 std::string(kernels::isa_name(kernels::active_isa())).c_str());
@@ -78,8 +78,7 @@ TEST(Interleave, F16ModelGivesTheSameLogitsWithinRoundingAndTheSameBitsInTiles) 
   auto plain = load_model(plain_reader, {.interleave = false});
   auto reader = gguf::Reader::parse(FileBytes::open(path, LoadMode::kMmap));
   auto model = load_model(reader, {});
-  const bool interleaves =
-      kernels::active_kernels().packed_gemm[kernels::dtype_slot(tensor::DType::kF16x16)] != nullptr;
+  const bool interleaves = kernels::active_kernels().interleave[kernels::dtype_slot(tensor::DType::kF16)];
   EXPECT_EQ(reader->derived_bytes() > 0, interleaves);
 
   const std::vector<float> want = logits(*plain, pool);

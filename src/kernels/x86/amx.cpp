@@ -372,8 +372,8 @@ void packed_gemm(const PackedActivations& x, const std::byte* w, size_t w_row_by
   static const TileConfig narrow_config = make_narrow_config();
   const Call call{x, w, w_row_bytes, y, y_stride, x.n / kQK};
   auto rest = [&](int64_t first) {  // the last rows of a matrix whose row count is not a multiple of 16
-    amx_decode_gemm(Weights::kType)(x.n, w + static_cast<size_t>(first) * w_row_bytes, w_row_bytes, n_rows - first,
-                                    x.rows, x.row_bytes, x.n_tokens, y + first, y_stride);
+    vbmi_decode_gemm(Weights::kType)(x.n, w + static_cast<size_t>(first) * w_row_bytes, w_row_bytes, n_rows - first,
+                                     x.rows, x.row_bytes, x.n_tokens, y + first, y_stride);
   };
   if (x.n_tokens <= kNarrowTokens) {
     run_packed(
@@ -403,19 +403,14 @@ void packed_gemm(const PackedActivations& x, const std::byte* w, size_t w_row_by
 constexpr int64_t kMinTokens = 5;
 
 KernelTable make_table() {
-  KernelTable t = avx512_table();
+  KernelTable t = vbmi_table();
   t.isa = Isa::kAmx;
-  add_amx_decode(t);
   t.pack_activations[dtype_slot(DType::kQ8_0)] = pack_q8_0;
   t.packed_gemm[dtype_slot(DType::kQ8_0)] = packed_gemm<Q8_0Tiles>;
   t.packed_gemm[dtype_slot(DType::kQ4_0)] = packed_gemm<Q4_0Tiles>;
   t.packed_gemm[dtype_slot(DType::kQ5_0)] = packed_gemm<Q5_0Tiles>;
-  t.gemm[dtype_slot(DType::kQ4_0x16)] = amx_interleaved_gemm(DType::kQ4_0x16);
-  t.gemm[dtype_slot(DType::kQ8_0x16)] = amx_interleaved_gemm(DType::kQ8_0x16);
-  t.gemm[dtype_slot(DType::kF16x16)] = amx_interleaved_gemm(DType::kF16x16);
   t.packed_gemm[dtype_slot(DType::kQ4_0x16)] = packed_gemm<Q4_0x16Tiles>;
   t.packed_gemm[dtype_slot(DType::kQ8_0x16)] = packed_gemm<Q8_0x16Tiles>;
-  t.interleaves = true;
   t.packed_min_tokens = kMinTokens;
   add_amx_k_quants(t);
   add_amx_f16(t);

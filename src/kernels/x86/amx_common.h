@@ -13,17 +13,25 @@
 
 namespace lightboat::kernels::detail {
 
-// Fills `t`'s Q4_K and Q4_Kx16 entries (x86/amx_k.cpp): packed gemms, Q8_K packing, and the
-// tile-order VNNI gemm / vec_dot below packed_min_tokens (Q4_Kx16's: x86/amx_interleaved.cpp).
-void add_amx_k_quants(KernelTable& t);
-void add_amx_q6_k(KernelTable& t);  // x86/amx_q6_k.cpp, called by add_amx_k_quants
-// x86/amx_decode.cpp: the tile-order VNNI gemm and vec_dot of Q8_0, Q4_0 and Q5_0 into `t`, and
-// the same gemm by weight type (for the rows past a packed gemm's last 16; null for other types).
-void add_amx_decode(KernelTable& t);
-GemmFn amx_decode_gemm(DType type);
+// The VBMI table (x86/vbmi.cpp) is the AVX-512 table plus the VNNI kernels below, which use
+// AVX512-VBMI and GFNI and add in exactly the AMX tiles' order; the AMX table (x86/amx.cpp) is the
+// VBMI table plus the tiles' packed gemms for batches. So a token's outputs are the same bits
+// alone or in a batch on either table.
+//
+// x86/amx_decode.cpp: the VNNI gemm and vec_dot of Q8_0, Q4_0 and Q5_0, and the gemms of the
+// interleaved types, into `t`; and the VNNI gemm by weight type (the AMX table's gemm for the
+// rows past a packed gemm's last 16; null for other types).
+void add_vbmi_decode(KernelTable& t);
+GemmFn vbmi_decode_gemm(DType type);
 // x86/amx_interleaved.cpp: the VNNI (F16x16: FMA) gemm of Q4_0x16, Q8_0x16, Q4_Kx16 or F16x16
 // weights (whole groups of 16 rows); null for other types.
-GemmFn amx_interleaved_gemm(DType type);
+GemmFn vbmi_interleaved_gemm(DType type);
+// x86/amx_k.cpp: Q4_K's and Q4_Kx16's VNNI gemm and vec_dot, and Q6_K's (x86/amx_q6_k.cpp).
+void add_vbmi_k_quants(KernelTable& t);
+void add_vbmi_q6_k(KernelTable& t);
+// The same units' packed gemms of Q4_K, Q4_Kx16 and Q6_K on the tiles, and the Q8_K packing.
+void add_amx_k_quants(KernelTable& t);
+void add_amx_q6_k(KernelTable& t);
 // Fills `t`'s F16 packed gemm (x86/amx_f16.cpp: AMX-BF16 on hi/lo parts) where the CPU has AMX-BF16.
 void add_amx_f16(KernelTable& t);
 
@@ -111,6 +119,38 @@ inline void by_token_groups(int64_t n_tokens, Kernel&& kernel) {
   if (left == 3) kernel(std::integral_constant<int, 3>{}, t);
   if (left == 2) kernel(std::integral_constant<int, 2>{}, t);
   if (left == 1) kernel(std::integral_constant<int, 1>{}, t);
+}
+
+// Weights or activations that a batch keeps in L2 at a time (in_l2_blocks), and the fewest rows
+// of a block: the kernels prepare each token's activations once per block (Q4_0x16's block sums
+// and scales cost about a twelfth of its work per group of 16 rows), so on Llama-3.2-1B's
+// 8192-wide FFN-down rows 192 KiB alone (2 groups) made that half the work.
+constexpr size_t kBatchBlockBytes = size_t{192} << 10;
+constexpr int64_t kBatchMinRows = 128;
+
+// Gemm, for any number of tokens. Up to 4 (decode) that is Gemm itself, which streams its rows
+// from memory once per group of tokens. A batch (the VBMI table's prompts, which have no tiles)
+// is cut into blocks that stay in L2: chunks of tokens whose activations take about
+// kBatchBlockBytes and, within each, blocks of whole 16-row groups whose weights take about as
+// much, so Gemm re-reads a block's rows for each group of 4 tokens from L2 and not from memory.
+// Each output still sums its own weight blocks in order: the blocking changes no bits.
+template <GemmFn Gemm>
+void in_l2_blocks(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* x,
+                  size_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride) {
+  if (n_tokens <= 4) {
+    Gemm(n, w, w_row_bytes, n_rows, x, x_row_bytes, n_tokens, y, y_stride);
+    return;
+  }
+  const auto tokens = static_cast<int64_t>(kBatchBlockBytes / x_row_bytes / 4 * 4);
+  const auto rows = static_cast<int64_t>(kBatchBlockBytes / w_row_bytes / kTile * kTile);
+  const int64_t chunk = tokens > 4 ? tokens : 4, block = rows > kBatchMinRows ? rows : kBatchMinRows;
+  for (int64_t t0 = 0; t0 < n_tokens; t0 += chunk) {
+    const int64_t nt = n_tokens - t0 < chunk ? n_tokens - t0 : chunk;
+    for (int64_t r0 = 0; r0 < n_rows; r0 += block) {
+      Gemm(n, w + static_cast<size_t>(r0) * w_row_bytes, w_row_bytes, n_rows - r0 < block ? n_rows - r0 : block,
+           x + static_cast<size_t>(t0) * x_row_bytes, x_row_bytes, nt, y + t0 * y_stride + r0, y_stride);
+    }
+  }
 }
 
 // The 12 packed 6-bit scales and mins of 16 Q4_K rows, lane = row: h1, h2, h3 hold each row's

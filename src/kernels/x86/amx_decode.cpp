@@ -363,23 +363,27 @@ struct Q5_0Decode {
 
 }  // namespace
 
-void add_amx_decode(KernelTable& t) {
+void add_vbmi_decode(KernelTable& t) {
   t.vec_dot[dtype_slot(DType::kQ8_0)] = exact_vec_dot<Q8_0Decode>;
   t.vec_dot[dtype_slot(DType::kQ4_0)] = exact_vec_dot<Q4_0Decode>;
   t.vec_dot[dtype_slot(DType::kQ5_0)] = exact_vec_dot<Q5_0Decode>;
-  t.gemm[dtype_slot(DType::kQ8_0)] = exact_gemm<Q8_0Decode>;
-  t.gemm[dtype_slot(DType::kQ4_0)] = exact_gemm<Q4_0Decode>;
-  t.gemm[dtype_slot(DType::kQ5_0)] = exact_gemm<Q5_0Decode>;
+  for (DType type : {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0}) t.gemm[dtype_slot(type)] = vbmi_decode_gemm(type);
+  for (DType type : {DType::kQ4_0x16, DType::kQ8_0x16, DType::kF16x16}) {
+    t.gemm[dtype_slot(type)] = vbmi_interleaved_gemm(type);
+  }
 }
 
-GemmFn amx_decode_gemm(DType type) {
+GemmFn vbmi_decode_gemm(DType type) {
   switch (type) {
-    case DType::kQ8_0: return exact_gemm<Q8_0Decode>;
-    case DType::kQ4_0: return exact_gemm<Q4_0Decode>;
-    case DType::kQ5_0: return exact_gemm<Q5_0Decode>;
+    case DType::kQ8_0:
+      return in_l2_blocks<exact_gemm<Q8_0Decode>>;
+    case DType::kQ4_0:
+      return in_l2_blocks<exact_gemm<Q4_0Decode>>;
+    case DType::kQ5_0:
+      return in_l2_blocks<exact_gemm<Q5_0Decode>>;
     case DType::kQ4_0x16:
     case DType::kQ8_0x16:
-      return amx_interleaved_gemm(type);
+      return vbmi_interleaved_gemm(type);
     default: return nullptr;
   }
 }

@@ -332,7 +332,7 @@ void packed_gemm_f16(const PackedActivations& x, const std::byte* w, size_t w_ro
   }
   if (n_full < n_rows) {  // the last n_rows % 16 rows (or all, without a buffer)
     const GemmFn rest =
-        kRestType == DType::kF16 ? avx512_table().gemm[dtype_slot(DType::kF16)] : amx_interleaved_gemm(DType::kF16x16);
+        kRestType == DType::kF16 ? avx512_table().gemm[dtype_slot(DType::kF16)] : vbmi_interleaved_gemm(DType::kF16x16);
     rest(x.n, w + static_cast<size_t>(n_full) * w_row_bytes, w_row_bytes, n_rows - n_full, x.rows, x.row_bytes,
          x.n_tokens, y + n_full, y_stride);
   }
@@ -357,6 +357,7 @@ void add_amx_f16(KernelTable& t) {
   t.packed_gemm[f16x16] = packed_gemm_f16<weight_tiles_x16, DType::kF16x16>;
   t.packed_min_tokens_of[f16x16] = kMinTokens;
   t.packed_bytes_per_block[f16x16] = kBytesPerBlock;
+  t.interleave[f16] = true;
 }
 
 }  // namespace lightboat::kernels::detail

@@ -74,10 +74,11 @@ struct Q8_0x16Layout {
   }
 };
 
-// One token's activations over a segment: d_x as fp32 and bias * the sum of each block's quants.
+// One token's activations over a segment: d_x as fp32 and -bias * the sum of each block's quants
+// (where the block's integer sum starts).
 struct Prepared {
   float dx[kSegmentBlocks];
-  int32_t bias_sum[kSegmentBlocks];
+  int32_t neg_bias_sum[kSegmentBlocks];
 };
 
 void prepare(const std::byte* x_row, int64_t b0, int64_t nb, int bias, Prepared& p) {
@@ -85,15 +86,15 @@ void prepare(const std::byte* x_row, int64_t b0, int64_t nb, int bias, Prepared&
     const std::byte* xb = x_row + static_cast<size_t>(b0 + b) * kQ8_0Bytes;
     // sum of 32 signed bytes: widen to 16 bits and add pairs (exact).
     const __m512i wide = _mm512_cvtepi8_epi16(load256(xb + 2));
-    p.bias_sum[b] = bias * _mm512_reduce_add_epi32(_mm512_madd_epi16(wide, _mm512_set1_epi16(1)));
+    p.neg_bias_sum[b] = -bias * _mm512_reduce_add_epi32(_mm512_madd_epi16(wide, _mm512_set1_epi16(1)));
     p.dx[b] = half_at(xb);
   }
 }
 
+// From memory straight into the vector (VPBROADCASTD zmm, m32 is a load alone): through a general
+// register it would also take a slot on port 5, once per VPDPBUSD.
 inline __m512i broadcast_dword(const std::byte* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
+  return _mm512_broadcastd_epi32(_mm_loadu_si32(p));
 }
 
 // Calls visit(S, rows) over a call's groups of 16 rows: with kRuns > 1, first as kRuns runs side
@@ -119,8 +120,11 @@ void walk_groups(int64_t n_rows, Visit&& visit) {
 
 // Groups of rows [r0[g], r0[g] + 16), g < S, x tokens [t0, t0 + NT), blocks [b0, b0 + nb), the S
 // groups side by side block by block (S > 1 for one token only); acc starts from y when b0 > 0.
+// Each (group, token) sums a block in one chain of 8 VPDPBUSD from -bias sum(x), or in two where
+// fewer than 4 such chains would be in flight.
 template <typename Layout, int NT, int S>
 void group_rows(const GemmArgs& a, const int64_t* r0, int64_t t0, int64_t b0, int64_t nb, const Prepared* prep) {
+  constexpr bool kOneChain = NT * S >= 4;
   __m512 acc[S][NT];
   const std::byte* group[S];
   for (int g = 0; g < S; ++g) {
@@ -139,15 +143,22 @@ void group_rows(const GemmArgs& a, const int64_t* r0, int64_t t0, int64_t b0, in
       const __m512 dw = _mm512_cvtph_ps(load256(p));
       __m512i v[8];
       Layout::quants(p, v);
+#pragma GCC unroll 8
       for (int t = 0; t < NT; ++t) {
         const std::byte* xq = a.x_row(t0 + t) + static_cast<size_t>(b0 + b) * kQ8_0Bytes + 2;
-        __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+        __m512i s = broadcast_dword(reinterpret_cast<const std::byte*>(&prep[t].neg_bias_sum[b]));
+        if constexpr (kOneChain) {
+#pragma GCC unroll 8
+          for (int k = 0; k < 8; ++k) s = _mm512_dpbusd_epi32(s, v[k], broadcast_dword(xq + 4 * k));
+        } else {
+          __m512i s1 = _mm512_setzero_si512();
 #pragma GCC unroll 4
-        for (int k = 0; k < 4; ++k) {  // two chains: quants 8k..8k+3 and 8k+4..8k+7
-          s0 = _mm512_dpbusd_epi32(s0, v[2 * k], broadcast_dword(xq + 8 * k));
-          s1 = _mm512_dpbusd_epi32(s1, v[2 * k + 1], broadcast_dword(xq + 8 * k + 4));
+          for (int k = 0; k < 4; ++k) {  // two chains: quants 8k..8k+3 and 8k+4..8k+7
+            s = _mm512_dpbusd_epi32(s, v[2 * k], broadcast_dword(xq + 8 * k));
+            s1 = _mm512_dpbusd_epi32(s1, v[2 * k + 1], broadcast_dword(xq + 8 * k + 4));
+          }
+          s = _mm512_add_epi32(s, s1);
         }
-        const __m512i s = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_set1_epi32(prep[t].bias_sum[b]));
         acc[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(prep[t].dx[b])), acc[g][t]);
       }
     }
@@ -157,6 +168,11 @@ void group_rows(const GemmArgs& a, const int64_t* r0, int64_t t0, int64_t b0, in
   }
 }
 
+// Tokens of a batch taken together by the interleaved Q4_0x16 / Q8_0x16 gemm: each block's 8
+// quant vectors, unpacked once, serve 8 tokens (24 of the 32 vector registers with the chains and
+// accumulators).
+constexpr int kBatchTokens = 8;
+
 template <typename Layout>
 void gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* x, size_t x_row_bytes,
           int64_t n_tokens, float* y, int64_t y_stride) {
@@ -164,7 +180,7 @@ void gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, con
         [&] { return "gemm of interleaved weights: " + std::to_string(n_rows) + " rows are not whole groups of 16"; });
   const GemmArgs a{n, w, w_row_bytes, x, x_row_bytes, y, y_stride};
   const int64_t nb = n / kQK;
-  by_token_groups(n_tokens, [&](auto nt, int64_t t0) {
+  auto tokens = [&](auto nt, int64_t t0) {
     constexpr int NT = nt();
     Prepared prep[NT];
     for (int64_t b0 = 0; b0 < nb; b0 += kSegmentBlocks) {
@@ -174,7 +190,10 @@ void gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, con
         group_rows<Layout, NT, runs()>(a, r, t0, b0, seg, prep);
       });
     }
-  });
+  };
+  int64_t t0 = 0;
+  for (; t0 + kBatchTokens <= n_tokens; t0 += kBatchTokens) tokens(std::integral_constant<int, kBatchTokens>{}, t0);
+  by_token_groups(n_tokens - t0, [&](auto nt, int64_t t) { tokens(nt, t0 + t); });
 }
 
 // ---- F16x16 ----
@@ -418,16 +437,16 @@ void q4_kx16_gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_r
 
 }  // namespace
 
-GemmFn amx_interleaved_gemm(DType type) {
+GemmFn vbmi_interleaved_gemm(DType type) {
   switch (type) {
     case DType::kQ4_0x16:
-      return gemm<Q4_0x16Layout>;
+      return in_l2_blocks<gemm<Q4_0x16Layout>>;
     case DType::kQ8_0x16:
-      return gemm<Q8_0x16Layout>;
+      return in_l2_blocks<gemm<Q8_0x16Layout>>;
     case DType::kF16x16:
-      return f16x16_gemm;
+      return in_l2_blocks<f16x16_gemm>;
     case DType::kQ4_Kx16:
-      return q4_kx16_gemm;
+      return in_l2_blocks<q4_kx16_gemm>;
     default:
       return nullptr;
   }

@@ -523,16 +523,19 @@ void packed_gemm_x16(const PackedActivations& x, const std::byte* w, size_t w_ro
 
 }  // namespace
 
-void add_amx_k_quants(KernelTable& t) {
-  add_amx_q6_k(t);
+void add_vbmi_k_quants(KernelTable& t) {
+  add_vbmi_q6_k(t);
   const size_t q4_k = dtype_slot(DType::kQ4_K);
   t.vec_dot[q4_k] = exact_vec_dot;
-  t.gemm[q4_k] = exact_gemm;
-  t.packed_gemm[q4_k] = packed_gemm;
+  t.gemm[q4_k] = in_l2_blocks<exact_gemm>;
+  t.gemm[dtype_slot(DType::kQ4_Kx16)] = vbmi_interleaved_gemm(DType::kQ4_Kx16);
+}
+
+void add_amx_k_quants(KernelTable& t) {
+  add_amx_q6_k(t);
+  t.packed_gemm[dtype_slot(DType::kQ4_K)] = packed_gemm;
   t.pack_activations[dtype_slot(DType::kQ8_K)] = pack_q8_k;
-  const size_t q4_kx16 = dtype_slot(DType::kQ4_Kx16);
-  t.gemm[q4_kx16] = amx_interleaved_gemm(DType::kQ4_Kx16);
-  t.packed_gemm[q4_kx16] = packed_gemm_x16;
+  t.packed_gemm[dtype_slot(DType::kQ4_Kx16)] = packed_gemm_x16;
 }
 
 }  // namespace lightboat::kernels::detail

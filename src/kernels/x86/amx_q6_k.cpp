@@ -398,11 +398,14 @@ void packed_gemm(const PackedActivations& x, const std::byte* w, size_t w_row_by
 
 }  // namespace
 
-void add_amx_q6_k(KernelTable& t) {
+void add_vbmi_q6_k(KernelTable& t) {
   const size_t q6_k = dtype_slot(DType::kQ6_K);
   t.vec_dot[q6_k] = exact_vec_dot;
-  t.gemm[q6_k] = exact_gemm;
-  t.packed_gemm[q6_k] = packed_gemm;
+  t.gemm[q6_k] = in_l2_blocks<exact_gemm>;
+}
+
+void add_amx_q6_k(KernelTable& t) {
+  t.packed_gemm[dtype_slot(DType::kQ6_K)] = packed_gemm;
 }
 
 }  // namespace lightboat::kernels::detail

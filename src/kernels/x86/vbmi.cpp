@@ -1,0 +1,31 @@
+// The VBMI table: the AVX-512 table plus the VNNI kernels that need AVX512-VBMI byte permutes and
+// GFNI (Ice Lake and later, Zen 4 and later), with Q4_0, Q8_0 and short-row Q4_K matrices
+// interleaved by 16 rows for them (tensor/interleave.h). These kernels stream a decode step's
+// weights with few vector instructions per byte (x86/amx_decode.cpp, amx_interleaved.cpp,
+// amx_k.cpp, amx_q6_k.cpp), and without tiles they serve batches too, cut into blocks that stay in
+// L2 (in_l2_blocks, x86/amx_common.h). They add in the tiles' order, so the AMX table is this one
+// plus the tiles (x86/amx.cpp), and on both a token's outputs are the same bits alone or in a
+// batch. The other weight types (F16 among them) keep the AVX-512 table's kernels.
+#include "kernels/isa_tables.h"
+#include "kernels/x86/amx_common.h"
+
+namespace lightboat::kernels::detail {
+namespace {
+
+KernelTable make_table() {
+  KernelTable t = avx512_table();
+  t.isa = Isa::kAvx512Vbmi;
+  add_vbmi_decode(t);
+  add_vbmi_k_quants(t);
+  for (DType type : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K}) t.interleave[dtype_slot(type)] = true;
+  return t;
+}
+
+}  // namespace
+
+const KernelTable& vbmi_table() {
+  static const KernelTable table = make_table();
+  return table;
+}
+
+}  // namespace lightboat::kernels::detail

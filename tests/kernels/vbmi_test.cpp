@@ -1,0 +1,194 @@
+// The VBMI table (x86/vbmi.cpp: AVX-512 plus the VNNI kernels that need VBMI and GFNI, for CPUs
+// without AMX such as Zen 4): its gemms serve decode and batches alike, batches cut into blocks
+// that stay in L2 (in_l2_blocks). So a token's outputs must be the same bits alone or in any
+// batch, through every token chunk, row block and token group (8, 4, then 1..3); the interleaved
+// layouts must give the bits of their file types; and everything must agree with the scalar
+// reference. Skipped where the CPU lacks AVX512-VBMI or GFNI.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "kernels/dispatch.h"
+#include "kernels/matmul.h"
+#include "kernels/reference/reference.h"
+#include "reference_util.h"
+#include "tensor/dtype.h"
+#include "tensor/interleave.h"
+#include "tensor/view.h"
+
+namespace lightboat::kernels {
+namespace {
+
+using reference::test_util::random_row;
+using tensor::DType;
+
+#define LIGHTBOAT_REQUIRE_VBMI()                                                                   \
+  do {                                                                                             \
+    if (!isa_available(Isa::kAvx512Vbmi)) {                                                        \
+      GTEST_SKIP() << "the VBMI table is not available here (no AVX512-VBMI or GFNI, or not x86)"; \
+    }                                                                                              \
+  } while (false)
+
+std::vector<std::byte> quantized(DType type, int64_t n, uint32_t seed) {
+  const auto q = reference::test_util::quantize(type, random_row(n, seed));
+  std::vector<std::byte> out(q.size());
+  std::memcpy(out.data(), q.data(), q.size());
+  return out;
+}
+
+std::vector<float> dequantized(DType type, const std::vector<std::byte>& q, int64_t n) {
+  std::vector<uint8_t> bytes(q.size());
+  std::memcpy(bytes.data(), q.data(), q.size());
+  return reference::test_util::dequantize(type, bytes, n);
+}
+
+// The file's rows of `type`, and the layout the VBMI table binds them in (itself where none).
+DType layout_of(DType type) {
+  switch (type) {
+    case DType::kQ4_0:
+      return DType::kQ4_0x16;
+    case DType::kQ8_0:
+      return DType::kQ8_0x16;
+    case DType::kQ4_K:
+      return DType::kQ4_Kx16;
+    default:
+      return type;
+  }
+}
+
+std::vector<std::byte> interleaved(DType type, const std::vector<std::byte>& rows, int64_t n, int64_t n_rows) {
+  std::vector<std::byte> out(rows.size());
+  const size_t rb = tensor::row_bytes(type, n);
+  switch (type) {
+    case DType::kQ4_0:
+      tensor::interleave_q4_0(rows.data(), rb, n_rows, n, out.data());
+      break;
+    case DType::kQ8_0:
+      tensor::interleave_q8_0(rows.data(), rb, n_rows, n, out.data());
+      break;
+    case DType::kQ4_K:
+      tensor::interleave_q4_k(rows.data(), rb, n_rows, n, out.data());
+      break;
+    default:
+      return rows;
+  }
+  return out;
+}
+
+// 8192 columns: activation chunks of 20 tokens (Q8_0: 192 KiB / 8704 bytes, rounded down to 4),
+// so 29 tokens take two chunks, 20 = 8 + 8 + 4 and 9 = 8 + 1 tokens. 160 rows: row blocks of 128
+// and 32. So every piece of the blocking is crossed.
+TEST(Vbmi, ATokenAloneEqualsTheSameTokenInABatchAndTheLayoutsTheirFileTypes) {
+  LIGHTBOAT_REQUIRE_VBMI();
+  const KernelTable& k = kernel_table(Isa::kAvx512Vbmi);
+  const KernelTable& scalar = kernel_table(Isa::kScalar);
+  const int64_t n = 8192, n_rows = 160, n_tokens = 29;
+  int checked = 0;
+  for (DType type : {DType::kQ4_0, DType::kQ8_0, DType::kQ5_0, DType::kQ4_K, DType::kQ6_K}) {
+    const DType act = reference::vec_dot_type(type);
+    const auto rows = quantized(type, n * n_rows, 41 + static_cast<uint32_t>(type));
+    const auto x = quantized(act, n * n_tokens, 42);
+    const size_t wrb = tensor::row_bytes(type, n), xrb = tensor::row_bytes(act, n);
+    const DType layout = layout_of(type);
+    const auto inter = interleaved(type, rows, n, n_rows);
+    const auto wf = dequantized(type, rows, n * n_rows), xf = dequantized(act, x, n * n_tokens);
+    std::vector<float> batch(static_cast<size_t>(n_tokens * n_rows)), batch_inter(batch.size());
+    gemm_fn(k, type)(n, rows.data(), wrb, n_rows, x.data(), xrb, n_tokens, batch.data(), n_rows);
+    gemm_fn(k, layout)(n, inter.data(), wrb, n_rows, x.data(), xrb, n_tokens, batch_inter.data(), n_rows);
+    std::vector<float> alone(static_cast<size_t>(n_rows)), alone_inter(alone.size());
+    const std::string name(tensor::dtype_name(type));
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const std::byte* xt = x.data() + static_cast<size_t>(t) * xrb;
+      gemm_fn(k, type)(n, rows.data(), wrb, n_rows, xt, xrb, 1, alone.data(), n_rows);
+      gemm_fn(k, layout)(n, inter.data(), wrb, n_rows, xt, xrb, 1, alone_inter.data(), n_rows);
+      for (int64_t r = 0; r < n_rows; ++r) {
+        const float got = batch[static_cast<size_t>(t * n_rows + r)];
+        ASSERT_EQ(got, alone[static_cast<size_t>(r)]) << name << " t=" << t << " r=" << r;
+        ASSERT_EQ(batch_inter[static_cast<size_t>(t * n_rows + r)], got)
+            << name << " interleaved, t=" << t << " r=" << r;
+        ASSERT_EQ(alone_inter[static_cast<size_t>(r)], got) << name << " interleaved alone, t=" << t << " r=" << r;
+        // And the scalar reference, within fp32 summation-order tolerance (1e-5 of the sum of
+        // |w_i x_i|).
+        const float want = vec_dot_fn(scalar, type)(n, rows.data() + static_cast<size_t>(r) * wrb, xt);
+        double abs_sum = 0.0;
+        for (int64_t e = 0; e < n; ++e) {
+          abs_sum +=
+              std::fabs(static_cast<double>(wf[static_cast<size_t>(r * n + e)]) * xf[static_cast<size_t>(t * n + e)]);
+        }
+        ASSERT_NEAR(got, want, 1e-5 * abs_sum) << name << " vs the reference, t=" << t << " r=" << r;
+        ++checked;
+      }
+    }
+  }
+  std::printf("%d outputs checked\n", checked);
+}
+
+// The same invariant through matmul, where a pool of two splits the rows (a matrix whose row count
+// is not a multiple of 16 keeps its last rows row-major), and the table binds what a model binds.
+TEST(Vbmi, MatmulGivesATokenTheSameBitsAloneOrInABatch) {
+  LIGHTBOAT_REQUIRE_VBMI();
+  const KernelTable& k = kernel_table(Isa::kAvx512Vbmi);
+  ThreadPool pool(2);
+  MatmulScratch scratch;
+  for (DType type : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
+    for (int64_t n_rows : {int64_t{77}, int64_t{320}}) {
+      const int64_t n = 2048, n_tokens = 37;
+      const auto rows = quantized(type, n * n_rows, 51);
+      const bool interleave = n_rows % 16 == 0 && k.interleave[dtype_slot(type)];
+      const auto inter = interleave ? interleaved(type, rows, n, n_rows) : rows;
+      const tensor::MatrixView w{.type = interleave ? layout_of(type) : type,
+                                 .n_cols = n,
+                                 .n_rows = n_rows,
+                                 .row_bytes = tensor::row_bytes(type, n),
+                                 .data = inter.data()};
+      const auto x = random_row(n * n_tokens, 52);
+      std::vector<float> batch(static_cast<size_t>(n_rows * n_tokens)), alone(static_cast<size_t>(n_rows));
+      matmul(k, w, x.data(), n, n_tokens, batch.data(), n_rows, scratch, pool);
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        matmul(k, w, x.data() + t * n, n, 1, alone.data(), n_rows, scratch, pool);
+        for (int64_t r = 0; r < n_rows; ++r) {
+          ASSERT_EQ(alone[static_cast<size_t>(r)], batch[static_cast<size_t>(t * n_rows + r)])
+              << tensor::dtype_name(w.type) << " rows=" << n_rows << " t=" << t << " r=" << r;
+        }
+      }
+    }
+  }
+}
+
+// What the table is: the AVX-512 table's other entries, the VBMI kernels for the quantized types,
+// no tiles, and interleaving of Q4_0, Q8_0 and Q4_K (not F16: its interleaved gemm is slower for
+// batches than the AVX-512 one).
+TEST(Vbmi, TableHasTheDecodeKernelsAndNoTiles) {
+  LIGHTBOAT_REQUIRE_VBMI();
+  const KernelTable& k = kernel_table(Isa::kAvx512Vbmi);
+  const KernelTable& avx512 = kernel_table(Isa::kAvx512);
+  EXPECT_EQ(k.isa, Isa::kAvx512Vbmi);
+  EXPECT_EQ(isa_name(Isa::kAvx512Vbmi), "avx512vbmi");
+  EXPECT_EQ(k.packed_min_tokens, 0);
+  for (size_t slot = 0; slot < kDTypeSlots; ++slot) EXPECT_EQ(k.packed_gemm[slot], nullptr) << slot;
+  for (DType type : {DType::kQ4_0, DType::kQ8_0, DType::kQ5_0, DType::kQ4_K, DType::kQ6_K}) {
+    EXPECT_NE(k.gemm[dtype_slot(type)], avx512.gemm[dtype_slot(type)]) << tensor::dtype_name(type);
+  }
+  for (DType type : {DType::kQ4_0x16, DType::kQ8_0x16, DType::kQ4_Kx16}) {
+    EXPECT_NE(k.gemm[dtype_slot(type)], nullptr) << tensor::dtype_name(type);
+  }
+  EXPECT_EQ(k.gemm[dtype_slot(DType::kF16)], avx512.gemm[dtype_slot(DType::kF16)]);
+  EXPECT_EQ(k.attention[dtype_slot(DType::kF16)], avx512.attention[dtype_slot(DType::kF16)]);
+  EXPECT_TRUE(k.interleave[dtype_slot(DType::kQ4_0)]);
+  EXPECT_TRUE(k.interleave[dtype_slot(DType::kQ8_0)]);
+  EXPECT_TRUE(k.interleave[dtype_slot(DType::kQ4_K)]);
+  EXPECT_FALSE(k.interleave[dtype_slot(DType::kF16)]);
+  if (isa_available(Isa::kAmx)) {  // the AMX table is this one plus the tiles: the same decode kernels
+    const KernelTable& amx = kernel_table(Isa::kAmx);
+    for (DType type : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kQ4_0x16, DType::kQ4_Kx16}) {
+      EXPECT_EQ(amx.gemm[dtype_slot(type)], k.gemm[dtype_slot(type)]) << tensor::dtype_name(type);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace lightboat::kernels
