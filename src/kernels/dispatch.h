@@ -3,9 +3,9 @@
 // x86/avx512.cpp, arm/neon.cpp). The table is picked once, at first use, from the CPU's features;
 // the environment variable LIGHTBOAT_ISA=scalar|avx2|avx512|avx512vbmi|amx|neon forces one (tests,
 // benchmarks). "avx512vbmi" is the AVX-512 table plus the decode kernels that also need
-// AVX512-VBMI and GFNI (Ice Lake and later, Zen 4 and later: x86/vbmi.cpp), with Q4_0, Q8_0, Q4_K
-// and F16 matrices interleaved for them; those kernels serve its batches too, in blocks that stay
-// in L2. "amx" is that table plus gemms on Intel's AMX-INT8 tile unit (x86/amx.cpp) for batches,
+// AVX512-VBMI and GFNI (Ice Lake and later, Zen 4 and later: x86/vbmi.cpp), with Q4_0, Q8_0 and
+// short-row Q4_K matrices interleaved for them; those kernels serve its batches too, in blocks
+// that stay in L2. "amx" is that table plus gemms on Intel's AMX-INT8 tile unit (x86/amx.cpp) for batches,
 // offered only where the CPU has AMX-TILE + AMX-INT8 and Linux granted this process the tile
 // state; where the CPU also has AMX-BF16, F16 weights get a tile gemm too (x86/amx_f16.cpp).
 //

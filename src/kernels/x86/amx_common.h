@@ -122,9 +122,11 @@ inline void by_token_groups(int64_t n_tokens, Kernel&& kernel) {
 }
 
 // Weights or activations that a batch keeps in L2 at a time (in_l2_blocks), and the fewest rows
-// of a block: the kernels prepare each token's activations once per block (Q4_0x16's block sums
-// and scales cost about a twelfth of its work per group of 16 rows), so on Llama-3.2-1B's
-// 8192-wide FFN-down rows 192 KiB alone (2 groups) made that half the work.
+// of a block: the kernels prepare each token's activations once per block (Q4_0x16: each block's
+// sum and scale, about a twelfth of the work of one group of 16 rows), which on Llama-3.2-1B's
+// 8192-wide FFN-down rows, 192 KiB being 2 groups, cost about as much as the products. With at
+// least 128 rows that matrix's pp512 calls took 117 ms on one thread instead of 124, while the
+// other matrices of the same runs were 1.2x slower (the machine's phase).
 constexpr size_t kBatchBlockBytes = size_t{192} << 10;
 constexpr int64_t kBatchMinRows = 128;
 
