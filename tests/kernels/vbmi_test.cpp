@@ -79,9 +79,9 @@ std::vector<std::byte> interleaved(DType type, const std::vector<std::byte>& row
   return out;
 }
 
-// 8192 columns: activation chunks of 20 tokens (Q8_0: 192 KiB / 8704 bytes, rounded down to 4),
-// so 29 tokens take two chunks, 20 = 8 + 8 + 4 and 9 = 8 + 1 tokens. 160 rows: row blocks of 128
-// and 32. So every piece of the blocking is crossed.
+// 8192 columns: activation chunks of 16 tokens (Q8_0: 192 KiB / 8704 bytes, Q8_K: / 9344 bytes,
+// rounded down to 8), so 29 tokens take two chunks, 16 = 8 + 8 and 13 = 8 + 4 + 1 tokens. 160
+// rows: row blocks of 128 and 32. So every piece of the blocking is crossed.
 TEST(Vbmi, ATokenAloneEqualsTheSameTokenInABatchAndTheLayoutsTheirFileTypes) {
   LIGHTBOAT_REQUIRE_VBMI();
   const KernelTable& k = kernel_table(Isa::kAvx512Vbmi);

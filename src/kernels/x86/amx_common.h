@@ -143,9 +143,10 @@ void in_l2_blocks(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_r
     Gemm(n, w, w_row_bytes, n_rows, x, x_row_bytes, n_tokens, y, y_stride);
     return;
   }
-  const auto tokens = static_cast<int64_t>(kBatchBlockBytes / x_row_bytes / 4 * 4);
+  // (Chunks of whole groups of 8 tokens, the interleaved Q4_0x16 / Q8_0x16 kernel's batch group.)
+  const auto tokens = static_cast<int64_t>(kBatchBlockBytes / x_row_bytes / 8 * 8);
   const auto rows = static_cast<int64_t>(kBatchBlockBytes / w_row_bytes / kTile * kTile);
-  const int64_t chunk = tokens > 4 ? tokens : 4, block = rows > kBatchMinRows ? rows : kBatchMinRows;
+  const int64_t chunk = tokens > 8 ? tokens : 8, block = rows > kBatchMinRows ? rows : kBatchMinRows;
   for (int64_t t0 = 0; t0 < n_tokens; t0 += chunk) {
     const int64_t nt = n_tokens - t0 < chunk ? n_tokens - t0 : chunk;
     for (int64_t r0 = 0; r0 < n_rows; r0 += block) {
