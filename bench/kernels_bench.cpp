@@ -341,7 +341,7 @@ void register_all() {
           ->Unit(benchmark::kMicrosecond);
     }
     std::vector<DType> matmul_types(std::begin(kMatmulTypes), std::end(kMatmulTypes));
-    if (kernels::kernel_table(isa).interleaves()) {  // the layouts that table binds models' matrices in
+    if (kernels::kernel_table(isa).interleaves()) {  // the layouts that table has gemms for (it binds some)
       matmul_types.insert(matmul_types.end(), {DType::kQ4_0x16, DType::kQ8_0x16, DType::kQ4_Kx16, DType::kF16x16});
     }
     for (DType t : matmul_types) {

@@ -42,6 +42,12 @@ constexpr size_t kParallelWorkBytes = size_t{64} << 10;
 // 3.2-3.4% at 16.
 constexpr size_t kChunkWorkBytes = size_t{512} << 10;
 constexpr int64_t kMaxDecodeChunksPerThread = 16;
+// Up to this many tokens a pass is decode (the decode kernels' token group). A batch gemm without
+// tiles prepares each token's activations once per call and blocks its rows for L2 in blocks of at
+// least 128 rows (x86/amx_common.h, in_l2_blocks), so its chunks keep at least that many rows: a
+// review found Llama-3.2-1B's 2048 FFN-down rows cut into 64-row calls on two threads.
+constexpr int64_t kDecodeTokens = 4;
+constexpr int64_t kBatchChunkRows = 128;
 
 static_assert(kMaxMatmulTargets <= std::tuple_size_v<decltype(MatmulShape::types)>, "a profiled call's types fit");
 
@@ -163,12 +169,17 @@ void matmul_group(const KernelTable& kernels, const MatmulTarget* targets, size_
   if (work < kParallelWorkBytes) {
     rows(0, total_rows);
   } else {
-    // A big decode pass is cut finer: the call ends with its last chunk, and a thread that finds
-    // none left idles until then (kChunkWorkBytes). Tile passes (prefill) keep the default.
-    const auto per_thread = static_cast<int64_t>(work / kChunkWorkBytes) / pool.size();
-    const int chunks = any_packed ? ThreadPool::kDefaultChunksPerThread
-                                  : static_cast<int>(std::clamp<int64_t>(
-                                        per_thread, ThreadPool::kDefaultChunksPerThread, kMaxDecodeChunksPerThread));
+    // A big pass is cut finer than the pool's default, so the call ends soon after its last chunk
+    // starts (a thread that finds none left idles until then). Decode by work (kChunkWorkBytes);
+    // a batch without tiles by rows, no finer than kBatchChunkRows a chunk; tile passes keep the
+    // default.
+    int64_t per_thread = ThreadPool::kDefaultChunksPerThread;
+    if (!any_packed) {
+      per_thread = n_tokens > kDecodeTokens ? total_rows / (kBatchChunkRows * pool.size())
+                                            : static_cast<int64_t>(work / kChunkWorkBytes) / pool.size();
+    }
+    const int chunks = static_cast<int>(
+        std::clamp<int64_t>(per_thread, ThreadPool::kDefaultChunksPerThread, kMaxDecodeChunksPerThread));
     pool.parallel_for(total_rows, any_packed ? kPackedRowGrain : kRowGrain, rows, chunks);
   }
   if (profiling) {

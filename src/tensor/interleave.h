@@ -1,6 +1,6 @@
 // Q4_0x16, Q8_0x16, Q4_Kx16 and F16x16: Q4_0, Q8_0, Q4_K and F16 matrices stored 16 rows
-// interleaved, the layouts the x86 AMX table's kernels read fastest (x86/amx_interleaved.cpp,
-// x86/amx.cpp, x86/amx_k.cpp). A group of 16 rows holds, per 32-element block b (Q4_Kx16:
+// interleaved, the layouts the x86 VBMI and AMX tables' kernels read fastest
+// (x86/amx_interleaved.cpp, x86/amx.cpp, x86/amx_k.cpp). A group of 16 rows holds, per 32-element block b (Q4_Kx16:
 // 256-element super-block), at b * (16 x the type's block bytes) from the group's start:
 //   - the 16 rows' fp16 scales d (row r at 2r), 32 bytes;
 //   - Q4_0x16: 4 vectors of 64 bytes in which 32-bit lane r is row r: byte j of lane r of vector

@@ -1,12 +1,13 @@
 // The VBMI table (x86/vbmi.cpp: AVX-512 plus the VNNI kernels that need VBMI and GFNI, for CPUs
 // without AMX such as Zen 4): its gemms serve decode and batches alike, batches cut into blocks
 // that stay in L2 (in_l2_blocks). So a token's outputs must be the same bits alone or in any
-// batch, through every token chunk, row block and token group (8, 4, then 1..3); the interleaved
+// batch, through every token chunk, row block and token group (8, 4, then 2 or 3); the interleaved
 // layouts must give the bits of their file types; and everything must agree with the scalar
 // reference. Skipped where the CPU lacks AVX512-VBMI or GFNI.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -80,63 +81,77 @@ std::vector<std::byte> interleaved(DType type, const std::vector<std::byte>& row
 }
 
 // 8192 columns: activation chunks of 16 tokens (Q8_0: 192 KiB / 8704 bytes, Q8_K: / 9344 bytes,
-// rounded down to 8), so 29 tokens take two chunks, 16 = 8 + 8 and 13 = 8 + 4 + 1 tokens. 160
-// rows: row blocks of 128 and 32. So every piece of the blocking is crossed.
+// rounded down to 8), so 30 tokens take 16 + 14 and 27 take 16 + 11: the interleaved kernel's
+// groups of 8, then 4 and 2, or 3; the row-major ones' groups of 4, then 2 or 3. 167 rows: row
+// blocks of 128 and 39, the last 7 rows past the last 16 (the interleaved layouts take the first
+// 160). Outputs go to rows of 170 floats, whose last 3 must stay untouched. So every piece of the
+// blocking is crossed.
 TEST(Vbmi, ATokenAloneEqualsTheSameTokenInABatchAndTheLayoutsTheirFileTypes) {
   LIGHTBOAT_REQUIRE_VBMI();
   const KernelTable& k = kernel_table(Isa::kAvx512Vbmi);
   const KernelTable& scalar = kernel_table(Isa::kScalar);
-  const int64_t n = 8192, n_rows = 160, n_tokens = 29;
+  const int64_t n = 8192, n_rows = 167, n_inter = 160, y_stride = n_rows + 3;
+  constexpr float kUntouched = -12345.0f;
   int checked = 0;
   for (DType type : {DType::kQ4_0, DType::kQ8_0, DType::kQ5_0, DType::kQ4_K, DType::kQ6_K}) {
-    const DType act = reference::vec_dot_type(type);
-    const auto rows = quantized(type, n * n_rows, 41 + static_cast<uint32_t>(type));
-    const auto x = quantized(act, n * n_tokens, 42);
-    const size_t wrb = tensor::row_bytes(type, n), xrb = tensor::row_bytes(act, n);
-    const DType layout = layout_of(type);
-    const auto inter = interleaved(type, rows, n, n_rows);
-    const auto wf = dequantized(type, rows, n * n_rows), xf = dequantized(act, x, n * n_tokens);
-    std::vector<float> batch(static_cast<size_t>(n_tokens * n_rows)), batch_inter(batch.size());
-    gemm_fn(k, type)(n, rows.data(), wrb, n_rows, x.data(), xrb, n_tokens, batch.data(), n_rows);
-    gemm_fn(k, layout)(n, inter.data(), wrb, n_rows, x.data(), xrb, n_tokens, batch_inter.data(), n_rows);
-    std::vector<float> alone(static_cast<size_t>(n_rows)), alone_inter(alone.size());
-    const std::string name(tensor::dtype_name(type));
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      const std::byte* xt = x.data() + static_cast<size_t>(t) * xrb;
-      gemm_fn(k, type)(n, rows.data(), wrb, n_rows, xt, xrb, 1, alone.data(), n_rows);
-      gemm_fn(k, layout)(n, inter.data(), wrb, n_rows, xt, xrb, 1, alone_inter.data(), n_rows);
-      for (int64_t r = 0; r < n_rows; ++r) {
-        const float got = batch[static_cast<size_t>(t * n_rows + r)];
-        ASSERT_EQ(got, alone[static_cast<size_t>(r)]) << name << " t=" << t << " r=" << r;
-        ASSERT_EQ(batch_inter[static_cast<size_t>(t * n_rows + r)], got)
-            << name << " interleaved, t=" << t << " r=" << r;
-        ASSERT_EQ(alone_inter[static_cast<size_t>(r)], got) << name << " interleaved alone, t=" << t << " r=" << r;
-        // And the scalar reference, within fp32 summation-order tolerance (1e-5 of the sum of
-        // |w_i x_i|).
-        const float want = vec_dot_fn(scalar, type)(n, rows.data() + static_cast<size_t>(r) * wrb, xt);
-        double abs_sum = 0.0;
-        for (int64_t e = 0; e < n; ++e) {
-          abs_sum +=
-              std::fabs(static_cast<double>(wf[static_cast<size_t>(r * n + e)]) * xf[static_cast<size_t>(t * n + e)]);
+    for (int64_t n_tokens : {int64_t{30}, int64_t{27}}) {
+      const DType act = reference::vec_dot_type(type);
+      const auto rows = quantized(type, n * n_rows, 41 + static_cast<uint32_t>(type));
+      const auto x = quantized(act, n * n_tokens, 42 + static_cast<uint32_t>(n_tokens));
+      const size_t wrb = tensor::row_bytes(type, n), xrb = tensor::row_bytes(act, n);
+      const DType layout = layout_of(type);
+      const auto inter = interleaved(type, rows, n, n_inter);  // (reads the first 160 rows)
+      const auto wf = dequantized(type, rows, n * n_rows), xf = dequantized(act, x, n * n_tokens);
+      std::vector<float> batch(static_cast<size_t>(n_tokens * y_stride), kUntouched), batch_inter(batch);
+      gemm_fn(k, type)(n, rows.data(), wrb, n_rows, x.data(), xrb, n_tokens, batch.data(), y_stride);
+      gemm_fn(k, layout)(n, inter.data(), wrb, n_inter, x.data(), xrb, n_tokens, batch_inter.data(), y_stride);
+      std::vector<float> alone(static_cast<size_t>(n_rows)), alone_inter(alone.size());
+      const std::string name = std::string(tensor::dtype_name(type)) + " tokens=" + std::to_string(n_tokens);
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        const std::byte* xt = x.data() + static_cast<size_t>(t) * xrb;
+        gemm_fn(k, type)(n, rows.data(), wrb, n_rows, xt, xrb, 1, alone.data(), n_rows);
+        gemm_fn(k, layout)(n, inter.data(), wrb, n_inter, xt, xrb, 1, alone_inter.data(), n_rows);
+        for (int64_t r = n_rows; r < y_stride; ++r) {
+          ASSERT_EQ(batch[static_cast<size_t>(t * y_stride + r)], kUntouched) << name << " wrote past its rows";
         }
-        ASSERT_NEAR(got, want, 1e-5 * abs_sum) << name << " vs the reference, t=" << t << " r=" << r;
-        ++checked;
+        for (int64_t r = 0; r < n_rows; ++r) {
+          const float got = batch[static_cast<size_t>(t * y_stride + r)];
+          ASSERT_EQ(got, alone[static_cast<size_t>(r)]) << name << " t=" << t << " r=" << r;
+          if (r < n_inter) {
+            ASSERT_EQ(batch_inter[static_cast<size_t>(t * y_stride + r)], got)
+                << name << " interleaved, t=" << t << " r=" << r;
+            ASSERT_EQ(alone_inter[static_cast<size_t>(r)], got) << name << " interleaved alone, t=" << t << " r=" << r;
+          } else {
+            ASSERT_EQ(batch_inter[static_cast<size_t>(t * y_stride + r)], kUntouched) << name << " interleaved";
+          }
+          // And the scalar reference, within fp32 summation-order tolerance (1e-5 of the sum of
+          // |w_i x_i|).
+          const float want = vec_dot_fn(scalar, type)(n, rows.data() + static_cast<size_t>(r) * wrb, xt);
+          double abs_sum = 0.0;
+          for (int64_t e = 0; e < n; ++e) {
+            abs_sum +=
+                std::fabs(static_cast<double>(wf[static_cast<size_t>(r * n + e)]) * xf[static_cast<size_t>(t * n + e)]);
+          }
+          ASSERT_NEAR(got, want, 1e-5 * abs_sum) << name << " vs the reference, t=" << t << " r=" << r;
+          ++checked;
+        }
       }
     }
   }
   std::printf("%d outputs checked\n", checked);
 }
 
-// The same invariant through matmul, where a pool of two splits the rows (a matrix whose row count
-// is not a multiple of 16 keeps its last rows row-major), and the table binds what a model binds.
+// The same invariant through matmul, where a pool of two splits the rows, with the matrices bound
+// as a model binds them (a row count that is not a multiple of 16 keeps the whole matrix
+// row-major). 38 tokens: the interleaved kernel's groups of 8, then 4 and 2.
 TEST(Vbmi, MatmulGivesATokenTheSameBitsAloneOrInABatch) {
   LIGHTBOAT_REQUIRE_VBMI();
   const KernelTable& k = kernel_table(Isa::kAvx512Vbmi);
   ThreadPool pool(2);
   MatmulScratch scratch;
-  for (DType type : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
+  for (DType type : {DType::kQ4_0, DType::kQ8_0, DType::kQ5_0, DType::kQ4_K, DType::kQ6_K}) {
     for (int64_t n_rows : {int64_t{77}, int64_t{320}}) {
-      const int64_t n = 2048, n_tokens = 37;
+      const int64_t n = 2048, n_tokens = 38;
       const auto rows = quantized(type, n * n_rows, 51);
       const bool interleave = n_rows % 16 == 0 && k.interleave[dtype_slot(type)];
       const auto inter = interleave ? interleaved(type, rows, n, n_rows) : rows;

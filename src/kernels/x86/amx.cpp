@@ -1,6 +1,7 @@
 // AMX-INT8 gemms for Q8_0, Q4_0 and Q5_0 weights with Q8_0 activations (Sapphire Rapids and later).
 // Compiled with the AVX-512 flags plus -mamx-tile -mamx-int8; dispatch.cpp offers this table only
-// after Linux granted the process the tile state. Everything else comes from the AVX-512 table.
+// after Linux granted the process the tile state. Everything else comes from the VBMI table
+// (x86/vbmi.cpp: the AVX-512 table plus the VNNI kernels this table uses below its threshold).
 //
 // One TDPBSSD multiplies a 16 x 32 tile of signed weight bytes (A: 16 rows, one Q8_0 block each)
 // by a 32 x 16 tile of signed activation bytes (B: 16 tokens, one block each, in the unit's

@@ -1,6 +1,7 @@
-// Pieces shared by the AMX-INT8 units (x86/amx.cpp: Q8_0 / Q4_0 / Q5_0 weights; x86/amx_k.cpp:
-// Q4_K, amx_q6_k.cpp: Q6_K). Like x86_common.h, the helpers sit in an anonymous namespace so each unit compiles its
-// own copy with its own flags; only the K-quant table filler is a shared symbol.
+// Pieces shared by the VBMI and AMX-INT8 units (x86/amx_decode.cpp, amx_interleaved.cpp, amx.cpp:
+// Q8_0 / Q4_0 / Q5_0 weights and their layouts; x86/amx_k.cpp: Q4_K, amx_q6_k.cpp: Q6_K). Like
+// x86_common.h, the helpers sit in an anonymous namespace so each unit compiles its own copy with
+// its own flags; only the table fillers and gemm lookups declared below are shared symbols.
 #pragma once
 
 #include <immintrin.h>
@@ -134,7 +135,8 @@ constexpr int64_t kBatchMinRows = 128;
 // from memory once per group of tokens. A batch (the VBMI table's prompts, which have no tiles)
 // is cut into blocks that stay in L2: chunks of tokens whose activations take about
 // kBatchBlockBytes and, within each, blocks of whole 16-row groups whose weights take about as
-// much, so Gemm re-reads a block's rows for each group of 4 tokens from L2 and not from memory.
+// much, so Gemm re-reads a block's rows for each group of tokens (4, or the interleaved Q4_0x16 /
+// Q8_0x16 kernel's 8) from L2 and not from memory.
 // Each output still sums its own weight blocks in order: the blocking changes no bits.
 template <GemmFn Gemm>
 void in_l2_blocks(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* x,

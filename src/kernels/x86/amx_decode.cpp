@@ -1,10 +1,11 @@
-// The AMX table's decode kernels for Q8_0, Q4_0 and Q5_0 weights (1..4 tokens, and the rows past
-// the last 16 of a packed gemm): AVX-512 VNNI that adds in exactly the tiles' order (x86/amx.cpp):
+// The VBMI table's kernels for Q8_0, Q4_0 and Q5_0 weights (x86/vbmi.cpp: every batch size there,
+// batches through in_l2_blocks), which the AMX table uses for 1..4 tokens and for the rows past
+// the last 16 of a packed gemm: AVX-512 VNNI that adds in exactly the tiles' order (x86/amx.cpp):
 // acc = fma(float(int32 sum of the block's 32 products), d_w * d_x, acc), block after block from
 // 0. So a token's outputs are bit-identical whichever path a batch takes (a sequence's logits do
 // not depend on how many tokens or other sequences share its forward pass), as with the other
 // tables. (The AVX-512 table's VNNI kernel keeps 8 partial sums per output instead, which the
-// tiles cannot reproduce.) Compiled with the AMX unit's flags (AVX512-VBMI and GFNI among them).
+// tiles cannot reproduce.) Compiled with the VBMI units' flags (AVX-512 plus VBMI and GFNI).
 //
 // GCC 12's 512-bit intrinsics: the same -Wuninitialized false positive as in amx.cpp.
 #pragma GCC diagnostic ignored "-Wuninitialized"
