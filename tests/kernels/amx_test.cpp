@@ -17,6 +17,7 @@
 #include "kernels/dispatch.h"
 #include "kernels/matmul.h"
 #include "kernels/reference/reference.h"
+#include "matmul_util.h"
 #include "reference_util.h"
 #include "tensor/dtype.h"
 #include "tensor/view.h"
@@ -265,16 +266,8 @@ TEST(Amx, ATokenAloneEqualsTheSameTokenInABatch) {
                                .n_rows = n_rows,
                                .row_bytes = tensor::row_bytes(type, n_cols),
                                .data = reinterpret_cast<const std::byte*>(wq.data())};
-    const auto x = random_row(n_cols * n_tokens, 22);
-    std::vector<float> batch(static_cast<size_t>(n_rows * n_tokens)), alone(static_cast<size_t>(n_rows));
-    matmul(amx, w, x.data(), n_cols, n_tokens, batch.data(), n_rows, scratch, pool);
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      matmul(amx, w, x.data() + t * n_cols, n_cols, 1, alone.data(), n_rows, scratch, pool);
-      for (int64_t r = 0; r < n_rows; ++r) {
-        ASSERT_EQ(alone[static_cast<size_t>(r)], batch[static_cast<size_t>(t * n_rows + r)])
-            << tensor::dtype_name(type) << " t=" << t << " r=" << r;
-      }
-    }
+    ASSERT_NO_FATAL_FAILURE(test_util::expect_alone_equals_batch(amx, w, random_row(n_cols * n_tokens, 22), n_tokens,
+                                                                 scratch, pool, std::string(tensor::dtype_name(type))));
   }
 }
 

@@ -16,6 +16,7 @@
 #include "kernels/dispatch.h"
 #include "kernels/matmul.h"
 #include "kernels/reference/reference.h"
+#include "matmul_util.h"
 #include "reference_util.h"
 #include "tensor/dtype.h"
 #include "tensor/interleave.h"
@@ -31,10 +32,7 @@ constexpr size_t kQ4_KBytes = 144;
 
 // n_rows rows of n elements of random values quantized to `type` (Q4_K weights, Q8_K tokens).
 std::vector<std::byte> quantized(DType type, int64_t n, int64_t n_rows, uint32_t seed) {
-  const auto q = reference::test_util::quantize(type, random_row(n * n_rows, seed));
-  std::vector<std::byte> out(q.size());
-  std::memcpy(out.data(), q.data(), q.size());
-  return out;
+  return test_util::quantized_rows(type, n * n_rows, seed);
 }
 
 std::vector<std::byte> q4_k_rows(int64_t n, int64_t n_rows, uint32_t seed) {
@@ -42,9 +40,7 @@ std::vector<std::byte> q4_k_rows(int64_t n, int64_t n_rows, uint32_t seed) {
 }
 
 std::vector<std::byte> interleaved(const std::vector<std::byte>& rows, int64_t n, int64_t n_rows) {
-  std::vector<std::byte> out(rows.size());
-  tensor::interleave_q4_k(rows.data(), tensor::row_bytes(DType::kQ4_K, n), n_rows, n, out.data());
-  return out;
+  return test_util::interleaved_rows(DType::kQ4_K, rows, n, n_rows);
 }
 
 std::vector<std::byte> q8_k(int64_t n, int64_t n_tokens, uint32_t seed) {

@@ -18,6 +18,7 @@
 #include "kernels/dispatch.h"
 #include "kernels/matmul.h"
 #include "kernels/reference/reference.h"
+#include "matmul_util.h"
 #include "reference_util.h"
 #include "tensor/dtype.h"
 #include "tensor/interleave.h"
@@ -33,10 +34,7 @@ constexpr size_t kQ4_0Bytes = 18;
 constexpr size_t kQ8_0Bytes = 34;
 
 std::vector<std::byte> rows_of(DType type, int64_t n, int64_t n_rows, uint32_t seed) {
-  const auto q = reference::test_util::quantize(type, random_row(n * n_rows, seed));
-  std::vector<std::byte> out(q.size());
-  std::memcpy(out.data(), q.data(), q.size());
-  return out;
+  return test_util::quantized_rows(type, n * n_rows, seed);
 }
 
 std::vector<uint8_t> rows_bytes(const std::vector<std::byte>& rows) {
@@ -49,25 +47,17 @@ std::vector<std::byte> q4_0_rows(int64_t n, int64_t n_rows, uint32_t seed) {
   return rows_of(DType::kQ4_0, n, n_rows, seed);
 }
 
-// The file type's rows interleaved into `layout` (Q4_0x16 or Q8_0x16).
+DType file_type(DType layout) {
+  return layout == DType::kQ4_0x16 ? DType::kQ4_0 : layout == DType::kQ8_0x16 ? DType::kQ8_0 : DType::kF16;
+}
+
+// The file type's rows interleaved into `layout` (Q4_0x16, Q8_0x16 or F16x16).
 std::vector<std::byte> interleaved(DType layout, const std::vector<std::byte>& rows, int64_t n, int64_t n_rows) {
-  std::vector<std::byte> out(rows.size());
-  if (layout == DType::kQ4_0x16) {
-    tensor::interleave_q4_0(rows.data(), tensor::row_bytes(DType::kQ4_0, n), n_rows, n, out.data());
-  } else if (layout == DType::kQ8_0x16) {
-    tensor::interleave_q8_0(rows.data(), tensor::row_bytes(DType::kQ8_0, n), n_rows, n, out.data());
-  } else {
-    tensor::interleave_f16(rows.data(), tensor::row_bytes(DType::kF16, n), n_rows, n, out.data());
-  }
-  return out;
+  return test_util::interleaved_rows(file_type(layout), rows, n, n_rows);
 }
 
 std::vector<std::byte> interleaved(const std::vector<std::byte>& rows, int64_t n, int64_t n_rows) {
   return interleaved(DType::kQ4_0x16, rows, n, n_rows);
-}
-
-DType file_type(DType layout) {
-  return layout == DType::kQ4_0x16 ? DType::kQ4_0 : layout == DType::kQ8_0x16 ? DType::kQ8_0 : DType::kF16;
 }
 
 // sum_e |w[r][e] x[t][e]| of row r of wf and token t of xf (n elements each): the scale of the

@@ -16,9 +16,9 @@
 #include "kernels/dispatch.h"
 #include "kernels/matmul.h"
 #include "kernels/reference/reference.h"
+#include "matmul_util.h"
 #include "reference_util.h"
 #include "tensor/dtype.h"
-#include "tensor/interleave.h"
 #include "tensor/view.h"
 
 namespace lightboat::kernels {
@@ -33,13 +33,6 @@ using tensor::DType;
       GTEST_SKIP() << "the VBMI table is not available here (no AVX512-VBMI or GFNI, or not x86)"; \
     }                                                                                              \
   } while (false)
-
-std::vector<std::byte> quantized(DType type, int64_t n, uint32_t seed) {
-  const auto q = reference::test_util::quantize(type, random_row(n, seed));
-  std::vector<std::byte> out(q.size());
-  std::memcpy(out.data(), q.data(), q.size());
-  return out;
-}
 
 std::vector<float> dequantized(DType type, const std::vector<std::byte>& q, int64_t n) {
   std::vector<uint8_t> bytes(q.size());
@@ -61,25 +54,6 @@ DType layout_of(DType type) {
   }
 }
 
-std::vector<std::byte> interleaved(DType type, const std::vector<std::byte>& rows, int64_t n, int64_t n_rows) {
-  std::vector<std::byte> out(rows.size());
-  const size_t rb = tensor::row_bytes(type, n);
-  switch (type) {
-    case DType::kQ4_0:
-      tensor::interleave_q4_0(rows.data(), rb, n_rows, n, out.data());
-      break;
-    case DType::kQ8_0:
-      tensor::interleave_q8_0(rows.data(), rb, n_rows, n, out.data());
-      break;
-    case DType::kQ4_K:
-      tensor::interleave_q4_k(rows.data(), rb, n_rows, n, out.data());
-      break;
-    default:
-      return rows;
-  }
-  return out;
-}
-
 // 8192 columns: activation chunks of 16 tokens (Q8_0: 192 KiB / 8704 bytes, Q8_K: / 9344 bytes,
 // rounded down to 8), so 30 tokens take 16 + 14 and 27 take 16 + 11: the interleaved kernel's
 // groups of 8, then 4 and 2, or 3; the row-major ones' groups of 4, then 2 or 3. 167 rows: row
@@ -96,11 +70,11 @@ TEST(Vbmi, ATokenAloneEqualsTheSameTokenInABatchAndTheLayoutsTheirFileTypes) {
   for (DType type : {DType::kQ4_0, DType::kQ8_0, DType::kQ5_0, DType::kQ4_K, DType::kQ6_K}) {
     for (int64_t n_tokens : {int64_t{30}, int64_t{27}}) {
       const DType act = reference::vec_dot_type(type);
-      const auto rows = quantized(type, n * n_rows, 41 + static_cast<uint32_t>(type));
-      const auto x = quantized(act, n * n_tokens, 42 + static_cast<uint32_t>(n_tokens));
+      const auto rows = test_util::quantized_rows(type, n * n_rows, 41 + static_cast<uint32_t>(type));
+      const auto x = test_util::quantized_rows(act, n * n_tokens, 42 + static_cast<uint32_t>(n_tokens));
       const size_t wrb = tensor::row_bytes(type, n), xrb = tensor::row_bytes(act, n);
       const DType layout = layout_of(type);
-      const auto inter = interleaved(type, rows, n, n_inter);  // (reads the first 160 rows)
+      const auto inter = test_util::interleaved_rows(type, rows, n, n_inter);  // (reads the first 160 rows)
       const auto wf = dequantized(type, rows, n * n_rows), xf = dequantized(act, x, n * n_tokens);
       std::vector<float> batch(static_cast<size_t>(n_tokens * y_stride), kUntouched), batch_inter(batch);
       gemm_fn(k, type)(n, rows.data(), wrb, n_rows, x.data(), xrb, n_tokens, batch.data(), y_stride);
@@ -152,24 +126,17 @@ TEST(Vbmi, MatmulGivesATokenTheSameBitsAloneOrInABatch) {
   for (DType type : {DType::kQ4_0, DType::kQ8_0, DType::kQ5_0, DType::kQ4_K, DType::kQ6_K}) {
     for (int64_t n_rows : {int64_t{77}, int64_t{320}}) {
       const int64_t n = 2048, n_tokens = 38;
-      const auto rows = quantized(type, n * n_rows, 51);
+      const auto rows = test_util::quantized_rows(type, n * n_rows, 51);
       const bool interleave = n_rows % 16 == 0 && k.interleave[dtype_slot(type)];
-      const auto inter = interleave ? interleaved(type, rows, n, n_rows) : rows;
+      const auto inter = interleave ? test_util::interleaved_rows(type, rows, n, n_rows) : rows;
       const tensor::MatrixView w{.type = interleave ? layout_of(type) : type,
                                  .n_cols = n,
                                  .n_rows = n_rows,
                                  .row_bytes = tensor::row_bytes(type, n),
                                  .data = inter.data()};
-      const auto x = random_row(n * n_tokens, 52);
-      std::vector<float> batch(static_cast<size_t>(n_rows * n_tokens)), alone(static_cast<size_t>(n_rows));
-      matmul(k, w, x.data(), n, n_tokens, batch.data(), n_rows, scratch, pool);
-      for (int64_t t = 0; t < n_tokens; ++t) {
-        matmul(k, w, x.data() + t * n, n, 1, alone.data(), n_rows, scratch, pool);
-        for (int64_t r = 0; r < n_rows; ++r) {
-          ASSERT_EQ(alone[static_cast<size_t>(r)], batch[static_cast<size_t>(t * n_rows + r)])
-              << tensor::dtype_name(w.type) << " rows=" << n_rows << " t=" << t << " r=" << r;
-        }
-      }
+      ASSERT_NO_FATAL_FAILURE(test_util::expect_alone_equals_batch(
+          k, w, random_row(n * n_tokens, 52), n_tokens, scratch, pool,
+          std::string(tensor::dtype_name(w.type)) + " rows=" + std::to_string(n_rows)));
     }
   }
 }

@@ -22,7 +22,6 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
-#include <cstring>
 #include <string>
 #include <type_traits>
 
