@@ -14,7 +14,7 @@ function(lightboat_kernels_isa target)
     set(avx2 -mavx2 -mfma -mf16c ${common})
     set(avx512 ${avx2} -mavx512f -mavx512bw -mavx512vl -mavx512vnni)
     set(avx2_units ${dir}/x86/avx2.cpp ${dir}/x86/avx2_k.cpp ${dir}/x86/avx2_attention.cpp)
-    set(avx512_units ${dir}/x86/avx512.cpp ${dir}/x86/avx512_attention.cpp)
+    set(avx512_units ${dir}/x86/avx512.cpp ${dir}/x86/avx512_attention.cpp ${dir}/x86/avx512_quantize.cpp)
     # VBMI byte permutes and GFNI for the decode kernels (x86/vbmi.cpp's table), and AMX-INT8 tiles
     # (GCC 11+, Clang 12+) for the units that hold tile code too; dispatch.cpp checks the CPU (and
     # for the tiles asks Linux) first.

@@ -20,6 +20,7 @@ const KernelTable& vbmi_table();    // x86/vbmi.cpp: the AVX-512 table + the VBM
 const KernelTable& amx_table();     // x86/amx.cpp: the VBMI table + AMX-INT8 packed gemms
 void add_avx2_attention(KernelTable& t);    // x86/avx2_attention.cpp
 void add_avx512_attention(KernelTable& t);  // x86/avx512_attention.cpp
+void add_avx512_quantizers(KernelTable& t);  // x86/avx512_quantize.cpp: Q8_0 and Q8_K activations
 #endif
 
 #if defined(__aarch64__)

@@ -7,7 +7,8 @@
 //
 // Dense weights (F32, F16, BF16) use the full 512-bit registers: 16 fp32 lanes per FMA, fp16
 // widened by vcvtph2ps, bf16 by a 16-bit shift, and a tile of kDenseRows x kDenseTokens
-// accumulators out of the 32 zmm registers. Everything else comes from the AVX2 table.
+// accumulators out of the 32 zmm registers. The activation quantizers are in avx512_quantize.cpp,
+// attention in avx512_attention.cpp; everything else comes from the AVX2 table.
 // GCC 12's 512-bit intrinsics pass _mm512_undefined_ps() as the unused merge source, which its
 // -Wuninitialized then reports from inside the header.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -286,6 +287,7 @@ KernelTable make_table() {
   set_dense<F16Elems16>(t, DType::kF16);
   set_dense<BF16Elems16>(t, DType::kBF16);
   add_avx512_attention(t);
+  add_avx512_quantizers(t);
   return t;
 }
 
