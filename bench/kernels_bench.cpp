@@ -355,6 +355,21 @@ void register_all() {
         }
       }
     }
+    // A 512-token prompt (pp512) over SmolLM2-135M's QKV + gate/up shape (3072 x 576), its FFN-down
+    // (576 x 1536) and a Llama-3.2-1B square (2048 x 2048), for the prefill gemms of the 8-bit and
+    // 4-bit types.
+    for (DType t : matmul_types) {
+      if (t != DType::kQ4_0 && t != DType::kQ8_0 && t != DType::kQ4_0x16 && t != DType::kQ8_0x16 && t != DType::kQ4_K &&
+          t != DType::kQ4_Kx16) {
+        continue;
+      }
+      for (auto [rows, cols] : {std::pair<int64_t, int64_t>{3072, 576}, {576, 1536}, {2048, 2048}}) {
+        if (cols % lb::tensor::dtype_traits(t).block_elems != 0) continue;  // K-quants: 2048 x 2048 only
+        const std::string n = "Matmul/" + name(t) + "/" + std::to_string(rows) + "x" + std::to_string(cols) +
+                              "/tokens:512/threads:1/" + i;
+        benchmark::RegisterBenchmark(n.c_str(), bm_matmul, isa, t, rows, cols, 512, 1)->UseRealTime()->Unit(benchmark::kMicrosecond);
+      }
+    }
     // SmolLM2-135M's FFN shapes at prefill sizes, for the F16 prefill gemms (AVX-512 and AMX-BF16).
     for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1536, 576}, {576, 1536}}) {
       for (int64_t tokens : {int64_t{64}, int64_t{512}}) {
