@@ -369,16 +369,14 @@ void k_group_rows(const GemmArgs& a, const int64_t* r0, int64_t t0) {
       // One token walks the 4 chunks together, vector k of each in turn: 8 VPDPBUSD chains of 8
       // instead of 2 at a time (a chain is 8 x 5 cycles of latency).
       constexpr int kTogether = NT == 1 ? 4 : 1;
+      if constexpr (NT == 1) {  // the super-block ahead's first 4 lines; its other 32 below
+#pragma GCC unroll 4
+        for (int l = 0; l < 4; ++l) prefetch_line<kRunPrefetchLocality>(pf + 64 * l);
+      }
 #pragma GCC unroll 4
       for (int c0 = 0; c0 < 4; c0 += kTogether) {
-        // The super-block ahead, a quarter per chunk (its 36 lines: 9 a chunk).
-#pragma GCC unroll 4
-        for (int c = c0; c < c0 + kTogether; ++c) {
-          if constexpr (NT == 1) {
-            prefetch_lines<kRunPrefetchLocality>(pf + 576 * c, 576);
-          } else {
-            prefetch_lines<kLinearPrefetchLocality>(pf + 576 * c, 576);
-          }
+        if constexpr (NT > 1) {  // the super-block ahead, a quarter per chunk (its 36 lines: 9 a chunk)
+          prefetch_lines<kLinearPrefetchLocality>(pf + 576 * c0, 576);
         }
         __m512i lo[kTogether][NT], hi[kTogether][NT];
         for (int c = 0; c < kTogether; ++c) {
@@ -388,6 +386,7 @@ void k_group_rows(const GemmArgs& a, const int64_t* r0, int64_t t0) {
         for (int k = 0; k < 8; ++k) {
 #pragma GCC unroll 4
           for (int c = 0; c < kTogether; ++c) {
+            if constexpr (NT == 1) prefetch_line<kRunPrefetchLocality>(pf + 64 * (4 + 8 * c + k));
             const __m512i v = _mm512_loadu_si512(p + tensor::kQ4_Kx16QuantsOffset + 512 * (c0 + c) + 64 * k);
             const __m512i vl = _mm512_and_si512(v, m4);
             const __m512i vh = _mm512_gf2p8affine_epi64_epi8(v, high_nibbles, 0);
