@@ -4,7 +4,7 @@
 // the environment variable LIGHTBOAT_ISA=scalar|avx2|avx512|avx512vbmi|amx|neon forces one (tests,
 // benchmarks). "avx512vbmi" is the AVX-512 table plus the decode kernels that also need
 // AVX512-VBMI and GFNI (Ice Lake and later, Zen 4 and later: x86/vbmi.cpp), with Q4_0, Q8_0 and
-// short-row Q4_K matrices interleaved for them; those kernels serve its batches too, in blocks
+// Q4_K matrices interleaved for them; those kernels serve its batches too, in blocks
 // that stay in L2. "amx" is that table plus gemms on Intel's AMX-INT8 tile unit (x86/amx.cpp) for batches,
 // offered only where the CPU has AMX-TILE + AMX-INT8 and Linux granted this process the tile
 // state; where the CPU also has AMX-BF16, F16 weights get a tile gemm too (x86/amx_f16.cpp).
@@ -99,14 +99,21 @@ struct KernelTable {
   int64_t packed_bytes_per_block[kDTypeSlots] = {};
   // The weight types whose matrices this table reads faster stored 16 rows interleaved
   // (tensor/interleave.h), indexed by dtype_slot(the file's type): Q4_0 as Q4_0x16, Q8_0 as
-  // Q8_0x16, Q4_K as Q4_Kx16 (short rows only, model/weights.cpp), F16 as F16x16. Where set, the
-  // table's gemms of the interleaved type are its own, not the scalar reference's.
+  // Q8_0x16, Q4_K as Q4_Kx16, F16 as F16x16. Where set, the table's gemms of the interleaved type
+  // are its own, not the scalar reference's.
   bool interleave[kDTypeSlots] = {};
+  // Rows wider than this many bytes stay in the file's layout (0: any width is interleaved).
+  size_t interleave_max_row_bytes[kDTypeSlots] = {};
   bool interleaves() const {
     for (bool b : interleave) {
       if (b) return true;
     }
     return false;
+  }
+  // Whether a matrix of `type` with rows of row_bytes is bound interleaved (model/weights.cpp).
+  bool interleaves(DType type, size_t row_bytes) const {
+    const size_t s = dtype_slot(type);
+    return interleave[s] && (interleave_max_row_bytes[s] == 0 || row_bytes <= interleave_max_row_bytes[s]);
   }
 };
 

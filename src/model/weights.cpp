@@ -33,12 +33,6 @@ tensor::DType supported_dtype(const gguf::TensorInfo& t) {
 
 using InterleaveFn = void (*)(const std::byte*, size_t, int64_t, int64_t, std::byte*);
 
-// Q4_K matrices are interleaved only with rows up to 2048 wide (1152 bytes), where Q4_Kx16 read
-// faster; on Llama-3.2-1B Q4_K_M's 8192-wide rows the row-major kernel, 16 rows read as 16
-// streams, was faster, and the widths between were not measured (docs/performance.md, "Q4_K
-// interleaved by 16 rows").
-constexpr size_t kQ4_KInterleaveMaxRowBytes = 1152;
-
 // A matrix interleaved by `fn` (tensor/interleave.h), its groups split between up to kMaxThreads
 // threads: interleaving is bound by the kernel's zeroing of fresh pages and by scattered stores,
 // and at one thread it made the load of Llama-3.2-1B Q4_0 seven times longer (70 -> 520 ms).
@@ -91,7 +85,7 @@ tensor::MatrixView WeightBinder::interleaved(const std::string& name, tensor::Ma
   if (!interleave_ || m.data == nullptr || m.n_rows % tensor::kInterleavedRows != 0) return m;
   const tensor::MatrixView file = m;
   InterleaveFn fn = nullptr;
-  if (!kernels::active_kernels().interleave[kernels::dtype_slot(m.type)]) return m;
+  if (!kernels::active_kernels().interleaves(m.type, m.row_bytes)) return m;
   switch (m.type) {
     case tensor::DType::kQ4_0:
       m.type = tensor::DType::kQ4_0x16, fn = tensor::interleave_q4_0;
@@ -100,7 +94,6 @@ tensor::MatrixView WeightBinder::interleaved(const std::string& name, tensor::Ma
       m.type = tensor::DType::kQ8_0x16, fn = tensor::interleave_q8_0;
       break;
     case tensor::DType::kQ4_K:
-      if (m.row_bytes > kQ4_KInterleaveMaxRowBytes) return m;
       m.type = tensor::DType::kQ4_Kx16, fn = tensor::interleave_q4_k;
       break;
     case tensor::DType::kF16:

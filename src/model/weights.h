@@ -13,8 +13,8 @@ namespace lightboat::model {
 
 class WeightBinder {
  public:
-  // interleave: bind matmul_matrix()'s Q4_0, Q8_0, F16 and short-row Q4_K matrices interleaved where the active
-  // kernel table reads those layouts faster (KernelTable::interleave; ModelSettings::interleave).
+  // interleave: bind matmul_matrix()'s Q4_0, Q8_0, Q4_K and F16 matrices interleaved where the active kernel
+  // table reads those layouts faster (KernelTable::interleaves(type, row bytes); ModelSettings::interleave).
   explicit WeightBinder(const gguf::Reader& reader, bool interleave = false);
 
   // A matrix of n_rows rows of n_cols elements (ggml ne = [n_cols, n_rows]). Throws naming the

@@ -164,8 +164,16 @@ TEST(Vbmi, TableHasTheDecodeKernelsAndNoTiles) {
   EXPECT_TRUE(k.interleave[dtype_slot(DType::kQ8_0)]);
   EXPECT_TRUE(k.interleave[dtype_slot(DType::kQ4_K)]);
   EXPECT_FALSE(k.interleave[dtype_slot(DType::kF16)]);
+  // Q4_K rows of every width here (2048, 8192 and 16384 columns); the AMX table only up to 2048.
+  for (size_t row_bytes : {size_t{1152}, size_t{4608}, size_t{9216}}) {
+    EXPECT_TRUE(k.interleaves(DType::kQ4_K, row_bytes)) << row_bytes;
+    EXPECT_FALSE(avx512.interleaves(DType::kQ4_K, row_bytes)) << row_bytes;
+  }
   if (isa_available(Isa::kAmx)) {  // the AMX table is this one plus the tiles: the same decode kernels
     const KernelTable& amx = kernel_table(Isa::kAmx);
+    EXPECT_TRUE(amx.interleaves(DType::kQ4_K, 1152));
+    EXPECT_FALSE(amx.interleaves(DType::kQ4_K, 1296));  // 2304 columns
+    EXPECT_TRUE(amx.interleaves(DType::kQ4_0, 4608));
     for (DType type : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kQ4_0x16, DType::kQ4_Kx16}) {
       EXPECT_EQ(amx.gemm[dtype_slot(type)], k.gemm[dtype_slot(type)]) << tensor::dtype_name(type);
     }
