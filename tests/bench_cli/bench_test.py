@@ -257,6 +257,41 @@ with tempfile.TemporaryDirectory() as tmp:
             check("perf_table header", "| pp8 tok/s | tg4 tok/s | tg % of roofline |" in table, table)
             check("perf_table rows", len(rows) == 2 and "| 1 |" in rows[0] and "| 2 |" in rows[1], table)
 
+            # A run the bench flags degraded is measured again (RETRIES times at most): a stand-in
+            # for lightboat whose odd-numbered runs say degraded, then one whose runs all do.
+            fake = os.path.join(tmp, "fake_lightboat")
+            with open(fake, "w") as f:
+                f.write("""#!/usr/bin/env python3
+import json, os, sys
+counter = os.environ["FAKE_COUNTER"]
+n = int(open(counter).read()) + 1 if os.path.exists(counter) else 1
+open(counter, "w").write(str(n))
+degraded = os.environ["FAKE_MODE"] == "always" or n % 2 == 1
+print(json.dumps({"tests": [{"median_tps": 100.0 + n, "min_tps": 99.0, "max_tps": 200.0}], "degraded": degraded,
+                  "degraded_reason": "probe %d slow" % n if degraded else "", "file_bytes": 5e6, "type": "Q8_0",
+                  "roofline_fraction": 0.5, "bandwidth_gbps": 10.0, "peak_rss_bytes": 1e8, "load_ms": 10.0}))
+""")
+            os.chmod(fake, 0o755)
+            for mode, retries, want_runs, want_notes in [
+                ("odd", "2", 4, ["pp measured again after 1 degraded run", "tg measured again after 1 degraded run"]),
+                ("always", "1", 4, ["pp measured again after 1 degraded run", "pp degraded: probe 2 slow",
+                                    "tg measured again after 1 degraded run", "tg degraded: probe 4 slow"]),
+            ]:
+                counter = os.path.join(tmp, "counter-" + mode)
+                env = dict(os.environ, LIGHTBOAT=fake, IDLE="0", THREADS="1", RETRIES=retries, OUT=os.path.join(tmp, "p-" + mode),
+                           FAKE_COUNTER=counter, FAKE_MODE=mode)
+                p = subprocess.run(["bash", script, STORIES], capture_output=True, timeout=60, env=env)
+                table = p.stdout.decode("utf-8", "replace")
+                rows = [l for l in table.splitlines() if l.startswith("| stories260K | Q8_0 |")]
+                check("perf_table retries rc " + mode, p.returncode == 0, p.stderr.decode("utf-8", "replace")[-2000:])
+                check("perf_table retries runs " + mode, open(counter).read() == str(want_runs), open(counter).read())
+                check("perf_table retries row " + mode, len(rows) == 1, table)
+                for needle in want_notes:
+                    check("perf_table retries note " + mode + ": " + needle, rows and needle in rows[0], table)
+                # the table keeps the last run of each cell: pp is run 2, tg run 4
+                check("perf_table retries keeps the last " + mode, rows and "| 102.0 (99.0–200.0) | 104.0 (99.0–200.0) |" in rows[0],
+                      table)
+
         for name, extra, code, needle in [
             ("-p word", ["-p", "abc"], 2, "-p"),
             ("-p zero", ["-p", "0"], 2, "-p"),
