@@ -77,7 +77,7 @@ void quantize_q8_0(const float* x, void* y, int64_t n) {
     __m512i m[16];
     for (int b = 0; b < 16; ++b) m[b] = _mm512_castps_si512(abs_max_32(xg + kQK * b));
     const __m512 d = _mm512_div_ps(_mm512_castsi512_ps(transpose_reduce(m, max_f32)), _mm512_set1_ps(127.0f));
-    const __mmask16 nonzero = _mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_OQ);
+    const __mmask16 nonzero = _mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_UQ);  // d != 0, NaN too
     alignas(64) float id[16];
     alignas(32) uint16_t dh[16];
     _mm512_store_ps(id, _mm512_maskz_div_ps(nonzero, _mm512_set1_ps(1.0f), d));
