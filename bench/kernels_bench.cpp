@@ -59,17 +59,14 @@ const Matrix& matrix(DType type, int64_t n_rows, int64_t n_cols) {
   if (!slot &&
       (type == DType::kQ4_0x16 || type == DType::kQ8_0x16 || type == DType::kQ4_Kx16 || type == DType::kF16x16)) {
     // 16 rows interleaved, as models load them
-    const DType file_type = type == DType::kQ4_0x16   ? DType::kQ4_0
-                            : type == DType::kQ8_0x16 ? DType::kQ8_0
-                            : type == DType::kQ4_Kx16 ? DType::kQ4_K
-                                                      : DType::kF16;
-    const auto interleave = type == DType::kQ4_0x16   ? lb::tensor::interleave_q4_0
-                            : type == DType::kQ8_0x16 ? lb::tensor::interleave_q8_0
-                            : type == DType::kQ4_Kx16 ? lb::tensor::interleave_q4_k
-                                                      : lb::tensor::interleave_f16;
+    DType file_type = DType::kF16;
+    for (DType t : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K}) {
+      if (lb::tensor::interleaving_of(t).type == type) file_type = t;
+    }
     const Matrix& file = matrix(file_type, n_rows, n_cols);
     slot = std::make_unique<Matrix>(file);
-    interleave(file.bytes.data(), file.view.row_bytes, n_rows, n_cols, slot->bytes.data());
+    lb::tensor::interleaving_of(file_type).fn(file.bytes.data(), file.view.row_bytes, n_rows, n_cols,
+                                              slot->bytes.data());
     slot->view.type = type;
     slot->view.data = slot->bytes.data();
   }

@@ -31,12 +31,10 @@ tensor::DType supported_dtype(const gguf::TensorInfo& t) {
   return *dtype;
 }
 
-using InterleaveFn = void (*)(const std::byte*, size_t, int64_t, int64_t, std::byte*);
-
 // A matrix interleaved by `fn` (tensor/interleave.h), its groups split between up to kMaxThreads
 // threads: interleaving is bound by the kernel's zeroing of fresh pages and by scattered stores,
 // and at one thread it made the load of Llama-3.2-1B Q4_0 seven times longer (70 -> 520 ms).
-void interleave_in_parallel(const tensor::MatrixView& m, InterleaveFn fn, std::byte* out) {
+void interleave_in_parallel(const tensor::MatrixView& m, tensor::InterleaveFn fn, std::byte* out) {
   constexpr unsigned kMaxThreads = 4;
   constexpr size_t kMinBytesPerThread = size_t{1} << 20;
   const int64_t groups = m.n_rows / tensor::kInterleavedRows;
@@ -84,27 +82,12 @@ tensor::MatrixView WeightBinder::matrix(const std::string& name, int64_t n_cols,
 tensor::MatrixView WeightBinder::interleaved(const std::string& name, tensor::MatrixView m) const {
   if (!interleave_ || m.data == nullptr || m.n_rows % tensor::kInterleavedRows != 0) return m;
   const tensor::MatrixView file = m;
-  InterleaveFn fn = nullptr;
-  if (!kernels::active_kernels().interleaves(m.type, m.row_bytes)) return m;
-  switch (m.type) {
-    case tensor::DType::kQ4_0:
-      m.type = tensor::DType::kQ4_0x16, fn = tensor::interleave_q4_0;
-      break;
-    case tensor::DType::kQ8_0:
-      m.type = tensor::DType::kQ8_0x16, fn = tensor::interleave_q8_0;
-      break;
-    case tensor::DType::kQ4_K:
-      m.type = tensor::DType::kQ4_Kx16, fn = tensor::interleave_q4_k;
-      break;
-    case tensor::DType::kF16:
-      m.type = tensor::DType::kF16x16, fn = tensor::interleave_f16;
-      break;
-    default:
-      return m;
-  }
+  const tensor::Interleaving layout = tensor::interleaving_of(m.type);
+  if (layout.fn == nullptr || !kernels::active_kernels().interleaves(m.type, m.row_bytes)) return m;
+  m.type = layout.type;
   const size_t bytes = file.row_bytes * static_cast<size_t>(file.n_rows);
   m.data = reader_.derived(std::string(tensor::dtype_name(m.type)) + ":" + name, bytes, [&](std::byte* out) {
-    interleave_in_parallel(file, fn, out);
+    interleave_in_parallel(file, layout.fn, out);
     // The file's copy is not read again by this model or any other of this Reader (they find these
     // bytes): a mapping gives its pages back, so interleaving costs no memory.
     reader_.file().discard(static_cast<size_t>(file.data - reader_.file().data()), bytes);

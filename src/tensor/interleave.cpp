@@ -140,4 +140,19 @@ void deinterleave_f16_row(const std::byte* group, int64_t c0, int64_t n, int lan
   for (int64_t c = 0; c < n; ++c) std::memcpy(out + 2 * c, group + 32 * (c0 + c) + 2 * lane, 2);
 }
 
+Interleaving interleaving_of(DType file_type) {
+  switch (file_type) {
+    case DType::kQ4_0:
+      return {DType::kQ4_0x16, interleave_q4_0};
+    case DType::kQ8_0:
+      return {DType::kQ8_0x16, interleave_q8_0};
+    case DType::kQ4_K:
+      return {DType::kQ4_Kx16, interleave_q4_k};
+    case DType::kF16:
+      return {DType::kF16x16, interleave_f16};
+    default:
+      return {file_type, nullptr};
+  }
+}
+
 }  // namespace lightboat::tensor

@@ -26,6 +26,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "tensor/dtype.h"
+
 namespace lightboat::tensor {
 
 inline constexpr int64_t kInterleavedRows = 16;
@@ -58,5 +60,14 @@ void deinterleave_q4_k_row_block(const std::byte* group, int64_t b, int lane, st
 // The same for F16 (any n_cols) and F16x16; a row's elements come back n at a time.
 void interleave_f16(const std::byte* src, size_t src_stride, int64_t n_rows, int64_t n_cols, std::byte* dst);
 void deinterleave_f16_row(const std::byte* group, int64_t c0, int64_t n, int lane, std::byte* out);
+
+// How a file type is stored 16 rows interleaved: the interleaved type and the function writing it
+// (above); {file_type, nullptr} for a type with no interleaved layout.
+using InterleaveFn = void (*)(const std::byte* src, size_t src_stride, int64_t n_rows, int64_t n_cols, std::byte* dst);
+struct Interleaving {
+  DType type;
+  InterleaveFn fn;
+};
+Interleaving interleaving_of(DType file_type);
 
 }  // namespace lightboat::tensor

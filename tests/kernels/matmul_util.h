@@ -33,24 +33,10 @@ inline std::vector<std::byte> quantized_rows(tensor::DType type, int64_t n, uint
 // a buffer of rows' size; other types come back as they are.
 inline std::vector<std::byte> interleaved_rows(tensor::DType type, const std::vector<std::byte>& rows, int64_t n,
                                                int64_t n_rows) {
+  const tensor::Interleaving layout = tensor::interleaving_of(type);
+  if (layout.fn == nullptr) return rows;
   std::vector<std::byte> out(rows.size());
-  const size_t rb = tensor::row_bytes(type, n);
-  switch (type) {
-    case tensor::DType::kQ4_0:
-      tensor::interleave_q4_0(rows.data(), rb, n_rows, n, out.data());
-      break;
-    case tensor::DType::kQ8_0:
-      tensor::interleave_q8_0(rows.data(), rb, n_rows, n, out.data());
-      break;
-    case tensor::DType::kQ4_K:
-      tensor::interleave_q4_k(rows.data(), rb, n_rows, n, out.data());
-      break;
-    case tensor::DType::kF16:
-      tensor::interleave_f16(rows.data(), rb, n_rows, n, out.data());
-      break;
-    default:
-      return rows;
-  }
+  layout.fn(rows.data(), tensor::row_bytes(type, n), n_rows, n, out.data());
   return out;
 }
 
