@@ -23,6 +23,12 @@
 #              table keeps the last run and its notes count the ones set aside (default: 2)
 #   OUT        folder for the raw JSON    (default: a new folder under /tmp)
 #   MODELS_DIR where to look without arguments (default: build/models)
+#   LLAMA_BENCH llama.cpp's llama-bench: when set, every lightboat run has a llama-bench run of the
+#              same test on the same file and thread count beside it, after the same idle pause,
+#              the two engines' order alternating from row to row, and the table gains llama.cpp's
+#              figures and the ratios of the issue (pp ÷ llama.cpp; llama.cpp's tg as % of the
+#              roofline that lightboat's run measured) (default: none)
+#   LLAMA_ARGS more llama-bench options for every run (default: none)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -36,11 +42,17 @@ CTX=${CTX:-4096}
 BW_MIB=${BW_MIB:-1024}
 RETRIES=${RETRIES:-2}
 read -r -a extra_args <<<"${ARGS:-}"
+LLAMA_BENCH=${LLAMA_BENCH:-}
+read -r -a llama_args <<<"${LLAMA_ARGS:-}"
 OUT=${OUT:-$(mktemp -d /tmp/lightboat-perf.XXXXXX)}
 mkdir -p "$OUT"
 
 if [[ ! -x "$LIGHTBOAT" ]]; then
   echo "perf_table: $LIGHTBOAT is not built (run scripts/build.sh or set LIGHTBOAT)" >&2
+  exit 2
+fi
+if [[ -n "$LLAMA_BENCH" && ! -x "$LLAMA_BENCH" ]]; then
+  echo "perf_table: LLAMA_BENCH=$LLAMA_BENCH is not an executable" >&2
   exit 2
 fi
 models=("$@")
@@ -79,19 +91,48 @@ bench() {  # bench MODEL THREADS KIND ARGS...
   printf '%s\t%s\t%s\t%s\t%s\n' "$model" "$threads" "$kind" "$out" "$set_aside" >>"$OUT/index.tsv"
 }
 
+# One llama-bench run of the same test after the same idle pause: its JSON (or, when it fails,
+# its exit status and stderr) goes to $OUT/<n>-llama-<kind>-t<threads>.json, indexed in llama.tsv.
+llama() {  # llama MODEL THREADS KIND
+  local model=$1 threads=$2 kind=$3 out rc=0
+  run=$((run + 1))
+  out=$(printf '%s/%03d-llama-%s-t%s.json' "$OUT" "$run" "$kind" "$threads")
+  echo "perf_table: [$run] idle ${IDLE}s, then llama.cpp's $kind with $threads thread(s): $model" >&2
+  sleep "$IDLE"
+  local sizes=(-p "$PP" -n 0)
+  [[ $kind == tg ]] && sizes=(-p 0 -n "$TG")
+  "$LLAMA_BENCH" -m "$model" -t "$threads" -r "$REPS" "${sizes[@]}" -o json "${llama_args[@]}" >"$out" 2>"$out.err" ||
+    rc=$?
+  [[ $rc -ne 0 ]] && echo "perf_table: [$run] llama-bench failed (exit status $rc): $(tail -c 300 "$out.err")" >&2
+  printf '%s\t%s\t%s\t%s\t%s\n' "$model" "$threads" "$kind" "$out" "$rc" >>"$OUT/llama.tsv"
+}
+
+# Lightboat's run and, with LLAMA_BENCH, llama.cpp's: lightboat first on even rows, second on odd
+# ones, so neither engine always takes the first burst after the pause.
+both() {  # both ROW MODEL THREADS KIND ARGS...
+  local row=$1 model=$2 threads=$3 kind=$4
+  shift 4
+  if [[ -n "$LLAMA_BENCH" && $((row % 2)) -eq 1 ]]; then llama "$model" "$threads" "$kind"; fi
+  bench "$model" "$threads" "$kind" "$@"
+  if [[ -n "$LLAMA_BENCH" && $((row % 2)) -eq 0 ]]; then llama "$model" "$threads" "$kind"; fi
+}
+
 : >"$OUT/index.tsv"
+: >"$OUT/llama.tsv"
+row=0
 for model in "${models[@]}"; do
   for t in $THREADS; do
-    bench "$model" "$t" pp -p "$PP" -n none
-    bench "$model" "$t" tg -p none -n "$TG"
+    both "$row" "$model" "$t" pp -p "$PP" -n none
+    both "$row" "$model" "$t" tg -p none -n "$TG"
+    row=$((row + 1))
   done
 done
 echo "perf_table: raw JSON in $OUT" >&2
 
-python3 - "$OUT/index.tsv" "$PP" "$TG" <<'EOF'
-import json, os, sys
+python3 - "$OUT/index.tsv" "$PP" "$TG" "$OUT/llama.tsv" <<'EOF'
+import json, os, statistics, sys
 
-index, pp, tg = sys.argv[1], sys.argv[2], sys.argv[3]
+index, pp, tg, llama_index = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 rows = {}  # (model, threads) -> {"pp": json, "tg": json, "pp_set_aside": n, "tg_set_aside": n}
 order = []
 for line in open(index):
@@ -102,6 +143,18 @@ for line in open(index):
         order.append(key)
     rows[key][kind] = json.load(open(path))
     rows[key][kind + "_set_aside"] = int(set_aside)
+
+# llama-bench's runs: (model, threads, kind) -> its JSON object, or the exit status when it failed
+llama = {}
+for line in open(llama_index):
+    model, threads, kind, path, rc = line.rstrip("\n").split("\t")
+    result = int(rc)
+    if result == 0:
+        try:
+            result = json.load(open(path))[0]
+        except (ValueError, IndexError, KeyError):
+            result = "unreadable output"
+    llama[(model, int(threads), kind)] = result
 
 
 def rate(j):
@@ -118,13 +171,37 @@ def shape(model, type_name):
     return stem
 
 
-print("| model shape | type | file MB | threads | pp%s tok/s | tg%s tok/s | tg %% of roofline | read GB/s | "
-      "peak RSS MB | load s | notes |" % (pp, tg))
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+def llama_cells(key, g, notes):
+    """llama.cpp's pp and tg (median, min–max), pp ÷ llama.cpp's, llama.cpp's tg % of the roofline."""
+    cells = {}
+    for kind in ("pp", "tg"):
+        j = llama.get(key + (kind,))
+        if isinstance(j, dict) and j.get("samples_ts"):
+            s = j["samples_ts"]
+            cells[kind] = statistics.median(s)
+            cells[kind + "_text"] = "%.1f (%.1f–%.1f)" % (statistics.median(s), min(s), max(s))
+        else:
+            cells[kind + "_text"] = ""
+            notes.append("llama.cpp %s: %s" % (kind, "exit status %d" % j if isinstance(j, int) else j or "no run"))
+    ratio = "%.2f×" % (rows[key]["pp"]["tests"][0]["median_tps"] / cells["pp"]) if "pp" in cells else ""
+    roof = "%.0f%%" % (100 * cells["tg"] / g["roofline_tps"]) if "tg" in cells and g.get("roofline_tps") else ""
+    return [cells["pp_text"], ratio, cells["tg_text"], roof]
+
+
+with_llama = bool(llama)
+header = ("| model shape | type | file MB | threads | pp%s tok/s | tg%s tok/s | tg %% of roofline | read GB/s | "
+          "peak RSS MB | load s |" % (pp, tg))
+rule = "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+if with_llama:
+    header += " llama.cpp pp%s tok/s | pp ÷ llama.cpp | llama.cpp tg%s tok/s | llama.cpp tg %% of roofline |" % (pp, tg)
+    rule += "---:|---:|---:|---:|"
+print(header + " notes |")
+print(rule + "---|")
 for key in order:
     r = rows[key]
     p, g = r["pp"], r["tg"]
     notes = []
+    extra = llama_cells(key, g, notes) if with_llama else []
     for kind, j in (("pp", p), ("tg", g)):
         n = r[kind + "_set_aside"]
         if n:
@@ -132,8 +209,8 @@ for key in order:
         if j["degraded"]:
             notes.append("%s degraded: %s" % (kind, j["degraded_reason"]))
     mb = g["file_bytes"] / 1e6
-    print("| %s | %s | %s | %d | %s | %s | %.0f%% | %.1f | %.0f | %.2f | %s |" % (
+    print("| %s | %s | %s | %d | %s | %s | %.0f%% | %.1f | %.0f | %.2f |%s %s |" % (
         shape(key[0], g["type"]), g["type"], ("%.0f" if mb >= 10 else "%.2f") % mb, key[1], rate(p), rate(g),
         100 * g["roofline_fraction"], g["bandwidth_gbps"], g["peak_rss_bytes"] / 1e6, g["load_ms"] / 1e3,
-        "; ".join(notes)))
+        "".join(" %s |" % c for c in extra), "; ".join(notes)))
 EOF

@@ -266,10 +266,11 @@ import json, os, sys
 counter = os.environ["FAKE_COUNTER"]
 n = int(open(counter).read()) + 1 if os.path.exists(counter) else 1
 open(counter, "w").write(str(n))
-degraded = os.environ["FAKE_MODE"] == "always" or n % 2 == 1
+degraded = os.environ["FAKE_MODE"] == "always" or (os.environ["FAKE_MODE"] == "odd" and n % 2 == 1)
 print(json.dumps({"tests": [{"median_tps": 100.0 + n, "min_tps": 99.0, "max_tps": 200.0}], "degraded": degraded,
                   "degraded_reason": "probe %d slow" % n if degraded else "", "file_bytes": 5e6, "type": "Q8_0",
-                  "roofline_fraction": 0.5, "bandwidth_gbps": 10.0, "peak_rss_bytes": 1e8, "load_ms": 10.0}))
+                  "roofline_fraction": 0.5, "roofline_tps": 204.0, "bandwidth_gbps": 10.0, "peak_rss_bytes": 1e8,
+                  "load_ms": 10.0}))
 """)
             os.chmod(fake, 0o755)
             for mode, retries, want_runs, want_notes in [
@@ -291,6 +292,49 @@ print(json.dumps({"tests": [{"median_tps": 100.0 + n, "min_tps": 99.0, "max_tps"
                 # the table keeps the last run of each cell: pp is run 2, tg run 4
                 check("perf_table retries keeps the last " + mode, rows and "| 102.0 (99.0–200.0) | 104.0 (99.0–200.0) |" in rows[0],
                       table)
+
+            # LLAMA_BENCH: a stand-in for llama-bench beside each run (pp samples 50, 51, 60; tg 20,
+            # 25, 30), or one that fails. The ratios: pp 101 / 51; tg 25 / lightboat's roofline 204.
+            fake_llama = os.path.join(tmp, "fake_llama_bench")
+            with open(fake_llama, "w") as f:
+                f.write("""#!/usr/bin/env python3
+import json, os, sys
+a = sys.argv
+if os.environ.get("FAKE_LLAMA_FAIL"):
+    sys.exit(3)
+want = ["-m", "-t", "-r", "-p", "-n", "-o"]
+assert all(w in a for w in want) and a[a.index("-o") + 1] == "json", a
+pp = a[a.index("-n") + 1] == "0"
+print(json.dumps([{"n_prompt": int(a[a.index("-p") + 1]), "n_gen": int(a[a.index("-n") + 1]),
+                   "samples_ts": [50.0, 60.0, 51.0] if pp else [30.0, 20.0, 25.0]}]))
+""")
+            os.chmod(fake_llama, 0o755)
+            for fail, threads, want_cells in [
+                ("", "1 2", ["| 51.0 (50.0–60.0) | 1.98× | 25.0 (20.0–30.0) | 12% |"]),
+                ("1", "1", ["|  |  |  |  |", "llama.cpp pp: exit status 3", "llama.cpp tg: exit status 3"]),
+            ]:
+                counter = os.path.join(tmp, "counter-llama" + fail)
+                env = dict(os.environ, LIGHTBOAT=fake, LLAMA_BENCH=fake_llama, IDLE="0", THREADS=threads,
+                           OUT=os.path.join(tmp, "p-llama" + fail), FAKE_COUNTER=counter, FAKE_MODE="never",
+                           FAKE_LLAMA_FAIL=fail)
+                p = subprocess.run(["bash", script, STORIES], capture_output=True, timeout=60, env=env)
+                table, log = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+                rows = [l for l in table.splitlines() if l.startswith("| stories260K | Q8_0 |")]
+                check("perf_table llama rc " + fail, p.returncode == 0, log[-2000:])
+                check("perf_table llama header " + fail, "| load s | llama.cpp pp512 tok/s | pp ÷ llama.cpp | "
+                      "llama.cpp tg64 tok/s | llama.cpp tg % of roofline | notes |" in table, table)
+                for needle in want_cells:
+                    check("perf_table llama row " + fail + ": " + needle, rows and needle in rows[0], table)
+                if not fail:
+                    # row 0: lightboat first; row 1 (2 threads): llama.cpp first
+                    order = [l.split("then ")[1].split(" with")[0] + " t" + l.split(" with ")[1][0]
+                             for l in log.splitlines() if l.startswith("perf_table: [")]
+                    check("perf_table llama order", order == ["pp t1", "llama.cpp's pp t1", "tg t1", "llama.cpp's tg t1",
+                                                              "llama.cpp's pp t2", "pp t2", "llama.cpp's tg t2", "tg t2"],
+                          order)
+            env = dict(os.environ, LIGHTBOAT=fake, LLAMA_BENCH=os.path.join(tmp, "no-such-llama-bench"), IDLE="0")
+            p = subprocess.run(["bash", script, STORIES], capture_output=True, timeout=60, env=env)
+            check("perf_table llama missing", p.returncode == 2 and b"LLAMA_BENCH" in p.stderr, (p.returncode, p.stderr))
 
         for name, extra, code, needle in [
             ("-p word", ["-p", "abc"], 2, "-p"),
