@@ -49,6 +49,8 @@ DType layout_of(DType type) {
       return DType::kQ8_0x16;
     case DType::kQ4_K:
       return DType::kQ4_Kx16;
+    case DType::kF16:
+      return DType::kF16x16;
     default:
       return type;
   }
@@ -115,6 +117,37 @@ TEST(Vbmi, ATokenAloneEqualsTheSameTokenInABatchAndTheLayoutsTheirFileTypes) {
   std::printf("%d outputs checked\n", checked);
 }
 
+// F16x16 sums in its own order (x86/amx_interleaved.cpp: 16 rows in the lanes, four accumulators
+// by column mod 4, segments of 8192 columns), not F16's, so its batches are checked against its own
+// tokens alone: 5, 11 and 30 tokens are its batch groups of 6 then 4 and 1, or 6 and 4 and 2
+// (30 = 5 x 6 at 583 columns; in chunks of 8 at 8232); 583 columns end in 3 past a multiple of 4,
+// 8232 take two segments. Outputs past the rows stay untouched.
+TEST(Vbmi, F16x16ATokenAloneEqualsTheSameTokenInABatch) {
+  LIGHTBOAT_REQUIRE_VBMI();
+  const GemmFn gemm = gemm_fn(kernel_table(Isa::kAvx512Vbmi), DType::kF16x16);
+  constexpr float kUntouched = -12345.0f;
+  for (int64_t n : {int64_t{583}, int64_t{8192 + 40}}) {
+    const int64_t n_rows = 48, y_stride = n_rows + 3;
+    const auto rows = test_util::quantized_rows(DType::kF16, n * n_rows, 61);
+    const auto inter = test_util::interleaved_rows(DType::kF16, rows, n, n_rows);
+    const size_t rb = tensor::row_bytes(DType::kF16, n);
+    for (int64_t n_tokens : {int64_t{5}, int64_t{11}, int64_t{30}}) {
+      const auto x = test_util::quantized_rows(DType::kF16, n * n_tokens, 62 + static_cast<uint32_t>(n_tokens));
+      std::vector<float> batch(static_cast<size_t>(n_tokens * y_stride), kUntouched),
+          alone(static_cast<size_t>(n_rows));
+      gemm(n, inter.data(), rb, n_rows, x.data(), rb, n_tokens, batch.data(), y_stride);
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        gemm(n, inter.data(), rb, n_rows, x.data() + static_cast<size_t>(t) * rb, rb, 1, alone.data(), n_rows);
+        for (int64_t r = 0; r < y_stride; ++r) {
+          const float got = batch[static_cast<size_t>(t * y_stride + r)];
+          ASSERT_EQ(got, r < n_rows ? alone[static_cast<size_t>(r)] : kUntouched)
+              << "n=" << n << " tokens=" << n_tokens << " t=" << t << " r=" << r;
+        }
+      }
+    }
+  }
+}
+
 // The same invariant through matmul, where a pool of two splits the rows, with the matrices bound
 // as a model binds them (a row count that is not a multiple of 16 keeps the whole matrix
 // row-major). 38 tokens: the interleaved kernel's groups of 8, then 4 and 2.
@@ -123,7 +156,7 @@ TEST(Vbmi, MatmulGivesATokenTheSameBitsAloneOrInABatch) {
   const KernelTable& k = kernel_table(Isa::kAvx512Vbmi);
   ThreadPool pool(2);
   MatmulScratch scratch;
-  for (DType type : {DType::kQ4_0, DType::kQ8_0, DType::kQ5_0, DType::kQ4_K, DType::kQ6_K}) {
+  for (DType type : {DType::kQ4_0, DType::kQ8_0, DType::kQ5_0, DType::kQ4_K, DType::kQ6_K, DType::kF16}) {
     for (int64_t n_rows : {int64_t{77}, int64_t{320}}) {
       const int64_t n = 2048, n_tokens = 38;
       const auto rows = test_util::quantized_rows(type, n * n_rows, 51);
@@ -142,8 +175,8 @@ TEST(Vbmi, MatmulGivesATokenTheSameBitsAloneOrInABatch) {
 }
 
 // What the table is: the AVX-512 table's other entries, the VBMI kernels for the quantized types,
-// no tiles, and interleaving of Q4_0, Q8_0 and Q4_K (not F16: its interleaved gemm is slower for
-// batches than the AVX-512 one).
+// no tiles, and interleaving of Q4_0, Q8_0, Q4_K and F16 (F16 keeps the AVX-512 gemm for rows
+// that do not make whole groups of 16).
 TEST(Vbmi, TableHasTheDecodeKernelsAndNoTiles) {
   LIGHTBOAT_REQUIRE_VBMI();
   const KernelTable& k = kernel_table(Isa::kAvx512Vbmi);
@@ -155,7 +188,7 @@ TEST(Vbmi, TableHasTheDecodeKernelsAndNoTiles) {
   for (DType type : {DType::kQ4_0, DType::kQ8_0, DType::kQ5_0, DType::kQ4_K, DType::kQ6_K}) {
     EXPECT_NE(k.gemm[dtype_slot(type)], avx512.gemm[dtype_slot(type)]) << tensor::dtype_name(type);
   }
-  for (DType type : {DType::kQ4_0x16, DType::kQ8_0x16, DType::kQ4_Kx16}) {
+  for (DType type : {DType::kQ4_0x16, DType::kQ8_0x16, DType::kQ4_Kx16, DType::kF16x16}) {
     EXPECT_NE(k.gemm[dtype_slot(type)], nullptr) << tensor::dtype_name(type);
   }
   EXPECT_EQ(k.gemm[dtype_slot(DType::kF16)], avx512.gemm[dtype_slot(DType::kF16)]);
@@ -163,7 +196,8 @@ TEST(Vbmi, TableHasTheDecodeKernelsAndNoTiles) {
   EXPECT_TRUE(k.interleave[dtype_slot(DType::kQ4_0)]);
   EXPECT_TRUE(k.interleave[dtype_slot(DType::kQ8_0)]);
   EXPECT_TRUE(k.interleave[dtype_slot(DType::kQ4_K)]);
-  EXPECT_FALSE(k.interleave[dtype_slot(DType::kF16)]);
+  EXPECT_TRUE(k.interleave[dtype_slot(DType::kF16)]);
+  EXPECT_FALSE(avx512.interleave[dtype_slot(DType::kF16)]);
   // Q4_K rows of every width here (2048, 8192 and 16384 columns); the AMX table only up to 2048.
   for (size_t row_bytes : {size_t{1152}, size_t{4608}, size_t{9216}}) {
     EXPECT_TRUE(k.interleaves(DType::kQ4_K, row_bytes)) << row_bytes;

@@ -1,6 +1,6 @@
 // The VBMI table's gemms for Q4_0x16, Q8_0x16, Q4_Kx16 and F16x16 weights (Q4_0 / Q8_0 / Q4_K /
 // F16 stored 16 rows interleaved, tensor/interleave.h), which the AMX table uses for decode: 1..4
-// tokens at a time (Q4_0x16 / Q8_0x16 batches: 8), AVX-512 VNNI (F16x16: F16C and FMA), compiled
+// tokens at a time (Q4_0x16 / Q8_0x16 batches: 8, F16x16: 6), AVX-512 VNNI (F16x16: F16C and FMA), compiled
 // with the VBMI units' flags; batches come through in_l2_blocks (x86/amx_common.h). Q4_Kx16 has
 // its own section below.
 //
@@ -21,6 +21,8 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+
+#include <cstdlib>
 
 #include <string>
 #include <type_traits>
@@ -212,8 +214,8 @@ constexpr size_t kF16AheadBytes = 4096;
 // Groups of rows [r0[g], r0[g] + 16), g < S, x tokens [t0, t0 + NT), columns [c0, c0 + nc), the S
 // groups side by side, 4 columns of each in turn.
 template <int NT, int S>
-void f16_group_rows(const GemmArgs& a, const int64_t* r0, int64_t t0, int64_t c0, int64_t nc,
-                    const float (*xf)[kF16SegmentCols]) {
+void f16_group_rows(const GemmArgs& a, const int64_t* r0, int64_t t0, int64_t c0, int64_t nc, const float* xf,
+                    int64_t xf_stride) {
   __m512 acc[S][NT][4];
   const std::byte* p[S];
   for (int g = 0; g < S; ++g) {
@@ -238,14 +240,16 @@ void f16_group_rows(const GemmArgs& a, const int64_t* r0, int64_t t0, int64_t c0
 #pragma GCC unroll 4
       for (int i = 0; i < 4; ++i) {
         const __m512 w = _mm512_cvtph_ps(load256(q + 32 * i));
-        for (int t = 0; t < NT; ++t) acc[g][t][i] = _mm512_fmadd_ps(w, _mm512_set1_ps(xf[t][c + i]), acc[g][t][i]);
+        for (int t = 0; t < NT; ++t)
+          acc[g][t][i] = _mm512_fmadd_ps(w, _mm512_set1_ps(xf[t * xf_stride + c + i]), acc[g][t][i]);
       }
     }
   }
   for (; c < nc; ++c) {
     for (int g = 0; g < S; ++g) {
       const __m512 w = _mm512_cvtph_ps(load256(p[g] + static_cast<size_t>(c) * 32));
-      for (int t = 0; t < NT; ++t) acc[g][t][0] = _mm512_fmadd_ps(w, _mm512_set1_ps(xf[t][c]), acc[g][t][0]);
+      for (int t = 0; t < NT; ++t)
+        acc[g][t][0] = _mm512_fmadd_ps(w, _mm512_set1_ps(xf[t * xf_stride + c]), acc[g][t][0]);
     }
   }
   for (int g = 0; g < S; ++g) {
@@ -257,22 +261,45 @@ void f16_group_rows(const GemmArgs& a, const int64_t* r0, int64_t t0, int64_t c0
   }
 }
 
-// Tokens [t0, t0 + NT) of columns [c0, c0 + nc), widened to fp32.
-template <int NT>
-void widen_f16(const GemmArgs& a, int64_t t0, int64_t c0, int64_t nc, float (*xf)[kF16SegmentCols]) {
-  for (int t = 0; t < NT; ++t) {
+// Tokens [t0, t0 + nt) of columns [c0, c0 + nc), widened to fp32 at xf (rows xf_stride apart).
+void widen_f16(const GemmArgs& a, int64_t t0, int64_t nt, int64_t c0, int64_t nc, float* xf, int64_t xf_stride) {
+  for (int64_t t = 0; t < nt; ++t) {
     const std::byte* xr = a.x_row(t0 + t) + static_cast<size_t>(c0) * 2;
     for (int64_t c = 0; c < nc; c += 16) {
       const auto m = static_cast<__mmask16>(nc - c >= 16 ? 0xffffu : (1u << (nc - c)) - 1u);
-      _mm512_mask_storeu_ps(xf[t] + c, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, xr + 2 * c)));
+      _mm512_mask_storeu_ps(xf + t * xf_stride + c, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, xr + 2 * c)));
     }
   }
 }
 
+// A growing per-thread fp32 buffer, 64-byte aligned (plain malloc/free: this unit must not
+// instantiate templates shared with other units, isa_tables.h).
+struct F16Scratch {
+  float* data = nullptr;
+  size_t cap = 0;  // floats
+  F16Scratch() = default;
+  F16Scratch(const F16Scratch&) = delete;
+  F16Scratch& operator=(const F16Scratch&) = delete;
+  ~F16Scratch() { std::free(data); }
+  float* get(size_t floats) {  // nullptr when out of memory
+    if (floats > cap) {
+      std::free(data);
+      cap = 0;
+      data = static_cast<float*>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64));
+      if (data != nullptr) cap = floats;
+    }
+    return data;
+  }
+};
+
+// Tokens per group of a batch: 6 x 4 accumulators and the 16 rows' weights fill the registers.
+constexpr int kF16BatchTokens = 6;
+
 // Up to 4 tokens: each group of tokens widens its activations once and streams the matrix. More
-// (a batch below the tiles' threshold): the tokens loop inside each group of 16 rows, so the
-// group's weights come from memory once and from L2 for the other tokens, at the price of
-// widening the activations again per group (a sixteenth of the work of each token's FMAs).
+// (the VBMI table's prompts, the AMX table's batches below its tiles' threshold): every token is
+// widened once into a per-thread buffer, and the tokens loop in groups of kF16BatchTokens inside
+// each group of 16 rows, so the group's weights come from memory once and from L2 for the other
+// tokens. Every output adds in the same order either way, so its bits do not depend on the batch.
 void f16x16_gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_rows, const std::byte* x,
                  size_t x_row_bytes, int64_t n_tokens, float* y, int64_t y_stride) {
   check(n_rows % tensor::kInterleavedRows == 0, ErrorKind::kInvalidArgument,
@@ -280,22 +307,39 @@ void f16x16_gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_ro
   const GemmArgs a{n, w, w_row_bytes, x, x_row_bytes, y, y_stride};
   for (int64_t c0 = 0; c0 < n; c0 += kF16SegmentCols) {
     const int64_t nc = n - c0 < kF16SegmentCols ? n - c0 : kF16SegmentCols;
-    if (n_tokens <= 4) {
+    thread_local F16Scratch scratch;
+    float* xs = n_tokens > 4 ? scratch.get(static_cast<size_t>(n_tokens * nc)) : nullptr;
+    if (xs != nullptr) {
+      // A batch: every token widened once, then per group of 16 rows the tokens in groups of
+      // kF16BatchTokens (then of 4 and fewer), the group's weights read from L2 for each.
+      widen_f16(a, 0, n_tokens, c0, nc, xs, nc);
+      for (int64_t r = 0; r < n_rows; r += tensor::kInterleavedRows) {
+        const int64_t r0[1] = {r};
+        int64_t t0 = 0;
+        for (; t0 + kF16BatchTokens <= n_tokens; t0 += kF16BatchTokens) {
+          f16_group_rows<kF16BatchTokens, 1>(a, r0, t0, c0, nc, xs + t0 * nc, nc);
+        }
+        by_token_groups(n_tokens - t0, [&](auto nt, int64_t t) {
+          f16_group_rows<nt(), 1>(a, r0, t0 + t, c0, nc, xs + (t0 + t) * nc, nc);
+        });
+      }
+    } else if (n_tokens <= 4) {
       by_token_groups(n_tokens, [&](auto nt, int64_t t0) {
         alignas(64) float xf[nt()][kF16SegmentCols];
-        widen_f16<nt()>(a, t0, c0, nc, xf);
+        widen_f16(a, t0, nt(), c0, nc, &xf[0][0], kF16SegmentCols);
         // One token reads the groups as runs, as the Q4_0x16 / Q8_0x16 kernels do (more tokens would
         // need more accumulators than there are registers).
-        walk_groups<nt() == 1 ? kStreams : 1>(
-            n_rows, [&](auto runs, const int64_t* r) { f16_group_rows<nt(), runs()>(a, r, t0, c0, nc, xf); });
+        walk_groups<nt() == 1 ? kStreams : 1>(n_rows, [&](auto runs, const int64_t* r) {
+          f16_group_rows<nt(), runs()>(a, r, t0, c0, nc, &xf[0][0], kF16SegmentCols);
+        });
       });
-    } else {
+    } else {  // a batch without memory for its widened tokens: widened again per group of 16 rows
       for (int64_t r = 0; r < n_rows; r += tensor::kInterleavedRows) {
         by_token_groups(n_tokens, [&](auto nt, int64_t t0) {
           alignas(64) float xf[nt()][kF16SegmentCols];
-          widen_f16<nt()>(a, t0, c0, nc, xf);
+          widen_f16(a, t0, nt(), c0, nc, &xf[0][0], kF16SegmentCols);
           const int64_t r0[1] = {r};
-          f16_group_rows<nt(), 1>(a, r0, t0, c0, nc, xf);
+          f16_group_rows<nt(), 1>(a, r0, t0, c0, nc, &xf[0][0], kF16SegmentCols);
         });
       }
     }
