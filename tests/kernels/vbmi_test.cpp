@@ -119,9 +119,9 @@ TEST(Vbmi, ATokenAloneEqualsTheSameTokenInABatchAndTheLayoutsTheirFileTypes) {
 
 // F16x16 sums in its own order (x86/amx_interleaved.cpp: 16 rows in the lanes, four accumulators
 // by column mod 4, segments of 8192 columns), not F16's, so its batches are checked against its own
-// tokens alone: 5, 11 and 30 tokens are its batch groups of 6 then 4 and 1, or 6 and 4 and 2
-// (30 = 5 x 6 at 583 columns; in chunks of 8 at 8232); 583 columns end in 3 past a multiple of 4,
-// 8232 take two segments. Outputs past the rows stay untouched.
+// tokens alone. Its batch groups: 5 tokens run as 4 + 1, 11 as 6 + 4 + 1, 30 as five 6s at 583
+// columns, and at 8232 (in_l2_blocks' chunks of 8 tokens there) as 6 + 2 per chunk. 583 columns
+// end 3 past a multiple of 4; 8232 take two segments. Outputs past the rows stay untouched.
 TEST(Vbmi, F16x16ATokenAloneEqualsTheSameTokenInABatch) {
   LIGHTBOAT_REQUIRE_VBMI();
   const GemmFn gemm = gemm_fn(kernel_table(Isa::kAvx512Vbmi), DType::kF16x16);

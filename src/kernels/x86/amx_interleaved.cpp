@@ -1,8 +1,8 @@
 // The VBMI table's gemms for Q4_0x16, Q8_0x16, Q4_Kx16 and F16x16 weights (Q4_0 / Q8_0 / Q4_K /
 // F16 stored 16 rows interleaved, tensor/interleave.h), which the AMX table uses for decode: 1..4
-// tokens at a time (Q4_0x16 / Q8_0x16 batches: 8, F16x16: 6), AVX-512 VNNI (F16x16: F16C and FMA), compiled
-// with the VBMI units' flags; batches come through in_l2_blocks (x86/amx_common.h). Q4_Kx16 has
-// its own section below.
+// tokens at a time (batches: Q4_0x16 / Q8_0x16 8, F16x16 6), AVX-512 VNNI (F16x16: F16C and
+// FMA), compiled with the VBMI units' flags; batches come through in_l2_blocks
+// (x86/amx_common.h). Q4_Kx16 has its own section below.
 //
 // The layouts put row r of a 16-row group in 32-bit lane r of every vector, so a block of the 16
 // rows is its fp16 scales and 4 (Q4_0x16: then 8 nibble operations) or 8 vector loads, and per
@@ -23,7 +23,6 @@
 #include <immintrin.h>
 
 #include <cstdlib>
-
 #include <string>
 #include <type_traits>
 
