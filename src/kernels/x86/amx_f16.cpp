@@ -30,9 +30,9 @@
 #include <cpuid.h>
 #include <immintrin.h>
 
-#include <cstdlib>
 #include <cstring>
 
+#include "kernels/aligned_buffer.h"
 #include "kernels/isa_tables.h"
 #include "kernels/prefetch.h"
 #include "kernels/x86/amx_common.h"
@@ -182,26 +182,6 @@ void weight_tiles_x16(const std::byte* group, size_t /*row_bytes*/, int64_t n, i
   }
 }
 
-// A growing per-thread buffer, 64-byte aligned (plain malloc/free: this unit must not
-// instantiate templates shared with other units, isa_tables.h).
-struct Buffer {
-  std::byte* data = nullptr;
-  size_t cap = 0;
-  Buffer() = default;
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  ~Buffer() { std::free(data); }
-  std::byte* get(size_t bytes) {  // nullptr when out of memory
-    if (bytes > cap) {
-      std::free(data);
-      cap = 0;
-      data = static_cast<std::byte*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
-      if (data != nullptr) cap = bytes;
-    }
-    return data;
-  }
-};
-
 struct Block {
   const std::byte* a;  // token tile tt's record of k-step 0
   size_t a_next;       // bytes to token tile tt + 1's
@@ -297,7 +277,7 @@ template <void (*Tiles)(const std::byte*, size_t, int64_t, int64_t, std::byte*),
 void packed_gemm_f16(const PackedActivations& x, const std::byte* w, size_t w_row_bytes, int64_t n_rows, float* y,
                      int64_t y_stride) {
   static const TileConfig config = make_config();
-  thread_local Buffer weights;  // [k-step][row tile 0..1][hi, lo tile] of one 32-row group
+  thread_local AlignedBuffer weights;  // [k-step][row tile 0..1][hi, lo tile] of one 32-row group
   const int64_t ns = (x.n + kStep - 1) / kStep;
   const int64_t n_tiles = (x.n_tokens + kTile - 1) / kTile;
   std::byte* wb = weights.get(static_cast<size_t>(2 * ns) * kRecordBytes);

@@ -22,11 +22,11 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
-#include <cstdlib>
 #include <string>
 #include <type_traits>
 
 #include "base/error.h"
+#include "kernels/aligned_buffer.h"
 #include "kernels/gemm_driver.h"
 #include "kernels/prefetch.h"
 #include "kernels/x86/amx_common.h"
@@ -271,26 +271,6 @@ void widen_f16(const GemmArgs& a, int64_t t0, int64_t nt, int64_t c0, int64_t nc
   }
 }
 
-// A growing per-thread fp32 buffer, 64-byte aligned (plain malloc/free: this unit must not
-// instantiate templates shared with other units, isa_tables.h).
-struct F16Scratch {
-  float* data = nullptr;
-  size_t cap = 0;  // floats
-  F16Scratch() = default;
-  F16Scratch(const F16Scratch&) = delete;
-  F16Scratch& operator=(const F16Scratch&) = delete;
-  ~F16Scratch() { std::free(data); }
-  float* get(size_t floats) {  // nullptr when out of memory
-    if (floats > cap) {
-      std::free(data);
-      cap = 0;
-      data = static_cast<float*>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64));
-      if (data != nullptr) cap = floats;
-    }
-    return data;
-  }
-};
-
 // Tokens per group of a batch: 6 x 4 accumulators and the 16 rows' weights fill the registers.
 constexpr int kF16BatchTokens = 6;
 
@@ -306,8 +286,8 @@ void f16x16_gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_ro
   const GemmArgs a{n, w, w_row_bytes, x, x_row_bytes, y, y_stride};
   for (int64_t c0 = 0; c0 < n; c0 += kF16SegmentCols) {
     const int64_t nc = n - c0 < kF16SegmentCols ? n - c0 : kF16SegmentCols;
-    thread_local F16Scratch scratch;
-    float* xs = n_tokens > 4 ? scratch.get(static_cast<size_t>(n_tokens * nc)) : nullptr;
+    thread_local AlignedBuffer scratch;
+    float* xs = n_tokens > 4 ? scratch.get_floats(static_cast<size_t>(n_tokens * nc)) : nullptr;
     if (xs != nullptr) {
       // A batch: every token widened once, then per group of 16 rows the tokens in groups of
       // kF16BatchTokens (then of 4 and fewer), the group's weights read from L2 for each.

@@ -14,12 +14,11 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
+#include "kernels/aligned_buffer.h"
 #include "kernels/gemm_driver.h"
 #include "kernels/isa_tables.h"
 #include "kernels/prefetch.h"
 #include "kernels/x86/x86_common.h"
-
-#include <cstdlib>
 
 namespace lightboat::kernels::detail {
 namespace {
@@ -191,26 +190,6 @@ void dense_loop(const GemmArgs& a, int64_t n_rows, int64_t n_tokens) {
   }
 }
 
-// A growing per-thread fp32 buffer. Plain malloc/free, no std::vector: this unit must not
-// instantiate templates shared with other units (isa_tables.h).
-struct Scratch {
-  float* data = nullptr;
-  size_t cap = 0;  // floats
-  Scratch() = default;
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  ~Scratch() { std::free(data); }
-  float* get(size_t floats) {  // nullptr when out of memory
-    if (floats > cap) {
-      std::free(data);
-      cap = 0;
-      data = static_cast<float*>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64));
-      if (data != nullptr) cap = floats;
-    }
-    return data;
-  }
-};
-
 // rows x n elements (row stride src_row_bytes) widened to fp32 at dst [rows, n].
 template <typename Elems, bool kPrefetch>
 void widen_rows(const std::byte* src, size_t src_row_bytes, int64_t rows, int64_t n, float* dst) {
@@ -244,10 +223,10 @@ void dense_gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_row
   if constexpr (Elems::kSize == 4) {
     dense_loop<Dense16Kernel<Elems>, R, T>(a, n_rows, n_tokens);
   } else {
-    thread_local Scratch x_scratch, w_scratch;
+    thread_local AlignedBuffer x_scratch, w_scratch;
     const int64_t tc_max = n_tokens < kTokenChunk ? n_tokens : kTokenChunk;
-    float* xs = n_tokens >= kWidenMinTokens ? x_scratch.get(static_cast<size_t>(tc_max * n)) : nullptr;
-    float* ws = xs != nullptr ? w_scratch.get(static_cast<size_t>(R * n)) : nullptr;
+    float* xs = n_tokens >= kWidenMinTokens ? x_scratch.get_floats(static_cast<size_t>(tc_max * n)) : nullptr;
+    float* ws = xs != nullptr ? w_scratch.get_floats(static_cast<size_t>(R * n)) : nullptr;
     if (ws == nullptr) return dense_loop<Dense16Kernel<Elems>, R, T>(a, n_rows, n_tokens);
     const size_t f_row_bytes = static_cast<size_t>(n) * sizeof(float);
     for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenChunk) {
