@@ -40,22 +40,6 @@ std::vector<float> dequantized(DType type, const std::vector<std::byte>& q, int6
   return reference::test_util::dequantize(type, bytes, n);
 }
 
-// The file's rows of `type`, and the layout the VBMI table binds them in (itself where none).
-DType layout_of(DType type) {
-  switch (type) {
-    case DType::kQ4_0:
-      return DType::kQ4_0x16;
-    case DType::kQ8_0:
-      return DType::kQ8_0x16;
-    case DType::kQ4_K:
-      return DType::kQ4_Kx16;
-    case DType::kF16:
-      return DType::kF16x16;
-    default:
-      return type;
-  }
-}
-
 // 8192 columns: activation chunks of 16 tokens (Q8_0: 192 KiB / 8704 bytes, Q8_K: / 9344 bytes,
 // rounded down to 8), so 30 tokens take 16 + 14 and 27 take 16 + 11: the interleaved kernel's
 // groups of 8, then 4 and 2, or 3; the row-major ones' groups of 4, then 2 or 3. 167 rows: row
@@ -75,7 +59,7 @@ TEST(Vbmi, ATokenAloneEqualsTheSameTokenInABatchAndTheLayoutsTheirFileTypes) {
       const auto rows = test_util::quantized_rows(type, n * n_rows, 41 + static_cast<uint32_t>(type));
       const auto x = test_util::quantized_rows(act, n * n_tokens, 42 + static_cast<uint32_t>(n_tokens));
       const size_t wrb = tensor::row_bytes(type, n), xrb = tensor::row_bytes(act, n);
-      const DType layout = layout_of(type);
+      const DType layout = tensor::interleaving_of(type).type;                 // (itself where none)
       const auto inter = test_util::interleaved_rows(type, rows, n, n_inter);  // (reads the first 160 rows)
       const auto wf = dequantized(type, rows, n * n_rows), xf = dequantized(act, x, n * n_tokens);
       std::vector<float> batch(static_cast<size_t>(n_tokens * y_stride), kUntouched), batch_inter(batch);
@@ -121,18 +105,25 @@ TEST(Vbmi, ATokenAloneEqualsTheSameTokenInABatchAndTheLayoutsTheirFileTypes) {
 // by column mod 4, segments of 8192 columns), not F16's, so its batches are checked against its own
 // tokens alone. Its batch groups: 5 tokens run as 4 + 1, 11 as 6 + 4 + 1, 30 as five 6s at 583
 // columns, and at 8232 (in_l2_blocks' chunks of 8 tokens there) as 6 + 2 per chunk. 583 columns
-// end 3 past a multiple of 4; 8232 take two segments. Outputs past the rows stay untouched.
+// end 3 past a multiple of 4; 8232 take two segments. Outputs past the rows stay untouched, and
+// each is within the FMA kernel's fp32 summation of the scalar reference (n 2^-24 of the sum of
+// |w_i x_i|).
 TEST(Vbmi, F16x16ATokenAloneEqualsTheSameTokenInABatch) {
   LIGHTBOAT_REQUIRE_VBMI();
   const GemmFn gemm = gemm_fn(kernel_table(Isa::kAvx512Vbmi), DType::kF16x16);
+  const GemmFn reference = gemm_fn(kernel_table(Isa::kScalar), DType::kF16x16);
   constexpr float kUntouched = -12345.0f;
   for (int64_t n : {int64_t{583}, int64_t{8192 + 40}}) {
     const int64_t n_rows = 48, y_stride = n_rows + 3;
     const auto rows = test_util::quantized_rows(DType::kF16, n * n_rows, 61);
     const auto inter = test_util::interleaved_rows(DType::kF16, rows, n, n_rows);
     const size_t rb = tensor::row_bytes(DType::kF16, n);
+    const auto wf = dequantized(DType::kF16, rows, n * n_rows);
     for (int64_t n_tokens : {int64_t{5}, int64_t{11}, int64_t{30}}) {
       const auto x = test_util::quantized_rows(DType::kF16, n * n_tokens, 62 + static_cast<uint32_t>(n_tokens));
+      const auto xf = dequantized(DType::kF16, x, n * n_tokens);
+      std::vector<float> want(static_cast<size_t>(n_tokens * n_rows));
+      reference(n, inter.data(), rb, n_rows, x.data(), rb, n_tokens, want.data(), n_rows);
       std::vector<float> batch(static_cast<size_t>(n_tokens * y_stride), kUntouched),
           alone(static_cast<size_t>(n_rows));
       gemm(n, inter.data(), rb, n_rows, x.data(), rb, n_tokens, batch.data(), y_stride);
@@ -142,6 +133,14 @@ TEST(Vbmi, F16x16ATokenAloneEqualsTheSameTokenInABatch) {
           const float got = batch[static_cast<size_t>(t * y_stride + r)];
           ASSERT_EQ(got, r < n_rows ? alone[static_cast<size_t>(r)] : kUntouched)
               << "n=" << n << " tokens=" << n_tokens << " t=" << t << " r=" << r;
+          if (r >= n_rows) continue;
+          double abs_sum = 0.0;
+          for (int64_t e = 0; e < n; ++e) {
+            abs_sum +=
+                std::fabs(static_cast<double>(wf[static_cast<size_t>(r * n + e)]) * xf[static_cast<size_t>(t * n + e)]);
+          }
+          ASSERT_NEAR(got, want[static_cast<size_t>(t * n_rows + r)], static_cast<double>(n) * 0x1p-24 * abs_sum)
+              << "vs the reference, n=" << n << " tokens=" << n_tokens << " t=" << t << " r=" << r;
         }
       }
     }
@@ -162,7 +161,7 @@ TEST(Vbmi, MatmulGivesATokenTheSameBitsAloneOrInABatch) {
       const auto rows = test_util::quantized_rows(type, n * n_rows, 51);
       const bool interleave = n_rows % 16 == 0 && k.interleave[dtype_slot(type)];
       const auto inter = interleave ? test_util::interleaved_rows(type, rows, n, n_rows) : rows;
-      const tensor::MatrixView w{.type = interleave ? layout_of(type) : type,
+      const tensor::MatrixView w{.type = interleave ? tensor::interleaving_of(type).type : type,
                                  .n_cols = n,
                                  .n_rows = n_rows,
                                  .row_bytes = tensor::row_bytes(type, n),

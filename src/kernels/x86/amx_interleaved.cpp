@@ -284,9 +284,9 @@ void f16x16_gemm(int64_t n, const std::byte* w, size_t w_row_bytes, int64_t n_ro
   check(n_rows % tensor::kInterleavedRows == 0, ErrorKind::kInvalidArgument,
         [&] { return "gemm of F16x16 weights: " + std::to_string(n_rows) + " rows are not whole groups of 16"; });
   const GemmArgs a{n, w, w_row_bytes, x, x_row_bytes, y, y_stride};
+  thread_local AlignedBuffer scratch;
   for (int64_t c0 = 0; c0 < n; c0 += kF16SegmentCols) {
     const int64_t nc = n - c0 < kF16SegmentCols ? n - c0 : kF16SegmentCols;
-    thread_local AlignedBuffer scratch;
     float* xs = n_tokens > 4 ? scratch.get_floats(static_cast<size_t>(n_tokens * nc)) : nullptr;
     if (xs != nullptr) {
       // A batch: every token widened once, then per group of 16 rows the tokens in groups of
